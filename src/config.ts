@@ -1,0 +1,125 @@
+/**
+ * Every Glimpse setting, read from the environment and validated with zod. This file is the one table of
+ * settings: docs/configuration.md is generated from `settingsTable()` (`npm run glimpse -- config --markdown`).
+ * Add a setting here, with its description, and nowhere else.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])
+  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
+const bytes = z
+  .string()
+  .regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i, 'a size like 25mb, 512kb or 1048576')
+  .transform((v) => {
+    const m = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(v)!;
+    const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? 'b').toLowerCase() as 'b'];
+    return Math.round(Number(m[1]) * unit);
+  });
+
+interface Setting<T extends z.ZodTypeAny = z.ZodTypeAny> {
+  env: string;
+  schema: T;
+  default?: string;
+  doc: string;
+}
+function setting<T extends z.ZodTypeAny>(env: string, schema: T, def: string | undefined, doc: string): Setting<T> {
+  return def === undefined ? { env, schema, doc } : { env, schema, default: def, doc };
+}
+
+const dataDirDefault = process.env.GLIMPSE_DATA_DIR ?? path.resolve('.data');
+
+export const settings = {
+  // --- server
+  port: setting('PORT', int(0, 65535), '4000', 'HTTP port of the GraphQL server.'),
+  host: setting('HOST', z.string().min(1), '0.0.0.0', 'Interface the server listens on.'),
+  publicUrl: setting('GLIMPSE_PUBLIC_URL', z.string().url().optional(), undefined, 'Base URL used in image URLs (default: derived from each request).'),
+  logLevel: setting('LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info', 'pino log level.'),
+  shutdownTimeoutMs: setting('GLIMPSE_SHUTDOWN_TIMEOUT_MS', int(0, 600_000), '10000', 'Graceful shutdown: how long in-flight requests may take to finish.'),
+  demoPage: setting('GLIMPSE_DEMO_PAGE', bool, 'true', 'Serve the storefront demo page at /.'),
+
+  // --- database
+  databaseUrl: setting('DATABASE_URL', z.string().url().optional(), undefined, 'PostgreSQL URL (with pgvector). Unset: embedded PGlite under GLIMPSE_DATA_DIR.'),
+  dataDir: setting('GLIMPSE_DATA_DIR', z.string().min(1), dataDirDefault, 'Directory for embedded database, stored images and model cache.'),
+  dbPoolSize: setting('GLIMPSE_DB_POOL_SIZE', int(1, 500), '10', 'Connections in the PostgreSQL pool.'),
+  dbStatementTimeoutMs: setting('GLIMPSE_DB_STATEMENT_TIMEOUT_MS', int(0, 3_600_000), '15000', 'statement_timeout for API queries (0: none).'),
+  migrateOnStart: setting('GLIMPSE_MIGRATE_ON_START', bool, 'true', 'Apply pending Prisma migrations when the server starts.'),
+
+  // --- embedding model
+  model: setting('GLIMPSE_MODEL', z.string().min(1), 'Xenova/clip-vit-large-patch14', 'Model to use: a Hugging Face repo id in the model cache, a local folder path, or "test" for the generated test model (tests and demos only).'),
+  modelDir: setting('GLIMPSE_MODEL_DIR', z.string().min(1), path.join(dataDirDefault, 'models'), 'Model cache directory (one sub-folder per model, transformers.js layout).'),
+  modelDtype: setting('GLIMPSE_MODEL_DTYPE', z.enum(['fp32', 'fp16']), 'fp32', 'Which ONNX weights to load (fp16 halves memory; best on GPU).'),
+  modelAutoFetch: setting('GLIMPSE_MODEL_AUTO_FETCH', bool, 'true', 'Fetch the configured model in the background on first start when it is missing.'),
+  hfEndpoint: setting('HF_ENDPOINT', z.string().url(), 'https://huggingface.co', 'Hugging Face endpoint for `glimpse model fetch`.'),
+  executionProvider: setting('GLIMPSE_EP', z.enum(['cpu', 'cuda']), 'cpu', 'ONNX Runtime execution provider. cuda falls back to cpu with one warning if CUDA cannot load.'),
+  cudaDeviceId: setting('GLIMPSE_CUDA_DEVICE', int(0, 64), '0', 'CUDA device id.'),
+  inferenceWorkers: setting('GLIMPSE_INFERENCE_WORKERS', int(1, 64), String(Math.max(1, Math.min(2, os.availableParallelism() - 1))), 'Worker threads running ONNX sessions.'),
+  intraOpThreads: setting('GLIMPSE_INTRA_OP_THREADS', int(0, 256), '0', 'ONNX Runtime intra-op threads per worker (0: ONNX default).'),
+  maxBatchSize: setting('GLIMPSE_MAX_BATCH', int(1, 1024), '16', 'Micro-batching: most inputs coalesced into one inference run.'),
+  maxBatchWaitMs: setting('GLIMPSE_MAX_BATCH_WAIT_MS', int(0, 1000), '5', 'Micro-batching: longest a request waits for others to join its batch.'),
+  textCacheSize: setting('GLIMPSE_TEXT_CACHE_SIZE', int(0, 10_000_000), '10000', 'LRU cache entries of text-query embeddings (0: off).'),
+
+  // --- images
+  imageDir: setting('GLIMPSE_IMAGE_DIR', z.string().min(1), path.join(dataDirDefault, 'images'), 'Content-addressed store of uploaded originals.'),
+  maxImageBytes: setting('GLIMPSE_MAX_IMAGE_BYTES', bytes, '20mb', 'Largest image file accepted.'),
+  maxImagePixels: setting('GLIMPSE_MAX_IMAGE_PIXELS', int(1, 1_000_000_000), '50000000', 'Largest image (width x height) decoded.'),
+  maxFilesPerRequest: setting('GLIMPSE_MAX_FILES', int(1, 1000), '10', 'Most files in one multipart request.'),
+  fetchAllowPrivate: setting('GLIMPSE_FETCH_ALLOW_PRIVATE', bool, 'false', 'Allow image URLs that resolve to private, loopback or link-local addresses.'),
+  fetchTimeoutMs: setting('GLIMPSE_FETCH_TIMEOUT_MS', int(100, 600_000), '10000', 'Time limit for fetching an image URL.'),
+  fetchMaxRedirects: setting('GLIMPSE_FETCH_MAX_REDIRECTS', int(0, 20), '3', 'Redirects followed when fetching an image URL.'),
+  nearDuplicateThreshold: setting('GLIMPSE_NEAR_DUPLICATE_THRESHOLD', num(0, 1), '0.97', 'Cosine similarity from which an added image is reported as a near-duplicate.'),
+
+  // --- search
+  maxFirst: setting('GLIMPSE_MAX_FIRST', int(1, 1000), '100', 'Hard cap on `first` (page size).'),
+  hnswEfSearch: setting('GLIMPSE_HNSW_EF_SEARCH', int(1, 1000), '100', 'hnsw.ef_search floor for vector searches (raised per request to cover the page).'),
+  hnswMaxScanTuples: setting('GLIMPSE_HNSW_MAX_SCAN_TUPLES', int(1, 100_000_000), '20000', 'hnsw.max_scan_tuples: iterative scan budget under filters.'),
+  exactScanThreshold: setting('GLIMPSE_EXACT_SCAN_ROWS', int(0, 100_000_000), '20000', 'Filters estimated to match at most this many embeddings use an exact scan instead of the HNSW index.'),
+  rrfK: setting('GLIMPSE_RRF_K', int(1, 10_000), '60', 'Reciprocal rank fusion constant k for HYBRID mode.'),
+  textSearchConfig: setting('GLIMPSE_TEXT_SEARCH_CONFIG', z.string().regex(/^[a-z_]+$/), 'english', 'PostgreSQL text search configuration for KEYWORD/HYBRID queries and new products.'),
+
+  // --- API limits and auth
+  requireReadKey: setting('GLIMPSE_REQUIRE_READ_KEY', bool, 'false', 'Require a read (or admin) API key for storefront queries.'),
+  maxBodyBytes: setting('GLIMPSE_MAX_BODY_BYTES', bytes, '1mb', 'Largest JSON request body.'),
+  maxQueryDepth: setting('GLIMPSE_MAX_QUERY_DEPTH', int(1, 100), '10', 'Deepest GraphQL selection accepted.'),
+  maxAliases: setting('GLIMPSE_MAX_ALIASES', int(1, 1000), '30', 'Most field aliases in one GraphQL operation.'),
+  maxComplexity: setting('GLIMPSE_MAX_COMPLEXITY', int(1, 10_000_000), '5000', 'Highest estimated cost of one GraphQL operation.'),
+  rateLimitPerMinute: setting('GLIMPSE_RATE_LIMIT_PER_MINUTE', int(0, 10_000_000), '600', 'Requests per minute per API key (or per IP without key); 0: off.'),
+} as const;
+
+type Settings = typeof settings;
+export type Config = { [K in keyof Settings]: z.output<Settings[K]['schema']> };
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads and validates every setting; throws ConfigError listing every invalid variable at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, s] of Object.entries(settings) as [string, Setting][]) {
+    let raw = env[s.env];
+    if (raw === '') raw = undefined;
+    // defaults under the data dir follow GLIMPSE_DATA_DIR when it is set in `env`
+    let def = s.default;
+    if (env.GLIMPSE_DATA_DIR && def?.startsWith(dataDirDefault)) def = def.replace(dataDirDefault, path.resolve(env.GLIMPSE_DATA_DIR));
+    const parsed = s.schema.safeParse(raw ?? def);
+    if (parsed.success) out[key] = parsed.data;
+    else problems.push(`${s.env}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  return { ...(out as Config), ...overrides };
+}
+
+/** The settings table for docs: variable, default, description. */
+export function settingsTable(): string {
+  const rows = Object.values(settings as Record<string, Setting>).map((s) => {
+    const def = s.default === undefined ? '—' : '`' + s.default.replace(dataDirDefault, '$GLIMPSE_DATA_DIR').replace(/\$GLIMPSE_DATA_DIR\$GLIMPSE_DATA_DIR/, '$GLIMPSE_DATA_DIR') + '`';
+    return `| \`${s.env}\` | ${def} | ${s.doc} |`;
+  });
+  return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}

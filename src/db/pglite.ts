@@ -1,0 +1,59 @@
+import fs from 'node:fs';
+import { PGlite, types, type Transaction } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
+import type { Sql } from './sql.js';
+
+/**
+ * Embedded PostgreSQL (PGlite, WASM) with pgvector, persisted under `dataDir` (or in memory when
+ * `dataDir` is 'memory://'). One backend: queries run one at a time, so it is 2–5× slower than a server
+ * under concurrency — the right default for trying Glimpse, not for production traffic.
+ */
+export async function openPGlite(dataDir: string): Promise<PGlite> {
+  if (!dataDir.startsWith('memory://')) fs.mkdirSync(dataDir, { recursive: true });
+  const db = await PGlite.create(dataDir, {
+    extensions: { vector },
+    // same result types as node-postgres with Glimpse's parsers (see postgres.ts)
+    parsers: { [types.NUMERIC]: (v: string) => v, [types.INT8]: (v: string) => Number(v) },
+  });
+  await db.exec('CREATE EXTENSION IF NOT EXISTS vector');
+  return db;
+}
+
+function wrapTx(tx: Transaction): Sql {
+  return {
+    kind: 'pglite',
+    async query<T>(text: string, params?: readonly unknown[]) {
+      return (await tx.query<T>(text, params as unknown[] | undefined)).rows;
+    },
+    async exec(text: string) {
+      await tx.exec(text);
+    },
+    async transaction<T>(fn: (inner: Sql) => Promise<T>): Promise<T> {
+      const name = `sp_${Math.random().toString(36).slice(2, 10)}`;
+      await tx.exec(`SAVEPOINT ${name}`);
+      try {
+        const out = await fn(wrapTx(tx));
+        await tx.exec(`RELEASE SAVEPOINT ${name}`);
+        return out;
+      } catch (err) {
+        await tx.exec(`ROLLBACK TO SAVEPOINT ${name}`);
+        throw err;
+      }
+    },
+  };
+}
+
+export function pgliteSql(db: PGlite): Sql {
+  return {
+    kind: 'pglite',
+    async query<T>(text: string, params?: readonly unknown[]) {
+      return (await db.query<T>(text, params as unknown[] | undefined)).rows;
+    },
+    async exec(text: string) {
+      await db.exec(text);
+    },
+    transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+      return db.transaction((tx) => fn(wrapTx(tx)));
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import pg from 'pg';
+import type { Sql } from './sql.js';
+
+// int8 (counts, sums) as JS numbers: every int8 Glimpse reads is far below 2^53. numeric stays a string
+// (prices are decimals and must not pass through floating point).
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export interface PostgresOptions {
+  url: string;
+  poolSize: number;
+  statementTimeoutMs: number;
+  applicationName?: string;
+}
+
+export function createPool(opts: PostgresOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.poolSize,
+    application_name: opts.applicationName ?? 'glimpse',
+    // fail fast when the database is down instead of queueing requests behind a dead server
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    ...(opts.statementTimeoutMs > 0 ? { statement_timeout: opts.statementTimeoutMs } : {}),
+  });
+  // An idle client losing its connection (e.g. Postgres restarted) must not crash the process;
+  // the pool drops it and the next query opens a new connection.
+  pool.on('error', () => {});
+  return pool;
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+function wrap(client: Queryable, pool: pg.Pool): Sql {
+  return {
+    kind: 'postgres',
+    async query<T>(text: string, params?: readonly unknown[]) {
+      const res = await client.query(text, params as unknown[] | undefined);
+      return res.rows as T[];
+    },
+    async exec(text: string) {
+      await client.query(text);
+    },
+    async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+      if (client !== pool) {
+        // already inside a transaction: a savepoint keeps nested units atomic
+        const name = `sp_${Math.random().toString(36).slice(2, 10)}`;
+        await client.query(`SAVEPOINT ${name}`);
+        try {
+          const out = await fn(wrap(client, pool));
+          await client.query(`RELEASE SAVEPOINT ${name}`);
+          return out;
+        } catch (err) {
+          await client.query(`ROLLBACK TO SAVEPOINT ${name}`);
+          throw err;
+        }
+      }
+      const conn = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await conn.query('BEGIN');
+        const out = await fn(wrap(conn, pool));
+        await conn.query('COMMIT');
+        return out;
+      } catch (err) {
+        try {
+          await conn.query('ROLLBACK');
+        } catch (rollbackErr) {
+          broken = rollbackErr as Error; // connection is unusable: destroy it rather than return it
+        }
+        throw err;
+      } finally {
+        conn.release(broken);
+      }
+    },
+  };
+}
+
+export function postgresSql(pool: pg.Pool): Sql {
+  return wrap(pool, pool);
+}

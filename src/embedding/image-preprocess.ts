@@ -1,0 +1,401 @@
+/**
+ * CLIP image preprocessing with sharp: a faithful port of Hugging Face's CLIPImageProcessor recipe
+ * (EXIF orientation, alpha onto white, RGB, resize shortest edge, centre crop with floor offsets, rescale,
+ * normalise, CHW float32), driven by a model's `preprocessor_config.json` when one is given (the
+ * transformers.js way); the defaults are CLIP's.
+ *
+ * Accepted inputs: JPEG, PNG, WebP, AVIF, GIF (first frame), TIFF (first page) — detected from the bytes,
+ * never from a file name or claimed content type. Everything else (SVG included) and broken or over-limit
+ * files are rejected with an {@link ImageError}.
+ */
+import sharp from 'sharp';
+
+export type ImageErrorCode = 'UNSUPPORTED_IMAGE' | 'CORRUPT_IMAGE' | 'IMAGE_TOO_LARGE';
+
+export class ImageError extends Error {
+  readonly code: ImageErrorCode;
+  constructor(code: ImageErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ImageError';
+    this.code = code;
+  }
+}
+
+export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff';
+
+export const IMAGE_CONTENT_TYPES: Record<ImageFormat, string> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  avif: 'image/avif',
+  gif: 'image/gif',
+  tiff: 'image/tiff',
+};
+
+/**
+ * A model's `preprocessor_config.json` (the fields this processor reads; others are ignored).
+ * `size` / `crop_size` may be a number or an object, as in the various transformers versions.
+ */
+export interface PreprocessorConfig {
+  do_resize?: boolean;
+  size?: number | { shortest_edge?: number; height?: number; width?: number };
+  /** PIL resampling filter: 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic (default), 4 box, 5 hamming. */
+  resample?: number;
+  do_center_crop?: boolean;
+  crop_size?: number | { height: number; width: number };
+  do_rescale?: boolean;
+  rescale_factor?: number;
+  do_normalize?: boolean;
+  image_mean?: number[] | number;
+  image_std?: number[] | number;
+  do_convert_rgb?: boolean;
+  [key: string]: unknown;
+}
+
+/** CLIP's preprocessing (openai/clip-vit-large-patch14 preprocessor_config.json). */
+export const CLIP_PREPROCESSOR_CONFIG: Readonly<PreprocessorConfig> = Object.freeze({
+  do_resize: true,
+  size: { shortest_edge: 224 },
+  resample: 3,
+  do_center_crop: true,
+  crop_size: { height: 224, width: 224 },
+  do_rescale: true,
+  rescale_factor: 1 / 255,
+  do_normalize: true,
+  image_mean: [0.48145466, 0.4578275, 0.40821073],
+  image_std: [0.26862954, 0.26130258, 0.27577711],
+  do_convert_rgb: true,
+});
+
+export interface ImageLimits {
+  /** Largest accepted file size in bytes (default: no limit). */
+  maxBytes?: number;
+  /** Largest accepted width x height of the (first frame of the) image (default: 50 megapixels). */
+  maxPixels?: number;
+}
+
+export interface PreprocessOptions extends ImageLimits {
+  /** A model's preprocessor_config.json (merged over CLIP's defaults). */
+  config?: PreprocessorConfig;
+}
+
+export interface PreprocessedImage {
+  /** Float32 CHW tensor data, dims given by `dims`. */
+  pixels: Float32Array;
+  /** [channels, height, width] of `pixels` ([3, 224, 224] for CLIP). */
+  dims: [number, number, number];
+  /** Size of the original after EXIF orientation. */
+  width: number;
+  height: number;
+  format: ImageFormat;
+}
+
+export interface ImageInfo {
+  format: ImageFormat;
+  contentType: string;
+  /** Size after EXIF orientation. */
+  width: number;
+  height: number;
+}
+
+export const DEFAULT_MAX_PIXELS = 50_000_000;
+/** Resized intermediates larger than this are cut from the source before resizing (extreme aspect ratios). */
+const MAX_RESIZED_PIXELS = 16_000_000;
+
+const RESAMPLE_KERNELS: Record<number, keyof sharp.KernelEnum> = {
+  0: 'nearest',
+  1: 'lanczos3',
+  2: 'linear',
+  3: 'cubic', // PIL BICUBIC (a = -0.5) is Catmull-Rom, which is sharp's `cubic`
+  4: 'linear', // PIL BOX: no sharp equivalent, closest area-averaging downscale
+  5: 'linear', // PIL HAMMING: no sharp equivalent
+};
+
+/** Detect the container from the leading bytes. Returns undefined for anything not accepted. */
+export function sniffImageFormat(buf: Uint8Array): ImageFormat | undefined {
+  const at = (i: number) => buf[i] ?? -1;
+  const ascii = (start: number, s: string) => s.split('').every((c, i) => at(start + i) === c.charCodeAt(0));
+  if (at(0) === 0xff && at(1) === 0xd8 && at(2) === 0xff) return 'jpeg';
+  if (ascii(0, '\x89PNG\r\n\x1a\n')) return 'png';
+  if (ascii(0, 'GIF87a') || ascii(0, 'GIF89a')) return 'gif';
+  if (ascii(0, 'RIFF') && ascii(8, 'WEBP')) return 'webp';
+  if (ascii(0, 'II*\0') || ascii(0, 'MM\0*') || ascii(0, 'II+\0') || ascii(0, 'MM\0+')) return 'tiff';
+  if (ascii(4, 'ftyp')) {
+    // ISO BMFF: major brand + compatible brands within the ftyp box
+    const boxSize = ((at(0) << 24) | (at(1) << 16) | (at(2) << 8) | at(3)) >>> 0;
+    const end = Math.min(buf.length, Math.max(16, Math.min(boxSize, 256)));
+    for (let i = 8; i + 4 <= end; i += 4) {
+      if (ascii(i, 'avif') || ascii(i, 'avis')) return 'avif';
+    }
+  }
+  return undefined;
+}
+
+function describeBytes(buf: Uint8Array): string {
+  const head = Buffer.from(buf.subarray(0, 64)).toString('latin1');
+  if (/^\s*(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*(<!DOCTYPE\s+svg|<svg)/i.test(head) || /<svg[\s>]/i.test(head)) return 'SVG';
+  if (/^\s*</.test(head)) return 'XML/HTML';
+  if (head.startsWith('%PDF')) return 'PDF';
+  if (buf.length >= 12 && head.slice(4, 8) === 'ftyp') return `ISO media (${JSON.stringify(head.slice(8, 12))})`;
+  return 'unrecognised data';
+}
+
+function mapSharpError(err: unknown, what: string): ImageError {
+  if (err instanceof ImageError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/pixel limit|exceeds .*limit|too large/i.test(msg)) {
+    return new ImageError('IMAGE_TOO_LARGE', `${what}: image is too large (${msg.trim()})`, { cause: err });
+  }
+  if (/unsupported image format|unsupported|no loader|not a known file format/i.test(msg)) {
+    return new ImageError('UNSUPPORTED_IMAGE', `${what}: unsupported image (${msg.trim()})`, { cause: err });
+  }
+  return new ImageError('CORRUPT_IMAGE', `${what}: image data is corrupt or truncated (${msg.trim().split('\n')[0]})`, { cause: err });
+}
+
+interface Header {
+  format: ImageFormat;
+  /** Stored (un-oriented) size of the first frame. */
+  rawWidth: number;
+  rawHeight: number;
+  width: number;
+  height: number;
+  maxPixels: number;
+}
+
+function sharpInput(buf: Buffer, maxPixels: number, extra: sharp.SharpOptions = {}): sharp.Sharp {
+  return sharp(buf, {
+    failOn: 'truncated',
+    limitInputPixels: maxPixels,
+    limitInputChannels: 5,
+    pages: 1,
+    page: 0,
+    sequentialRead: true,
+    ...extra,
+  });
+}
+
+/** Validate bytes and header: format, size limits. Decodes nothing. */
+async function readHeader(input: Uint8Array, limits: ImageLimits): Promise<{ buf: Buffer; header: Header }> {
+  if (!(input instanceof Uint8Array)) throw new ImageError('CORRUPT_IMAGE', 'image: expected binary data');
+  const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  if (buf.length === 0) throw new ImageError('CORRUPT_IMAGE', 'image: the file is empty (0 bytes)');
+  if (limits.maxBytes !== undefined && buf.length > limits.maxBytes) {
+    throw new ImageError('IMAGE_TOO_LARGE', `image: ${buf.length} bytes is over the limit of ${limits.maxBytes} bytes`);
+  }
+  const sniffed = sniffImageFormat(buf);
+  if (!sniffed) {
+    throw new ImageError(
+      'UNSUPPORTED_IMAGE',
+      `image: ${describeBytes(buf)} is not an accepted image format (accepted: JPEG, PNG, WebP, AVIF, GIF, TIFF)`,
+    );
+  }
+  const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
+  let meta: sharp.Metadata;
+  try {
+    // no pixel limit here: the header alone is read, and we want to report the size ourselves
+    meta = await sharpInput(buf, 0).metadata();
+  } catch (err) {
+    throw mapSharpError(err, `${sniffed.toUpperCase()} image`);
+  }
+  let format: ImageFormat | undefined;
+  if (meta.format === 'heif') format = meta.compression === 'av1' ? 'avif' : undefined;
+  else if (meta.format === 'jpeg' || meta.format === 'png' || meta.format === 'webp' || meta.format === 'gif' || meta.format === 'tiff') format = meta.format;
+  if (!format || format !== sniffed) {
+    throw new ImageError(
+      'UNSUPPORTED_IMAGE',
+      `image: decoder reports ${meta.format}${meta.compression ? `/${meta.compression}` : ''}, not an accepted format (accepted: JPEG, PNG, WebP, AVIF, GIF, TIFF)`,
+    );
+  }
+  const rawWidth = meta.width;
+  const rawHeight = meta.pageHeight ?? meta.height;
+  if (!Number.isInteger(rawWidth) || !Number.isInteger(rawHeight) || rawWidth < 1 || rawHeight < 1) {
+    throw new ImageError('CORRUPT_IMAGE', `${format.toUpperCase()} image: invalid dimensions ${rawWidth}x${rawHeight}`);
+  }
+  if (rawWidth * rawHeight > maxPixels) {
+    throw new ImageError(
+      'IMAGE_TOO_LARGE',
+      `${format.toUpperCase()} image: ${rawWidth}x${rawHeight} (${rawWidth * rawHeight} pixels) is over the limit of ${maxPixels} pixels`,
+    );
+  }
+  const swap = (meta.orientation ?? 1) >= 5 && (meta.orientation ?? 1) <= 8;
+  return {
+    buf,
+    header: {
+      format,
+      rawWidth,
+      rawHeight,
+      width: swap ? rawHeight : rawWidth,
+      height: swap ? rawWidth : rawHeight,
+      maxPixels,
+    },
+  };
+}
+
+/**
+ * Validate an image and report its format and (oriented) size. With `verify` (default) the pixel data is
+ * decoded too (cheaply, at reduced size where the format allows), so truncated or corrupt files are rejected.
+ */
+export async function inspectImage(input: Uint8Array, limits: ImageLimits & { verify?: boolean } = {}): Promise<ImageInfo> {
+  const { buf, header } = await readHeader(input, limits);
+  if (limits.verify ?? true) {
+    try {
+      await sharpInput(buf, header.maxPixels).resize(64, 64, { fit: 'inside', kernel: 'nearest' }).raw().toBuffer();
+    } catch (err) {
+      throw mapSharpError(err, `${header.format.toUpperCase()} image`);
+    }
+  }
+  return { format: header.format, contentType: IMAGE_CONTENT_TYPES[header.format], width: header.width, height: header.height };
+}
+
+interface ResolvedConfig {
+  resize: { kind: 'shortest'; edge: number } | { kind: 'exact'; height: number; width: number } | null;
+  kernel: keyof sharp.KernelEnum;
+  crop: { height: number; width: number } | null;
+  scale: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+function triple(v: number[] | number | undefined, def: readonly number[], name: string): [number, number, number] {
+  const arr = v === undefined ? def : typeof v === 'number' ? [v, v, v] : v;
+  if (arr.length !== 3 || arr.some((x) => typeof x !== 'number' || !Number.isFinite(x))) throw new Error(`preprocessor config: ${name} must be 3 numbers`);
+  return [arr[0]!, arr[1]!, arr[2]!];
+}
+
+function positiveInt(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 16384) throw new Error(`preprocessor config: ${name} must be a positive integer`);
+  return v;
+}
+
+/** Resolve a preprocessor_config.json (merged over CLIP's) into concrete steps. Throws on invalid configs. */
+export function resolvePreprocessorConfig(cfg: PreprocessorConfig = {}): ResolvedConfig {
+  const c = { ...CLIP_PREPROCESSOR_CONFIG, ...cfg };
+  let resize: ResolvedConfig['resize'] = null;
+  if (c.do_resize !== false) {
+    const s = c.size;
+    if (typeof s === 'number') resize = { kind: 'shortest', edge: positiveInt(s, 'size') };
+    else if (s && s.shortest_edge !== undefined) resize = { kind: 'shortest', edge: positiveInt(s.shortest_edge, 'size.shortest_edge') };
+    else if (s && s.height !== undefined && s.width !== undefined)
+      resize = { kind: 'exact', height: positiveInt(s.height, 'size.height'), width: positiveInt(s.width, 'size.width') };
+    else throw new Error('preprocessor config: size must be a number, {shortest_edge} or {height, width}');
+  }
+  let crop: ResolvedConfig['crop'] = null;
+  if (c.do_center_crop !== false) {
+    const s = c.crop_size;
+    if (typeof s === 'number') crop = { height: positiveInt(s, 'crop_size'), width: positiveInt(s, 'crop_size') };
+    else if (s && s.height !== undefined && s.width !== undefined) crop = { height: positiveInt(s.height, 'crop_size.height'), width: positiveInt(s.width, 'crop_size.width') };
+    else throw new Error('preprocessor config: crop_size must be a number or {height, width}');
+  }
+  const kernel = RESAMPLE_KERNELS[c.resample ?? 3];
+  if (!kernel) throw new Error(`preprocessor config: unknown resample ${c.resample}`);
+  const scale = c.do_rescale === false ? 1 : (c.rescale_factor ?? 1 / 255);
+  const mean: [number, number, number] = c.do_normalize === false ? [0, 0, 0] : triple(c.image_mean, CLIP_PREPROCESSOR_CONFIG.image_mean as number[], 'image_mean');
+  const std: [number, number, number] = c.do_normalize === false ? [1, 1, 1] : triple(c.image_std, CLIP_PREPROCESSOR_CONFIG.image_std as number[], 'image_std');
+  if (std.some((x) => x === 0)) throw new Error('preprocessor config: image_std must not contain 0');
+  return { resize, kernel, crop, scale, mean, std };
+}
+
+/** HF get_resize_output_image_size(default_to_square=False): short side to `edge`, long side truncated. */
+function shortestEdgeSize(w: number, h: number, edge: number): { w: number; h: number } {
+  if (w <= h) return { w: edge, h: Math.trunc((edge * h) / w) };
+  return { w: Math.trunc((edge * w) / h), h: edge };
+}
+
+/**
+ * Preprocess an image for the CLIP vision model: returns the normalised CHW float32 tensor.
+ * Throws {@link ImageError} for unsupported, corrupt or over-limit input.
+ */
+export async function preprocessImage(input: Uint8Array, opts: PreprocessOptions = {}): Promise<PreprocessedImage> {
+  const cfg = resolvePreprocessorConfig(opts.config);
+  const { buf, header } = await readHeader(input, opts);
+  const what = `${header.format.toUpperCase()} image`;
+  const W = header.width;
+  const H = header.height;
+
+  // target size of the resize step (oriented coordinates)
+  let rw = W;
+  let rh = H;
+  if (cfg.resize?.kind === 'shortest') ({ w: rw, h: rh } = shortestEdgeSize(W, H, cfg.resize.edge));
+  else if (cfg.resize?.kind === 'exact') ({ w: rw, h: rh } = { w: cfg.resize.width, h: cfg.resize.height });
+  // centre crop window on the resized image, HF center_crop: top = (h - ch) // 2, left = (w - cw) // 2
+  const ch = cfg.crop?.height ?? rh;
+  const cw = cfg.crop?.width ?? rw;
+  const top = Math.floor((rh - ch) / 2);
+  const left = Math.floor((rw - cw) / 2);
+  // the part of the crop window inside the resized image (HF pads the rest with zeros)
+  const x0 = Math.max(0, left);
+  const y0 = Math.max(0, top);
+  const x1 = Math.min(rw, left + cw);
+  const y1 = Math.min(rh, top + ch);
+
+  let pipeline = sharpInput(buf, header.maxPixels).autoOrient();
+  // colour: alpha (incl. palette transparency) onto white, then 8-bit sRGB
+  pipeline = pipeline.flatten({ background: { r: 255, g: 255, b: 255 } }).toColourspace('srgb');
+
+  let ex = { left: x0, top: y0, width: x1 - x0, height: y1 - y0 };
+  let outW = W; // size of the pipeline's output before the final extract
+  let outH = H;
+  if (rw !== W || rh !== H) {
+    outW = rw;
+    outH = rh;
+    if (rw * rh <= MAX_RESIZED_PIXELS) {
+      pipeline = pipeline.resize(rw, rh, { fit: 'fill', kernel: cfg.kernel, fastShrinkOnLoad: false });
+    } else {
+      // extreme aspect ratio: resizing the whole image would make a huge intermediate. Cut the source
+      // region the crop window needs (plus kernel support) and resize that at the same scale.
+      const sx = rw / W;
+      const sy = rh / H;
+      const mx = Math.ceil(3 * Math.max(1, 1 / sx)) + 1;
+      const my = Math.ceil(3 * Math.max(1, 1 / sy)) + 1;
+      const sl = Math.max(0, Math.floor(x0 / sx) - mx);
+      const st = Math.max(0, Math.floor(y0 / sy) - my);
+      const sr = Math.min(W, Math.ceil(x1 / sx) + mx);
+      const sb = Math.min(H, Math.ceil(y1 / sy) + my);
+      const tw = Math.max(1, Math.round((sr - sl) * sx));
+      const th = Math.max(1, Math.round((sb - st) * sy));
+      pipeline = pipeline
+        .extract({ left: sl, top: st, width: sr - sl, height: sb - st })
+        .resize(tw, th, { fit: 'fill', kernel: cfg.kernel, fastShrinkOnLoad: false });
+      const ox = Math.min(Math.max(0, Math.round(x0 - sl * sx)), Math.max(0, tw - (x1 - x0)));
+      const oy = Math.min(Math.max(0, Math.round(y0 - st * sy)), Math.max(0, th - (y1 - y0)));
+      ex = { left: ox, top: oy, width: Math.min(x1 - x0, tw - ox), height: Math.min(y1 - y0, th - oy) };
+      outW = tw;
+      outH = th;
+    }
+  }
+  if (ex.width < 1 || ex.height < 1) throw new ImageError('CORRUPT_IMAGE', `${what}: nothing left after cropping`);
+  if (ex.left !== 0 || ex.top !== 0 || ex.width !== outW || ex.height !== outH) {
+    pipeline = pipeline.extract(ex);
+  }
+
+  let data: Buffer;
+  let info: sharp.OutputInfo;
+  try {
+    ({ data, info } = await pipeline.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true }));
+  } catch (err) {
+    throw mapSharpError(err, what);
+  }
+  if (info.channels !== 3 || info.width !== ex.width || info.height !== ex.height) {
+    throw new ImageError('CORRUPT_IMAGE', `${what}: unexpected decoder output ${info.width}x${info.height}x${info.channels}`);
+  }
+
+  // rescale + normalise into CHW, zero (pre-normalisation) padding where the crop exceeds the image
+  const plane = ch * cw;
+  const pixels = new Float32Array(3 * plane);
+  const offX = x0 - left;
+  const offY = y0 - top;
+  for (let c = 0; c < 3; c++) {
+    const m = cfg.mean[c]!;
+    const s = cfg.std[c]!;
+    const pad = Math.fround((0 - m) / s);
+    if (offX > 0 || offY > 0 || ex.width < cw || ex.height < ch) pixels.fill(pad, c * plane, (c + 1) * plane);
+    for (let y = 0; y < ex.height; y++) {
+      const src = y * ex.width * 3 + c;
+      const dst = c * plane + (y + offY) * cw + offX;
+      for (let x = 0; x < ex.width; x++) {
+        pixels[dst + x] = (Math.fround(data[src + x * 3]! * cfg.scale) - m) / s;
+      }
+    }
+  }
+  return { pixels, dims: [3, ch, cw], width: W, height: H, format: header.format };
+}

@@ -1,0 +1,32 @@
+/**
+ * What every resolver receives. Built per request by the HTTP layer (src/app.ts); the services it holds
+ * are built once at startup. Resolvers stay thin: validate, call a service, map errors.
+ */
+import type { Config } from '../config.js';
+import type { Database } from '../db/index.js';
+import type { Logger } from '../logger.js';
+
+export type Role = 'admin' | 'read';
+
+export interface Caller {
+  /** null: no API key was presented (anonymous storefront traffic) */
+  role: Role | null;
+  keyId: string | null;
+}
+
+/** Lazily-resolved embedding model (src/embedding/model-manager.ts implements it). */
+export interface ModelProvider {
+  status(): { ready: boolean; modelId?: string; reason?: string; device?: string; isTestModel?: boolean };
+}
+
+export interface RequestContext {
+  config: Config;
+  db: Database;
+  log: Logger;
+  requestId: string;
+  caller: Caller;
+  /** absolute base for links the API returns (image URLs), e.g. http://localhost:4000 */
+  baseUrl: string;
+  /** services and per-request DataLoaders, owned by src/graphql/resolvers (see createRequestScope) */
+  scope: Record<string, unknown>;
+}

@@ -1,0 +1,72 @@
+/**
+ * Real databases for integration tests: a fresh PostgreSQL database per test file on the server that
+ * scripts/postgres.sh starts (TEST_DATABASE_URL, default postgresql://glimpse:glimpse@127.0.0.1:5432/glimpse),
+ * or an in-memory PGlite. Never a mock: when Postgres is unreachable the test fails and says how to start it.
+ */
+import crypto from 'node:crypto';
+import pg from 'pg';
+import { openDatabase, type Database } from '../../src/db/index.js';
+
+export const TEST_DATABASE_URL =
+  process.env.TEST_DATABASE_URL ?? 'postgresql://glimpse:glimpse@127.0.0.1:5432/glimpse';
+
+export type TestDbKind = 'postgres' | 'pglite';
+
+export interface TestDatabase extends Database {
+  /** URL of the scratch database (postgres only) */
+  url?: string;
+  drop(): Promise<void>;
+}
+
+/** Creates an empty scratch database on the test server and returns its URL. */
+export async function createScratchDatabase(prefix = 'glimpse_test'): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `${prefix}_${crypto.randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 5000 });
+  try {
+    await admin.connect();
+  } catch (err) {
+    throw new Error(
+      `PostgreSQL is not reachable at ${TEST_DATABASE_URL} (${(err as Error).message}). ` +
+        'Start it with `bash scripts/postgres.sh` or set TEST_DATABASE_URL.',
+    );
+  }
+  try {
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/** A migrated Glimpse database of the given kind; call `drop()` in afterAll. */
+export async function createTestDatabase(kind: TestDbKind = 'postgres', poolSize = 5): Promise<TestDatabase> {
+  if (kind === 'pglite') {
+    const db = await openDatabase({ dataDir: 'memory://', dbPoolSize: 1, dbStatementTimeoutMs: 0 });
+    return Object.assign(db, { drop: () => db.close() });
+  }
+  const scratch = await createScratchDatabase();
+  const db = await openDatabase({ databaseUrl: scratch.url, dataDir: '/nonexistent', dbPoolSize: poolSize, dbStatementTimeoutMs: 30_000 });
+  return Object.assign(db, {
+    url: scratch.url,
+    async drop() {
+      await db.close();
+      await scratch.drop();
+    },
+  });
+}
+
+/** Both kinds, for the integration tests that must pass on the server and on PGlite alike. */
+export const DB_KINDS: TestDbKind[] = ['postgres', 'pglite'];
