@@ -16,6 +16,8 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import * as wasmGlue from '@prisma/schema-engine-wasm/schema_engine_bg';
 
+const { WebAssembly } = globalThis;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Command line
 
@@ -131,10 +133,15 @@ const CATALOG_TEXT_OIDS = new Set([
 ]);
 
 /** Adjusts a PrismaPgAdapter for schema-engine use. */
-function patchAdapter(adapter) {
+function patchAdapter(adapter, label) {
   const performIO = adapter.performIO.bind(adapter);
   adapter.performIO = async (query) => {
     const result = await performIO(query);
+    if (process.env.PRISMA_SCHEMA_ENGINE_DEBUG) {
+      log('DEBUG', {
+        message: `[${label}] ${query.sql.trim().split('\n').slice(0, 3).join(' ')} -> ${result.rowCount ?? result.rows?.length} rows ${JSON.stringify(result.rows).slice(0, 300)}`,
+      });
+    }
     for (const field of result.fields ?? []) {
       if (CATALOG_TEXT_OIDS.has(field.dataTypeID)) field.dataTypeID = TEXT_OID;
     }
@@ -155,7 +162,7 @@ function patchAdapter(adapter) {
 async function openAdapter(url) {
   const { config, schema } = poolSettings(url);
   const adapter = await new PrismaPg(config, schema ? { schema } : undefined).connect();
-  return patchAdapter(adapter);
+  return patchAdapter(adapter, databaseName(url));
 }
 
 /** Runs `fn` with a single pg client on `url`, closing it afterwards. */
@@ -207,7 +214,11 @@ class SchemaEnginePgFactory {
     return adapter;
   }
 
-  /** A configured shadow database is emptied first, as the native engine does. */
+  /**
+   * A configured shadow database is emptied first, as the native engine does — except for objects owned by
+   * extensions: the schema is kept (not dropped and recreated), so extensions a non-superuser role cannot create
+   * (pgvector installed by an administrator or via template1) survive.
+   */
   async connectToConfiguredShadowDb(shadowUrl) {
     const main = new URL(this.url);
     const shadow = new URL(shadowUrl);
@@ -219,11 +230,44 @@ class SchemaEnginePgFactory {
       throw userError('P3014', 'The shadow database you configured appears to be the same as the main database.');
     }
     const schema = poolSettings(shadowUrl).schema ?? 'public';
-    await withClient(shadowUrl, (client) =>
-      client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE; CREATE SCHEMA ${quoteIdent(schema)}`),
-    );
+    await withClient(shadowUrl, (client) => client.query(emptySchemaSql(schema)));
     return openAdapter(shadowUrl);
   }
+}
+
+/** SQL that drops every object in `schema` that no extension owns (and creates the schema if it is missing). */
+function emptySchemaSql(schema) {
+  const literal = `'${schema.replaceAll("'", "''")}'`;
+  return `
+CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)};
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN
+    SELECT c.oid::regclass::text AS name, c.relkind FROM pg_class c
+    WHERE c.relnamespace = ${literal}::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('DROP %s IF EXISTS %s CASCADE',
+      CASE r.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE'
+                     WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.name);
+  END LOOP;
+  FOR r IN
+    SELECT p.oid::regprocedure::text AS name, p.prokind FROM pg_proc p
+    WHERE p.pronamespace = ${literal}::regnamespace
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('DROP %s IF EXISTS %s CASCADE', CASE r.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, r.name);
+  END LOOP;
+  FOR r IN
+    SELECT t.oid::regtype::text AS name FROM pg_type t
+    WHERE t.typnamespace = ${literal}::regnamespace AND t.typtype IN ('e', 'd', 'c', 'r') AND (t.typrelid = 0 OR t.typtype <> 'c'
+      OR EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c'))
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('DROP TYPE IF EXISTS %s CASCADE', r.name);
+  END LOOP;
+END $$;`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -295,9 +339,7 @@ async function startEngine(args) {
       args.datasource.shadowDatabaseUrl ?? process.env.SHADOW_DATABASE_URL ?? undefined,
     ),
   );
-  const datamodels = await Promise.all(
-    args.datamodels.map(async (path) => [path, await readFile(path, 'utf8')]),
-  );
+  const datamodels = await Promise.all(args.datamodels.map(async (path) => [path, await readFile(path, 'utf8')]));
   const debug = (message) => {
     if (process.env.PRISMA_SCHEMA_ENGINE_DEBUG) log('DEBUG', { message: String(message) });
   };
@@ -334,7 +376,13 @@ async function serve(args) {
       const { engine } = await engineReady();
       const { stdout, ...rest } = await engine.diff(params);
       // The native engine prints through a `print` request to the CLI, which writes it to its stdout.
-      if (stdout) send({ jsonrpc: '2.0', id: nextServerRequestId++, method: 'print', params: { content: stdout.replace(/\n$/, '') } });
+      if (stdout)
+        send({
+          jsonrpc: '2.0',
+          id: nextServerRequestId++,
+          method: 'print',
+          params: { content: stdout.replace(/\n$/, '') },
+        });
       return rest;
     },
   };
@@ -396,15 +444,24 @@ function pgErrorToPrisma(error, url) {
   const where = `${parsed.hostname}:${parsed.port || '5432'}`;
   switch (error?.code) {
     case '3D000':
-      return { error_code: 'P1003', message: `Database \`${databaseName(url)}\` does not exist on the database server at \`${where}\`.` };
+      return {
+        error_code: 'P1003',
+        message: `Database \`${databaseName(url)}\` does not exist on the database server at \`${where}\`.`,
+      };
     case '28P01':
     case '28000':
-      return { error_code: 'P1000', message: `Authentication failed against database server at \`${where}\`, the provided database credentials for \`${decodeURIComponent(parsed.username)}\` are not valid.` };
+      return {
+        error_code: 'P1000',
+        message: `Authentication failed against database server at \`${where}\`, the provided database credentials for \`${decodeURIComponent(parsed.username)}\` are not valid.`,
+      };
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
     case 'EHOSTUNREACH':
     case 'ETIMEDOUT':
-      return { error_code: 'P1001', message: `Can't reach database server at \`${where}\`\n\nPlease make sure your database server is running at \`${where}\`.` };
+      return {
+        error_code: 'P1001',
+        message: `Can't reach database server at \`${where}\`\n\nPlease make sure your database server is running at \`${where}\`.`,
+      };
     default:
       return { error_code: null, message: String(error?.message ?? error) };
   }
@@ -420,7 +477,9 @@ async function runCli(args) {
         process.stdout.write('Connection successful\n');
         break;
       case 'create-database':
-        await withClient(withDatabase(url, 'postgres'), (client) => client.query(`CREATE DATABASE ${quoteIdent(name)}`));
+        await withClient(withDatabase(url, 'postgres'), (client) =>
+          client.query(`CREATE DATABASE ${quoteIdent(name)}`),
+        );
         process.stdout.write(`Database '${name}' was successfully created.\n`);
         break;
       case 'drop-database':
@@ -444,7 +503,9 @@ async function runCli(args) {
 
 const args = parseArgs(process.argv.slice(2));
 if (args.help) {
-  process.stdout.write('prisma-schema-engine: Prisma schema engine (wasm) over @prisma/adapter-pg. See docs/migrations.md.\n');
+  process.stdout.write(
+    'prisma-schema-engine: Prisma schema engine (wasm) over @prisma/adapter-pg. See docs/migrations.md.\n',
+  );
 } else if (args.version) {
   const { version } = await loadWasm();
   process.stdout.write(`schema-engine-cli ${version()}\n`);

@@ -78,6 +78,7 @@ export const settings = {
   hnswEfSearch: setting('GLIMPSE_HNSW_EF_SEARCH', int(1, 1000), '100', 'hnsw.ef_search floor for vector searches (raised per request to cover the page).'),
   hnswMaxScanTuples: setting('GLIMPSE_HNSW_MAX_SCAN_TUPLES', int(1, 100_000_000), '20000', 'hnsw.max_scan_tuples: iterative scan budget under filters.'),
   exactScanThreshold: setting('GLIMPSE_EXACT_SCAN_ROWS', int(0, 100_000_000), '20000', 'Filters estimated to match at most this many embeddings use an exact scan instead of the HNSW index.'),
+  searchCandidateWindow: setting('GLIMPSE_SEARCH_CANDIDATES', int(10, 100_000), '500', 'Images taken from the HNSW scan for facets and HYBRID fusion (SEMANTIC pages take at least (first+1)×4); see docs/search.md.'),
   rrfK: setting('GLIMPSE_RRF_K', int(1, 10_000), '60', 'Reciprocal rank fusion constant k for HYBRID mode.'),
   textSearchConfig: setting('GLIMPSE_TEXT_SEARCH_CONFIG', z.string().regex(/^[a-z_]+$/), 'english', 'PostgreSQL text search configuration for KEYWORD/HYBRID queries and new products.'),
 
@@ -88,6 +89,7 @@ export const settings = {
   maxAliases: setting('GLIMPSE_MAX_ALIASES', int(1, 1000), '30', 'Most field aliases in one GraphQL operation.'),
   maxComplexity: setting('GLIMPSE_MAX_COMPLEXITY', int(1, 10_000_000), '5000', 'Highest estimated cost of one GraphQL operation.'),
   rateLimitPerMinute: setting('GLIMPSE_RATE_LIMIT_PER_MINUTE', int(0, 10_000_000), '600', 'Requests per minute per API key (or per IP without key); 0: off.'),
+  trustProxy: setting('GLIMPSE_TRUST_PROXY', z.string(), 'false', 'Express "trust proxy": false, true, a hop count, or comma-separated addresses/subnets of trusted proxies (client address for rate limits, protocol/host for image URLs from X-Forwarded-*).'),
 } as const;
 
 type Settings = typeof settings;
@@ -115,10 +117,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   return { ...(out as Config), ...overrides };
 }
 
+/** Defaults that depend on the machine or working directory, as the docs state them. */
+const docDefaults: Partial<Record<keyof Settings, string>> = {
+  dataDir: '`.data` (in the working directory)',
+  inferenceWorkers: 'min(2, CPU cores − 1), at least 1',
+};
+
 /** The settings table for docs: variable, default, description. */
 export function settingsTable(): string {
-  const rows = Object.values(settings as Record<string, Setting>).map((s) => {
-    const def = s.default === undefined ? '—' : '`' + s.default.replace(dataDirDefault, '$GLIMPSE_DATA_DIR').replace(/\$GLIMPSE_DATA_DIR\$GLIMPSE_DATA_DIR/, '$GLIMPSE_DATA_DIR') + '`';
+  const rows = (Object.entries(settings) as [keyof Settings, Setting][]).map(([key, s]) => {
+    const def = docDefaults[key] ?? (s.default === undefined ? '—' : '`' + s.default.replace(dataDirDefault, '$GLIMPSE_DATA_DIR').replace(/\$GLIMPSE_DATA_DIR\$GLIMPSE_DATA_DIR/, '$GLIMPSE_DATA_DIR') + '`');
     return `| \`${s.env}\` | ${def} | ${s.doc} |`;
   });
   return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n');

@@ -8,7 +8,8 @@
  * never from a file name or claimed content type. Everything else (SVG included) and broken or over-limit
  * files are rejected with an {@link ImageError}.
  */
-import sharp from 'sharp';
+import sharp, { type Metadata, type OutputInfo, type Sharp, type SharpOptions } from 'sharp';
+import { PIL_RESAMPLE, planResample, type ResampleFilter } from './resample.js';
 
 export type ImageErrorCode = 'UNSUPPORTED_IMAGE' | 'CORRUPT_IMAGE' | 'IMAGE_TOO_LARGE';
 
@@ -77,6 +78,11 @@ export interface ImageLimits {
 export interface PreprocessOptions extends ImageLimits {
   /** A model's preprocessor_config.json (merged over CLIP's defaults). */
   config?: PreprocessorConfig;
+  /**
+   * Convert through an embedded ICC profile to sRGB (default false: like PIL / Hugging Face, which CLIP
+   * was trained with, the pixel values are taken as they are stored).
+   */
+  applyIccProfile?: boolean;
 }
 
 export interface PreprocessedImage {
@@ -99,17 +105,8 @@ export interface ImageInfo {
 }
 
 export const DEFAULT_MAX_PIXELS = 50_000_000;
-/** Resized intermediates larger than this are cut from the source before resizing (extreme aspect ratios). */
-const MAX_RESIZED_PIXELS = 16_000_000;
-
-const RESAMPLE_KERNELS: Record<number, keyof sharp.KernelEnum> = {
-  0: 'nearest',
-  1: 'lanczos3',
-  2: 'linear',
-  3: 'cubic', // PIL BICUBIC (a = -0.5) is Catmull-Rom, which is sharp's `cubic`
-  4: 'linear', // PIL BOX: no sharp equivalent, closest area-averaging downscale
-  5: 'linear', // PIL HAMMING: no sharp equivalent
-};
+/** Reductions by this factor or more are started by sharp (to ~2x the target), then finished the PIL way. */
+const PREREDUCE_FROM = 4;
 
 /** Detect the container from the leading bytes. Returns undefined for anything not accepted. */
 export function sniffImageFormat(buf: Uint8Array): ImageFormat | undefined {
@@ -133,7 +130,8 @@ export function sniffImageFormat(buf: Uint8Array): ImageFormat | undefined {
 
 function describeBytes(buf: Uint8Array): string {
   const head = Buffer.from(buf.subarray(0, 64)).toString('latin1');
-  if (/^\s*(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*(<!DOCTYPE\s+svg|<svg)/i.test(head) || /<svg[\s>]/i.test(head)) return 'SVG';
+  if (/^\s*(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*(<!DOCTYPE\s+svg|<svg)/i.test(head) || /<svg[\s>]/i.test(head))
+    return 'SVG';
   if (/^\s*</.test(head)) return 'XML/HTML';
   if (head.startsWith('%PDF')) return 'PDF';
   if (buf.length >= 12 && head.slice(4, 8) === 'ftyp') return `ISO media (${JSON.stringify(head.slice(8, 12))})`;
@@ -149,7 +147,9 @@ function mapSharpError(err: unknown, what: string): ImageError {
   if (/unsupported image format|unsupported|no loader|not a known file format/i.test(msg)) {
     return new ImageError('UNSUPPORTED_IMAGE', `${what}: unsupported image (${msg.trim()})`, { cause: err });
   }
-  return new ImageError('CORRUPT_IMAGE', `${what}: image data is corrupt or truncated (${msg.trim().split('\n')[0]})`, { cause: err });
+  return new ImageError('CORRUPT_IMAGE', `${what}: image data is corrupt or truncated (${msg.trim().split('\n')[0]})`, {
+    cause: err,
+  });
 }
 
 interface Header {
@@ -160,9 +160,11 @@ interface Header {
   width: number;
   height: number;
   maxPixels: number;
+  /** Stored colour space: 'cmyk' for CMYK without alpha (converted the PIL way unless ICC is applied). */
+  cmyk: boolean;
 }
 
-function sharpInput(buf: Buffer, maxPixels: number, extra: sharp.SharpOptions = {}): sharp.Sharp {
+function sharpInput(buf: Buffer, maxPixels: number, extra: SharpOptions = {}): Sharp {
   return sharp(buf, {
     failOn: 'truncated',
     limitInputPixels: maxPixels,
@@ -190,7 +192,7 @@ async function readHeader(input: Uint8Array, limits: ImageLimits): Promise<{ buf
     );
   }
   const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     // no pixel limit here: the header alone is read, and we want to report the size ourselves
     meta = await sharpInput(buf, 0).metadata();
@@ -199,7 +201,14 @@ async function readHeader(input: Uint8Array, limits: ImageLimits): Promise<{ buf
   }
   let format: ImageFormat | undefined;
   if (meta.format === 'heif') format = meta.compression === 'av1' ? 'avif' : undefined;
-  else if (meta.format === 'jpeg' || meta.format === 'png' || meta.format === 'webp' || meta.format === 'gif' || meta.format === 'tiff') format = meta.format;
+  else if (
+    meta.format === 'jpeg' ||
+    meta.format === 'png' ||
+    meta.format === 'webp' ||
+    meta.format === 'gif' ||
+    meta.format === 'tiff'
+  )
+    format = meta.format;
   if (!format || format !== sniffed) {
     throw new ImageError(
       'UNSUPPORTED_IMAGE',
@@ -227,6 +236,7 @@ async function readHeader(input: Uint8Array, limits: ImageLimits): Promise<{ buf
       width: swap ? rawHeight : rawWidth,
       height: swap ? rawWidth : rawHeight,
       maxPixels,
+      cmyk: meta.space === 'cmyk' && meta.channels === 4,
     },
   };
 }
@@ -235,7 +245,10 @@ async function readHeader(input: Uint8Array, limits: ImageLimits): Promise<{ buf
  * Validate an image and report its format and (oriented) size. With `verify` (default) the pixel data is
  * decoded too (cheaply, at reduced size where the format allows), so truncated or corrupt files are rejected.
  */
-export async function inspectImage(input: Uint8Array, limits: ImageLimits & { verify?: boolean } = {}): Promise<ImageInfo> {
+export async function inspectImage(
+  input: Uint8Array,
+  limits: ImageLimits & { verify?: boolean } = {},
+): Promise<ImageInfo> {
   const { buf, header } = await readHeader(input, limits);
   if (limits.verify ?? true) {
     try {
@@ -244,12 +257,17 @@ export async function inspectImage(input: Uint8Array, limits: ImageLimits & { ve
       throw mapSharpError(err, `${header.format.toUpperCase()} image`);
     }
   }
-  return { format: header.format, contentType: IMAGE_CONTENT_TYPES[header.format], width: header.width, height: header.height };
+  return {
+    format: header.format,
+    contentType: IMAGE_CONTENT_TYPES[header.format],
+    width: header.width,
+    height: header.height,
+  };
 }
 
 interface ResolvedConfig {
   resize: { kind: 'shortest'; edge: number } | { kind: 'exact'; height: number; width: number } | null;
-  kernel: keyof sharp.KernelEnum;
+  filter: ResampleFilter;
   crop: { height: number; width: number } | null;
   scale: number;
   mean: [number, number, number];
@@ -258,12 +276,14 @@ interface ResolvedConfig {
 
 function triple(v: number[] | number | undefined, def: readonly number[], name: string): [number, number, number] {
   const arr = v === undefined ? def : typeof v === 'number' ? [v, v, v] : v;
-  if (arr.length !== 3 || arr.some((x) => typeof x !== 'number' || !Number.isFinite(x))) throw new Error(`preprocessor config: ${name} must be 3 numbers`);
+  if (arr.length !== 3 || arr.some((x) => typeof x !== 'number' || !Number.isFinite(x)))
+    throw new Error(`preprocessor config: ${name} must be 3 numbers`);
   return [arr[0]!, arr[1]!, arr[2]!];
 }
 
 function positiveInt(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 16384) throw new Error(`preprocessor config: ${name} must be a positive integer`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 16384)
+    throw new Error(`preprocessor config: ${name} must be a positive integer`);
   return v;
 }
 
@@ -274,25 +294,55 @@ export function resolvePreprocessorConfig(cfg: PreprocessorConfig = {}): Resolve
   if (c.do_resize !== false) {
     const s = c.size;
     if (typeof s === 'number') resize = { kind: 'shortest', edge: positiveInt(s, 'size') };
-    else if (s && s.shortest_edge !== undefined) resize = { kind: 'shortest', edge: positiveInt(s.shortest_edge, 'size.shortest_edge') };
+    else if (s && s.shortest_edge !== undefined)
+      resize = { kind: 'shortest', edge: positiveInt(s.shortest_edge, 'size.shortest_edge') };
     else if (s && s.height !== undefined && s.width !== undefined)
-      resize = { kind: 'exact', height: positiveInt(s.height, 'size.height'), width: positiveInt(s.width, 'size.width') };
+      resize = {
+        kind: 'exact',
+        height: positiveInt(s.height, 'size.height'),
+        width: positiveInt(s.width, 'size.width'),
+      };
     else throw new Error('preprocessor config: size must be a number, {shortest_edge} or {height, width}');
   }
   let crop: ResolvedConfig['crop'] = null;
   if (c.do_center_crop !== false) {
     const s = c.crop_size;
     if (typeof s === 'number') crop = { height: positiveInt(s, 'crop_size'), width: positiveInt(s, 'crop_size') };
-    else if (s && s.height !== undefined && s.width !== undefined) crop = { height: positiveInt(s.height, 'crop_size.height'), width: positiveInt(s.width, 'crop_size.width') };
+    else if (s && s.height !== undefined && s.width !== undefined)
+      crop = { height: positiveInt(s.height, 'crop_size.height'), width: positiveInt(s.width, 'crop_size.width') };
     else throw new Error('preprocessor config: crop_size must be a number or {height, width}');
   }
-  const kernel = RESAMPLE_KERNELS[c.resample ?? 3];
-  if (!kernel) throw new Error(`preprocessor config: unknown resample ${c.resample}`);
+  const filter = PIL_RESAMPLE[c.resample ?? 3];
+  if (!filter) throw new Error(`preprocessor config: unknown resample ${c.resample}`);
   const scale = c.do_rescale === false ? 1 : (c.rescale_factor ?? 1 / 255);
-  const mean: [number, number, number] = c.do_normalize === false ? [0, 0, 0] : triple(c.image_mean, CLIP_PREPROCESSOR_CONFIG.image_mean as number[], 'image_mean');
-  const std: [number, number, number] = c.do_normalize === false ? [1, 1, 1] : triple(c.image_std, CLIP_PREPROCESSOR_CONFIG.image_std as number[], 'image_std');
+  const mean: [number, number, number] =
+    c.do_normalize === false
+      ? [0, 0, 0]
+      : triple(c.image_mean, CLIP_PREPROCESSOR_CONFIG.image_mean as number[], 'image_mean');
+  const std: [number, number, number] =
+    c.do_normalize === false
+      ? [1, 1, 1]
+      : triple(c.image_std, CLIP_PREPROCESSOR_CONFIG.image_std as number[], 'image_std');
   if (std.some((x) => x === 0)) throw new Error('preprocessor config: image_std must not contain 0');
-  return { resize, kernel, crop, scale, mean, std };
+  return { resize, filter, crop, scale, mean, std };
+}
+
+/** Pillow's cmyk2rgb: r = (255 - k) - c * (255 - k) / 255, with its integer rounding. */
+function cmykToRgb(cmyk: Buffer): Buffer {
+  const n = cmyk.length / 4;
+  const out = Buffer.allocUnsafe(n * 3);
+  const muldiv255 = (a: number, b: number) => {
+    const t = a * b + 128;
+    return ((t >> 8) + t) >> 8;
+  };
+  for (let i = 0; i < n; i++) {
+    const nk = 255 - cmyk[i * 4 + 3]!;
+    for (let c = 0; c < 3; c++) {
+      const v = nk - muldiv255(cmyk[i * 4 + c]!, nk);
+      out[i * 3 + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+  }
+  return out;
 }
 
 /** HF get_resize_output_image_size(default_to_square=False): short side to `edge`, long side truncated. */
@@ -304,6 +354,11 @@ function shortestEdgeSize(w: number, h: number, edge: number): { w: number; h: n
 /**
  * Preprocess an image for the CLIP vision model: returns the normalised CHW float32 tensor.
  * Throws {@link ImageError} for unsupported, corrupt or over-limit input.
+ *
+ * Decoding, EXIF orientation, alpha flattening and conversion to 8-bit RGB are done by sharp; the resize
+ * is Pillow's own algorithm (see resample.ts), computed only for the centre-crop window, so the result
+ * matches the PIL-based Hugging Face processor to within decoder rounding. Images shrunk by 4x or more are
+ * first reduced by sharp to about twice the target size (keeps memory and time bounded on big photos).
  */
 export async function preprocessImage(input: Uint8Array, opts: PreprocessOptions = {}): Promise<PreprocessedImage> {
   const cfg = resolvePreprocessorConfig(opts.config);
@@ -323,77 +378,70 @@ export async function preprocessImage(input: Uint8Array, opts: PreprocessOptions
   const top = Math.floor((rh - ch) / 2);
   const left = Math.floor((rw - cw) / 2);
   // the part of the crop window inside the resized image (HF pads the rest with zeros)
-  const x0 = Math.max(0, left);
-  const y0 = Math.max(0, top);
-  const x1 = Math.min(rw, left + cw);
-  const y1 = Math.min(rh, top + ch);
+  const win = { x0: Math.max(0, left), y0: Math.max(0, top), x1: Math.min(rw, left + cw), y1: Math.min(rh, top + ch) };
 
-  let pipeline = sharpInput(buf, header.maxPixels).autoOrient();
-  // colour: alpha (incl. palette transparency) onto white, then 8-bit sRGB
-  pipeline = pipeline.flatten({ background: { r: 255, g: 255, b: 255 } }).toColourspace('srgb');
+  const applyIcc = opts.applyIccProfile ?? false;
+  // CMYK without colour management: PIL's naive conversion (done below), as HF does
+  const naiveCmyk = header.cmyk && !applyIcc;
+  let pipeline = sharpInput(buf, header.maxPixels, { autoOrient: true, ignoreIcc: !applyIcc });
+  pipeline = naiveCmyk
+    ? pipeline.pipelineColourspace('cmyk').toColourspace('cmyk')
+    : // alpha (incl. palette transparency) onto white, then 8-bit sRGB
+      pipeline.flatten({ background: { r: 255, g: 255, b: 255 } }).toColourspace('srgb');
 
-  let ex = { left: x0, top: y0, width: x1 - x0, height: y1 - y0 };
-  let outW = W; // size of the pipeline's output before the final extract
-  let outH = H;
-  if (rw !== W || rh !== H) {
-    outW = rw;
-    outH = rh;
-    if (rw * rh <= MAX_RESIZED_PIXELS) {
-      pipeline = pipeline.resize(rw, rh, { fit: 'fill', kernel: cfg.kernel, fastShrinkOnLoad: false });
-    } else {
-      // extreme aspect ratio: resizing the whole image would make a huge intermediate. Cut the source
-      // region the crop window needs (plus kernel support) and resize that at the same scale.
-      const sx = rw / W;
-      const sy = rh / H;
-      const mx = Math.ceil(3 * Math.max(1, 1 / sx)) + 1;
-      const my = Math.ceil(3 * Math.max(1, 1 / sy)) + 1;
-      const sl = Math.max(0, Math.floor(x0 / sx) - mx);
-      const st = Math.max(0, Math.floor(y0 / sy) - my);
-      const sr = Math.min(W, Math.ceil(x1 / sx) + mx);
-      const sb = Math.min(H, Math.ceil(y1 / sy) + my);
-      const tw = Math.max(1, Math.round((sr - sl) * sx));
-      const th = Math.max(1, Math.round((sb - st) * sy));
-      pipeline = pipeline
-        .extract({ left: sl, top: st, width: sr - sl, height: sb - st })
-        .resize(tw, th, { fit: 'fill', kernel: cfg.kernel, fastShrinkOnLoad: false });
-      const ox = Math.min(Math.max(0, Math.round(x0 - sl * sx)), Math.max(0, tw - (x1 - x0)));
-      const oy = Math.min(Math.max(0, Math.round(y0 - st * sy)), Math.max(0, th - (y1 - y0)));
-      ex = { left: ox, top: oy, width: Math.min(x1 - x0, tw - ox), height: Math.min(y1 - y0, th - oy) };
-      outW = tw;
-      outH = th;
-    }
+  // big reductions: let sharp shrink to ~2x the target first
+  let iw = W;
+  let ih = H;
+  const factor = Math.min(W / rw, H / rh);
+  if (factor >= PREREDUCE_FROM) {
+    const k = Math.floor(factor / 2);
+    iw = Math.max(rw, Math.round(W / k));
+    ih = Math.max(rh, Math.round(H / k));
+    pipeline = pipeline.resize(iw, ih, { fit: 'fill', kernel: 'cubic', fastShrinkOnLoad: false });
   }
-  if (ex.width < 1 || ex.height < 1) throw new ImageError('CORRUPT_IMAGE', `${what}: nothing left after cropping`);
-  if (ex.left !== 0 || ex.top !== 0 || ex.width !== outW || ex.height !== outH) {
-    pipeline = pipeline.extract(ex);
-  }
+  const plan = planResample(iw, ih, rw, rh, win, cfg.filter);
+  const src = plan.source;
+  if (src.left !== 0 || src.top !== 0 || src.width !== iw || src.height !== ih) pipeline = pipeline.extract(src);
 
   let data: Buffer;
-  let info: sharp.OutputInfo;
+  let info: OutputInfo;
   try {
-    ({ data, info } = await pipeline.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true }));
+    if (!naiveCmyk) pipeline = pipeline.removeAlpha();
+    ({ data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true }));
   } catch (err) {
     throw mapSharpError(err, what);
   }
-  if (info.channels !== 3 || info.width !== ex.width || info.height !== ex.height) {
-    throw new ImageError('CORRUPT_IMAGE', `${what}: unexpected decoder output ${info.width}x${info.height}x${info.channels}`);
+  if (naiveCmyk && info.channels === 4) {
+    data = cmykToRgb(data);
+    info = { ...info, channels: 3 };
   }
+  if (info.channels !== 3 || info.width !== src.width || info.height !== src.height) {
+    throw new ImageError(
+      'CORRUPT_IMAGE',
+      `${what}: unexpected decoder output ${info.width}x${info.height}x${info.channels}`,
+    );
+  }
+  const rgb = plan.run(data, 3);
 
-  // rescale + normalise into CHW, zero (pre-normalisation) padding where the crop exceeds the image
+  // rescale + normalise into CHW (float32 steps, as HF does with numpy); zero padding where the crop
+  // window exceeds the resized image
+  const ww = win.x1 - win.x0;
+  const wh = win.y1 - win.y0;
   const plane = ch * cw;
   const pixels = new Float32Array(3 * plane);
-  const offX = x0 - left;
-  const offY = y0 - top;
+  const offX = win.x0 - left;
+  const offY = win.y0 - top;
+  const padded = offX > 0 || offY > 0 || ww < cw || wh < ch;
+  const scale = cfg.scale;
   for (let c = 0; c < 3; c++) {
-    const m = cfg.mean[c]!;
-    const s = cfg.std[c]!;
-    const pad = Math.fround((0 - m) / s);
-    if (offX > 0 || offY > 0 || ex.width < cw || ex.height < ch) pixels.fill(pad, c * plane, (c + 1) * plane);
-    for (let y = 0; y < ex.height; y++) {
-      const src = y * ex.width * 3 + c;
+    const m = Math.fround(cfg.mean[c]!);
+    const s = Math.fround(cfg.std[c]!);
+    if (padded) pixels.fill(Math.fround(Math.fround(0 - m) / s), c * plane, (c + 1) * plane);
+    for (let y = 0; y < wh; y++) {
+      const srcRow = y * ww * 3 + c;
       const dst = c * plane + (y + offY) * cw + offX;
-      for (let x = 0; x < ex.width; x++) {
-        pixels[dst + x] = (Math.fround(data[src + x * 3]! * cfg.scale) - m) / s;
+      for (let x = 0; x < ww; x++) {
+        pixels[dst + x] = Math.fround(Math.fround(rgb[srcRow + x * 3]! * scale) - m) / s;
       }
     }
   }

@@ -101,6 +101,9 @@ async function init(msg: InitMessage): Promise<FromWorker> {
   let device: ExecutionProvider = 'cpu';
   let warning: string | undefined;
   if (msg.executionProvider === 'cuda') {
+    // ORT prints its own native error when the CUDA provider library is missing; the pool logs one clear warning
+    const level = ort.env.logLevel;
+    ort.env.logLevel = 'fatal';
     try {
       // logSeverityLevel 4: keep ORT's own native error print quiet; the pool logs one clear warning instead
       const cuda = { ...base, executionProviders: [{ name: 'cuda', deviceId: msg.cudaDeviceId }], logSeverityLevel: 4 as const };
@@ -111,6 +114,8 @@ async function init(msg: InitMessage): Promise<FromWorker> {
       await textSession?.release().catch(() => undefined);
       textSession = undefined;
       warning = `CUDA execution provider unavailable (${(err as Error).message.split('\n')[0]}); falling back to CPU`;
+    } finally {
+      ort.env.logLevel = level ?? 'warning';
     }
   }
   if (device === 'cpu') {

@@ -91,7 +91,13 @@ export function buildClipTokenizerJson(bpeText: string): Record<string, unknown>
     return [parts[0], parts[1]];
   });
   const byteChars = bytesToUnicode();
-  const vocabList = [...byteChars, ...byteChars.map((c) => `${c}</w>`), ...merges.map(([a, b]) => a + b), CLIP_BOS, CLIP_EOS];
+  const vocabList = [
+    ...byteChars,
+    ...byteChars.map((c) => `${c}</w>`),
+    ...merges.map(([a, b]) => a + b),
+    CLIP_BOS,
+    CLIP_EOS,
+  ];
   const vocab: Record<string, number> = {};
   vocabList.forEach((tok, i) => {
     vocab[tok] = i;
@@ -114,7 +120,11 @@ export function buildClipTokenizerJson(bpeText: string): Record<string, unknown>
     added_tokens: [special(CLIP_BOS, bosId), special(CLIP_EOS, eosId)],
     normalizer: {
       type: 'Sequence',
-      normalizers: [{ type: 'NFC' }, { type: 'Replace', pattern: { Regex: String.raw`\s+` }, content: ' ' }, { type: 'Lowercase' }],
+      normalizers: [
+        { type: 'NFC' },
+        { type: 'Replace', pattern: { Regex: String.raw`\s+` }, content: ' ' },
+        { type: 'Lowercase' },
+      ],
     },
     pre_tokenizer: {
       type: 'Sequence',
@@ -125,7 +135,11 @@ export function buildClipTokenizerJson(bpeText: string): Record<string, unknown>
     },
     post_processor: {
       type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: CLIP_BOS, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: CLIP_EOS, type_id: 0 } }],
+      single: [
+        { SpecialToken: { id: CLIP_BOS, type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: CLIP_EOS, type_id: 0 } },
+      ],
       pair: [
         { SpecialToken: { id: CLIP_BOS, type_id: 0 } },
         { Sequence: { id: 'A', type_id: 0 } },
@@ -180,13 +194,17 @@ export class ClipTokenizer {
     this.tok = new Tokenizer(tokenizerJson, { ...config });
     const bos = this.tok.token_to_id(tokenContent(config.bos_token) ?? CLIP_BOS);
     const eos = this.tok.token_to_id(tokenContent(config.eos_token) ?? CLIP_EOS);
-    if (bos === undefined || eos === undefined) throw new Error('CLIP tokenizer: start/end tokens missing from the vocabulary');
+    if (bos === undefined || eos === undefined)
+      throw new Error('CLIP tokenizer: start/end tokens missing from the vocabulary');
     this.bosId = bos;
     this.eosId = eos;
     const cfgMax = config.model_max_length;
     // HF uses a huge sentinel (1e30) for "no limit": only trust sane values.
-    const maxLength = opts.maxLength ?? (typeof cfgMax === 'number' && cfgMax >= 2 && cfgMax <= 1_000_000 ? cfgMax : CLIP_DEFAULT_MAX_LENGTH);
-    if (!Number.isInteger(maxLength) || maxLength < 2) throw new Error(`CLIP tokenizer: invalid max length ${maxLength}`);
+    const maxLength =
+      opts.maxLength ??
+      (typeof cfgMax === 'number' && cfgMax >= 2 && cfgMax <= 1_000_000 ? cfgMax : CLIP_DEFAULT_MAX_LENGTH);
+    if (!Number.isInteger(maxLength) || maxLength < 2)
+      throw new Error(`CLIP tokenizer: invalid max length ${maxLength}`);
     this.maxLength = maxLength;
     const padToken = tokenContent(config.pad_token);
     const padFromConfig = padToken !== undefined ? this.tok.token_to_id(padToken) : undefined;
@@ -208,16 +226,21 @@ export class ClipTokenizer {
    * Load a tokenizer file: a Hugging Face `tokenizer.json` (with `tokenizer_config.json` read from the same
    * folder when present, or from `configPath`), or OpenAI's BPE vocabulary (.txt.gz, detected by content).
    */
-  static async fromFile(file: string, opts: ClipTokenizerOptions & { configPath?: string } = {}): Promise<ClipTokenizer> {
+  static async fromFile(
+    file: string,
+    opts: ClipTokenizerOptions & { configPath?: string } = {},
+  ): Promise<ClipTokenizer> {
     const { text, gz } = await readMaybeGz(file);
-    if (gz || text.startsWith('bpe_simple_vocab') || text.startsWith('#version')) return ClipTokenizer.fromVocabText(text, opts);
+    if (gz || text.startsWith('bpe_simple_vocab') || text.startsWith('#version'))
+      return ClipTokenizer.fromVocabText(text, opts);
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch (err) {
       throw new Error(`${file}: neither a tokenizer.json nor a CLIP BPE vocabulary (${(err as Error).message})`);
     }
-    if (typeof json !== 'object' || json === null || !('model' in json)) throw new Error(`${file}: not a tokenizer.json (no "model")`);
+    if (typeof json !== 'object' || json === null || !('model' in json))
+      throw new Error(`${file}: not a tokenizer.json (no "model")`);
     const configPath = opts.configPath ?? path.join(path.dirname(file), 'tokenizer_config.json');
     let config: ClipTokenizerConfig = defaultConfig();
     try {
@@ -252,7 +275,8 @@ export class ClipTokenizer {
     if (opts.padTo === undefined || opts.padTo === 'longest') {
       seqLen = rows.reduce((m, r) => Math.max(m, r.length), 0);
     } else {
-      if (!Number.isInteger(opts.padTo) || opts.padTo < 2) throw new Error(`padTo must be an integer >= 2, got ${opts.padTo}`);
+      if (!Number.isInteger(opts.padTo) || opts.padTo < 2)
+        throw new Error(`padTo must be an integer >= 2, got ${opts.padTo}`);
       seqLen = opts.padTo;
     }
     const ids = new BigInt64Array(rows.length * seqLen).fill(BigInt(padId));

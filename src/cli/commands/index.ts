@@ -1,4 +1,11 @@
 import type { Command } from 'commander';
+import embed from './embed.js';
+import model from './model.js';
+import keys from './keys.js';
+import serve from './serve.js';
+import config from './config.js';
+import tokenize from './tokenize.js';
+import preprocess from './preprocess.js';
 
 /** Every subcommand registers itself here: add one import and one entry per command module. */
-export const commands: Array<(program: Command) => void> = [];
+export const commands: Array<(program: Command) => void> = [embed, model, keys, serve, config, tokenize, preprocess];

@@ -1,0 +1,123 @@
+/**
+ * Embedding throughput: texts/s (one at a time and micro-batched; short and 77-token queries), images/s
+ * (decode + preprocess alone, inference alone, end to end). Default: the generated TEST model on CPU.
+ *
+ *   npm run bench:embed -- [--model test|DIR|REPO] [--ep cpu|cuda] [--dtype fp32|fp16] [--workers N]
+ *                          [--batch N] [--seconds S] [--no-write]
+ * Prints JSON and writes bench/results/embed-<date>.json.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import sharp from 'sharp';
+import { loadConfig } from '../src/config.js';
+import { Embedder } from '../src/embedding/embedder.js';
+import { preprocessImage } from '../src/embedding/image-preprocess.js';
+
+const program = new Command()
+  .option('--model <name>', 'model (folder, repo id in the cache, or "test")', 'test')
+  .addOption(new Option('--ep <provider>', 'execution provider').choices(['cpu', 'cuda']).default('cpu'))
+  .addOption(new Option('--dtype <dtype>', 'weights').choices(['fp32', 'fp16']).default('fp32'))
+  .option('--workers <n>', 'inference workers (default: GLIMPSE_INFERENCE_WORKERS)')
+  .option('--batch <n>', 'max batch size (default: GLIMPSE_MAX_BATCH)')
+  .option('--seconds <s>', 'time per measurement', '3')
+  .option('--no-write', 'do not write bench/results')
+  .parse();
+const opts = program.opts<{ model: string; ep: 'cpu' | 'cuda'; dtype: 'fp32' | 'fp16'; workers?: string; batch?: string; seconds: string; write: boolean }>();
+const seconds = Number(opts.seconds);
+
+const config = loadConfig(process.env, {
+  model: opts.model,
+  executionProvider: opts.ep,
+  modelDtype: opts.dtype,
+  textCacheSize: 0, // measure inference, not the cache
+  ...(opts.workers ? { inferenceWorkers: Number(opts.workers) } : {}),
+  ...(opts.batch ? { maxBatchSize: Number(opts.batch) } : {}),
+});
+const warnings: string[] = [];
+const logger = { info() {}, debug() {}, error: (_: object, m?: string) => void warnings.push(m ?? ''), warn: (_: object, m?: string) => void warnings.push(m ?? '') };
+const embedder = await Embedder.load(config, logger);
+
+let counter = 0;
+const WORDS = 'red blue green leather cotton wool linen dress shirt jacket coat boots sneakers handbag wallet scarf hat ceramic mug vase lamp chair table sofa pillow blanket watch ring necklace bracelet earrings'.split(' ');
+const shortQuery = () => `${WORDS[counter % WORDS.length]} ${WORDS[(counter * 7 + 3) % WORDS.length]} ${counter++}`;
+const longQuery = () => Array.from({ length: 90 }, (_, i) => WORDS[(counter + i * 5) % WORDS.length]).join(' ') + ` ${counter++}`;
+
+/** Run `step` (which handles `n` items) repeatedly for `seconds`; returns items/s. */
+async function rate(step: () => Promise<number>): Promise<{ perSec: number; items: number; ms: number }> {
+  await step(); // warm-up
+  const t0 = performance.now();
+  let items = 0;
+  while (performance.now() - t0 < seconds * 1000) items += await step();
+  const ms = performance.now() - t0;
+  return { perSec: Math.round((items / ms) * 1000 * 10) / 10, items, ms: Math.round(ms) };
+}
+
+const batch = config.maxBatchSize * config.inferenceWorkers * 2;
+const tok = (await import('../src/embedding/tokenizer.js')).ClipTokenizer;
+const tokenizer = await tok.fromFile(embedder.model.tokenizerPath);
+const longTokens = tokenizer.encode(longQuery()).length;
+
+// a realistic product photo: 1200x900 JPEG with detail (noise over a gradient)
+const W = 1200;
+const H = 900;
+const raw = Buffer.alloc(W * H * 3);
+let seed = 1;
+for (let i = 0; i < raw.length; i++) {
+  seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+  raw[i] = ((i / 3) % W) / (W / 200) + (seed % 56);
+}
+const jpeg = await sharp(raw, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+const concurrency = Math.max(2, os.availableParallelism());
+
+const results = {
+  text: {
+    shortBatch1: await rate(async () => (await embedder.embedText(shortQuery()), 1)),
+    longBatch1: await rate(async () => (await embedder.embedText(longQuery()), 1)),
+    shortBatched: await rate(async () => (await embedder.embedTexts(Array.from({ length: batch }, shortQuery))).length),
+    longBatched: await rate(async () => (await embedder.embedTexts(Array.from({ length: batch }, longQuery))).length),
+  },
+  image: {
+    decodePreprocess1: await rate(async () => (await preprocessImage(jpeg, { config: embedder.model.preprocessor }), 1)),
+    decodePreprocessConcurrent: await rate(async () => (await Promise.all(Array.from({ length: concurrency }, () => preprocessImage(jpeg, { config: embedder.model.preprocessor })))).length),
+    inferenceBatched: await rate(async () => {
+      const px = await preprocessImage(jpeg, { config: embedder.model.preprocessor });
+      return (await Promise.all(Array.from({ length: batch }, () => embedder.embedImagePixels(px.pixels.slice())))).length;
+    }),
+    endToEnd1: await rate(async () => (await embedder.embedImage(jpeg), 1)),
+    endToEndConcurrent: await rate(async () => (await Promise.all(Array.from({ length: batch }, () => embedder.embedImage(jpeg)))).length),
+  },
+};
+const stats = embedder.stats();
+await embedder.close();
+
+const report = {
+  bench: 'embed',
+  date: new Date().toISOString(),
+  model: embedder.modelId,
+  testModel: embedder.isTestModel,
+  dtype: config.modelDtype,
+  requestedEp: opts.ep,
+  device: embedder.device,
+  workers: config.inferenceWorkers,
+  intraOpThreads: config.intraOpThreads,
+  maxBatchSize: config.maxBatchSize,
+  maxBatchWaitMs: config.maxBatchWaitMs,
+  batchedRequestsPerStep: batch,
+  longQueryTokens: longTokens,
+  imageInput: { format: 'jpeg', width: W, height: H, bytes: jpeg.length },
+  machine: { cpus: os.availableParallelism(), cpuModel: os.cpus()[0]?.model, node: process.version, platform: `${process.platform}-${process.arch}` },
+  unit: 'items per second',
+  results,
+  observedBatches: { maxText: Math.max(0, ...stats.textBatches), maxImage: Math.max(0, ...stats.imageBatches) },
+  warnings,
+};
+process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+if (opts.write) {
+  const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `embed-${report.date.slice(0, 10)}.json`);
+  fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  process.stderr.write(`wrote ${file}\n`);
+}

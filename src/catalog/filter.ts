@@ -1,0 +1,125 @@
+/**
+ * ProductFilter: validation/normalisation and its SQL WHERE clause over `product` (alias `p`), for catalog
+ * listings. The search core receives the same normalised filter.
+ */
+import { badInput } from '../errors.js';
+import { normaliseCategory, validateAmount, validateCurrency } from './validation.js';
+
+export interface AttributeFilter {
+  key: string;
+  equals?: string | null;
+  in?: readonly string[] | null;
+}
+
+export interface ProductFilter {
+  category?: string | null;
+  categoryExact?: boolean | null;
+  brands?: readonly string[] | null;
+  price?: { min?: string | null; max?: string | null; currency: string } | null;
+  inStock?: boolean | null;
+  tagsAny?: readonly string[] | null;
+  tagsAll?: readonly string[] | null;
+  attributes?: readonly AttributeFilter[] | null;
+  createdAfter?: Date | null;
+  createdBefore?: Date | null;
+}
+
+const MAX_LIST = 100;
+
+function list(v: readonly string[] | null | undefined, field: string): string[] | undefined {
+  if (v === null || v === undefined) return undefined;
+  if (v.length > MAX_LIST) throw badInput(`filter.${field}: at most ${MAX_LIST} values`, { field: `filter.${field}` });
+  return v.map((s) => s.trim()).filter(Boolean);
+}
+
+/** Checks and normalises a filter (category path, currency, amounts); drops empty parts. */
+export function normaliseFilter(filter: ProductFilter | null | undefined): ProductFilter {
+  if (!filter) return {};
+  const out: ProductFilter = {};
+  const category = normaliseCategory(filter.category, 'filter.category');
+  if (category) {
+    out.category = category;
+    out.categoryExact = filter.categoryExact ?? false;
+  }
+  const brands = list(filter.brands, 'brands');
+  if (brands) out.brands = brands;
+  if (filter.price) {
+    const currency = validateCurrency(filter.price.currency, 'filter.price.currency');
+    const min = filter.price.min == null ? null : validateAmount(filter.price.min, 'filter.price.min');
+    const max = filter.price.max == null ? null : validateAmount(filter.price.max, 'filter.price.max');
+    if (min !== null && max !== null && Number(min) > Number(max)) {
+      throw badInput('filter.price: min is greater than max', { field: 'filter.price' });
+    }
+    out.price = { min, max, currency };
+  }
+  if (filter.inStock !== null && filter.inStock !== undefined) out.inStock = filter.inStock;
+  const tagsAny = list(filter.tagsAny, 'tagsAny');
+  if (tagsAny) out.tagsAny = tagsAny;
+  const tagsAll = list(filter.tagsAll, 'tagsAll');
+  if (tagsAll) out.tagsAll = tagsAll;
+  if (filter.attributes) {
+    if (filter.attributes.length > 20) throw badInput('filter.attributes: at most 20 conditions', { field: 'filter.attributes' });
+    out.attributes = filter.attributes.map((a, i) => {
+      const key = a.key?.trim();
+      if (!key) throw badInput(`filter.attributes[${i}].key: must not be empty`, { field: 'filter.attributes' });
+      const hasEq = a.equals !== null && a.equals !== undefined;
+      const hasIn = a.in !== null && a.in !== undefined;
+      if (hasEq === hasIn) throw badInput(`filter.attributes[${i}]: give exactly one of equals or in`, { field: 'filter.attributes' });
+      return hasEq ? { key, equals: a.equals! } : { key, in: list(a.in, 'attributes.in') ?? [] };
+    });
+  }
+  for (const k of ['createdAfter', 'createdBefore'] as const) {
+    const d = filter[k];
+    if (d !== null && d !== undefined) {
+      if (!(d instanceof Date) || Number.isNaN(d.getTime())) throw badInput(`filter.${k}: must be a DateTime`, { field: `filter.${k}` });
+      out[k] = d;
+    }
+  }
+  return out;
+}
+
+/** SQL conditions (joined with AND, or 'TRUE') over alias `p`; parameters are appended to `params`. */
+export function filterSql(filter: ProductFilter, params: unknown[], alias = 'p'): string {
+  const conds: string[] = [];
+  const add = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  const c = (col: string) => `${alias}.${col}`;
+  if (filter.category) {
+    const p = add(filter.category);
+    if (filter.categoryExact) conds.push(`${c('category')} = ${p}`);
+    else {
+      const like = add(filter.category.replace(/[\\%_]/g, (m) => '\\' + m) + '/%');
+      conds.push(`(${c('category')} = ${p} OR ${c('category')} LIKE ${like})`);
+    }
+  }
+  if (filter.brands) conds.push(`${c('brand')} = ANY(${add(filter.brands)}::text[])`);
+  if (filter.price) {
+    conds.push(`${c('currency')} = ${add(filter.price.currency)} AND ${c('price')} IS NOT NULL`);
+    if (filter.price.min != null) conds.push(`${c('price')} >= ${add(filter.price.min)}::numeric`);
+    if (filter.price.max != null) conds.push(`${c('price')} <= ${add(filter.price.max)}::numeric`);
+  }
+  if (filter.inStock !== undefined && filter.inStock !== null) conds.push(`${c('in_stock')} = ${add(filter.inStock)}`);
+  if (filter.tagsAny?.length) conds.push(`${c('tags')} && ${add(filter.tagsAny)}::text[]`);
+  if (filter.tagsAll?.length) conds.push(`${c('tags')} @> ${add(filter.tagsAll)}::text[]`);
+  for (const a of filter.attributes ?? []) {
+    if (a.equals !== undefined && a.equals !== null) {
+      // string value, or a list containing it
+      const k = add(a.key);
+      const v = add(a.equals);
+      conds.push(
+        `(${c('attributes')} ->> ${k} = ${v} OR (jsonb_typeof(${c('attributes')} -> ${k}) = 'array' AND ${c('attributes')} -> ${k} ? ${v}))`,
+      );
+    } else {
+      const k = add(a.key);
+      const vs = add(a.in ?? []);
+      conds.push(
+        `(${c('attributes')} ->> ${k} = ANY(${vs}::text[]) OR (jsonb_typeof(${c('attributes')} -> ${k}) = 'array' AND ${c('attributes')} -> ${k} ?| ${vs}::text[]))`,
+      );
+    }
+  }
+  if (filter.createdAfter) conds.push(`${c('created_at')} >= ${add(filter.createdAfter)}`);
+  if (filter.createdBefore) conds.push(`${c('created_at')} < ${add(filter.createdBefore)}`);
+  return conds.length ? conds.join(' AND ') : 'TRUE';
+}

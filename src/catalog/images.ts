@@ -1,0 +1,305 @@
+/**
+ * Product images: add (validate, store the original content-addressed, embed, insert image + vector in ONE
+ * transaction, report near-duplicates), remove, reorder. A failed call writes nothing: rows roll back and a
+ * file this call stored is deleted again unless another row references the same bytes.
+ */
+import { createHash } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { Sql } from '../db/index.js';
+import { vectorLiteral } from '../db/index.js';
+import { codeOf, GlimpseError, badInput, notFound, type ErrorCode } from '../errors.js';
+import { inspectImage, type ImageInfo } from '../embedding/image-preprocess.js';
+import type { Logger } from '../logger.js';
+import { ImageStore, lockImage } from './image-store.js';
+import { embeddingTable, type ModelIdentity, type ModelRegistry } from './models.js';
+import { fetchImage, parseImageUrl, type FetchImageOptions } from './url-fetch.js';
+
+export interface ImageRow {
+  id: string;
+  productId: string;
+  sha256: string;
+  source: string;
+  sourceUrl: string | null;
+  contentType: string;
+  byteSize: number;
+  width: number;
+  height: number;
+  position: number;
+  createdAt: Date;
+}
+
+export const IMAGE_COLUMNS = `i.id::text AS id, i.product_id::text AS "productId", i.sha256::text AS sha256, i.source, i.source_url AS "sourceUrl",
+  i.content_type AS "contentType", i.byte_size AS "byteSize", i.width, i.height, i.position, i.created_at AS "createdAt"`;
+
+/** An image to add: uploaded bytes (read lazily, capped by the caller) or a URL to fetch. */
+export type ImageSource =
+  | { kind: 'upload'; label: string; read: () => Promise<Buffer> }
+  | { kind: 'url'; label: string; url: string }
+  | { kind: 'bytes'; label: string; bytes: Buffer; source?: string; sourceUrl?: string | null };
+
+/** What adding images needs from the embedding engine (src/embedding Embedder satisfies it). */
+export interface ImageEmbedder extends ModelIdentity {
+  embedImage(buf: Buffer | Uint8Array): Promise<Float32Array>;
+}
+
+export interface NearDuplicateRow {
+  imageId: string;
+  ofImageId: string;
+  similarity: number;
+}
+
+export interface AddImagesResult {
+  images: ImageRow[];
+  nearDuplicates: NearDuplicateRow[];
+}
+
+export interface ImageServiceDeps {
+  sql: Sql;
+  config: Pick<
+    Config,
+    'imageDir' | 'maxImageBytes' | 'maxImagePixels' | 'maxFilesPerRequest' | 'fetchAllowPrivate' | 'fetchTimeoutMs' | 'fetchMaxRedirects' | 'nearDuplicateThreshold'
+  >;
+  /** the loaded embedder; throws MODEL_UNAVAILABLE while none is ready */
+  embedder: () => ImageEmbedder;
+  registry: ModelRegistry;
+  log?: Logger;
+  /** URL fetch overrides (tests: DNS, address policy) */
+  fetchOptions?: Partial<FetchImageOptions>;
+}
+
+interface Prepared {
+  label: string;
+  bytes: Buffer;
+  sha256: string;
+  info: ImageInfo;
+  source: string;
+  sourceUrl: string | null;
+  vector?: Float32Array;
+}
+
+const NEAR_DUPLICATE_CANDIDATES = 10;
+
+/** Prefixes a coded error with the input it is about (e.g. files[1]) and makes it a GlimpseError. */
+function labelled(err: unknown, label: string): unknown {
+  if (err instanceof GlimpseError) return err;
+  const code = codeOf(err);
+  if (code) {
+    const msg = (err as Error).message;
+    return new GlimpseError(code as ErrorCode, msg.startsWith(label) ? msg : `${label}: ${msg}`, { field: label });
+  }
+  return err;
+}
+
+export class ImageService {
+  readonly store: ImageStore;
+
+  constructor(private readonly deps: ImageServiceDeps) {
+    this.store = new ImageStore(deps.config.imageDir);
+  }
+
+  private get sql(): Sql {
+    return this.deps.sql;
+  }
+
+  /** Reads, validates and hashes one source (no side effects). */
+  private async prepare(src: ImageSource): Promise<Prepared> {
+    const { config } = this.deps;
+    let bytes: Buffer;
+    let source: string;
+    let sourceUrl: string | null = null;
+    try {
+      if (src.kind === 'upload') {
+        bytes = await src.read();
+        source = 'upload';
+      } else if (src.kind === 'url') {
+        const fetched = await fetchImage(src.url, {
+          allowPrivate: config.fetchAllowPrivate,
+          maxRedirects: config.fetchMaxRedirects,
+          timeoutMs: config.fetchTimeoutMs,
+          maxBytes: config.maxImageBytes,
+          ...this.deps.fetchOptions,
+          label: src.label,
+        });
+        bytes = fetched.bytes;
+        source = 'url';
+        sourceUrl = src.url;
+      } else {
+        bytes = src.bytes;
+        source = src.source ?? 'import';
+        sourceUrl = src.sourceUrl ?? null;
+      }
+      if (bytes.length > config.maxImageBytes) {
+        throw new GlimpseError('IMAGE_TOO_LARGE', `${src.label}: ${bytes.length} bytes is over the limit of ${config.maxImageBytes} bytes`, {
+          field: src.label,
+          maxBytes: config.maxImageBytes,
+        });
+      }
+      const info = await inspectImage(bytes, { maxBytes: config.maxImageBytes, maxPixels: config.maxImagePixels });
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      return { label: src.label, bytes, sha256, info, source, sourceUrl };
+    } catch (err) {
+      throw labelled(err, src.label);
+    }
+  }
+
+  /**
+   * Adds images to a product, in order. All or nothing: on any error no row is written and no file is left.
+   * An image (same bytes) the product already has is returned as it is.
+   */
+  async addImages(productId: string, sources: readonly ImageSource[]): Promise<AddImagesResult> {
+    const { config } = this.deps;
+    if (!sources.length) throw badInput('give at least one file or url', { field: 'files' });
+    if (sources.length > config.maxFilesPerRequest) {
+      throw new GlimpseError('PAYLOAD_TOO_LARGE', `at most ${config.maxFilesPerRequest} images per request (got ${sources.length})`, {
+        max: config.maxFilesPerRequest,
+      });
+    }
+    for (const s of sources) if (s.kind === 'url') parseImageUrl(s.url, s.label);
+    const exists = await this.sql.query('SELECT 1 FROM product WHERE id = $1::uuid', [productId]);
+    if (!exists.length) throw notFound('product', productId);
+    const embedder = this.deps.embedder(); // MODEL_UNAVAILABLE before any work
+    const table = embeddingTable(embedder.dimension);
+
+    // 1. read + validate everything first (uploads one after another: they arrive in order on one stream)
+    const prepared: Prepared[] = [];
+    for (const s of sources) prepared.push(await this.prepare(s));
+    // 2. embed each distinct image once
+    const distinct = new Map<string, Prepared>();
+    for (const p of prepared) if (!distinct.has(p.sha256)) distinct.set(p.sha256, p);
+    await Promise.all(
+      [...distinct.values()].map(async (p) => {
+        try {
+          p.vector = await embedder.embedImage(p.bytes);
+        } catch (err) {
+          throw labelled(err, p.label);
+        }
+      }),
+    );
+    await this.deps.registry.ensure(embedder);
+
+    // 3. one transaction: rows, vectors, files (written under the per-image lock)
+    const created: string[] = [];
+    try {
+      return await this.sql.transaction(async (tx) => {
+        const locked = await tx.query('SELECT 1 FROM product WHERE id = $1::uuid FOR UPDATE', [productId]);
+        if (!locked.length) throw notFound('product', productId);
+        for (const sha of [...distinct.keys()].sort()) await lockImage(tx, sha);
+        const maxPos = await tx.query<{ n: number | null }>('SELECT max(position) AS n FROM product_image WHERE product_id = $1::uuid', [productId]);
+        let position = maxPos[0]?.n === null || maxPos[0]?.n === undefined ? 0 : Number(maxPos[0].n) + 1;
+        const images: ImageRow[] = [];
+        const added: { row: ImageRow; vector: string }[] = [];
+        const done = new Map<string, ImageRow>();
+        for (const p of prepared) {
+          const again = done.get(p.sha256);
+          if (again) {
+            images.push(again);
+            continue;
+          }
+          const vector = vectorLiteral(distinct.get(p.sha256)!.vector!);
+          const existing = (
+            await tx.query<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.product_id = $1::uuid AND i.sha256 = $2`, [productId, p.sha256])
+          )[0];
+          let row: ImageRow;
+          if (existing) {
+            row = existing;
+            if (await this.store.ensure(p.sha256, p.bytes)) created.push(p.sha256); // repair a missing file
+          } else {
+            if (await this.store.ensure(p.sha256, p.bytes)) created.push(p.sha256);
+            row = (
+              await tx.query<ImageRow>(
+                `INSERT INTO product_image AS i (product_id, sha256, source, source_url, content_type, byte_size, width, height, position)
+                 VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${IMAGE_COLUMNS}`,
+                [productId, p.sha256, p.source, p.sourceUrl, p.info.contentType, p.bytes.length, p.info.width, p.info.height, position++],
+              )
+            )[0]!;
+            added.push({ row, vector });
+          }
+          await tx.query(
+            `INSERT INTO ${table} (image_id, model_id, product_id, embedding) VALUES ($1::uuid, $2, $3::uuid, $4::halfvec(${embedder.dimension}))
+             ON CONFLICT (image_id, model_id) DO NOTHING`,
+            [row.id, embedder.modelId, productId, vector],
+          );
+          done.set(p.sha256, row);
+          images.push(row);
+        }
+        const nearDuplicates: NearDuplicateRow[] = [];
+        for (const { row, vector } of added) {
+          const near = await tx.query<{ id: string; similarity: number }>(
+            `SELECT c.id, c.similarity FROM (
+               SELECT e.image_id::text AS id, 1 - (e.embedding <=> $1::halfvec(${embedder.dimension})) AS similarity
+               FROM ${table} e WHERE e.model_id = $2 AND e.image_id <> $3::uuid
+               ORDER BY e.embedding <=> $1::halfvec(${embedder.dimension}) LIMIT ${NEAR_DUPLICATE_CANDIDATES}
+             ) c WHERE c.similarity >= $4 ORDER BY c.similarity DESC, c.id`,
+            [vector, embedder.modelId, row.id, config.nearDuplicateThreshold],
+          );
+          for (const n of near) nearDuplicates.push({ imageId: row.id, ofImageId: n.id, similarity: Math.min(1, Number(n.similarity)) });
+        }
+        return { images, nearDuplicates };
+      });
+    } catch (err) {
+      await this.cleanup(created);
+      throw err;
+    }
+  }
+
+  /** Deletes files no row references (after a failed add, a removal or a product deletion). Never throws. */
+  async cleanup(sha256s: readonly string[]): Promise<void> {
+    for (const sha of new Set(sha256s)) {
+      try {
+        await this.store.removeIfUnreferenced(this.sql, sha);
+      } catch (err) {
+        this.deps.log?.warn({ err, sha256: sha }, 'could not clean up an unreferenced image file');
+      }
+    }
+  }
+
+  /** Removes an image, its vectors and (when unreferenced) its file; later images move up one position. */
+  async removeImage(imageId: string): Promise<ImageRow> {
+    const row = await this.sql.transaction(async (tx) => {
+      const found = (await tx.query<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.id = $1::uuid`, [imageId]))[0];
+      if (!found) throw notFound('image', imageId);
+      await tx.query('SELECT 1 FROM product WHERE id = $1::uuid FOR UPDATE', [found.productId]);
+      await lockImage(tx, found.sha256);
+      const deleted = await tx.query('DELETE FROM product_image WHERE id = $1::uuid RETURNING id', [imageId]);
+      if (!deleted.length) throw notFound('image', imageId);
+      await tx.query('UPDATE product_image SET position = position - 1 WHERE product_id = $1::uuid AND position > $2', [found.productId, found.position]);
+      return found;
+    });
+    await this.cleanup([row.sha256]);
+    return row;
+  }
+
+  /** Sets the display order; `imageIds` must be exactly the product's images. */
+  async reorder(productId: string, imageIds: readonly string[]): Promise<void> {
+    await this.sql.transaction(async (tx) => {
+      const locked = await tx.query('SELECT 1 FROM product WHERE id = $1::uuid FOR UPDATE', [productId]);
+      if (!locked.length) throw notFound('product', productId);
+      const current = await tx.query<{ id: string }>('SELECT id::text AS id FROM product_image WHERE product_id = $1::uuid', [productId]);
+      const have = new Set(current.map((r) => r.id));
+      const given = new Set(imageIds);
+      if (given.size !== imageIds.length) throw badInput('imageIds: an image is listed twice', { field: 'imageIds' });
+      if (given.size !== have.size || [...given].some((id) => !have.has(id))) {
+        throw badInput('imageIds: must list every image of the product exactly once', { field: 'imageIds' });
+      }
+      if (!imageIds.length) return;
+      await tx.query(
+        `UPDATE product_image i SET position = o.pos - 1
+         FROM unnest($1::uuid[]) WITH ORDINALITY AS o(id, pos) WHERE i.id = o.id AND i.product_id = $2::uuid`,
+        [imageIds, productId],
+      );
+    });
+  }
+
+  async imagesByProductIds(productIds: readonly string[]): Promise<ImageRow[]> {
+    if (!productIds.length) return [];
+    return this.sql.query<ImageRow>(
+      `SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.product_id = ANY($1::uuid[]) ORDER BY i.product_id, i.position, i.id`,
+      [productIds],
+    );
+  }
+
+  async imagesByIds(ids: readonly string[]): Promise<ImageRow[]> {
+    if (!ids.length) return [];
+    return this.sql.query<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.id = ANY($1::uuid[])`, [ids]);
+  }
+}

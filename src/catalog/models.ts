@@ -1,0 +1,85 @@
+/**
+ * The embedding-model registry (table embedding_model). The loaded embedder's model is registered on first
+ * use and becomes the active model when none is active yet; switching the active model is the re-embed
+ * job's business, never implicit.
+ */
+import type { Sql } from '../db/index.js';
+
+export const SUPPORTED_DIMENSIONS = [512, 768, 1024] as const;
+
+export interface ModelRow {
+  id: string;
+  name: string;
+  dimension: number;
+  active: boolean;
+  isTest: boolean;
+  createdAt: Date;
+}
+
+/** What the registry needs to know about a loaded model (src/embedding Embedder satisfies it). */
+export interface ModelIdentity {
+  readonly modelId: string;
+  readonly dimension: number;
+  readonly isTestModel?: boolean;
+}
+
+const COLUMNS = `id, name, dimension, active, is_test AS "isTest", created_at AS "createdAt"`;
+
+export function embeddingTable(dimension: number): string {
+  if (!(SUPPORTED_DIMENSIONS as readonly number[]).includes(dimension)) {
+    throw new Error(`embedding dimension ${dimension} is not supported (supported: ${SUPPORTED_DIMENSIONS.join(', ')})`);
+  }
+  return `embedding_${dimension}`;
+}
+
+export class ModelRegistry {
+  private readonly ensured = new Map<string, Promise<ModelRow>>();
+
+  constructor(private readonly sql: Sql) {}
+
+  /** Registers the model (once per process and model) and activates it when no model is active. */
+  ensure(model: ModelIdentity): Promise<ModelRow> {
+    let p = this.ensured.get(model.modelId);
+    if (!p) {
+      p = this.register(model);
+      this.ensured.set(model.modelId, p);
+      p.catch(() => this.ensured.delete(model.modelId));
+    }
+    return p;
+  }
+
+  private async register(model: ModelIdentity): Promise<ModelRow> {
+    embeddingTable(model.dimension);
+    await this.sql.query(
+      `INSERT INTO embedding_model (id, name, dimension, is_test) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
+      [model.modelId, model.modelId, model.dimension, model.isTestModel ?? false],
+    );
+    try {
+      await this.sql.query(
+        `UPDATE embedding_model SET active = true WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM embedding_model WHERE active)`,
+        [model.modelId],
+      );
+    } catch (err) {
+      // another process activated a model at the same moment (one-active unique index): that one wins
+      if ((err as { code?: unknown }).code !== '23505') throw err;
+    }
+    const row = (await this.sql.query<ModelRow>(`SELECT ${COLUMNS} FROM embedding_model WHERE id = $1`, [model.modelId]))[0]!;
+    if (row.dimension !== model.dimension) {
+      throw new Error(`model ${model.modelId} is registered with dimension ${row.dimension} but the loaded model has ${model.dimension}`);
+    }
+    return row;
+  }
+
+  async list(): Promise<ModelRow[]> {
+    return this.sql.query<ModelRow>(`SELECT ${COLUMNS} FROM embedding_model ORDER BY active DESC, created_at, id`);
+  }
+
+  async active(): Promise<ModelRow | null> {
+    return (await this.sql.query<ModelRow>(`SELECT ${COLUMNS} FROM embedding_model WHERE active`))[0] ?? null;
+  }
+
+  async embeddedImageCount(modelId: string, dimension: number): Promise<number> {
+    const rows = await this.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${embeddingTable(dimension)} WHERE model_id = $1`, [modelId]);
+    return Number(rows[0]?.n ?? 0);
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * The embedding API: texts and images in, L2-normalised vectors of the model's dimension out.
+ *
+ * Tokenising and image decoding/preprocessing run on the main thread (sharp decodes in libuv's threadpool, so
+ * several images preprocess while inference runs); ONNX inference runs in worker threads (worker-pool.ts).
+ * Concurrent requests are coalesced into batches (batcher.ts); text results are cached (cache.ts).
+ */
+import type { Config } from '../config.js';
+import { Batcher } from './batcher.js';
+import { TextEmbeddingCache, normaliseQueryText } from './cache.js';
+import { preprocessImage } from './image-preprocess.js';
+import { resolveModel, type ResolvedModel } from './model-files.js';
+import { ClipTokenizer } from './tokenizer.js';
+import { WorkerPool, type JobResult } from './worker-pool.js';
+
+export type EmbedderConfig = Pick<
+  Config,
+  'model' | 'modelDir' | 'modelDtype' | 'executionProvider' | 'cudaDeviceId' | 'inferenceWorkers' | 'intraOpThreads' | 'maxBatchSize' | 'maxBatchWaitMs' | 'textCacheSize'
+> &
+  Partial<Pick<Config, 'maxImageBytes' | 'maxImagePixels'>>;
+
+/** The logging this module does (a pino logger fits). */
+export interface EmbeddingLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+export const silentLogger: EmbeddingLogger = { info() {}, warn() {}, error() {}, debug() {} };
+
+export interface EmbedderStats {
+  textBatches: number[];
+  imageBatches: number[];
+  cache: { size: number; hits: number; misses: number; capacity: number };
+  worker: { batches: number; items: number; maxBatch: number };
+}
+
+export class Embedder {
+  readonly modelId: string;
+  readonly dimension: number;
+  readonly device: 'cpu' | 'cuda';
+  readonly isTestModel: boolean;
+  /** [channels, height, width] the vision model takes. */
+  readonly imageDims: [number, number, number];
+
+  private readonly textBatcher: Batcher<string, Float32Array>;
+  private readonly imageBatcher: Batcher<Float32Array, Float32Array>;
+  private readonly cache: TextEmbeddingCache;
+  private readonly inflight = new Map<string, Promise<Float32Array>>();
+  private readonly offIdle: () => void;
+  private closed = false;
+
+  private constructor(
+    readonly model: ResolvedModel,
+    private readonly config: EmbedderConfig,
+    private readonly tokenizer: ClipTokenizer,
+    private readonly pool: WorkerPool,
+  ) {
+    this.modelId = model.id;
+    this.isTestModel = model.isTestModel;
+    this.device = pool.info.device;
+    const outShape = pool.info.text.outputs.find((o) => o.name === pool.info.text.output)?.shape ?? [];
+    const outDim = outShape[outShape.length - 1];
+    this.dimension = typeof outDim === 'number' ? outDim : model.dimension;
+    const inShape = pool.info.vision.inputs.find((i) => i.name === pool.info.vision.input)?.shape ?? [];
+    const dim = (i: number, d: number) => (typeof inShape[i] === 'number' ? (inShape[i] as number) : d);
+    this.imageDims = [dim(1, 3), dim(2, 224), dim(3, 224)];
+    this.cache = new TextEmbeddingCache(config.textCacheSize, this.modelId);
+    const canRun = () => pool.idleCount() > 0;
+    this.textBatcher = new Batcher({ maxBatchSize: config.maxBatchSize, maxWaitMs: config.maxBatchWaitMs, canRun, run: (t) => this.runText(t) });
+    this.imageBatcher = new Batcher({ maxBatchSize: config.maxBatchSize, maxWaitMs: config.maxBatchWaitMs, canRun, run: (p) => this.runImages(p) });
+    this.offIdle = pool.onIdle(() => {
+      this.textBatcher.drain();
+      this.imageBatcher.drain();
+    });
+  }
+
+  /** Resolve the configured model (generating the test model if asked), start the workers, check the model. */
+  static async load(config: EmbedderConfig, logger: EmbeddingLogger = silentLogger): Promise<Embedder> {
+    const model = await resolveModel({ model: config.model, modelDir: config.modelDir, modelDtype: config.modelDtype }, logger);
+    if (model.isTestModel) {
+      logger.warn({ model: model.id, dir: model.dir }, 'using the Glimpse TEST model: generated, NOT CLIP; search results are meaningless beyond colour words (tests and demos only)');
+    }
+    let tokenizer: ClipTokenizer;
+    try {
+      tokenizer = await ClipTokenizer.fromFile(model.tokenizerPath);
+    } catch (err) {
+      throw Object.assign(new Error(`model "${model.id}": cannot load tokenizer ${model.tokenizerPath}: ${(err as Error).message}`), { code: 'MODEL_CORRUPT' });
+    }
+    const pool = await WorkerPool.start({
+      size: config.inferenceWorkers,
+      textModelPath: model.textModelPath,
+      visionModelPath: model.visionModelPath,
+      executionProvider: config.executionProvider,
+      cudaDeviceId: config.cudaDeviceId,
+      intraOpThreads: config.intraOpThreads,
+      onFallback: (warning) => logger.warn({ requested: 'cuda', device: 'cpu', cudaDeviceId: config.cudaDeviceId }, warning),
+    });
+    const e = new Embedder(model, config, tokenizer, pool);
+    if (e.dimension !== model.dimension) {
+      await pool.close();
+      throw Object.assign(new Error(`model "${model.id}": text_embeds has ${e.dimension} dimensions but config.json projection_dim is ${model.dimension}`), { code: 'MODEL_CORRUPT' });
+    }
+    logger.info(
+      { model: e.modelId, dtype: model.dtype, device: e.device, dimension: e.dimension, workers: pool.size, testModel: e.isTestModel },
+      `embedding model loaded${e.isTestModel ? ' (Glimpse TEST model)' : ''}`,
+    );
+    return e;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new Error('embedder is closed');
+  }
+
+  async embedText(text: string): Promise<Float32Array> {
+    this.ensureOpen();
+    const cached = this.cache.get(text);
+    if (cached) return cached;
+    const key = normaliseQueryText(text);
+    const running = this.inflight.get(key);
+    if (running) return (await running).slice();
+    const p = this.textBatcher.push(text).then((v) => {
+      this.cache.set(text, v);
+      return v;
+    });
+    this.inflight.set(key, p);
+    try {
+      return (await p).slice();
+    } finally {
+      this.inflight.delete(key);
+    }
+  }
+
+  embedTexts(texts: string[]): Promise<Float32Array[]> {
+    return Promise.all(texts.map((t) => this.embedText(t)));
+  }
+
+  /** Embed an image file's bytes (JPEG, PNG, WebP, AVIF, GIF, TIFF). Throws ImageError for bad input. */
+  async embedImage(buf: Buffer | Uint8Array): Promise<Float32Array> {
+    this.ensureOpen();
+    const limits: { maxBytes?: number; maxPixels?: number } = {};
+    if (this.config.maxImageBytes !== undefined) limits.maxBytes = this.config.maxImageBytes;
+    if (this.config.maxImagePixels !== undefined) limits.maxPixels = this.config.maxImagePixels;
+    const pre = await preprocessImage(buf, { config: this.model.preprocessor, ...limits });
+    return this.embedImagePixels(pre.pixels);
+  }
+
+  /** Embed an already preprocessed image: float32 CHW of the model's input size ([3, 224, 224] for CLIP). */
+  embedImagePixels(pixels: Float32Array): Promise<Float32Array> {
+    this.ensureOpen();
+    const [c, h, w] = this.imageDims;
+    if (pixels.length !== c * h * w) return Promise.reject(new RangeError(`expected ${c}x${h}x${w} = ${c * h * w} pixel values, got ${pixels.length}`));
+    return this.imageBatcher.push(pixels);
+  }
+
+  private split(r: JobResult): Float32Array[] {
+    return Array.from({ length: r.batch }, (_, i) => r.data.slice(i * r.dim, (i + 1) * r.dim));
+  }
+
+  private async runText(texts: string[]): Promise<Float32Array[]> {
+    const enc = this.tokenizer.encodeBatch(texts, { padTo: 'longest' });
+    const r = await this.pool.run({ kind: 'text', ids: enc.ids, attentionMask: enc.attentionMask, batch: enc.batch, seqLen: enc.seqLen });
+    return this.split(r);
+  }
+
+  private async runImages(images: Float32Array[]): Promise<Float32Array[]> {
+    const size = this.imageDims[0] * this.imageDims[1] * this.imageDims[2];
+    const pixels = new Float32Array(images.length * size);
+    images.forEach((p, i) => pixels.set(p, i * size));
+    const r = await this.pool.run({ kind: 'image', pixels, batch: images.length, chw: this.imageDims });
+    return this.split(r);
+  }
+
+  stats(): EmbedderStats {
+    return {
+      textBatches: [...this.textBatcher.batchSizes],
+      imageBatches: [...this.imageBatcher.batchSizes],
+      cache: this.cache.stats,
+      worker: { ...this.pool.stats },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.offIdle();
+    const err = new Error('embedder is closed');
+    this.textBatcher.cancel(err);
+    this.imageBatcher.cancel(err);
+    await this.pool.close();
+  }
+}

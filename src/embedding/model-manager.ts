@@ -1,0 +1,150 @@
+/**
+ * Holds the server's Embedder, or the reason there is none yet. On start it loads the configured model; when a
+ * hub model is missing and GLIMPSE_MODEL_AUTO_FETCH is on, it fetches it in the background first (progress to the
+ * logger). Until then `get()` throws ModelUnavailableError (code MODEL_UNAVAILABLE), which the API maps to a
+ * clear "model not ready" error while keyword search keeps working.
+ */
+import type { Config } from '../config.js';
+import { Embedder, silentLogger, type EmbedderConfig, type EmbeddingLogger } from './embedder.js';
+import { fetchModel, ModelFilesError, parseModelName, type FetchProgress } from './model-files.js';
+
+export class ModelUnavailableError extends Error {
+  override name = 'ModelUnavailableError';
+  readonly code = 'MODEL_UNAVAILABLE';
+  constructor(
+    message: string,
+    readonly state: ModelState,
+  ) {
+    super(message);
+  }
+}
+
+export type ModelState = 'idle' | 'fetching' | 'loading' | 'ready' | 'failed' | 'closed';
+
+export interface ModelStatus {
+  ready: boolean;
+  state: ModelState;
+  reason?: string;
+  modelId?: string;
+  device?: 'cpu' | 'cuda';
+  isTestModel?: boolean;
+  fetch?: { file: string; received: number; total?: number; fileIndex: number; fileCount: number };
+}
+
+export type ModelManagerConfig = EmbedderConfig & Pick<Config, 'modelAutoFetch' | 'hfEndpoint'>;
+
+export interface ModelManagerOptions {
+  /** Replaces Embedder.load (tests). */
+  load?: (config: EmbedderConfig, logger: EmbeddingLogger) => Promise<Embedder>;
+  /** Replaces fetchModel (tests). */
+  fetch?: typeof fetchModel;
+}
+
+export class ModelManager {
+  private embedder: Embedder | undefined;
+  private state: ModelState = 'idle';
+  private reason: string | undefined = 'the model has not been loaded yet';
+  private progress: ModelStatus['fetch'];
+  private starting: Promise<Embedder | undefined> | undefined;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly config: ModelManagerConfig,
+    private readonly logger: EmbeddingLogger = silentLogger,
+    private readonly opts: ModelManagerOptions = {},
+  ) {}
+
+  status(): ModelStatus {
+    const s: ModelStatus = { ready: this.state === 'ready', state: this.state };
+    if (this.state !== 'ready' && this.reason) s.reason = this.reason;
+    if (this.embedder) Object.assign(s, { modelId: this.embedder.modelId, device: this.embedder.device, isTestModel: this.embedder.isTestModel });
+    else s.modelId = this.config.model;
+    if (this.state === 'fetching' && this.progress) s.fetch = { ...this.progress };
+    return s;
+  }
+
+  /** The embedder; throws ModelUnavailableError while it is fetching, loading or failed. */
+  get(): Embedder {
+    if (this.embedder && this.state === 'ready') return this.embedder;
+    throw new ModelUnavailableError(`embedding model "${this.config.model}" is not available: ${this.reason ?? this.state}`, this.state);
+  }
+
+  /** Start loading (and fetching, if allowed) in the background; resolves when done, never rejects. */
+  start(): Promise<Embedder | undefined> {
+    this.starting ??= this.run();
+    return this.starting;
+  }
+
+  /** Wait for the model; rejects with ModelUnavailableError when it failed. */
+  async ready(): Promise<Embedder> {
+    await this.start();
+    return this.get();
+  }
+
+  private async run(): Promise<Embedder | undefined> {
+    const load = this.opts.load ?? ((c, l) => Embedder.load(c, l));
+    try {
+      this.state = 'loading';
+      this.reason = 'the model is loading';
+      try {
+        this.embedder = await load(this.config, this.logger);
+      } catch (err) {
+        const missing = err instanceof ModelFilesError && err.code === 'MODEL_FILES_MISSING';
+        const spec = missing ? parseModelName(this.config.model, this.config.modelDir) : undefined;
+        if (!missing || spec?.kind !== 'hub' || !this.config.modelAutoFetch) throw err;
+        this.state = 'fetching';
+        this.reason = `the model "${spec.repo}" is being downloaded`;
+        this.logger.info({ model: spec.repo, dir: spec.dir, endpoint: this.config.hfEndpoint }, 'embedding model missing: fetching it in the background');
+        let lastLog = 0;
+        await (this.opts.fetch ?? fetchModel)({
+          repo: spec.repo!,
+          dtype: this.config.modelDtype,
+          modelDir: this.config.modelDir,
+          endpoint: this.config.hfEndpoint,
+          signal: this.abort.signal,
+          onProgress: (p: FetchProgress) => {
+            this.progress = { file: p.file, received: p.received, fileIndex: p.fileIndex, fileCount: p.fileCount, ...(p.total !== undefined ? { total: p.total } : {}) };
+            const now = Date.now();
+            if (now - lastLog > 5000 || p.received === p.total) {
+              lastLog = now;
+              const pct = p.total ? ` ${((100 * p.received) / p.total).toFixed(1)}%` : '';
+              this.logger.info({ file: p.file, received: p.received, total: p.total }, `model fetch: ${p.file} (${p.fileIndex + 1}/${p.fileCount})${pct}`);
+            }
+          },
+        });
+        this.progress = undefined;
+        this.state = 'loading';
+        this.reason = 'the model is loading';
+        this.embedder = await load(this.config, this.logger);
+      }
+      if (this.isClosed()) {
+        await this.embedder.close();
+        return undefined;
+      }
+      this.state = 'ready';
+      this.reason = undefined;
+      return this.embedder;
+    } catch (err) {
+      if (this.isClosed()) return undefined;
+      this.state = 'failed';
+      const e = err as Error & { code?: string };
+      this.reason = `${e.code ? `${e.code}: ` : ''}${e.message}`;
+      this.logger.error({ err: e, model: this.config.model }, `embedding model unavailable: ${e.message}`);
+      return undefined;
+    }
+  }
+
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  async close(): Promise<void> {
+    const wasLoading = this.state !== 'ready';
+    this.state = 'closed';
+    this.reason = 'the server is shutting down';
+    this.abort.abort(new Error('shutting down'));
+    if (wasLoading) await this.starting?.catch(() => undefined);
+    await this.embedder?.close();
+    this.embedder = undefined;
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * How errors reach clients. Every error is GraphQL-shaped (`{ errors: [{ message, extensions: { code } }] }`)
+ * with a code from src/errors.ts; unexpected errors become INTERNAL with the request id, and are logged
+ * in full — their message, stack or SQL never reach the client.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Response } from 'express';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { codeOf, ERROR_CODES, GlimpseError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { errorsTotal } from '../observability/metrics.js';
+
+/**
+ * HTTP status when the error rejects the whole request before GraphQL execution (transport level). Errors
+ * raised while executing an operation are returned with HTTP 200 (GraphQL over HTTP, application/json),
+ * except parse/validation failures (400).
+ */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  BAD_USER_INPUT: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  UNSUPPORTED_IMAGE: 415,
+  CORRUPT_IMAGE: 422,
+  IMAGE_TOO_LARGE: 413,
+  PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  MODEL_UNAVAILABLE: 503,
+  SERVICE_UNAVAILABLE: 503,
+  QUERY_TOO_COMPLEX: 400,
+  INTERNAL: 500,
+};
+
+/** Per-request state reachable from Apollo's formatError (which has no context argument). */
+export interface RequestStore {
+  requestId: string;
+  log: Logger;
+}
+export const requestStore = new AsyncLocalStorage<RequestStore>();
+
+/** Apollo's own codes that are client mistakes; reported as BAD_USER_INPUT with the original as `reason`. */
+const APOLLO_CLIENT_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'BAD_REQUEST',
+  'OPERATION_RESOLUTION_FAILURE',
+]);
+/** Kept as they are: Apollo Client's automatic persisted queries protocol depends on them. */
+const APOLLO_PROTOCOL_CODES = new Set(['PERSISTED_QUERY_NOT_FOUND', 'PERSISTED_QUERY_NOT_SUPPORTED']);
+
+const DB_ERROR_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EPIPE', 'EAI_AGAIN',
+  '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006',
+  'P1001', 'P1002', 'P1008', 'P1017', 'P2024',
+]);
+const DB_ERROR_KINDS = new Set(['DatabaseNotReachable', 'DatabaseDoesNotExist', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TransactionAlreadyClosed']);
+const DB_ERROR_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Can't reach database server|connect ECONNREFUSED|Connection refused|terminating connection due to administrator command|the database system is (shutting down|starting up)|Client has encountered a connection error|PGlite is closed|Server has closed the connection/i;
+
+/** True for errors meaning "the database is unreachable right now" (anywhere in the cause chain). */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  let e: unknown = err;
+  while (e && typeof e === 'object' && !seen.has(e)) {
+    seen.add(e);
+    const o = e as { code?: unknown; kind?: unknown; message?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
+    if (typeof o.code === 'string' && DB_ERROR_CODES.has(o.code)) return true;
+    if (typeof o.kind === 'string' && DB_ERROR_KINDS.has(o.kind)) return true;
+    if (typeof o.message === 'string' && DB_ERROR_MESSAGE.test(o.message)) return true;
+    if (Array.isArray(o.errors) && o.errors.some((x) => isDatabaseUnavailable(x))) return true; // AggregateError
+    e = o.cause ?? o.originalError;
+  }
+  return false;
+}
+
+/** Strips GraphQLError wrappers down to what was thrown. */
+export function unwrap(err: unknown): unknown {
+  let e = err;
+  while (e instanceof GraphQLError && e.originalError && e.originalError !== e) e = e.originalError;
+  return e;
+}
+
+function safeDetails(err: unknown): Record<string, unknown> {
+  if (err instanceof GlimpseError) return err.details;
+  const d = (err as { details?: unknown }).details;
+  return d && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : {};
+}
+
+/**
+ * The client-facing form of any error: { code, message, details }. Unknown errors are logged (with the
+ * request id) and hidden behind a generic INTERNAL message.
+ */
+export function classify(err: unknown, fallbackCode?: string): { code: string; message: string; details: Record<string, unknown> } {
+  const inner = unwrap(err);
+  const known = codeOf(inner);
+  if (known) return { code: known, message: (inner as Error).message, details: safeDetails(inner) };
+  const status = (inner as { status?: unknown } | null)?.status;
+  // http-errors style errors marked client-safe (`expose`): graphql-upload-minimal's HttpError (file over
+  // the size limit, malformed multipart, missing file), body-parser's errors
+  if (inner instanceof Error && typeof status === 'number' && (inner as { expose?: unknown }).expose === true) {
+    if (status === 413) return { code: 'PAYLOAD_TOO_LARGE', message: inner.message, details: {} };
+    if (status >= 400 && status < 500) return { code: 'BAD_USER_INPUT', message: inner.message, details: {} };
+  }
+  if (isDatabaseUnavailable(inner)) {
+    logError(inner, 'database unavailable');
+    return { code: 'SERVICE_UNAVAILABLE', message: 'The database is unavailable; retry shortly.', details: {} };
+  }
+  if (fallbackCode && APOLLO_PROTOCOL_CODES.has(fallbackCode)) return { code: fallbackCode, message: (err as Error).message, details: {} };
+  if (fallbackCode && APOLLO_CLIENT_CODES.has(fallbackCode) && (inner === err || inner instanceof GraphQLError)) {
+    return { code: 'BAD_USER_INPUT', message: (err as Error).message, details: fallbackCode === 'BAD_USER_INPUT' ? {} : { reason: fallbackCode } };
+  }
+  const ext = err instanceof GraphQLError ? err.extensions.code : undefined;
+  if (typeof ext === 'string' && ext in ERROR_CODES && ext !== 'INTERNAL') return { code: ext, message: (err as Error).message, details: {} };
+  const store = requestStore.getStore();
+  logError(inner, 'internal error');
+  return { code: 'INTERNAL', message: `Internal server error (request id ${store?.requestId ?? 'unknown'})`, details: {} };
+}
+
+function logError(err: unknown, msg: string): void {
+  const log = requestStore.getStore()?.log;
+  log?.error({ err }, msg);
+}
+
+/** Apollo's formatError: maps every error to a documented code; never includes stacks. */
+export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  const apolloCode = typeof formatted.extensions?.code === 'string' ? formatted.extensions.code : undefined;
+  const { code, message, details } = classify(error, apolloCode);
+  errorsTotal.inc({ code });
+  return {
+    message,
+    ...(formatted.locations ? { locations: formatted.locations } : {}),
+    ...(formatted.path ? { path: formatted.path } : {}),
+    extensions: { ...details, code },
+  };
+}
+
+/** Sends a GraphQL-shaped error outside Apollo (body limits, auth, rate limit, CSRF, multipart). */
+export function sendError(res: Response, code: ErrorCode, message: string, details: Record<string, unknown> = {}, status = HTTP_STATUS[code]): void {
+  errorsTotal.inc({ code });
+  if (res.headersSent) return;
+  res.status(status).type('application/json').send(JSON.stringify({ errors: [{ message, extensions: { ...details, code } }] }));
+}

@@ -1,0 +1,60 @@
+/**
+ * Opaque search cursors: base64url JSON of the keyset position after a hit — (distance, product id) for
+ * SEMANTIC, (score, product id) for KEYWORD / HYBRID — plus the best score of the whole search so that
+ * `relativeCutoff` means the same on every page. float8 values survive the round trip exactly (JSON
+ * numbers are IEEE doubles and Postgres prints float8 in shortest round-trip form).
+ */
+import { badInput } from '../errors.js';
+import type { CursorKey } from './sql.js';
+import type { SearchMode } from './types.js';
+
+interface CursorJson {
+  v: 1;
+  m: 'S' | 'K' | 'H';
+  k: number;
+  id: string;
+  b: number | null;
+}
+
+const MODE_CODE: Record<SearchMode, CursorJson['m']> = { SEMANTIC: 'S', KEYWORD: 'K', HYBRID: 'H' };
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface DecodedCursor {
+  key: CursorKey;
+  bestScore: number | null;
+}
+
+export function encodeCursor(mode: SearchMode, key: CursorKey, bestScore: number | null): string {
+  const json: CursorJson = { v: 1, m: MODE_CODE[mode], k: key.value, id: key.productId, b: bestScore };
+  return Buffer.from(JSON.stringify(json), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string, mode: SearchMode): DecodedCursor {
+  const bad = () => badInput('malformed or foreign cursor `after`', { field: 'after' });
+  if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > 512 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad();
+  let j: unknown;
+  try {
+    j = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw bad();
+  }
+  const c = j as Partial<CursorJson> | null;
+  if (
+    !c ||
+    typeof c !== 'object' ||
+    c.v !== 1 ||
+    c.m !== MODE_CODE[mode] ||
+    typeof c.k !== 'number' ||
+    !Number.isFinite(c.k) ||
+    typeof c.id !== 'string' ||
+    !UUID_RE.test(c.id) ||
+    !(c.b === null || (typeof c.b === 'number' && Number.isFinite(c.b)))
+  )
+    throw bad();
+  const key: CursorKey = mode === 'SEMANTIC' ? { kind: 'distance', value: c.k, productId: c.id } : { kind: 'score', value: c.k, productId: c.id };
+  return { key, bestScore: c.b ?? null };
+}
+
+export function isUuid(s: string): boolean {
+  return UUID_RE.test(s);
+}

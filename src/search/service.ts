@@ -1,0 +1,445 @@
+/**
+ * SearchService: validates a search request, builds the query vector (docs/search.md: weighted sum of
+ * normalised parts minus the negative, renormalised), picks the strategy (exact scan when the filter is
+ * selective, else HNSW with iterative scan), runs the statement from ./sql.ts and maps rows to hits.
+ * It never calls ONNX itself: text goes through the injected `QueryEmbedder`.
+ */
+import type { Sql } from '../db/sql.js';
+import { parseVector } from '../db/sql.js';
+import { GlimpseError, badInput, notFound } from '../errors.js';
+import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor.js';
+import {
+  EMBEDDING_TABLES,
+  IMAGES_PER_HIT,
+  MAX_EF_SEARCH,
+  PRICE_BUCKETS,
+  buildActiveModel,
+  buildEstimate,
+  buildImageVector,
+  buildProductVector,
+  buildSearch,
+  embeddingTable,
+  explainText,
+  hasFilter,
+  type BuildSearchInput,
+  type BuiltQuery,
+  type CursorKey,
+  type VectorStrategy,
+} from './sql.js';
+import type {
+  EmbedderProvider,
+  FacetKind,
+  Facets,
+  ProductFilter,
+  QueryEmbedder,
+  SearchConfig,
+  SearchHit,
+  SearchMode,
+  SearchPlan,
+  SearchRequest,
+  SearchResult,
+} from './types.js';
+
+export const DEFAULT_FIRST = 20;
+export const DEFAULT_NEGATIVE_WEIGHT = 0.5;
+const MODES: readonly SearchMode[] = ['SEMANTIC', 'KEYWORD', 'HYBRID'];
+const FACETS: readonly FacetKind[] = ['CATEGORY', 'BRAND', 'IN_STOCK', 'PRICE'];
+/** a page that comes back short from a saturated HNSW window is retried with a 4× window, this often */
+const MAX_RETRIES = 3;
+const MAX_TEXT = 1000;
+const MAX_LIST = 100;
+
+interface Row {
+  best_score: number | null;
+  candidate_rows: number | null;
+  facet_categories?: { value: string; count: number }[];
+  facet_brands?: { value: string; count: number }[];
+  facet_in_stock?: { value: string; count: number }[];
+  facet_price?: { currency: string; bucket: number; count: number }[];
+  product_id: string | null;
+  image_id?: string | null;
+  distance?: number | null;
+  score: number | null;
+  semantic_rank?: number | string | null;
+  keyword_rank?: number | string | null;
+}
+
+export interface SimilarOptions {
+  filter?: ProductFilter | null;
+  first?: number | null;
+  after?: string | null;
+  minScore?: number | null;
+  relativeCutoff?: number | null;
+  facets?: readonly FacetKind[] | null;
+}
+
+/** A prepared search: everything decided before SQL runs (exposed for explain and tests). */
+interface Prepared {
+  mode: SearchMode;
+  first: number;
+  cursor: DecodedCursor | null;
+  modelId: string | null;
+  build: BuildSearchInput;
+  plan: SearchPlan;
+}
+
+export class SearchService {
+  private readonly embedder: EmbedderProvider;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly config: SearchConfig,
+    embedder: EmbedderProvider | QueryEmbedder | null = null,
+  ) {
+    this.embedder = typeof embedder === 'function' ? embedder : () => embedder;
+  }
+
+  /** Runs a search; throws GlimpseError (BAD_USER_INPUT, NOT_FOUND, MODEL_UNAVAILABLE). */
+  async search(req: SearchRequest): Promise<SearchResult> {
+    const p = await this.prepare(req);
+    for (;;) {
+      const q = buildSearch(p.build);
+      const rows = await this.run(q);
+      p.plan.statements++;
+      const meta = rows[0];
+      const hitRows = rows.filter((r) => r.product_id !== null);
+      p.plan.candidateRows = meta?.candidate_rows ?? undefined;
+      // HNSW window saturated but page short: products with several images filled it; widen and retry
+      if (
+        p.plan.strategy === 'hnsw-iterative' &&
+        hitRows.length < p.first + 1 &&
+        meta?.candidate_rows != null &&
+        meta.candidate_rows >= p.build.window &&
+        p.plan.retries < MAX_RETRIES
+      ) {
+        p.plan.retries++;
+        p.build.window *= 4;
+        p.build.efSearch = Math.min(MAX_EF_SEARCH, Math.max(p.build.efSearch ?? 0, p.build.window));
+        p.plan.candidateWindow = p.build.window;
+        p.plan.efSearch = p.build.efSearch;
+        continue;
+      }
+      return this.result(p, meta, hitRows);
+    }
+  }
+
+  /** "More like this": products whose images look like this product's, excluding itself. */
+  similarProducts(productId: string, opts: SimilarOptions = {}): Promise<SearchResult> {
+    return this.search({ ...opts, productId, mode: 'SEMANTIC' });
+  }
+
+  /** The statement(s) a search would run and the planner's plan for it (tests, benchmark, debugging). */
+  async explain(req: SearchRequest, analyze = false): Promise<{ plan: SearchPlan; query: BuiltQuery; explain: string }> {
+    const p = await this.prepare(req);
+    const q = buildSearch(p.build);
+    const rows = await this.sql.transaction(async (tx) => {
+      if (q.settings) await tx.query(q.settings.text, q.settings.params);
+      return tx.query<{ 'QUERY PLAN': string }>(explainText(q, analyze), q.params);
+    });
+    return { plan: p.plan, query: q, explain: rows.map((r) => r['QUERY PLAN']).join('\n') };
+  }
+
+  private async run(q: BuiltQuery): Promise<Row[]> {
+    if (!q.settings) return this.sql.query<Row>(q.text, q.params);
+    return this.sql.transaction(async (tx) => {
+      await tx.query(q.settings!.text, q.settings!.params);
+      return tx.query<Row>(q.text, q.params);
+    });
+  }
+
+  private result(p: Prepared, meta: Row | undefined, rows: Row[]): SearchResult {
+    const hasNextPage = rows.length > p.first;
+    const pageRows = rows.slice(0, p.first);
+    const best = p.cursor?.bestScore ?? (meta?.best_score != null ? Number(meta.best_score) : null);
+    const hits: SearchHit[] = pageRows.map((r) => {
+      const key: CursorKey =
+        p.mode === 'SEMANTIC'
+          ? { kind: 'distance', value: Number(r.distance), productId: r.product_id! }
+          : { kind: 'score', value: Number(r.score), productId: r.product_id! };
+      const hit: SearchHit = {
+        productId: r.product_id!,
+        score: clamp01(Number(r.score)),
+        matchedImageId: r.image_id ?? null,
+        cursor: encodeCursor(p.mode, key, best),
+      };
+      if (r.distance != null) hit.distance = Number(r.distance);
+      if (p.mode === 'HYBRID') {
+        hit.semanticRank = r.semantic_rank == null ? null : Number(r.semantic_rank);
+        hit.keywordRank = r.keyword_rank == null ? null : Number(r.keyword_rank);
+      }
+      return hit;
+    });
+    return {
+      hits,
+      pageInfo: { hasNextPage, endCursor: hits.length ? hits[hits.length - 1]!.cursor : null },
+      facets: p.build.facets?.length ? facetsOf(meta, p.build.facets) : null,
+      modelId: p.modelId,
+      plan: p.plan,
+    };
+  }
+
+  private async prepare(req: SearchRequest): Promise<Prepared> {
+    if (!req || typeof req !== 'object') throw badInput('search input is required');
+    const mode = req.mode ?? 'SEMANTIC';
+    if (!MODES.includes(mode)) throw badInput(`unknown mode ${JSON.stringify(mode)}`, { field: 'mode' });
+    const first = req.first ?? DEFAULT_FIRST;
+    if (!Number.isInteger(first) || first < 0) throw badInput('`first` must be a non-negative integer', { field: 'first' });
+    if (first > this.config.maxFirst) throw badInput(`\`first\` may be at most ${this.config.maxFirst}`, { field: 'first', max: this.config.maxFirst });
+    const minScore = unitOrNull(req.minScore, 'minScore');
+    const relativeCutoff = unitOrNull(req.relativeCutoff, 'relativeCutoff');
+    const facets = validateFacets(req.facets);
+    validateFilter(req.filter);
+    const cursor = req.after != null ? decodeCursor(req.after, mode) : null;
+    const text = optText(req.text, 'text');
+    const negativeText = optText(req.negativeText, 'negativeText');
+
+    const build: BuildSearchInput = {
+      mode,
+      first,
+      filter: req.filter ?? null,
+      minScore,
+      relativeCutoff,
+      bestScore: cursor?.bestScore ?? null,
+      after: cursor?.key ?? null,
+      facets,
+      window: 0,
+      textSearchConfig: this.config.textSearchConfig,
+      rrfK: this.config.rrfK,
+      text,
+      negativeText,
+    };
+    const plan: SearchPlan = { mode, strategy: 'keyword', shape: 'keyword', retries: 0, statements: 0 };
+
+    if (mode === 'KEYWORD') {
+      if (!text) throw badInput('KEYWORD search needs `text`', { field: 'text' });
+      if (req.imageVector || req.vector || req.productId || req.imageId)
+        throw badInput('KEYWORD search takes `text` (and `negativeText`) only', { field: 'mode' });
+      return { mode, first, cursor, modelId: null, build, plan };
+    }
+    if (mode === 'HYBRID' && !text) throw badInput('HYBRID search needs `text`', { field: 'text' });
+
+    // ---- the query vector
+    const needsText = Boolean(text || negativeText);
+    const embedder = await this.embedder();
+    if (needsText && !embedder) throw modelUnavailable();
+    const model = embedder ? { id: embedder.modelId, dimension: embedder.dimension } : await this.activeModel();
+    if (!EMBEDDING_TABLES[model.dimension]) throw new GlimpseError('MODEL_UNAVAILABLE', `model ${model.id} has unsupported dimension ${model.dimension}`);
+    const w = req.weights ?? {};
+    const weight = (v: number | null | undefined, name: string, def: number): number => {
+      if (v == null) return def;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw badInput(`weight \`${name}\` must be a finite number ≥ 0`, { field: `weights.${name}` });
+      return v;
+    };
+    const parts: { w: number; v: Float32Array }[] = [];
+    let excludeProductId: string | null = null;
+    if (text) parts.push({ w: weight(w.text, 'text', 1), v: await embedder!.embedText(text) });
+    if (req.imageVector != null) parts.push({ w: weight(w.image, 'image', 1), v: checkVector(req.imageVector, model.dimension, 'image') });
+    if (req.vector != null) parts.push({ w: weight(w.vector, 'vector', 1), v: checkVector(req.vector, model.dimension, 'vector') });
+    if (req.productId != null || req.imageId != null) {
+      if (req.productId != null && req.imageId != null) throw badInput('give `productId` or `imageId`, not both', { field: 'productId' });
+      const r = req.productId != null ? await this.productVector(req.productId, model) : await this.imageVector(req.imageId!, model);
+      excludeProductId = r.productId;
+      parts.push({ w: weight(w.product, 'product', 1), v: r.vector });
+    }
+    if (!parts.length) throw badInput(`${mode} search needs a query: text, image, vector, productId or imageId`, { field: 'text' });
+    let negative: { w: number; v: Float32Array } | null = null;
+    if (negativeText) negative = { w: weight(w.negativeText, 'negativeText', DEFAULT_NEGATIVE_WEIGHT), v: await embedder!.embedText(negativeText) };
+    const vector = combineVectors(parts, negative, model.dimension);
+
+    build.vector = vector;
+    build.modelId = model.id;
+    build.dimension = model.dimension;
+    build.excludeProductId = excludeProductId;
+
+    // ---- strategy: exact scan when the filter is selective
+    let strategy: VectorStrategy = 'hnsw-iterative';
+    if (hasFilter(build.filter, excludeProductId) && this.config.exactScanThreshold > 0) {
+      const est = buildEstimate({
+        dimension: model.dimension,
+        modelId: model.id,
+        filter: build.filter,
+        excludeProductId,
+        limit: this.config.exactScanThreshold + 1,
+      });
+      const n = (await this.sql.query<{ n: number }>(est.text, est.params))[0]?.n ?? 0;
+      plan.statements++;
+      plan.estimatedRows = Number(n);
+      if (n <= this.config.exactScanThreshold) strategy = 'exact';
+    }
+    build.strategy = strategy;
+    plan.strategy = strategy;
+    plan.table = embeddingTable(model.dimension);
+    plan.shape = `${mode === 'SEMANTIC' ? 'semantic' : 'hybrid'}-${strategy === 'exact' ? 'exact' : 'hnsw'}`;
+    if (strategy === 'hnsw-iterative') {
+      const pageWindow = (first + 1) * IMAGES_PER_HIT;
+      build.window = mode === 'HYBRID' || facets?.length ? Math.max(pageWindow, this.config.searchCandidateWindow) : pageWindow;
+      build.efSearch = Math.min(MAX_EF_SEARCH, Math.max(this.config.hnswEfSearch, build.window));
+      build.maxScanTuples = this.config.hnswMaxScanTuples;
+      build.iterativeScan = 'relaxed_order';
+      plan.efSearch = build.efSearch;
+      plan.iterativeScan = 'relaxed_order';
+      plan.maxScanTuples = build.maxScanTuples;
+      plan.candidateWindow = build.window;
+    } else {
+      build.window = Math.max((first + 1) * IMAGES_PER_HIT, this.config.searchCandidateWindow);
+    }
+    build.fusionWindow = Math.max(first + 1, this.config.searchCandidateWindow);
+    return { mode, first, cursor, modelId: model.id, build, plan };
+  }
+
+  private async activeModel(): Promise<{ id: string; dimension: number }> {
+    const q = buildActiveModel();
+    const row = (await this.sql.query<{ id: string; dimension: number }>(q.text, q.params))[0];
+    if (!row) throw modelUnavailable();
+    return { id: row.id, dimension: Number(row.dimension) };
+  }
+
+  private async productVector(productId: string, model: { id: string; dimension: number }): Promise<{ productId: string; vector: Float32Array }> {
+    if (typeof productId !== 'string' || !isUuid(productId)) throw badInput('`productId` is not a valid id', { field: 'productId' });
+    const q = buildProductVector({ dimension: model.dimension, modelId: model.id, productId });
+    const row = (await this.sql.query<{ product_count: number; vector: string | null; images: number }>(q.text, q.params))[0];
+    if (!row || Number(row.product_count) === 0) throw notFound('product', productId);
+    if (!row.vector) throw badInput(`product ${productId} has no embedded images for model ${model.id}`, { field: 'productId', id: productId });
+    return { productId, vector: parseVector(row.vector) };
+  }
+
+  private async imageVector(imageId: string, model: { id: string; dimension: number }): Promise<{ productId: string; vector: Float32Array }> {
+    if (typeof imageId !== 'string' || !isUuid(imageId)) throw badInput('`imageId` is not a valid id', { field: 'imageId' });
+    const q = buildImageVector({ dimension: model.dimension, modelId: model.id, imageId });
+    const row = (await this.sql.query<{ image_id: string; product_id: string; vector: string | null }>(q.text, q.params))[0];
+    if (!row) throw notFound('image', imageId);
+    if (!row.vector) throw badInput(`image ${imageId} has no embedding for model ${model.id}`, { field: 'imageId', id: imageId });
+    return { productId: row.product_id, vector: parseVector(row.vector) };
+  }
+}
+
+function modelUnavailable(): GlimpseError {
+  return new GlimpseError('MODEL_UNAVAILABLE', 'the embedding model is not loaded; KEYWORD search still works');
+}
+
+function clamp01(x: number): number {
+  return x < 0 ? 0 : x > 1 ? 1 : x;
+}
+
+/** L2-normalises in place; returns the norm before. */
+export function normalize(v: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
+  const n = Math.sqrt(s);
+  if (n > 0) for (let i = 0; i < v.length; i++) v[i] = v[i]! / n;
+  return n;
+}
+
+/**
+ * The query vector: q = Σ wᵢ·n(vᵢ) − w₋·n(v₋), then q ← n(q), where n(x) = x/‖x‖ (docs/search.md).
+ * Throws BAD_USER_INPUT when the weights cancel out (‖q‖ ≈ 0) or every weight is 0.
+ */
+export function combineVectors(parts: readonly { w: number; v: ArrayLike<number> }[], negative: { w: number; v: ArrayLike<number> } | null, dimension: number): Float32Array {
+  const q = new Float32Array(dimension);
+  const add = (w: number, v: ArrayLike<number>) => {
+    if (w === 0) return;
+    const n = Float32Array.from(v);
+    if (normalize(n) === 0) throw badInput('a query vector is all zeros', { field: 'vector' });
+    for (let i = 0; i < dimension; i++) q[i] = q[i]! + w * n[i]!;
+  };
+  for (const p of parts) add(p.w, p.v);
+  if (negative) add(-negative.w, negative.v);
+  if (normalize(q) < 1e-6) throw badInput('the weighted query parts cancel out (or every weight is 0)', { field: 'weights' });
+  return q;
+}
+
+function checkVector(v: ArrayLike<number>, dimension: number, field: string): Float32Array {
+  if (v == null || typeof v !== 'object' || typeof v.length !== 'number') throw badInput(`\`${field}\` must be a list of numbers`, { field });
+  if (v.length !== dimension) throw badInput(`\`${field}\` has ${v.length} dimensions; the model has ${dimension}`, { field, expected: dimension, got: v.length });
+  const out = new Float32Array(dimension);
+  for (let i = 0; i < dimension; i++) {
+    const x = v[i];
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw badInput(`\`${field}\`[${i}] is not a finite number`, { field });
+    out[i] = x;
+  }
+  return out;
+}
+
+function unitOrNull(v: number | null | undefined, field: string): number | null {
+  if (v == null) return null;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) throw badInput(`\`${field}\` must be a number in [0, 1]`, { field });
+  return v;
+}
+
+function optText(v: string | null | undefined, field: string): string | null {
+  if (v == null) return null;
+  if (typeof v !== 'string') throw badInput(`\`${field}\` must be a string`, { field });
+  const t = v.trim();
+  if (t.length > MAX_TEXT) throw badInput(`\`${field}\` is longer than ${MAX_TEXT} characters`, { field });
+  return t.length ? t : null;
+}
+
+function validateFacets(f: readonly FacetKind[] | null | undefined): FacetKind[] | null {
+  if (f == null) return null;
+  if (!Array.isArray(f)) throw badInput('`facets` must be a list', { field: 'facets' });
+  for (const k of f) if (!FACETS.includes(k)) throw badInput(`unknown facet ${JSON.stringify(k)}`, { field: 'facets' });
+  return [...new Set(f)];
+}
+
+const DECIMAL_RE = /^-?\d{1,10}(\.\d{1,2})?$/;
+
+function stringList(v: readonly string[] | null | undefined, field: string): void {
+  if (v == null) return;
+  if (!Array.isArray(v) || v.length > MAX_LIST || v.some((x) => typeof x !== 'string'))
+    throw badInput(`\`${field}\` must be a list of at most ${MAX_LIST} strings`, { field });
+}
+
+function validDate(v: Date | string | null | undefined, field: string): void {
+  if (v == null) return;
+  const d = v instanceof Date ? v : typeof v === 'string' ? new Date(v) : null;
+  if (!d || Number.isNaN(d.getTime())) throw badInput(`\`${field}\` is not a valid date-time`, { field });
+}
+
+/** Throws BAD_USER_INPUT for anything the SQL builder would choke on. */
+export function validateFilter(f: ProductFilter | null | undefined): void {
+  if (f == null) return;
+  if (typeof f !== 'object') throw badInput('`filter` must be an object', { field: 'filter' });
+  if (f.category != null && (typeof f.category !== 'string' || f.category.length === 0 || f.category.length > 500))
+    throw badInput('`filter.category` must be a non-empty string', { field: 'filter.category' });
+  stringList(f.brands, 'filter.brands');
+  stringList(f.tagsAny, 'filter.tagsAny');
+  stringList(f.tagsAll, 'filter.tagsAll');
+  if (f.price != null) {
+    if (typeof f.price.currency !== 'string' || !/^[A-Za-z]{3}$/.test(f.price.currency))
+      throw badInput('`filter.price.currency` must be a 3-letter currency code', { field: 'filter.price.currency' });
+    for (const k of ['min', 'max'] as const) {
+      const v = f.price[k];
+      if (v == null) continue;
+      const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : 'x') : v;
+      if (typeof s !== 'string' || !DECIMAL_RE.test(s)) throw badInput(`\`filter.price.${k}\` must be a decimal amount`, { field: `filter.price.${k}` });
+    }
+  }
+  if (f.inStock != null && typeof f.inStock !== 'boolean') throw badInput('`filter.inStock` must be a boolean', { field: 'filter.inStock' });
+  if (f.attributes != null) {
+    if (!Array.isArray(f.attributes) || f.attributes.length > MAX_LIST) throw badInput('`filter.attributes` must be a list', { field: 'filter.attributes' });
+    for (const a of f.attributes) {
+      if (!a || typeof a.key !== 'string' || !a.key) throw badInput('attribute filter needs a `key`', { field: 'filter.attributes' });
+      if (a.equals != null && typeof a.equals !== 'string') throw badInput('attribute `equals` must be a string', { field: 'filter.attributes' });
+      stringList(a.in, 'filter.attributes.in');
+    }
+  }
+  validDate(f.createdAfter, 'filter.createdAfter');
+  validDate(f.createdBefore, 'filter.createdBefore');
+}
+
+function facetsOf(meta: Row | undefined, kinds: readonly FacetKind[]): Facets {
+  const out: Facets = {};
+  const set = new Set(kinds);
+  if (set.has('CATEGORY')) out.categories = meta?.facet_categories ?? [];
+  if (set.has('BRAND')) out.brands = meta?.facet_brands ?? [];
+  if (set.has('IN_STOCK')) out.inStock = meta?.facet_in_stock ?? [];
+  if (set.has('PRICE'))
+    out.price = (meta?.facet_price ?? []).map((b) => ({
+      currency: b.currency,
+      // width_bucket: i ∈ 1..n for bounds[i-1] ≤ price < bounds[i]; 0 below the first bound
+      min: b.bucket >= 1 ? PRICE_BUCKETS[b.bucket - 1]! : null,
+      max: b.bucket < PRICE_BUCKETS.length ? PRICE_BUCKETS[b.bucket]! : null,
+      count: b.count,
+    }));
+  return out;
+}

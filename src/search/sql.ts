@@ -1,0 +1,406 @@
+/**
+ * The search SQL builder: every search statement Glimpse runs is generated here (pure functions, no I/O),
+ * as ONE parameterised statement per search, plus the pgvector settings for its transaction
+ * (`set_config(..., true)` = SET LOCAL). The generated shapes are committed under src/search/queries/
+ * (`npm run search:sql`) so reviewers read SQL, not string concatenation.
+ *
+ * Shapes
+ *  - semantic, strategy 'hnsw-iterative': the HNSW index scan (iterative, relaxed order) takes `window`
+ *    images that pass the filters; every image of those products is then re-scored exactly and each
+ *    product ranked by its best image (DISTINCT ON), ordered by (distance, product id).
+ *  - semantic, strategy 'exact': the filtered rows are scored exactly — DISTINCT ON (product_id) ordering
+ *    cannot be served by the HNSW index, so the planner reads the filtered rows through ordinary indexes.
+ *  - keyword: full-text match over product.search_tsv, ts_rank_cd normalised (flag 32: rank/(rank+1)).
+ *  - hybrid: reciprocal rank fusion of the semantic list and the keyword list (each cut at `window`).
+ * Facets, the best score and the HNSW candidate count come back on every row (and on a single row with a
+ * null product when the page is empty), so a search is one round trip.
+ */
+import { vectorLiteral } from '../db/sql.js';
+import type { FacetKind, ProductFilter, SearchMode } from './types.js';
+
+/** Vector tables by dimension: the table name is never taken from input. */
+export const EMBEDDING_TABLES: Readonly<Record<number, string>> = Object.freeze({
+  512: 'embedding_512',
+  768: 'embedding_768',
+  1024: 'embedding_1024',
+});
+
+export function embeddingTable(dimension: number): string {
+  const t = EMBEDDING_TABLES[dimension];
+  if (!t) throw new RangeError(`no embedding table for dimension ${dimension}`);
+  return t;
+}
+
+/** Price facet bucket boundaries (lower bounds; the last bucket is open above). */
+export const PRICE_BUCKETS: readonly string[] = ['0', '10', '25', '50', '100', '250', '500', '1000', '2500', '5000'];
+/** Most values returned per category / brand facet. */
+export const FACET_LIMIT = 100;
+/** HNSW window per requested hit: products have 1–4 images, so (first+1)×4 images hold ≥ first+1 products. */
+export const IMAGES_PER_HIT = 4;
+/** pgvector's largest hnsw.ef_search. */
+export const MAX_EF_SEARCH = 1000;
+
+export type VectorStrategy = 'hnsw-iterative' | 'exact';
+
+/** Keyset position after the last hit of the previous page. */
+export type CursorKey =
+  /** semantic: (distance ASC, product id ASC) */
+  | { kind: 'distance'; value: number; productId: string }
+  /** keyword / hybrid: (score DESC, product id ASC) */
+  | { kind: 'score'; value: number; productId: string };
+
+export interface BuildSearchInput {
+  mode: SearchMode;
+  /** SEMANTIC / HYBRID: normalised query vector and the model it belongs to */
+  vector?: Float32Array | null;
+  modelId?: string | null;
+  dimension?: number | null;
+  strategy?: VectorStrategy;
+  /** KEYWORD / HYBRID */
+  text?: string | null;
+  negativeText?: string | null;
+  textSearchConfig?: string;
+  filter?: ProductFilter | null;
+  /** more-like-this: this product never appears in the results */
+  excludeProductId?: string | null;
+  minScore?: number | null;
+  relativeCutoff?: number | null;
+  /** the best score of the whole search (from the cursor), so relativeCutoff holds on later pages */
+  bestScore?: number | null;
+  first: number;
+  after?: CursorKey | null;
+  facets?: readonly FacetKind[] | null;
+  /** images taken from the HNSW scan (hnsw-iterative) */
+  window: number;
+  /** HYBRID: products kept from each list before fusion */
+  fusionWindow?: number;
+  rrfK?: number;
+  efSearch?: number;
+  maxScanTuples?: number;
+  iterativeScan?: 'relaxed_order' | 'strict_order';
+}
+
+export interface BuiltQuery {
+  /** name of the shape (file under src/search/queries/) */
+  shape: string;
+  /** run first, in the same transaction: one statement of set_config(..., true) calls, or null */
+  settings: { text: string; params: unknown[] } | null;
+  text: string;
+  params: unknown[];
+}
+
+/** Collects parameters; `add` returns the placeholder ($n). The same value object is never deduplicated. */
+export class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown, cast?: string): string {
+    this.values.push(value);
+    return `$${this.values.length}${cast ? `::${cast}` : ''}`;
+  }
+}
+
+/** Escapes LIKE metacharacters (with the default escape character backslash). */
+export function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => '\\' + c);
+}
+
+function isoDate(d: Date | string): string {
+  const date = d instanceof Date ? d : new Date(d);
+  if (Number.isNaN(date.getTime())) throw new RangeError(`invalid date ${JSON.stringify(d)}`);
+  return date.toISOString();
+}
+
+/**
+ * WHERE conditions on `product p` for a filter (AND-ed; empty list: no filter). Values are validated by
+ * the service; here they only become parameters.
+ */
+export function filterConditions(filter: ProductFilter | null | undefined, params: Params, excludeProductId?: string | null): string[] {
+  const c: string[] = [];
+  if (excludeProductId) c.push(`p.id <> ${params.add(excludeProductId, 'uuid')}`);
+  if (!filter) return c;
+  if (filter.category != null) {
+    if (filter.categoryExact) c.push(`p.category = ${params.add(filter.category)}`);
+    else {
+      const cat = params.add(filter.category);
+      c.push(`(p.category = ${cat} OR p.category LIKE ${params.add(escapeLike(filter.category) + '/%')})`);
+    }
+  }
+  if (filter.brands != null) c.push(`p.brand = ANY(${params.add([...filter.brands], 'text[]')})`);
+  if (filter.price != null) {
+    c.push(`p.currency = ${params.add(filter.price.currency.toUpperCase(), 'bpchar')}`);
+    if (filter.price.min != null) c.push(`p.price >= ${params.add(String(filter.price.min), 'numeric')}`);
+    if (filter.price.max != null) c.push(`p.price <= ${params.add(String(filter.price.max), 'numeric')}`);
+  }
+  if (filter.inStock != null) c.push(`p.in_stock = ${params.add(filter.inStock, 'boolean')}`);
+  if (filter.tagsAny != null) c.push(`p.tags && ${params.add([...filter.tagsAny], 'text[]')}`);
+  if (filter.tagsAll != null) c.push(`p.tags @> ${params.add([...filter.tagsAll], 'text[]')}`);
+  for (const a of filter.attributes ?? []) {
+    const key = params.add(a.key);
+    if (a.equals != null) c.push(`(p.attributes ->> ${key}) = ${params.add(a.equals)}`);
+    if (a.in != null) c.push(`(p.attributes ->> ${key}) = ANY(${params.add([...a.in], 'text[]')})`);
+    if (a.equals == null && a.in == null) c.push(`p.attributes ? ${key}`);
+  }
+  if (filter.createdAfter != null) c.push(`p.created_at >= ${params.add(isoDate(filter.createdAfter), 'timestamptz')}`);
+  if (filter.createdBefore != null) c.push(`p.created_at < ${params.add(isoDate(filter.createdBefore), 'timestamptz')}`);
+  return c;
+}
+
+export function hasFilter(filter: ProductFilter | null | undefined, excludeProductId?: string | null): boolean {
+  return filterConditions(filter, new Params(), excludeProductId).length > 0;
+}
+
+const and = (conds: string[], indent = '    '): string => (conds.length ? conds.map((x) => `\n${indent}AND ${x}`).join('') : '');
+
+/**
+ * Counts the embeddings (of one model) whose product passes the filter, stopping at `limit`
+ * (= exactScanThreshold + 1): the cheap selectivity estimate that picks the exact path.
+ */
+export function buildEstimate(opts: { dimension: number; modelId: string; filter?: ProductFilter | null; excludeProductId?: string | null; limit: number }): BuiltQuery {
+  const params = new Params();
+  const table = embeddingTable(opts.dimension);
+  const model = params.add(opts.modelId);
+  const conds = filterConditions(opts.filter, params, opts.excludeProductId);
+  const text = `SELECT count(*)::int AS n FROM (
+  SELECT 1
+  FROM product p
+  JOIN ${table} e ON e.product_id = p.id AND e.model_id = ${model}
+  WHERE true${and(conds)}
+  LIMIT ${params.add(opts.limit, 'int')}
+) s`;
+  return { shape: 'estimate', settings: null, text, params: params.values };
+}
+
+/** Mean of a product's image vectors (one model), as text; null row values when it has none. */
+export function buildProductVector(opts: { dimension: number; modelId: string; productId: string }): BuiltQuery {
+  const params = new Params();
+  const table = embeddingTable(opts.dimension);
+  const text = `SELECT (SELECT count(*)::int FROM product WHERE id = ${params.add(opts.productId, 'uuid')}) AS product_count,
+  avg(e.embedding::vector)::text AS vector, count(*)::int AS images
+FROM ${table} e
+WHERE e.product_id = $1::uuid AND e.model_id = ${params.add(opts.modelId)}`;
+  return { shape: 'product-vector', settings: null, text, params: params.values };
+}
+
+/** One image's vector (one model) and its product. */
+export function buildImageVector(opts: { dimension: number; modelId: string; imageId: string }): BuiltQuery {
+  const params = new Params();
+  const table = embeddingTable(opts.dimension);
+  const text = `SELECT i.id AS image_id, i.product_id, e.embedding::vector::text AS vector
+FROM product_image i
+LEFT JOIN ${table} e ON e.image_id = i.id AND e.model_id = ${params.add(opts.modelId)}
+WHERE i.id = ${params.add(opts.imageId, 'uuid')}`;
+  return { shape: 'image-vector', settings: null, text, params: params.values };
+}
+
+/** The active model (used when no embedder is loaded, for vector-only queries). */
+export function buildActiveModel(): BuiltQuery {
+  return {
+    shape: 'active-model',
+    settings: null,
+    text: `SELECT id, dimension FROM embedding_model WHERE active LIMIT 1`,
+    params: [],
+  };
+}
+
+function hnswSettings(opts: BuildSearchInput): { text: string; params: unknown[] } {
+  const params = new Params();
+  const ef = Math.max(1, Math.min(MAX_EF_SEARCH, Math.round(opts.efSearch ?? 40)));
+  const text = `SELECT set_config('hnsw.ef_search', ${params.add(String(ef))}, true),
+  set_config('hnsw.iterative_scan', ${params.add(opts.iterativeScan ?? 'relaxed_order')}, true),
+  set_config('hnsw.max_scan_tuples', ${params.add(String(Math.max(1, Math.round(opts.maxScanTuples ?? 20000))))}, true),
+  set_config('enable_seqscan', 'off', true)`;
+  return { text, params: params.values };
+}
+
+/**
+ * CTEs producing `best(product_id, image_id, distance)`: each candidate product once, with its best image
+ * (exact distance). `q` is the query vector placeholder.
+ */
+function semanticCtes(opts: BuildSearchInput, params: Params, q: string, conds: string[], afterDistance: string | null): string {
+  const table = embeddingTable(opts.dimension!);
+  const model = params.add(opts.modelId);
+  if (opts.strategy === 'exact') {
+    return `best AS MATERIALIZED (
+  -- exact: every filtered embedding is scored; ordered by product first, so the HNSW index cannot serve it
+  SELECT DISTINCT ON (e.product_id) e.product_id, e.image_id, (e.embedding <=> ${q}) AS distance
+  FROM ${table} e
+  JOIN product p ON p.id = e.product_id
+  WHERE e.model_id = ${model}${and(conds)}
+  ORDER BY e.product_id, distance, e.image_id
+)`;
+  }
+  const window = params.add(opts.window, 'int');
+  return `ann AS MATERIALIZED (
+  -- HNSW index scan (iterative, relaxed order: exact order restored below), filters applied during the scan
+  SELECT e.product_id
+  FROM ${table} e
+  JOIN product p ON p.id = e.product_id
+  WHERE e.model_id = ${model}${and(conds)}${afterDistance ? `\n    AND (e.embedding <=> ${q}) >= ${afterDistance}` : ''}
+  ORDER BY e.embedding <=> ${q}
+  LIMIT ${window}
+),
+best AS MATERIALIZED (
+  -- exact re-rank: every image of each candidate product, the product ranked by its best image
+  SELECT DISTINCT ON (e.product_id) e.product_id, e.image_id, (e.embedding <=> ${q}) AS distance
+  FROM ${table} e
+  WHERE e.model_id = ${model} AND e.product_id IN (SELECT DISTINCT product_id FROM ann)
+  ORDER BY e.product_id, distance, e.image_id
+)`;
+}
+
+function keywordCtes(opts: BuildSearchInput, params: Params, conds: string[]): string {
+  const cfg = params.add(opts.textSearchConfig ?? 'english', 'regconfig');
+  const text = params.add(opts.text ?? '');
+  const tsq = opts.negativeText
+    ? `(SELECT CASE WHEN numnode(n) = 0 THEN t ELSE t && !!n END
+        FROM websearch_to_tsquery(${cfg}, ${text}) t, websearch_to_tsquery(${cfg}, ${params.add(opts.negativeText)}) n)`
+    : `websearch_to_tsquery(${cfg}, ${text})`;
+  return `kq AS (SELECT ${tsq} AS q),
+kw AS MATERIALIZED (
+  -- ts_rank_cd normalisation 32: rank / (rank + 1), in [0,1)
+  SELECT p.id AS product_id, ts_rank_cd(p.search_tsv, kq.q, 32)::float8 AS score
+  FROM product p, kq
+  WHERE p.search_tsv @@ kq.q${and(conds)}
+)`;
+}
+
+function facetSelects(facets: readonly FacetKind[] | null | undefined, params: Params, set: string): string {
+  const cols: string[] = [];
+  const kinds = new Set(facets ?? []);
+  const join = `FROM ${set} m JOIN product p ON p.id = m.product_id`;
+  if (kinds.has('CATEGORY'))
+    cols.push(`(SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
+     FROM (SELECT p.category AS value, count(*)::int AS count ${join} WHERE p.category IS NOT NULL
+           GROUP BY p.category ORDER BY count DESC, p.category LIMIT ${FACET_LIMIT}) f) AS facet_categories`);
+  if (kinds.has('BRAND'))
+    cols.push(`(SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
+     FROM (SELECT p.brand AS value, count(*)::int AS count ${join} WHERE p.brand IS NOT NULL
+           GROUP BY p.brand ORDER BY count DESC, p.brand LIMIT ${FACET_LIMIT}) f) AS facet_brands`);
+  if (kinds.has('IN_STOCK'))
+    cols.push(`(SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY value DESC), '[]'::json)
+     FROM (SELECT p.in_stock::text AS value, count(*)::int AS count ${join} GROUP BY p.in_stock) f) AS facet_in_stock`);
+  if (kinds.has('PRICE')) {
+    const bounds = params.add([...PRICE_BUCKETS], 'numeric[]');
+    cols.push(`(SELECT coalesce(json_agg(json_build_object('currency', currency, 'bucket', bucket, 'count', count) ORDER BY currency, bucket), '[]'::json)
+     FROM (SELECT p.currency::text AS currency, width_bucket(p.price, ${bounds}) AS bucket, count(*)::int AS count
+           ${join} WHERE p.price IS NOT NULL AND p.currency IS NOT NULL GROUP BY 1, 2) f) AS facet_price`);
+  }
+  return cols.length ? ',\n  ' + cols.join(',\n  ') : '';
+}
+
+/**
+ * The final SELECT: `page` rows (first + 1, to know hasNextPage) LEFT JOINed to one `meta` row, so an
+ * empty page still returns the best score, the facets and the HNSW candidate count.
+ */
+function finalSelect(opts: BuildSearchInput, params: Params, pageCols: string, orderBy: string, candidateCount: string): string {
+  return `meta AS (
+  SELECT (SELECT max(score) FROM ranked) AS best_score,
+  ${candidateCount} AS candidate_rows${facetSelects(opts.facets, params, 'matches')}
+)
+SELECT meta.*, ${pageCols}
+FROM meta
+LEFT JOIN LATERAL (
+  SELECT * FROM matches m
+  WHERE ${pageKeyset(opts, params)}
+  ORDER BY ${orderBy}
+  LIMIT ${params.add(opts.first + 1, 'int')}
+) pg ON true
+ORDER BY ${orderBy.replace(/\bm\./g, 'pg.')}`;
+}
+
+function pageKeyset(opts: BuildSearchInput, params: Params): string {
+  const a = opts.after;
+  if (!a) return 'true';
+  const v = params.add(a.value, 'float8');
+  const id = params.add(a.productId, 'uuid');
+  return a.kind === 'distance' ? `(m.distance, m.product_id) > (${v}, ${id})` : `(m.score < ${v} OR (m.score = ${v} AND m.product_id > ${id}))`;
+}
+
+/** relativeCutoff keeps scores ≥ cutoff × best (best of the whole search: from the cursor, else this query's). */
+function cutoffCondition(opts: BuildSearchInput, params: Params): string {
+  if (opts.relativeCutoff == null || opts.relativeCutoff <= 0) return 'true';
+  const best = opts.bestScore != null ? params.add(opts.bestScore, 'float8') : '(SELECT max(score) FROM ranked)';
+  return `r.score >= ${params.add(opts.relativeCutoff, 'float8')} * ${best}`;
+}
+
+function minScoreCondition(opts: BuildSearchInput, params: Params, col = 'score'): string {
+  return opts.minScore != null && opts.minScore > 0 ? `${col} >= ${params.add(opts.minScore, 'float8')}` : 'true';
+}
+
+/** The search statement for a request (see the file comment for the shapes). */
+export function buildSearch(opts: BuildSearchInput): BuiltQuery {
+  const params = new Params();
+  if (opts.mode === 'KEYWORD') return buildKeyword(opts, params);
+  if (!opts.vector || !opts.modelId || !opts.dimension) throw new RangeError(`${opts.mode} search needs a vector, model and dimension`);
+  if (opts.vector.length !== opts.dimension) throw new RangeError(`vector has ${opts.vector.length} dimensions, expected ${opts.dimension}`);
+  const strategy = opts.strategy ?? 'hnsw-iterative';
+  const q = params.add(vectorLiteral(opts.vector), `halfvec(${opts.dimension})`);
+  const conds = filterConditions(opts.filter, params, opts.excludeProductId);
+  const settings = strategy === 'hnsw-iterative' ? hnswSettings(opts) : null;
+  const candidateCount = strategy === 'hnsw-iterative' ? '(SELECT count(*)::int FROM ann)' : 'NULL::int';
+  if (opts.mode === 'SEMANTIC') {
+    const afterDistance =
+      strategy === 'hnsw-iterative' && opts.after?.kind === 'distance' ? params.add(opts.after.value, 'float8') : null;
+    const text = `WITH ${semanticCtes({ ...opts, strategy }, params, q, conds, afterDistance)},
+ranked AS (
+  -- score = max(0, 1 - cosine distance) = max(0, cosine similarity)
+  SELECT product_id, image_id, distance, greatest(0, 1 - distance) AS score
+  FROM best
+  WHERE ${minScoreCondition(opts, params, 'greatest(0, 1 - distance)')}
+),
+matches AS (
+  SELECT r.* FROM ranked r WHERE ${cutoffCondition(opts, params)}
+),
+${finalSelect(opts, params, 'pg.product_id, pg.image_id, pg.distance, pg.score', 'm.distance, m.product_id', candidateCount)}`;
+    return { shape: `semantic-${strategy === 'exact' ? 'exact' : 'hnsw'}`, settings, text, params: params.values };
+  }
+  // HYBRID
+  const k = params.add(opts.rrfK ?? 60, 'float8');
+  const fw = params.add(opts.fusionWindow ?? opts.window, 'int');
+  const text = `WITH ${semanticCtes({ ...opts, strategy }, params, q, conds, null)},
+${keywordCtes(opts, params, conds)},
+sem_ranked AS (
+  SELECT product_id, image_id, distance, row_number() OVER (ORDER BY distance, product_id) AS r FROM best
+),
+kw_ranked AS (
+  SELECT product_id, row_number() OVER (ORDER BY score DESC, product_id) AS r FROM kw
+),
+fused AS (
+  -- reciprocal rank fusion: sum of 1/(k + rank) over both lists (each cut at the fusion window)
+  SELECT coalesce(s.product_id, w.product_id) AS product_id, s.image_id, s.distance,
+    s.r AS semantic_rank, w.r AS keyword_rank,
+    coalesce(1.0::float8 / (${k} + s.r), 0) + coalesce(1.0::float8 / (${k} + w.r), 0) AS rrf
+  FROM (SELECT * FROM sem_ranked WHERE r <= ${fw}) s
+  FULL JOIN (SELECT * FROM kw_ranked WHERE r <= ${fw}) w ON w.product_id = s.product_id
+),
+ranked AS (
+  -- score = rrf normalised by its maximum 2/(k+1) (first in both lists), in [0,1]
+  SELECT product_id, image_id, distance, semantic_rank, keyword_rank, rrf * (${k} + 1) / 2 AS score
+  FROM fused
+  WHERE ${minScoreCondition(opts, params, `rrf * (${k} + 1) / 2`)}
+),
+matches AS (
+  SELECT r.* FROM ranked r WHERE ${cutoffCondition(opts, params)}
+),
+${finalSelect(opts, params, 'pg.product_id, pg.image_id, pg.distance, pg.score, pg.semantic_rank, pg.keyword_rank', 'm.score DESC, m.product_id', candidateCount)}`;
+  return { shape: `hybrid-${strategy === 'exact' ? 'exact' : 'hnsw'}`, settings, text, params: params.values };
+}
+
+function buildKeyword(opts: BuildSearchInput, params: Params): BuiltQuery {
+  const conds = filterConditions(opts.filter, params, opts.excludeProductId);
+  const text = `WITH ${keywordCtes(opts, params, conds)},
+ranked AS (
+  SELECT product_id, NULL::uuid AS image_id, NULL::float8 AS distance, score
+  FROM kw
+  WHERE ${minScoreCondition(opts, params)}
+),
+matches AS (
+  SELECT r.* FROM ranked r WHERE ${cutoffCondition(opts, params)}
+),
+${finalSelect(opts, params, 'pg.product_id, pg.score', 'm.score DESC, m.product_id', 'NULL::int')}`;
+  return { shape: 'keyword', settings: null, text, params: params.values };
+}
+
+/** EXPLAIN of a built search (tests, benchmark): same settings, same parameters. */
+export function explainText(q: BuiltQuery, analyze = false): string {
+  return `EXPLAIN (${analyze ? 'ANALYZE, ' : ''}COSTS OFF) ${q.text}`;
+}

@@ -1,0 +1,182 @@
+/**
+ * Search request / result types. They mirror the GraphQL contract (SearchInput, ProductFilter,
+ * SearchConnection in schema.graphql) field for field, so the API layer maps them 1:1; the only
+ * difference is that uploads are already embedded: `image` (an Upload) arrives here as `imageVector`.
+ *
+ * Semantics (scores, query-vector formula, facets' match set, pagination) are documented in docs/search.md.
+ */
+
+export type SearchMode = 'SEMANTIC' | 'KEYWORD' | 'HYBRID';
+export type FacetKind = 'CATEGORY' | 'BRAND' | 'IN_STOCK' | 'PRICE';
+
+/** Weights of the query parts (GraphQL QueryWeights). Absent: 1 for every positive part, 0.5 for negativeText. */
+export interface QueryWeights {
+  text?: number | null;
+  negativeText?: number | null;
+  image?: number | null;
+  /** weight of the stored vectors of `productId` / `imageId` */
+  product?: number | null;
+  /** weight of the raw `vector` (not in the GraphQL sketch; admin use) */
+  vector?: number | null;
+}
+
+/** Decimal amounts are strings (as the API's Decimal scalar); numbers are accepted too. */
+export interface PriceRange {
+  min?: string | number | null;
+  max?: string | number | null;
+  /** ISO 4217 code; only products priced in this currency match */
+  currency: string;
+}
+
+export interface AttributeFilter {
+  key: string;
+  /** compared with the attribute's text form (attributes ->> key) */
+  equals?: string | null;
+  in?: readonly string[] | null;
+}
+
+export interface ProductFilter {
+  /** category path, e.g. 'women/dresses'; includes sub-categories ('women/dresses/…') unless categoryExact */
+  category?: string | null;
+  categoryExact?: boolean | null;
+  brands?: readonly string[] | null;
+  price?: PriceRange | null;
+  inStock?: boolean | null;
+  tagsAny?: readonly string[] | null;
+  tagsAll?: readonly string[] | null;
+  attributes?: readonly AttributeFilter[] | null;
+  /** inclusive */
+  createdAfter?: Date | string | null;
+  /** exclusive */
+  createdBefore?: Date | string | null;
+}
+
+/** GraphQL SearchInput, with the uploaded image already embedded. */
+export interface SearchInput {
+  text?: string | null;
+  negativeText?: string | null;
+  /** the embedded `image` upload (L2-normalised or not: it is normalised again) */
+  imageVector?: ArrayLike<number> | null;
+  /** "more like this": mean of the product's image vectors; the product is excluded from the results */
+  productId?: string | null;
+  /** "more like this": the image's vector; its product is excluded from the results */
+  imageId?: string | null;
+  /** raw query vector of the model's dimension (admin) */
+  vector?: readonly number[] | ArrayLike<number> | null;
+  weights?: QueryWeights | null;
+  filter?: ProductFilter | null;
+  mode?: SearchMode | null;
+  /** drop results scoring below this (0..1) */
+  minScore?: number | null;
+  /** drop results scoring below this fraction (0..1) of the best result of the whole search */
+  relativeCutoff?: number | null;
+  facets?: readonly FacetKind[] | null;
+}
+
+/** One search call: the input plus connection arguments. */
+export interface SearchRequest extends SearchInput {
+  /** page size, 1..config.maxFirst (default 20) */
+  first?: number | null;
+  /** opaque cursor from a previous page's `pageInfo.endCursor` / hit `cursor` */
+  after?: string | null;
+}
+
+export interface SearchHit {
+  productId: string;
+  /** in [0,1]; meaning per mode in docs/search.md */
+  score: number;
+  /** the product's image that matched best (null in KEYWORD mode, and in HYBRID for keyword-only hits) */
+  matchedImageId: string | null;
+  /** cosine distance of the matched image (SEMANTIC/HYBRID with a semantic match) */
+  distance?: number;
+  /** 1-based rank in the semantic / keyword list (HYBRID only) */
+  semanticRank?: number | null;
+  keywordRank?: number | null;
+  cursor: string;
+}
+
+export interface PageInfo {
+  hasNextPage: boolean;
+  endCursor: string | null;
+}
+
+export interface FacetCount {
+  value: string;
+  count: number;
+}
+
+export interface PriceBucket {
+  /** decimal string; null: open below (never used: buckets start at 0) */
+  min: string | null;
+  /** decimal string, exclusive; null: open above */
+  max: string | null;
+  currency: string;
+  count: number;
+}
+
+export interface Facets {
+  categories?: FacetCount[];
+  brands?: FacetCount[];
+  /** values 'true' / 'false' */
+  inStock?: FacetCount[];
+  price?: PriceBucket[];
+}
+
+export type SearchStrategy = 'hnsw-iterative' | 'exact' | 'keyword';
+
+/** How the search ran (for logs, `explain` in tests, and the benchmark). */
+export interface SearchPlan {
+  mode: SearchMode;
+  /** vector part: hnsw-iterative or exact; 'keyword' for KEYWORD mode */
+  strategy: SearchStrategy;
+  /** the generated-SQL shape (src/search/queries/<shape>.sql) */
+  shape: string;
+  table?: string;
+  /** hnsw.ef_search used (hnsw-iterative only) */
+  efSearch?: number;
+  iterativeScan?: 'relaxed_order' | 'strict_order' | 'off';
+  maxScanTuples?: number;
+  /** embeddings matching the filters, counted up to exactScanThreshold + 1 (only when filtered) */
+  estimatedRows?: number;
+  /** images taken from the HNSW scan (LIMIT) */
+  candidateWindow?: number;
+  /** rows the HNSW scan actually produced */
+  candidateRows?: number;
+  /** re-runs with a larger window to fill the page */
+  retries: number;
+  /** statements executed (estimate + search attempts) */
+  statements: number;
+}
+
+export interface SearchResult {
+  hits: SearchHit[];
+  pageInfo: PageInfo;
+  /** only the kinds requested; over the match set documented in docs/search.md */
+  facets: Facets | null;
+  /** the model whose vectors were compared (null in KEYWORD mode) */
+  modelId: string | null;
+  plan: SearchPlan;
+}
+
+/** What the search service needs from the embedding engine (src/embedding Embedder satisfies it). */
+export interface QueryEmbedder {
+  readonly modelId: string;
+  readonly dimension: number;
+  /** L2-normalised text embedding */
+  embedText(text: string): Promise<Float32Array>;
+}
+
+/** Returns the loaded embedder, or null while no model is ready (vector modes then fail MODEL_UNAVAILABLE). */
+export type EmbedderProvider = () => QueryEmbedder | null | Promise<QueryEmbedder | null>;
+
+/** Search settings (a subset of Config). */
+export interface SearchConfig {
+  maxFirst: number;
+  hnswEfSearch: number;
+  hnswMaxScanTuples: number;
+  exactScanThreshold: number;
+  rrfK: number;
+  textSearchConfig: string;
+  /** images taken from the HNSW scan for facets and HYBRID fusion (see docs/search.md) */
+  searchCandidateWindow: number;
+}

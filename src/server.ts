@@ -1,0 +1,202 @@
+/**
+ * `npm start` / `glimpse serve`: loads the configuration, opens the database (migrating it), starts the
+ * embedding model in the background, and serves the API. SIGTERM/SIGINT shut down gracefully: stop
+ * accepting, let in-flight requests finish (GLIMPSE_SHUTDOWN_TIMEOUT_MS), close the model and the database.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createApp, type AppDeps, type ContextBase } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { openDatabase, type Database } from './db/index.js';
+import { ModelManager } from './embedding/model-manager.js';
+import type { ModelProvider } from './graphql/context.js';
+import { createLogger, type Logger } from './logger.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** A model provider the server may start and close (ModelManager is one). */
+export type ServerModels = ModelProvider & { start?(): unknown; close?(): Promise<void> | void };
+
+export interface ServerOverrides {
+  logger?: Logger;
+  /** an open database owned by the caller (not closed by the server) */
+  db?: Database;
+  /** the model provider (default: a ModelManager for config.model, started in the background) */
+  models?: ServerModels;
+  /** close `models` on shutdown (default: true when the server created them, false when passed in) */
+  closeModels?: boolean;
+  /** the GraphQL schema and resolvers (default: schema.graphql and src/graphql/resolvers when present) */
+  graphql?: Pick<AppDeps, 'typeDefs' | 'resolvers' | 'createScope'>;
+  keyVerifier?: AppDeps['keyVerifier'];
+  /** exit the process on SIGTERM/SIGINT after shutting down (default false; the `serve` entry turns it on) */
+  handleSignals?: boolean;
+}
+
+export interface RunningServer {
+  /** base URL, e.g. http://127.0.0.1:4000 */
+  url: string;
+  /** the GraphQL endpoint (url + /graphql) */
+  graphqlUrl: string;
+  port: number;
+  httpServer: http.Server;
+  db: Database;
+  models: ServerModels;
+  logger: Logger;
+  /** graceful shutdown; idempotent */
+  close(): Promise<void>;
+}
+
+/**
+ * The default GraphQL module: schema.graphql at the repository root (minimal `health` schema when missing)
+ * and src/graphql/resolvers/index.ts when present, which exports `resolvers` and
+ * `createRequestScope(services, ctxBase)` and optionally `createServices({ config, db, models, logger })`.
+ */
+export async function loadGraphQLModule(deps: { config: Config; db: Database; models: ServerModels; logger: Logger }): Promise<Pick<AppDeps, 'typeDefs' | 'resolvers' | 'createScope'>> {
+  const out: Pick<AppDeps, 'typeDefs' | 'resolvers' | 'createScope'> = {};
+  const schemaFile = path.resolve(here, '..', 'schema.graphql');
+  if (fs.existsSync(schemaFile)) out.typeDefs = fs.readFileSync(schemaFile, 'utf8');
+  const resolversDir = path.join(here, 'graphql', 'resolvers');
+  if (out.typeDefs && ['index.ts', 'index.js'].some((f) => fs.existsSync(path.join(resolversDir, f)))) {
+    const specifier = './graphql/resolvers/index.js';
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const mod: any = await import(specifier);
+    if (mod.resolvers) out.resolvers = mod.resolvers;
+    if (typeof mod.createRequestScope === 'function') {
+      const services = typeof mod.createServices === 'function' ? await mod.createServices(deps) : deps;
+      out.createScope = (base: ContextBase) => mod.createRequestScope(services, base);
+    }
+  }
+  return out;
+}
+
+export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<RunningServer> {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const ownDb = !overrides.db;
+  const db =
+    overrides.db ??
+    (await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      dbPoolSize: config.dbPoolSize,
+      dbStatementTimeoutMs: config.dbStatementTimeoutMs,
+      migrateOnStart: config.migrateOnStart,
+    }));
+  if (db.kind === 'pglite') {
+    logger.warn(`embedded PGlite at ${db.location} — 2–5× slower than a PostgreSQL server, for trying Glimpse; set DATABASE_URL for production`);
+  } else {
+    logger.info({ database: db.location }, 'database: PostgreSQL');
+  }
+
+  let models: ServerModels;
+  let closeModels: boolean;
+  if (overrides.models) {
+    models = overrides.models;
+    closeModels = overrides.closeModels ?? false;
+  } else {
+    const mm = new ModelManager(config, logger);
+    void mm.start();
+    models = mm;
+    closeModels = overrides.closeModels ?? true;
+  }
+
+  let glimpse: Awaited<ReturnType<typeof createApp>>;
+  try {
+    const gql = overrides.graphql ?? (await loadGraphQLModule({ config, db, models, logger }));
+    glimpse = await createApp({ config, db, models, logger, ...gql, ...(overrides.keyVerifier ? { keyVerifier: overrides.keyVerifier } : {}) });
+  } catch (err) {
+    if (closeModels) await models.close?.();
+    if (ownDb) await db.close().catch(() => {});
+    throw err;
+  }
+
+  const httpServer = http.createServer(glimpse.app);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(config.port, config.host, () => {
+        httpServer.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await glimpse.stop().catch(() => {});
+    if (closeModels) await models.close?.();
+    if (ownDb) await db.close().catch(() => {});
+    throw err;
+  }
+  const port = (httpServer.address() as AddressInfo).port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${port}`;
+  logger.info({ url: `${url}/graphql`, host: config.host, port }, `Glimpse listening on http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : host}:${port}/graphql`);
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      logger.info({ inFlight: glimpse.inFlight() }, 'shutting down: no new connections, finishing in-flight requests');
+      glimpse.beginShutdown();
+      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      httpServer.closeIdleConnections();
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      while (glimpse.inFlight() > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 25));
+        httpServer.closeIdleConnections();
+      }
+      if (glimpse.inFlight() > 0) logger.warn({ inFlight: glimpse.inFlight() }, 'shutdown timeout: closing remaining connections');
+      httpServer.closeAllConnections();
+      await closed;
+      await glimpse.stop().catch((err: unknown) => logger.warn({ err }, 'apollo stop failed'));
+      if (closeModels) await Promise.resolve(models.close?.()).catch((err: unknown) => logger.warn({ err }, 'closing the model failed'));
+      if (ownDb) await db.close().catch((err: unknown) => logger.warn({ err }, 'closing the database failed'));
+      logger.info('shutdown complete');
+    })());
+
+  if (overrides.handleSignals) {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, `received ${signal}`);
+      // a second signal, or a shutdown that hangs, ends the process anyway
+      const force = setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 10_000);
+      force.unref();
+      process.once(signal, () => process.exit(1));
+      close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+
+  return { url, graphqlUrl: `${url}/graphql`, port, httpServer, db, models, logger, close };
+}
+
+/** Entry point of `npm start` and `glimpse serve`: exits 1 with a clear message on bad configuration. */
+export async function main(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Promise<RunningServer | undefined> {
+  let config: Config;
+  try {
+    config = loadConfig(env, overrides);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`glimpse: ${err.message}\n`);
+      process.exitCode = 1;
+      return undefined;
+    }
+    throw err;
+  }
+  try {
+    return await startServer(config, { handleSignals: true });
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    process.stderr.write(`glimpse: could not start the server: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    process.exit(1);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  await main();
+}
