@@ -24,7 +24,15 @@ const program = new Command()
   .option('--seconds <s>', 'time per measurement', '3')
   .option('--no-write', 'do not write bench/results')
   .parse();
-const opts = program.opts<{ model: string; ep: 'cpu' | 'cuda'; dtype: 'fp32' | 'fp16'; workers?: string; batch?: string; seconds: string; write: boolean }>();
+const opts = program.opts<{
+  model: string;
+  ep: 'cpu' | 'cuda';
+  dtype: 'fp32' | 'fp16';
+  workers?: string;
+  batch?: string;
+  seconds: string;
+  write: boolean;
+}>();
 const seconds = Number(opts.seconds);
 
 const config = loadConfig(process.env, {
@@ -36,13 +44,22 @@ const config = loadConfig(process.env, {
   ...(opts.batch ? { maxBatchSize: Number(opts.batch) } : {}),
 });
 const warnings: string[] = [];
-const logger = { info() {}, debug() {}, error: (_: object, m?: string) => void warnings.push(m ?? ''), warn: (_: object, m?: string) => void warnings.push(m ?? '') };
+const logger = {
+  info() {},
+  debug() {},
+  error: (_: object, m?: string) => void warnings.push(m ?? ''),
+  warn: (_: object, m?: string) => void warnings.push(m ?? ''),
+};
 const embedder = await Embedder.load(config, logger);
 
 let counter = 0;
-const WORDS = 'red blue green leather cotton wool linen dress shirt jacket coat boots sneakers handbag wallet scarf hat ceramic mug vase lamp chair table sofa pillow blanket watch ring necklace bracelet earrings'.split(' ');
+const WORDS =
+  'red blue green leather cotton wool linen dress shirt jacket coat boots sneakers handbag wallet scarf hat ceramic mug vase lamp chair table sofa pillow blanket watch ring necklace bracelet earrings'.split(
+    ' ',
+  );
 const shortQuery = () => `${WORDS[counter % WORDS.length]} ${WORDS[(counter * 7 + 3) % WORDS.length]} ${counter++}`;
-const longQuery = () => Array.from({ length: 90 }, (_, i) => WORDS[(counter + i * 5) % WORDS.length]).join(' ') + ` ${counter++}`;
+const longQuery = () =>
+  Array.from({ length: 90 }, (_, i) => WORDS[(counter + i * 5) % WORDS.length]).join(' ') + ` ${counter++}`;
 
 /** Run `step` (which handles `n` items) repeatedly for `seconds`; returns items/s. */
 async function rate(step: () => Promise<number>): Promise<{ perSec: number; items: number; ms: number }> {
@@ -68,25 +85,47 @@ for (let i = 0; i < raw.length; i++) {
   seed = (seed * 1103515245 + 12345) & 0x7fffffff;
   raw[i] = ((i / 3) % W) / (W / 200) + (seed % 56);
 }
-const jpeg = await sharp(raw, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+const jpeg = await sharp(raw, { raw: { width: W, height: H, channels: 3 } })
+  .jpeg({ quality: 85 })
+  .toBuffer();
 const concurrency = Math.max(2, os.availableParallelism());
+
+// one request at a time without the micro-batching wait (a lone request otherwise waits maxBatchWaitMs)
+const noWait = await Embedder.load({ ...config, maxBatchWaitMs: 0 }, logger);
+const shortBatch1NoWait = await rate(async () => (await noWait.embedText(shortQuery()), 1));
+const longBatch1NoWait = await rate(async () => (await noWait.embedText(longQuery()), 1));
+await noWait.close();
 
 const results = {
   text: {
+    shortBatch1NoWait,
+    longBatch1NoWait,
     shortBatch1: await rate(async () => (await embedder.embedText(shortQuery()), 1)),
     longBatch1: await rate(async () => (await embedder.embedText(longQuery()), 1)),
     shortBatched: await rate(async () => (await embedder.embedTexts(Array.from({ length: batch }, shortQuery))).length),
     longBatched: await rate(async () => (await embedder.embedTexts(Array.from({ length: batch }, longQuery))).length),
   },
   image: {
-    decodePreprocess1: await rate(async () => (await preprocessImage(jpeg, { config: embedder.model.preprocessor }), 1)),
-    decodePreprocessConcurrent: await rate(async () => (await Promise.all(Array.from({ length: concurrency }, () => preprocessImage(jpeg, { config: embedder.model.preprocessor })))).length),
+    decodePreprocess1: await rate(
+      async () => (await preprocessImage(jpeg, { config: embedder.model.preprocessor }), 1),
+    ),
+    decodePreprocessConcurrent: await rate(
+      async () =>
+        (
+          await Promise.all(
+            Array.from({ length: concurrency }, () => preprocessImage(jpeg, { config: embedder.model.preprocessor })),
+          )
+        ).length,
+    ),
     inferenceBatched: await rate(async () => {
       const px = await preprocessImage(jpeg, { config: embedder.model.preprocessor });
-      return (await Promise.all(Array.from({ length: batch }, () => embedder.embedImagePixels(px.pixels.slice())))).length;
+      return (await Promise.all(Array.from({ length: batch }, () => embedder.embedImagePixels(px.pixels.slice()))))
+        .length;
     }),
     endToEnd1: await rate(async () => (await embedder.embedImage(jpeg), 1)),
-    endToEndConcurrent: await rate(async () => (await Promise.all(Array.from({ length: batch }, () => embedder.embedImage(jpeg)))).length),
+    endToEndConcurrent: await rate(
+      async () => (await Promise.all(Array.from({ length: batch }, () => embedder.embedImage(jpeg)))).length,
+    ),
   },
 };
 const stats = embedder.stats();
@@ -107,7 +146,12 @@ const report = {
   batchedRequestsPerStep: batch,
   longQueryTokens: longTokens,
   imageInput: { format: 'jpeg', width: W, height: H, bytes: jpeg.length },
-  machine: { cpus: os.availableParallelism(), cpuModel: os.cpus()[0]?.model, node: process.version, platform: `${process.platform}-${process.arch}` },
+  machine: {
+    cpus: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model,
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+  },
   unit: 'items per second',
   results,
   observedBatches: { maxText: Math.max(0, ...stats.textBatches), maxImage: Math.max(0, ...stats.imageBatches) },

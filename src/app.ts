@@ -197,7 +197,8 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
       }
       try {
         req.body = await processRequest(req, res, {
-          maxFileSize: config.maxImageBytes,
+          // busboy flags a file that reaches its limit: +1 lets a file of exactly maxImageBytes through
+          maxFileSize: config.maxImageBytes + 1,
           maxFiles: config.maxFilesPerRequest,
           maxFieldSize: config.maxBodyBytes,
         });

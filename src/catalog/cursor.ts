@@ -25,7 +25,8 @@ export function decodeCursor(cursor: string, order: string, arity: number): (str
   if (d?.v !== 1 || typeof d.o !== 'string' || !Array.isArray(d.k) || d.k.length !== arity) {
     throw badInput('after: malformed cursor', { field: 'after' });
   }
-  if (d.o !== order) throw badInput(`after: the cursor belongs to another ordering (${d.o}), not ${order}`, { field: 'after' });
+  if (d.o !== order)
+    throw badInput(`after: the cursor belongs to another ordering (${d.o}), not ${order}`, { field: 'after' });
   if (!d.k.every((x) => x === null || typeof x === 'string' || typeof x === 'number')) {
     throw badInput('after: malformed cursor', { field: 'after' });
   }

@@ -58,20 +58,23 @@ export function normaliseFilter(filter: ProductFilter | null | undefined): Produ
   const tagsAll = list(filter.tagsAll, 'tagsAll');
   if (tagsAll) out.tagsAll = tagsAll;
   if (filter.attributes) {
-    if (filter.attributes.length > 20) throw badInput('filter.attributes: at most 20 conditions', { field: 'filter.attributes' });
+    if (filter.attributes.length > 20)
+      throw badInput('filter.attributes: at most 20 conditions', { field: 'filter.attributes' });
     out.attributes = filter.attributes.map((a, i) => {
       const key = a.key?.trim();
       if (!key) throw badInput(`filter.attributes[${i}].key: must not be empty`, { field: 'filter.attributes' });
       const hasEq = a.equals !== null && a.equals !== undefined;
       const hasIn = a.in !== null && a.in !== undefined;
-      if (hasEq === hasIn) throw badInput(`filter.attributes[${i}]: give exactly one of equals or in`, { field: 'filter.attributes' });
+      if (hasEq === hasIn)
+        throw badInput(`filter.attributes[${i}]: give exactly one of equals or in`, { field: 'filter.attributes' });
       return hasEq ? { key, equals: a.equals! } : { key, in: list(a.in, 'attributes.in') ?? [] };
     });
   }
   for (const k of ['createdAfter', 'createdBefore'] as const) {
     const d = filter[k];
     if (d !== null && d !== undefined) {
-      if (!(d instanceof Date) || Number.isNaN(d.getTime())) throw badInput(`filter.${k}: must be a DateTime`, { field: `filter.${k}` });
+      if (!(d instanceof Date) || Number.isNaN(d.getTime()))
+        throw badInput(`filter.${k}: must be a DateTime`, { field: `filter.${k}` });
       out[k] = d;
     }
   }

@@ -57,7 +57,14 @@ export interface ImageServiceDeps {
   sql: Sql;
   config: Pick<
     Config,
-    'imageDir' | 'maxImageBytes' | 'maxImagePixels' | 'maxFilesPerRequest' | 'fetchAllowPrivate' | 'fetchTimeoutMs' | 'fetchMaxRedirects' | 'nearDuplicateThreshold'
+    | 'imageDir'
+    | 'maxImageBytes'
+    | 'maxImagePixels'
+    | 'maxFilesPerRequest'
+    | 'fetchAllowPrivate'
+    | 'fetchTimeoutMs'
+    | 'fetchMaxRedirects'
+    | 'nearDuplicateThreshold'
   >;
   /** the loaded embedder; throws MODEL_UNAVAILABLE while none is ready */
   embedder: () => ImageEmbedder;
@@ -129,10 +136,14 @@ export class ImageService {
         sourceUrl = src.sourceUrl ?? null;
       }
       if (bytes.length > config.maxImageBytes) {
-        throw new GlimpseError('IMAGE_TOO_LARGE', `${src.label}: ${bytes.length} bytes is over the limit of ${config.maxImageBytes} bytes`, {
-          field: src.label,
-          maxBytes: config.maxImageBytes,
-        });
+        throw new GlimpseError(
+          'IMAGE_TOO_LARGE',
+          `${src.label}: ${bytes.length} bytes is over the limit of ${config.maxImageBytes} bytes`,
+          {
+            field: src.label,
+            maxBytes: config.maxImageBytes,
+          },
+        );
       }
       const info = await inspectImage(bytes, { maxBytes: config.maxImageBytes, maxPixels: config.maxImagePixels });
       const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -150,9 +161,13 @@ export class ImageService {
     const { config } = this.deps;
     if (!sources.length) throw badInput('give at least one file or url', { field: 'files' });
     if (sources.length > config.maxFilesPerRequest) {
-      throw new GlimpseError('PAYLOAD_TOO_LARGE', `at most ${config.maxFilesPerRequest} images per request (got ${sources.length})`, {
-        max: config.maxFilesPerRequest,
-      });
+      throw new GlimpseError(
+        'PAYLOAD_TOO_LARGE',
+        `at most ${config.maxFilesPerRequest} images per request (got ${sources.length})`,
+        {
+          max: config.maxFilesPerRequest,
+        },
+      );
     }
     for (const s of sources) if (s.kind === 'url') parseImageUrl(s.url, s.label);
     const exists = await this.sql.query('SELECT 1 FROM product WHERE id = $1::uuid', [productId]);
@@ -184,7 +199,10 @@ export class ImageService {
         const locked = await tx.query('SELECT 1 FROM product WHERE id = $1::uuid FOR UPDATE', [productId]);
         if (!locked.length) throw notFound('product', productId);
         for (const sha of [...distinct.keys()].sort()) await lockImage(tx, sha);
-        const maxPos = await tx.query<{ n: number | null }>('SELECT max(position) AS n FROM product_image WHERE product_id = $1::uuid', [productId]);
+        const maxPos = await tx.query<{ n: number | null }>(
+          'SELECT max(position) AS n FROM product_image WHERE product_id = $1::uuid',
+          [productId],
+        );
         let position = maxPos[0]?.n === null || maxPos[0]?.n === undefined ? 0 : Number(maxPos[0].n) + 1;
         const images: ImageRow[] = [];
         const added: { row: ImageRow; vector: string }[] = [];
@@ -197,7 +215,10 @@ export class ImageService {
           }
           const vector = vectorLiteral(distinct.get(p.sha256)!.vector!);
           const existing = (
-            await tx.query<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.product_id = $1::uuid AND i.sha256 = $2`, [productId, p.sha256])
+            await tx.query<ImageRow>(
+              `SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.product_id = $1::uuid AND i.sha256 = $2`,
+              [productId, p.sha256],
+            )
           )[0];
           let row: ImageRow;
           if (existing) {
@@ -209,7 +230,17 @@ export class ImageService {
               await tx.query<ImageRow>(
                 `INSERT INTO product_image AS i (product_id, sha256, source, source_url, content_type, byte_size, width, height, position)
                  VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${IMAGE_COLUMNS}`,
-                [productId, p.sha256, p.source, p.sourceUrl, p.info.contentType, p.bytes.length, p.info.width, p.info.height, position++],
+                [
+                  productId,
+                  p.sha256,
+                  p.source,
+                  p.sourceUrl,
+                  p.info.contentType,
+                  p.bytes.length,
+                  p.info.width,
+                  p.info.height,
+                  position++,
+                ],
               )
             )[0]!;
             added.push({ row, vector });
@@ -232,7 +263,8 @@ export class ImageService {
              ) c WHERE c.similarity >= $4 ORDER BY c.similarity DESC, c.id`,
             [vector, embedder.modelId, row.id, config.nearDuplicateThreshold],
           );
-          for (const n of near) nearDuplicates.push({ imageId: row.id, ofImageId: n.id, similarity: Math.min(1, Number(n.similarity)) });
+          for (const n of near)
+            nearDuplicates.push({ imageId: row.id, ofImageId: n.id, similarity: Math.min(1, Number(n.similarity)) });
         }
         return { images, nearDuplicates };
       });
@@ -256,13 +288,18 @@ export class ImageService {
   /** Removes an image, its vectors and (when unreferenced) its file; later images move up one position. */
   async removeImage(imageId: string): Promise<ImageRow> {
     const row = await this.sql.transaction(async (tx) => {
-      const found = (await tx.query<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.id = $1::uuid`, [imageId]))[0];
+      const found = (
+        await tx.query<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.id = $1::uuid`, [imageId])
+      )[0];
       if (!found) throw notFound('image', imageId);
       await tx.query('SELECT 1 FROM product WHERE id = $1::uuid FOR UPDATE', [found.productId]);
       await lockImage(tx, found.sha256);
       const deleted = await tx.query('DELETE FROM product_image WHERE id = $1::uuid RETURNING id', [imageId]);
       if (!deleted.length) throw notFound('image', imageId);
-      await tx.query('UPDATE product_image SET position = position - 1 WHERE product_id = $1::uuid AND position > $2', [found.productId, found.position]);
+      await tx.query('UPDATE product_image SET position = position - 1 WHERE product_id = $1::uuid AND position > $2', [
+        found.productId,
+        found.position,
+      ]);
       return found;
     });
     await this.cleanup([row.sha256]);
@@ -274,7 +311,10 @@ export class ImageService {
     await this.sql.transaction(async (tx) => {
       const locked = await tx.query('SELECT 1 FROM product WHERE id = $1::uuid FOR UPDATE', [productId]);
       if (!locked.length) throw notFound('product', productId);
-      const current = await tx.query<{ id: string }>('SELECT id::text AS id FROM product_image WHERE product_id = $1::uuid', [productId]);
+      const current = await tx.query<{ id: string }>(
+        'SELECT id::text AS id FROM product_image WHERE product_id = $1::uuid',
+        [productId],
+      );
       const have = new Set(current.map((r) => r.id));
       const given = new Set(imageIds);
       if (given.size !== imageIds.length) throw badInput('imageIds: an image is listed twice', { field: 'imageIds' });

@@ -1,7 +1,15 @@
 /** Public API of the catalog module. */
 export { CatalogService, type CatalogServiceDeps } from './service.js';
 export { normaliseFilter, filterSql, type ProductFilter, type AttributeFilter } from './filter.js';
-export { ImageService, IMAGE_COLUMNS, type ImageRow, type ImageSource, type ImageEmbedder, type AddImagesResult, type NearDuplicateRow } from './images.js';
+export {
+  ImageService,
+  IMAGE_COLUMNS,
+  type ImageRow,
+  type ImageSource,
+  type ImageEmbedder,
+  type AddImagesResult,
+  type NearDuplicateRow,
+} from './images.js';
 export { ImageStore, lockImage } from './image-store.js';
 export { ModelRegistry, embeddingTable, SUPPORTED_DIMENSIONS, type ModelRow, type ModelIdentity } from './models.js';
 export * from './products.js';

@@ -27,7 +27,9 @@ const COLUMNS = `id, name, dimension, active, is_test AS "isTest", created_at AS
 
 export function embeddingTable(dimension: number): string {
   if (!(SUPPORTED_DIMENSIONS as readonly number[]).includes(dimension)) {
-    throw new Error(`embedding dimension ${dimension} is not supported (supported: ${SUPPORTED_DIMENSIONS.join(', ')})`);
+    throw new Error(
+      `embedding dimension ${dimension} is not supported (supported: ${SUPPORTED_DIMENSIONS.join(', ')})`,
+    );
   }
   return `embedding_${dimension}`;
 }
@@ -63,9 +65,13 @@ export class ModelRegistry {
       // another process activated a model at the same moment (one-active unique index): that one wins
       if ((err as { code?: unknown }).code !== '23505') throw err;
     }
-    const row = (await this.sql.query<ModelRow>(`SELECT ${COLUMNS} FROM embedding_model WHERE id = $1`, [model.modelId]))[0]!;
+    const row = (
+      await this.sql.query<ModelRow>(`SELECT ${COLUMNS} FROM embedding_model WHERE id = $1`, [model.modelId])
+    )[0]!;
     if (row.dimension !== model.dimension) {
-      throw new Error(`model ${model.modelId} is registered with dimension ${row.dimension} but the loaded model has ${model.dimension}`);
+      throw new Error(
+        `model ${model.modelId} is registered with dimension ${row.dimension} but the loaded model has ${model.dimension}`,
+      );
     }
     return row;
   }
@@ -79,7 +85,10 @@ export class ModelRegistry {
   }
 
   async embeddedImageCount(modelId: string, dimension: number): Promise<number> {
-    const rows = await this.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${embeddingTable(dimension)} WHERE model_id = $1`, [modelId]);
+    const rows = await this.sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${embeddingTable(dimension)} WHERE model_id = $1`,
+      [modelId],
+    );
     return Number(rows[0]?.n ?? 0);
   }
 }

@@ -45,7 +45,12 @@ const ORDERS: Record<ProductOrder, { expr: string; type: string; desc: boolean; 
   UPDATED: { expr: 'p.updated_at', type: 'timestamptz', desc: true, key: (r) => r.updatedAt.toISOString() },
   TITLE: { expr: 'p.title', type: 'text', desc: false, key: (r) => r.title },
   // products without a price last: a sentinel above numeric(12,2)'s range ascending, below 0 descending
-  PRICE_ASC: { expr: 'COALESCE(p.price, 100000000000)', type: 'numeric', desc: false, key: (r) => r.price ?? '100000000000' },
+  PRICE_ASC: {
+    expr: 'COALESCE(p.price, 100000000000)',
+    type: 'numeric',
+    desc: false,
+    key: (r) => r.price ?? '100000000000',
+  },
   PRICE_DESC: { expr: 'COALESCE(p.price, -1)', type: 'numeric', desc: true, key: (r) => r.price ?? '-1' },
 };
 
@@ -94,8 +99,10 @@ function fieldParams(f: ProductFields): unknown[] {
   ];
 }
 
-const INSERT_COLUMNS = 'sku, title, description, brand, category, price, currency, in_stock, tags, attributes, language';
-const INSERT_VALUES = (lang: number) => `$1, $2, $3, $4, $5, $6::numeric, $7, $8, $9::text[], $10::jsonb, $${lang}::regconfig`;
+const INSERT_COLUMNS =
+  'sku, title, description, brand, category, price, currency, in_stock, tags, attributes, language';
+const INSERT_VALUES = (lang: number) =>
+  `$1, $2, $3, $4, $5, $6::numeric, $7, $8, $9::text[], $10::jsonb, $${lang}::regconfig`;
 
 export async function createProduct(sql: Sql, input: ProductInput, textSearchConfig: string): Promise<ProductRow> {
   const f = validateProductInput(input);
@@ -104,7 +111,8 @@ export async function createProduct(sql: Sql, input: ProductInput, textSearchCon
      ON CONFLICT (sku) DO NOTHING RETURNING ${PRODUCT_COLUMNS}`,
     [...fieldParams(f), textSearchConfig],
   );
-  if (!rows[0]) throw badInput(`sku: a product with sku ${JSON.stringify(f.sku)} exists already`, { field: 'sku', sku: f.sku });
+  if (!rows[0])
+    throw badInput(`sku: a product with sku ${JSON.stringify(f.sku)} exists already`, { field: 'sku', sku: f.sku });
   return rows[0];
 }
 
@@ -131,9 +139,13 @@ export async function updateProduct(sql: Sql, id: string, patch: ProductPatch): 
   sets.push('updated_at = now()');
   let rows: ProductRow[];
   try {
-    rows = await sql.query<ProductRow>(`UPDATE product AS p SET ${sets.join(', ')} WHERE p.id = $1::uuid RETURNING ${PRODUCT_COLUMNS}`, params);
+    rows = await sql.query<ProductRow>(
+      `UPDATE product AS p SET ${sets.join(', ')} WHERE p.id = $1::uuid RETURNING ${PRODUCT_COLUMNS}`,
+      params,
+    );
   } catch (err) {
-    if (isUniqueViolation(err)) throw badInput(`sku: a product with sku ${JSON.stringify(f.sku)} exists already`, { field: 'sku', sku: f.sku });
+    if (isUniqueViolation(err))
+      throw badInput(`sku: a product with sku ${JSON.stringify(f.sku)} exists already`, { field: 'sku', sku: f.sku });
     throw err;
   }
   if (!rows[0]) throw notFound('product', id);
@@ -143,7 +155,9 @@ export async function updateProduct(sql: Sql, id: string, patch: ProductPatch): 
 /** Deletes the product (images and vectors cascade); returns the sha256 of its images, for file cleanup. */
 export async function deleteProduct(sql: Sql, id: string): Promise<string[]> {
   return sql.transaction(async (tx) => {
-    const images = await tx.query<{ sha256: string }>('SELECT sha256 FROM product_image WHERE product_id = $1::uuid', [id]);
+    const images = await tx.query<{ sha256: string }>('SELECT sha256 FROM product_image WHERE product_id = $1::uuid', [
+      id,
+    ]);
     const rows = await tx.query<{ id: string }>('DELETE FROM product WHERE id = $1::uuid RETURNING id', [id]);
     if (!rows[0]) throw notFound('product', id);
     return [...new Set(images.map((r) => r.sha256.trim()))];
@@ -157,15 +171,26 @@ export interface UpsertResult {
 }
 
 /** Creates or replaces products by sku in one transaction: all or nothing. */
-export async function upsertProducts(sql: Sql, inputs: readonly ProductInput[], textSearchConfig: string): Promise<UpsertResult> {
+export async function upsertProducts(
+  sql: Sql,
+  inputs: readonly ProductInput[],
+  textSearchConfig: string,
+): Promise<UpsertResult> {
   if (inputs.length > LIMITS.upsertBatchMax) {
-    throw badInput(`inputs: at most ${LIMITS.upsertBatchMax} products per call`, { field: 'inputs', max: LIMITS.upsertBatchMax });
+    throw badInput(`inputs: at most ${LIMITS.upsertBatchMax} products per call`, {
+      field: 'inputs',
+      max: LIMITS.upsertBatchMax,
+    });
   }
   const fields = inputs.map((input, i) => validateProductInput(input, `inputs[${i}].`));
   const seen = new Map<string, number>();
   fields.forEach((f, i) => {
     const j = seen.get(f.sku);
-    if (j !== undefined) throw badInput(`inputs[${i}].sku: ${JSON.stringify(f.sku)} is also given at inputs[${j}]`, { field: `inputs[${i}].sku`, index: i });
+    if (j !== undefined)
+      throw badInput(`inputs[${i}].sku: ${JSON.stringify(f.sku)} is also given at inputs[${j}]`, {
+        field: `inputs[${i}].sku`,
+        index: i,
+      });
     seen.set(f.sku, i);
   });
   if (!fields.length) return { created: 0, updated: 0, products: [] };
@@ -217,10 +242,14 @@ export async function listProducts(sql: Sql, opts: ListOptions): Promise<Product
     if (typeof key !== 'string' || typeof id !== 'string' || !/^[0-9a-f-]{36}$/.test(id)) {
       throw badInput('after: malformed cursor', { field: 'after' });
     }
-    if (order.type === 'timestamptz' && Number.isNaN(Date.parse(key))) throw badInput('after: malformed cursor', { field: 'after' });
-    if (order.type === 'numeric' && !/^-?\d+(\.\d+)?$/.test(key)) throw badInput('after: malformed cursor', { field: 'after' });
+    if (order.type === 'timestamptz' && Number.isNaN(Date.parse(key)))
+      throw badInput('after: malformed cursor', { field: 'after' });
+    if (order.type === 'numeric' && !/^-?\d+(\.\d+)?$/.test(key))
+      throw badInput('after: malformed cursor', { field: 'after' });
     params.push(key, id);
-    conds.push(`(${order.expr}, p.id) ${order.desc ? '<' : '>'} ($${params.length - 1}::${order.type}, $${params.length}::uuid)`);
+    conds.push(
+      `(${order.expr}, p.id) ${order.desc ? '<' : '>'} ($${params.length - 1}::${order.type}, $${params.length}::uuid)`,
+    );
   }
   params.push(opts.first + 1);
   const dir = order.desc ? 'DESC' : 'ASC';

@@ -67,7 +67,12 @@ export class CatalogService {
     return products.productsBySkus(this.sql, skus);
   }
 
-  listProducts(opts: { filter?: ProductFilter | null; first: number; after?: string | null; orderBy?: products.ProductOrder | null }): Promise<products.ProductPage> {
+  listProducts(opts: {
+    filter?: ProductFilter | null;
+    first: number;
+    after?: string | null;
+    orderBy?: products.ProductOrder | null;
+  }): Promise<products.ProductPage> {
     return products.listProducts(this.sql, { ...opts, filter: normaliseFilter(opts.filter) });
   }
 

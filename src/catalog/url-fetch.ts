@@ -104,7 +104,8 @@ export function isBlockedAddress(address: string): boolean {
   if (!g) return true;
   // IPv4-mapped ::ffff:a.b.c.d, NAT64 64:ff9b::/96: judge the embedded IPv4 address
   if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return isBlockedAddress(v4FromGroups(g[6]!, g[7]!));
-  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return isBlockedAddress(v4FromGroups(g[6]!, g[7]!));
+  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0))
+    return isBlockedAddress(v4FromGroups(g[6]!, g[7]!));
   // 6to4 2002:AABB:CCDD::/48 embeds an IPv4 address
   if (g[0] === 0x2002) return isBlockedAddress(v4FromGroups(g[1]!, g[2]!));
   return blocked6.check(address, 'ipv6');
@@ -124,7 +125,8 @@ export function parseImageUrl(raw: string, label = 'url'): URL {
   } catch {
     throw badInput(`${label}: not a valid URL`, { field: label });
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw badInput(`${label}: only http and https URLs can be fetched`, { field: label });
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw badInput(`${label}: only http and https URLs can be fetched`, { field: label });
   if (u.username || u.password) throw badInput(`${label}: URLs with credentials are not accepted`, { field: label });
   if (!u.hostname) throw badInput(`${label}: the URL has no host`, { field: label });
   return u;
@@ -163,14 +165,36 @@ interface Hop {
   bytes?: Buffer;
 }
 
-function requestOnce(u: URL, pinned: { address: string; family: 4 | 6 }, opts: FetchImageOptions, label: string, signal: AbortSignal): Promise<Hop> {
+function requestOnce(
+  u: URL,
+  pinned: { address: string; family: 4 | 6 },
+  opts: FetchImageOptions,
+  label: string,
+  signal: AbortSignal,
+): Promise<Hop> {
   return new Promise<Hop>((resolve, reject) => {
+    let settled = false;
+    const ok = (h: Hop) => {
+      if (settled) return;
+      settled = true;
+      resolve(h);
+    };
+    const fail = (e: unknown) => {
+      if (settled) return;
+      settled = true;
+      reject(e);
+    };
     const mod = u.protocol === 'https:' ? https : http;
     // every DNS lookup of this socket answers with the vetted address (no rebinding between vet and connect)
     const lookup = ((_host: string, o: { all?: boolean }, cb: (...args: unknown[]) => void) => {
       if (o?.all) cb(null, [{ address: pinned.address, family: pinned.family }]);
       else cb(null, pinned.address, pinned.family);
     }) as unknown as net.LookupFunction;
+    const tooLarge = () =>
+      new GlimpseError('IMAGE_TOO_LARGE', `${label}: the image is over the limit of ${opts.maxBytes} bytes`, {
+        field: label,
+        maxBytes: opts.maxBytes,
+      });
     const req = mod.request(
       u,
       {
@@ -184,38 +208,39 @@ function requestOnce(u: URL, pinned: { address: string; family: 4 | 6 }, opts: F
         const status = res.statusCode ?? 0;
         const contentType = typeof res.headers['content-type'] === 'string' ? res.headers['content-type'] : null;
         if (status >= 300 && status < 400 && res.headers.location) {
-          res.resume();
-          resolve({ status, location: res.headers.location, contentType });
+          ok({ status, location: res.headers.location, contentType });
+          res.destroy();
           return;
         }
         if (status < 200 || status >= 300) {
-          res.resume();
-          reject(badInput(`${label}: the server answered HTTP ${status}`, { field: label, status }));
+          fail(badInput(`${label}: the server answered HTTP ${status}`, { field: label, status }));
+          res.destroy();
           return;
         }
         const declared = Number(res.headers['content-length']);
         if (Number.isFinite(declared) && declared > opts.maxBytes) {
+          fail(tooLarge());
           res.destroy();
-          reject(new GlimpseError('IMAGE_TOO_LARGE', `${label}: ${declared} bytes is over the limit of ${opts.maxBytes} bytes`, { field: label, maxBytes: opts.maxBytes }));
           return;
         }
         const chunks: Buffer[] = [];
         let total = 0;
         res.on('data', (c: Buffer) => {
+          if (settled) return;
           total += c.length;
           if (total > opts.maxBytes) {
+            fail(tooLarge());
             res.destroy();
-            reject(new GlimpseError('IMAGE_TOO_LARGE', `${label}: the image is over the limit of ${opts.maxBytes} bytes`, { field: label, maxBytes: opts.maxBytes }));
             return;
           }
           chunks.push(c);
         });
-        res.on('end', () => resolve({ status, contentType, bytes: Buffer.concat(chunks, total) }));
-        res.on('error', (err) => reject(err));
-        res.on('aborted', () => reject(new Error('response aborted')));
+        res.on('end', () => ok({ status, contentType, bytes: Buffer.concat(chunks, total) }));
+        res.on('error', fail);
+        res.on('close', () => fail(new Error('the connection closed before the image was complete')));
       },
     );
-    req.on('error', reject);
+    req.on('error', fail);
     req.end();
   });
 }
@@ -233,7 +258,10 @@ export async function fetchImage(rawUrl: string, opts: FetchImageOptions): Promi
       const hop = await requestOnce(u, pinned, opts, label, ac.signal);
       if (hop.bytes) return { bytes: hop.bytes, url: u.toString(), contentType: hop.contentType };
       if (redirects >= opts.maxRedirects) {
-        throw badInput(`${label}: more than ${opts.maxRedirects} redirects`, { field: label, maxRedirects: opts.maxRedirects });
+        throw badInput(`${label}: more than ${opts.maxRedirects} redirects`, {
+          field: label,
+          maxRedirects: opts.maxRedirects,
+        });
       }
       let next: URL;
       try {
@@ -245,7 +273,11 @@ export async function fetchImage(rawUrl: string, opts: FetchImageOptions): Promi
     }
   } catch (err) {
     if (err instanceof GlimpseError) throw err;
-    if (ac.signal.aborted) throw badInput(`${label}: fetching the image took longer than ${opts.timeoutMs} ms`, { field: label, timeoutMs: opts.timeoutMs });
+    if (ac.signal.aborted)
+      throw badInput(`${label}: fetching the image took longer than ${opts.timeoutMs} ms`, {
+        field: label,
+        timeoutMs: opts.timeoutMs,
+      });
     throw badInput(`${label}: fetching the image failed (${(err as Error).message})`, { field: label });
   } finally {
     clearTimeout(timer);

@@ -52,7 +52,12 @@ export function parseId(value: string, field = 'id'): string {
   return value.toLowerCase();
 }
 
-function text(value: unknown, field: string, max: number, opts: { allowEmpty?: boolean; multiline?: boolean } = {}): string {
+function text(
+  value: unknown,
+  field: string,
+  max: number,
+  opts: { allowEmpty?: boolean; multiline?: boolean } = {},
+): string {
   if (typeof value !== 'string') throw badInput(`${field}: must be a string`, { field });
   const v = value.normalize('NFC').trim();
   if (!v && !opts.allowEmpty) throw badInput(`${field}: must not be empty`, { field });
@@ -73,9 +78,12 @@ export function validateSku(value: unknown, field = 'sku'): string {
   if (typeof value !== 'string') throw badInput(`${field}: must be a string`, { field });
   const v = value.trim();
   if (!v) throw badInput(`${field}: must not be empty`, { field });
-  if (v.length > LIMITS.skuMax) throw badInput(`${field}: at most ${LIMITS.skuMax} characters`, { field, max: LIMITS.skuMax });
+  if (v.length > LIMITS.skuMax)
+    throw badInput(`${field}: at most ${LIMITS.skuMax} characters`, { field, max: LIMITS.skuMax });
   if (!SKU_RE.test(v)) {
-    throw badInput(`${field}: only letters, digits and . _ - : / are allowed, starting with a letter or digit`, { field });
+    throw badInput(`${field}: only letters, digits and . _ - : / are allowed, starting with a letter or digit`, {
+      field,
+    });
   }
   return v;
 }
@@ -88,7 +96,8 @@ export function validateTitle(value: unknown, field = 'title'): string {
 export function normaliseCategory(value: unknown, field = 'category'): string | null {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'string') throw badInput(`${field}: must be a string`, { field });
-  if (CONTROL_RE.test(value) || /[\n\r\t]/.test(value)) throw badInput(`${field}: contains control characters`, { field });
+  if (CONTROL_RE.test(value) || /[\n\r\t]/.test(value))
+    throw badInput(`${field}: contains control characters`, { field });
   const segments = value
     .normalize('NFC')
     .split('/')
@@ -121,7 +130,11 @@ export function validateAmount(value: unknown, field = 'price.amount'): string {
   const t = s.trim();
   if (/^-/.test(t)) throw badInput(`${field}: must not be negative`, { field });
   const m = DECIMAL_RE.exec(t);
-  if (!m) throw badInput(`${field}: must be a decimal ≥ 0 with at most ${LIMITS.priceIntegerDigits} integer digits and 2 decimals, e.g. "19.90"`, { field });
+  if (!m)
+    throw badInput(
+      `${field}: must be a decimal ≥ 0 with at most ${LIMITS.priceIntegerDigits} integer digits and 2 decimals, e.g. "19.90"`,
+      { field },
+    );
   return `${BigInt(m[1]!)}.${(m[2] ?? '').padEnd(2, '0')}`;
 }
 
@@ -134,7 +147,10 @@ export function validateMoney(value: unknown, field = 'price'): MoneyValue | nul
   if (value === null || value === undefined) return null;
   if (typeof value !== 'object') throw badInput(`${field}: must be {amount, currency}`, { field });
   const v = value as { amount?: unknown; currency?: unknown };
-  return { amount: validateAmount(v.amount, `${field}.amount`), currency: validateCurrency(v.currency, `${field}.currency`) };
+  return {
+    amount: validateAmount(v.amount, `${field}.amount`),
+    currency: validateCurrency(v.currency, `${field}.currency`),
+  };
 }
 
 export function validateTags(value: unknown, field = 'tags'): string[] {
@@ -149,7 +165,8 @@ export function validateTags(value: unknown, field = 'tags'): string[] {
       out.push(v);
     }
   }
-  if (out.length > LIMITS.tagsMax) throw badInput(`${field}: at most ${LIMITS.tagsMax} tags`, { field, max: LIMITS.tagsMax });
+  if (out.length > LIMITS.tagsMax)
+    throw badInput(`${field}: at most ${LIMITS.tagsMax} tags`, { field, max: LIMITS.tagsMax });
   return out;
 }
 
@@ -168,12 +185,18 @@ export function validateAttributes(value: unknown, field = 'attributes'): Record
   for (const [k, v] of entries) {
     const key = k.trim();
     if (!key || key.length > LIMITS.attributeKeyMax || CONTROL_RE.test(key)) {
-      throw badInput(`${field}: keys must be 1-${LIMITS.attributeKeyMax} characters without control characters`, { field, key: k });
+      throw badInput(`${field}: keys must be 1-${LIMITS.attributeKeyMax} characters without control characters`, {
+        field,
+        key: k,
+      });
     }
     if (v === null) continue;
     if (Array.isArray(v)) {
       if (v.length > LIMITS.attributeArrayMax || !v.every(isScalar)) {
-        throw badInput(`${field}.${key}: lists may hold at most ${LIMITS.attributeArrayMax} strings, numbers or booleans`, { field, key });
+        throw badInput(
+          `${field}.${key}: lists may hold at most ${LIMITS.attributeArrayMax} strings, numbers or booleans`,
+          { field, key },
+        );
       }
     } else if (!isScalar(v)) {
       throw badInput(`${field}.${key}: values must be strings, numbers, booleans or lists of them`, { field, key });
@@ -181,7 +204,10 @@ export function validateAttributes(value: unknown, field = 'attributes'): Record
     out[key] = v;
   }
   if (Buffer.byteLength(JSON.stringify(out)) > LIMITS.attributesBytesMax) {
-    throw badInput(`${field}: at most ${LIMITS.attributesBytesMax} bytes of JSON`, { field, max: LIMITS.attributesBytesMax });
+    throw badInput(`${field}: at most ${LIMITS.attributesBytesMax} bytes of JSON`, {
+      field,
+      max: LIMITS.attributesBytesMax,
+    });
   }
   return out;
 }
@@ -217,7 +243,8 @@ export interface ProductInput {
   attributes?: unknown;
 }
 
-export type ProductPatch = Partial<ProductInput>;
+/** A patch: absent keys stay as they are, null clears (GraphQL ProductPatch). */
+export type ProductPatch = { [K in keyof ProductInput]?: ProductInput[K] | null };
 
 export function validateProductInput(input: ProductInput, prefix = ''): ProductFields {
   const f = (name: string) => prefix + name;

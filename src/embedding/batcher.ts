@@ -74,7 +74,8 @@ export class Batcher<I, O> {
     }
     p.then(
       (out) => {
-        if (out.length !== batch.length) throw new Error(`batch returned ${out.length} results for ${batch.length} inputs`);
+        if (out.length !== batch.length)
+          throw new Error(`batch returned ${out.length} results for ${batch.length} inputs`);
         batch.forEach((e, i) => e.resolve(out[i]!));
       },
       (err: unknown) => batch.forEach((e) => e.reject(err)),

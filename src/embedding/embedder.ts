@@ -1,21 +1,30 @@
 /**
  * The embedding API: texts and images in, L2-normalised vectors of the model's dimension out.
  *
- * Tokenising and image decoding/preprocessing run on the main thread (sharp decodes in libuv's threadpool, so
- * several images preprocess while inference runs); ONNX inference runs in worker threads (worker-pool.ts).
+ * Tokenising runs on the main thread; image decoding/preprocessing (sharp + a JavaScript Pillow-exact resampler)
+ * runs in image threads and ONNX inference in inference threads (worker-pool.ts), so the event loop stays free and
+ * the next images are preprocessed while a batch runs (ORT's run() blocks the thread it is called on).
  * Concurrent requests are coalesced into batches (batcher.ts); text results are cached (cache.ts).
  */
 import type { Config } from '../config.js';
 import { Batcher } from './batcher.js';
 import { TextEmbeddingCache, normaliseQueryText } from './cache.js';
-import { preprocessImage } from './image-preprocess.js';
 import { resolveModel, type ResolvedModel } from './model-files.js';
 import { ClipTokenizer } from './tokenizer.js';
 import { WorkerPool, type JobResult } from './worker-pool.js';
 
 export type EmbedderConfig = Pick<
   Config,
-  'model' | 'modelDir' | 'modelDtype' | 'executionProvider' | 'cudaDeviceId' | 'inferenceWorkers' | 'intraOpThreads' | 'maxBatchSize' | 'maxBatchWaitMs' | 'textCacheSize'
+  | 'model'
+  | 'modelDir'
+  | 'modelDtype'
+  | 'executionProvider'
+  | 'cudaDeviceId'
+  | 'inferenceWorkers'
+  | 'intraOpThreads'
+  | 'maxBatchSize'
+  | 'maxBatchWaitMs'
+  | 'textCacheSize'
 > &
   Partial<Pick<Config, 'maxImageBytes' | 'maxImagePixels'>>;
 
@@ -67,8 +76,18 @@ export class Embedder {
     this.imageDims = [dim(1, 3), dim(2, 224), dim(3, 224)];
     this.cache = new TextEmbeddingCache(config.textCacheSize, this.modelId);
     const canRun = () => pool.idleCount() > 0;
-    this.textBatcher = new Batcher({ maxBatchSize: config.maxBatchSize, maxWaitMs: config.maxBatchWaitMs, canRun, run: (t) => this.runText(t) });
-    this.imageBatcher = new Batcher({ maxBatchSize: config.maxBatchSize, maxWaitMs: config.maxBatchWaitMs, canRun, run: (p) => this.runImages(p) });
+    this.textBatcher = new Batcher({
+      maxBatchSize: config.maxBatchSize,
+      maxWaitMs: config.maxBatchWaitMs,
+      canRun,
+      run: (t) => this.runText(t),
+    });
+    this.imageBatcher = new Batcher({
+      maxBatchSize: config.maxBatchSize,
+      maxWaitMs: config.maxBatchWaitMs,
+      canRun,
+      run: (p) => this.runImages(p),
+    });
     this.offIdle = pool.onIdle(() => {
       this.textBatcher.drain();
       this.imageBatcher.drain();
@@ -77,15 +96,24 @@ export class Embedder {
 
   /** Resolve the configured model (generating the test model if asked), start the workers, check the model. */
   static async load(config: EmbedderConfig, logger: EmbeddingLogger = silentLogger): Promise<Embedder> {
-    const model = await resolveModel({ model: config.model, modelDir: config.modelDir, modelDtype: config.modelDtype }, logger);
+    const model = await resolveModel(
+      { model: config.model, modelDir: config.modelDir, modelDtype: config.modelDtype },
+      logger,
+    );
     if (model.isTestModel) {
-      logger.warn({ model: model.id, dir: model.dir }, 'using the Glimpse TEST model: generated, NOT CLIP; search results are meaningless beyond colour words (tests and demos only)');
+      logger.warn(
+        { model: model.id, dir: model.dir },
+        'using the Glimpse TEST model: generated, NOT CLIP; search results are meaningless beyond colour words (tests and demos only)',
+      );
     }
     let tokenizer: ClipTokenizer;
     try {
       tokenizer = await ClipTokenizer.fromFile(model.tokenizerPath);
     } catch (err) {
-      throw Object.assign(new Error(`model "${model.id}": cannot load tokenizer ${model.tokenizerPath}: ${(err as Error).message}`), { code: 'MODEL_CORRUPT' });
+      throw Object.assign(
+        new Error(`model "${model.id}": cannot load tokenizer ${model.tokenizerPath}: ${(err as Error).message}`),
+        { code: 'MODEL_CORRUPT' },
+      );
     }
     const pool = await WorkerPool.start({
       size: config.inferenceWorkers,
@@ -94,15 +122,28 @@ export class Embedder {
       executionProvider: config.executionProvider,
       cudaDeviceId: config.cudaDeviceId,
       intraOpThreads: config.intraOpThreads,
-      onFallback: (warning) => logger.warn({ requested: 'cuda', device: 'cpu', cudaDeviceId: config.cudaDeviceId }, warning),
+      onFallback: (warning) =>
+        logger.warn({ requested: 'cuda', device: 'cpu', cudaDeviceId: config.cudaDeviceId }, warning),
     });
     const e = new Embedder(model, config, tokenizer, pool);
     if (e.dimension !== model.dimension) {
       await pool.close();
-      throw Object.assign(new Error(`model "${model.id}": text_embeds has ${e.dimension} dimensions but config.json projection_dim is ${model.dimension}`), { code: 'MODEL_CORRUPT' });
+      throw Object.assign(
+        new Error(
+          `model "${model.id}": text_embeds has ${e.dimension} dimensions but config.json projection_dim is ${model.dimension}`,
+        ),
+        { code: 'MODEL_CORRUPT' },
+      );
     }
     logger.info(
-      { model: e.modelId, dtype: model.dtype, device: e.device, dimension: e.dimension, workers: pool.size, testModel: e.isTestModel },
+      {
+        model: e.modelId,
+        dtype: model.dtype,
+        device: e.device,
+        dimension: e.dimension,
+        workers: pool.size,
+        testModel: e.isTestModel,
+      },
       `embedding model loaded${e.isTestModel ? ' (Glimpse TEST model)' : ''}`,
     );
     return e;
@@ -141,7 +182,8 @@ export class Embedder {
     const limits: { maxBytes?: number; maxPixels?: number } = {};
     if (this.config.maxImageBytes !== undefined) limits.maxBytes = this.config.maxImageBytes;
     if (this.config.maxImagePixels !== undefined) limits.maxPixels = this.config.maxImagePixels;
-    const pre = await preprocessImage(buf, { config: this.model.preprocessor, ...limits });
+    // decode + resize run in an image thread: the resampler is JavaScript (Pillow-exact) and would block the event loop
+    const pre = await this.pool.preprocess(buf, { config: this.model.preprocessor, ...limits });
     return this.embedImagePixels(pre.pixels);
   }
 
@@ -149,7 +191,10 @@ export class Embedder {
   embedImagePixels(pixels: Float32Array): Promise<Float32Array> {
     this.ensureOpen();
     const [c, h, w] = this.imageDims;
-    if (pixels.length !== c * h * w) return Promise.reject(new RangeError(`expected ${c}x${h}x${w} = ${c * h * w} pixel values, got ${pixels.length}`));
+    if (pixels.length !== c * h * w)
+      return Promise.reject(
+        new RangeError(`expected ${c}x${h}x${w} = ${c * h * w} pixel values, got ${pixels.length}`),
+      );
     return this.imageBatcher.push(pixels);
   }
 
@@ -159,7 +204,13 @@ export class Embedder {
 
   private async runText(texts: string[]): Promise<Float32Array[]> {
     const enc = this.tokenizer.encodeBatch(texts, { padTo: 'longest' });
-    const r = await this.pool.run({ kind: 'text', ids: enc.ids, attentionMask: enc.attentionMask, batch: enc.batch, seqLen: enc.seqLen });
+    const r = await this.pool.run({
+      kind: 'text',
+      ids: enc.ids,
+      attentionMask: enc.attentionMask,
+      batch: enc.batch,
+      seqLen: enc.seqLen,
+    });
     return this.split(r);
   }
 

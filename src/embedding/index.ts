@@ -1,6 +1,12 @@
 /** Public API of the embedding module. */
 export { Embedder, silentLogger, type EmbedderConfig, type EmbedderStats, type EmbeddingLogger } from './embedder.js';
-export { ModelManager, ModelUnavailableError, type ModelManagerConfig, type ModelState, type ModelStatus } from './model-manager.js';
+export {
+  ModelManager,
+  ModelUnavailableError,
+  type ModelManagerConfig,
+  type ModelState,
+  type ModelStatus,
+} from './model-manager.js';
 export {
   fetchModel,
   fileUrl,
@@ -21,4 +27,11 @@ export {
 } from './model-files.js';
 export { ModelLoadError } from './worker-pool.js';
 export { normaliseQueryText } from './cache.js';
-export { buildTestModelFiles, ensureTestModel, isTestModelDir, TEST_COLOURS, TEST_MODEL_ID, TEST_MODEL_NAME } from './test-model.js';
+export {
+  buildTestModelFiles,
+  ensureTestModel,
+  isTestModelDir,
+  TEST_COLOURS,
+  TEST_MODEL_ID,
+  TEST_MODEL_NAME,
+} from './test-model.js';

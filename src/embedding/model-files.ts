@@ -17,7 +17,13 @@ import { ensureTestModel, isTestModelDir, TEST_MODEL_NAME } from './test-model.j
 
 export type ModelDtype = 'fp32' | 'fp16';
 
-export type ModelFilesErrorCode = 'MODEL_FILES_MISSING' | 'MODEL_FILES_CORRUPT' | 'MODEL_NOT_FOUND' | 'MODEL_OFFLINE' | 'MODEL_FETCH_FAILED' | 'MODEL_INTEGRITY';
+export type ModelFilesErrorCode =
+  | 'MODEL_FILES_MISSING'
+  | 'MODEL_FILES_CORRUPT'
+  | 'MODEL_NOT_FOUND'
+  | 'MODEL_OFFLINE'
+  | 'MODEL_FETCH_FAILED'
+  | 'MODEL_INTEGRITY';
 
 export class ModelFilesError extends Error {
   override name = 'ModelFilesError';
@@ -47,11 +53,15 @@ export function parseModelName(name: string, modelDir: string): ModelSpec {
   if (name === TEST_MODEL_NAME) return { kind: 'test', name, dir: path.join(modelDir, 'glimpse-test-clip') };
   const looksLikePath = path.isAbsolute(name) || name.startsWith('.') || name.startsWith('~');
   const asPath = path.resolve(name.replace(/^~(?=$|\/)/, process.env.HOME ?? '~'));
-  if (looksLikePath || (fs.existsSync(asPath) && fs.statSync(asPath).isDirectory())) return { kind: 'dir', name, dir: asPath };
+  if (looksLikePath || (fs.existsSync(asPath) && fs.statSync(asPath).isDirectory()))
+    return { kind: 'dir', name, dir: asPath };
   if (REPO_ID.test(name) && !name.split('/').some((p) => p === '.' || p === '..')) {
     return { kind: 'hub', name, dir: path.join(modelDir, ...name.split('/')), repo: name };
   }
-  throw new ModelFilesError('MODEL_NOT_FOUND', `model "${name}" is neither "test", an existing folder, nor a Hugging Face repo id (owner/name)`);
+  throw new ModelFilesError(
+    'MODEL_NOT_FOUND',
+    `model "${name}" is neither "test", an existing folder, nor a Hugging Face repo id (owner/name)`,
+  );
 }
 
 /** ONNX file names for a dtype, relative to the model folder. */
@@ -96,21 +106,29 @@ async function readJson(file: string): Promise<Record<string, unknown>> {
   try {
     text = await fsp.readFile(file, 'utf8');
   } catch (err) {
-    throw new ModelFilesError('MODEL_FILES_MISSING', `cannot read ${file}: ${(err as Error).message}`, { files: [file] });
+    throw new ModelFilesError('MODEL_FILES_MISSING', `cannot read ${file}: ${(err as Error).message}`, {
+      files: [file],
+    });
   }
   try {
     const v = JSON.parse(text) as unknown;
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
     return v as Record<string, unknown>;
   } catch (err) {
-    throw new ModelFilesError('MODEL_FILES_CORRUPT', `${file} is corrupt (${(err as Error).message}); delete it and fetch the model again`, { files: [file] });
+    throw new ModelFilesError(
+      'MODEL_FILES_CORRUPT',
+      `${file} is corrupt (${(err as Error).message}); delete it and fetch the model again`,
+      { files: [file] },
+    );
   }
 }
 
 /** Files a folder lacks for a dtype (relative paths). */
 export function missingFiles(dir: string, dtype: ModelDtype): string[] {
   const o = onnxFiles(dtype);
-  const missing = ['config.json', 'preprocessor_config.json', o.text, o.vision].filter((f) => !fs.existsSync(path.join(dir, f)));
+  const missing = ['config.json', 'preprocessor_config.json', o.text, o.vision].filter(
+    (f) => !fs.existsSync(path.join(dir, f)),
+  );
   if (!TOKENIZER_CANDIDATES.some((f) => fs.existsSync(path.join(dir, f)))) missing.push('tokenizer.json');
   return missing;
 }
@@ -128,28 +146,47 @@ export interface ResolveOptions {
 }
 
 /** Locate and check a model's files (generating the test model when asked for). Throws ModelFilesError. */
-export async function resolveModel(opts: ResolveOptions, log?: { warn: (obj: object, msg: string) => void }): Promise<ResolvedModel> {
+export async function resolveModel(
+  opts: ResolveOptions,
+  log?: { warn: (obj: object, msg: string) => void },
+): Promise<ResolvedModel> {
   const spec = parseModelName(opts.model, opts.modelDir);
   if (spec.kind === 'test') await ensureTestModel(opts.modelDir, log);
   const dir = spec.dir;
   if (!fs.existsSync(dir)) {
-    throw new ModelFilesError('MODEL_FILES_MISSING', `model "${spec.name}" is not installed (no folder ${dir}); ${fetchHint(spec, opts.modelDtype)}`, { dir });
+    throw new ModelFilesError(
+      'MODEL_FILES_MISSING',
+      `model "${spec.name}" is not installed (no folder ${dir}); ${fetchHint(spec, opts.modelDtype)}`,
+      { dir },
+    );
   }
   const missing = missingFiles(dir, opts.modelDtype);
   if (missing.length) {
-    throw new ModelFilesError('MODEL_FILES_MISSING', `model "${spec.name}" in ${dir} lacks ${missing.join(', ')}; ${fetchHint(spec, opts.modelDtype)}`, { dir, files: missing });
+    throw new ModelFilesError(
+      'MODEL_FILES_MISSING',
+      `model "${spec.name}" in ${dir} lacks ${missing.join(', ')}; ${fetchHint(spec, opts.modelDtype)}`,
+      { dir, files: missing },
+    );
   }
   const config = await readJson(path.join(dir, 'config.json'));
   const preprocessor = (await readJson(path.join(dir, 'preprocessor_config.json'))) as PreprocessorConfig;
   const textConfig = config.text_config as Record<string, unknown> | undefined;
   const dimension = Number(config.projection_dim ?? textConfig?.projection_dim);
   if (!Number.isInteger(dimension) || dimension < 1) {
-    throw new ModelFilesError('MODEL_FILES_CORRUPT', `${path.join(dir, 'config.json')} has no valid projection_dim`, { dir, files: ['config.json'] });
+    throw new ModelFilesError('MODEL_FILES_CORRUPT', `${path.join(dir, 'config.json')} has no valid projection_dim`, {
+      dir,
+      files: ['config.json'],
+    });
   }
   const o = onnxFiles(opts.modelDtype);
   for (const f of [o.text, o.vision]) {
     const st = await fsp.stat(path.join(dir, f));
-    if (st.size < 16) throw new ModelFilesError('MODEL_FILES_CORRUPT', `${path.join(dir, f)} is truncated (${st.size} bytes); ${fetchHint(spec, opts.modelDtype)}`, { dir, files: [f] });
+    if (st.size < 16)
+      throw new ModelFilesError(
+        'MODEL_FILES_CORRUPT',
+        `${path.join(dir, f)} is truncated (${st.size} bytes); ${fetchHint(spec, opts.modelDtype)}`,
+        { dir, files: [f] },
+      );
   }
   const tokenizer = TOKENIZER_CANDIDATES.find((f) => fs.existsSync(path.join(dir, f)))!;
   const isTestModel = spec.kind === 'test' || isTestModelDir(dir);
@@ -188,7 +225,10 @@ export interface FetchOptions {
   /** Git revision (default "main"). */
   revision?: string;
   onProgress?: (p: FetchProgress) => void;
-  onFileDone?: (file: string, info: { bytes: number; skipped: boolean; verified: 'sha256' | 'git-sha1' | 'size' | 'none' }) => void;
+  onFileDone?: (
+    file: string,
+    info: { bytes: number; skipped: boolean; verified: 'sha256' | 'git-sha1' | 'size' | 'none' },
+  ) => void;
   /** Attempts per file when a transfer breaks off (resuming each time). Default 4. */
   attempts?: number;
   /** Abort a transfer that receives nothing for this long. Default 60 s. */
@@ -201,7 +241,16 @@ export interface FetchResult {
   files: Array<{ path: string; bytes: number; skipped: boolean }>;
 }
 
-const OFFLINE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ENETDOWN']);
+const OFFLINE_CODES = new Set([
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNREFUSED',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ENETDOWN',
+]);
 
 function networkCode(err: unknown): string | undefined {
   let e = err as { code?: string; cause?: unknown } | undefined;
@@ -264,10 +313,18 @@ async function hashFile(file: string, algo: 'sha256' | 'git-sha1', size: number)
   return h.digest('hex');
 }
 
-async function downloadOne(url: string, dest: string, file: string, opts: FetchOptions, index: number, count: number): Promise<{ bytes: number; skipped: boolean; verified: 'sha256' | 'git-sha1' | 'size' | 'none' } | null> {
+async function downloadOne(
+  url: string,
+  dest: string,
+  file: string,
+  opts: FetchOptions,
+  index: number,
+  count: number,
+): Promise<{ bytes: number; skipped: boolean; verified: 'sha256' | 'git-sha1' | 'size' | 'none' } | null> {
   const p = await probe(url, opts.signal);
   if (p.status === 404) return null;
-  if (p.status < 200 || p.status >= 300) throw new ModelFilesError('MODEL_FETCH_FAILED', `${url}: HTTP ${p.status}`, { urls: [url] });
+  if (p.status < 200 || p.status >= 300)
+    throw new ModelFilesError('MODEL_FETCH_FAILED', `${url}: HTTP ${p.status}`, { urls: [url] });
   const st = await fsp.stat(dest).catch(() => null);
   if (st && p.size !== undefined && st.size === p.size) return { bytes: st.size, skipped: true, verified: 'size' };
   await fsp.mkdir(path.dirname(dest), { recursive: true });
@@ -293,7 +350,11 @@ async function downloadOne(url: string, dest: string, file: string, opts: FetchO
     const resumedFrom = offset;
     try {
       arm();
-      const res = await fetch(url, { headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, redirect: 'follow', signal: ctrl.signal });
+      const res = await fetch(url, {
+        headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+        redirect: 'follow',
+        signal: ctrl.signal,
+      });
       if (res.status === 416) {
         // our part is already complete (or the server lost track): start over once
         await fsp.truncate(part, 0);
@@ -329,7 +390,11 @@ async function downloadOne(url: string, dest: string, file: string, opts: FetchO
       const code = networkCode(err);
       if (code && OFFLINE_CODES.has(code) && attempt === 1 && resumedFrom === 0) throw err; // offline: no point retrying
       if (attempt === attempts) {
-        throw new ModelFilesError('MODEL_FETCH_FAILED', `${url}: download failed after ${attempts} attempts (${(err as Error).message}); run the fetch again to resume`, { urls: [url] });
+        throw new ModelFilesError(
+          'MODEL_FETCH_FAILED',
+          `${url}: download failed after ${attempts} attempts (${(err as Error).message}); run the fetch again to resume`,
+          { urls: [url] },
+        );
       }
     } finally {
       clearTimeout(stall);
@@ -340,7 +405,11 @@ async function downloadOne(url: string, dest: string, file: string, opts: FetchO
   const size = (await fsp.stat(part)).size;
   if (total !== undefined && size !== total) {
     await fsp.rm(part, { force: true });
-    throw new ModelFilesError('MODEL_INTEGRITY', `${file}: got ${size} bytes, expected ${total}; the partial file was removed, fetch again`, { files: [file], urls: [url] });
+    throw new ModelFilesError(
+      'MODEL_INTEGRITY',
+      `${file}: got ${size} bytes, expected ${total}; the partial file was removed, fetch again`,
+      { files: [file], urls: [url] },
+    );
   }
   let verified: 'sha256' | 'git-sha1' | 'size' | 'none' = total !== undefined ? 'size' : 'none';
   const expected = p.sha256 ?? p.gitSha1;
@@ -349,7 +418,11 @@ async function downloadOne(url: string, dest: string, file: string, opts: FetchO
     const got = await hashFile(part, algo, size);
     if (got !== expected) {
       await fsp.rm(part, { force: true });
-      throw new ModelFilesError('MODEL_INTEGRITY', `${file}: ${algo} mismatch (expected ${expected}, got ${got}); the corrupt download was removed, fetch again`, { files: [file], urls: [url] });
+      throw new ModelFilesError(
+        'MODEL_INTEGRITY',
+        `${file}: ${algo} mismatch (expected ${expected}, got ${got}); the corrupt download was removed, fetch again`,
+        { files: [file], urls: [url] },
+      );
     }
     verified = algo;
   }
@@ -364,7 +437,11 @@ async function downloadOne(url: string, dest: string, file: string, opts: FetchO
  */
 export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
   const spec = parseModelName(opts.repo, opts.modelDir);
-  if (spec.kind !== 'hub' || !spec.repo) throw new ModelFilesError('MODEL_NOT_FOUND', `"${opts.repo}" is not a Hugging Face repo id; only hub models can be fetched`);
+  if (spec.kind !== 'hub' || !spec.repo)
+    throw new ModelFilesError(
+      'MODEL_NOT_FOUND',
+      `"${opts.repo}" is not a Hugging Face repo id; only hub models can be fetched`,
+    );
   const repo = spec.repo;
   const files = hubFiles(opts.dtype);
   const out: FetchResult = { dir: spec.dir, files: [] };
@@ -389,7 +466,11 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
     }
     if (r === null) {
       if (f.optional) continue;
-      throw new ModelFilesError('MODEL_FETCH_FAILED', `${url}: not found (HTTP 404); is "${repo}" a transformers.js CLIP repo with ${f.path}?`, { urls: [url] });
+      throw new ModelFilesError(
+        'MODEL_FETCH_FAILED',
+        `${url}: not found (HTTP 404); is "${repo}" a transformers.js CLIP repo with ${f.path}?`,
+        { urls: [url] },
+      );
     }
     out.files.push({ path: f.path, bytes: r.bytes, skipped: r.skipped });
     opts.onFileDone?.(f.path, r);
@@ -398,18 +479,22 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
 }
 
 /** Models present under the cache folder (folders with a config.json and an onnx/ folder). */
-export async function listCachedModels(modelDir: string): Promise<Array<{ name: string; dir: string; dtypes: ModelDtype[]; isTestModel: boolean }>> {
+export async function listCachedModels(
+  modelDir: string,
+): Promise<Array<{ name: string; dir: string; dtypes: ModelDtype[]; isTestModel: boolean }>> {
   const out: Array<{ name: string; dir: string; dtypes: ModelDtype[]; isTestModel: boolean }> = [];
   const visit = async (dir: string, rel: string[], depth: number) => {
     if (fs.existsSync(path.join(dir, 'config.json'))) {
       const dtypes = (['fp32', 'fp16'] as const).filter((d) => missingFiles(dir, d).length === 0);
       const test = isTestModelDir(dir);
-      out.push({ name: test ? TEST_MODEL_NAME : rel.join('/'), dir, dtypes, isTestModel: test });
+      const name = rel.join('/');
+      out.push({ name: name === 'glimpse-test-clip' ? TEST_MODEL_NAME : name, dir, dtypes, isTestModel: test });
       return;
     }
     if (depth >= 2) return;
     const entries = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
-    for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.')) await visit(path.join(dir, e.name), [...rel, e.name], depth + 1);
+    for (const e of entries)
+      if (e.isDirectory() && !e.name.startsWith('.')) await visit(path.join(dir, e.name), [...rel, e.name], depth + 1);
   };
   await visit(modelDir, [], 0);
   return out.sort((a, b) => a.name.localeCompare(b.name));

@@ -57,7 +57,12 @@ export class ModelManager {
   status(): ModelStatus {
     const s: ModelStatus = { ready: this.state === 'ready', state: this.state };
     if (this.state !== 'ready' && this.reason) s.reason = this.reason;
-    if (this.embedder) Object.assign(s, { modelId: this.embedder.modelId, device: this.embedder.device, isTestModel: this.embedder.isTestModel });
+    if (this.embedder)
+      Object.assign(s, {
+        modelId: this.embedder.modelId,
+        device: this.embedder.device,
+        isTestModel: this.embedder.isTestModel,
+      });
     else s.modelId = this.config.model;
     if (this.state === 'fetching' && this.progress) s.fetch = { ...this.progress };
     return s;
@@ -66,7 +71,10 @@ export class ModelManager {
   /** The embedder; throws ModelUnavailableError while it is fetching, loading or failed. */
   get(): Embedder {
     if (this.embedder && this.state === 'ready') return this.embedder;
-    throw new ModelUnavailableError(`embedding model "${this.config.model}" is not available: ${this.reason ?? this.state}`, this.state);
+    throw new ModelUnavailableError(
+      `embedding model "${this.config.model}" is not available: ${this.reason ?? this.state}`,
+      this.state,
+    );
   }
 
   /** Start loading (and fetching, if allowed) in the background; resolves when done, never rejects. */
@@ -94,7 +102,10 @@ export class ModelManager {
         if (!missing || spec?.kind !== 'hub' || !this.config.modelAutoFetch) throw err;
         this.state = 'fetching';
         this.reason = `the model "${spec.repo}" is being downloaded`;
-        this.logger.info({ model: spec.repo, dir: spec.dir, endpoint: this.config.hfEndpoint }, 'embedding model missing: fetching it in the background');
+        this.logger.info(
+          { model: spec.repo, dir: spec.dir, endpoint: this.config.hfEndpoint },
+          'embedding model missing: fetching it in the background',
+        );
         let lastLog = 0;
         await (this.opts.fetch ?? fetchModel)({
           repo: spec.repo!,
@@ -103,12 +114,21 @@ export class ModelManager {
           endpoint: this.config.hfEndpoint,
           signal: this.abort.signal,
           onProgress: (p: FetchProgress) => {
-            this.progress = { file: p.file, received: p.received, fileIndex: p.fileIndex, fileCount: p.fileCount, ...(p.total !== undefined ? { total: p.total } : {}) };
+            this.progress = {
+              file: p.file,
+              received: p.received,
+              fileIndex: p.fileIndex,
+              fileCount: p.fileCount,
+              ...(p.total !== undefined ? { total: p.total } : {}),
+            };
             const now = Date.now();
             if (now - lastLog > 5000 || p.received === p.total) {
               lastLog = now;
               const pct = p.total ? ` ${((100 * p.received) / p.total).toFixed(1)}%` : '';
-              this.logger.info({ file: p.file, received: p.received, total: p.total }, `model fetch: ${p.file} (${p.fileIndex + 1}/${p.fileCount})${pct}`);
+              this.logger.info(
+                { file: p.file, received: p.received, total: p.total },
+                `model fetch: ${p.file} (${p.fileIndex + 1}/${p.fileCount})${pct}`,
+              );
             }
           },
         });

@@ -8,6 +8,7 @@
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { fromHalfBits, toHalfBits } from './fp16.js';
+import { preprocessImage, type PreprocessorConfig } from './image-preprocess.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
 
@@ -53,30 +54,65 @@ export interface ImageRunMessage {
   /** [channels, height, width] of one image. */
   chw: [number, number, number];
 }
-export type ToWorker = InitMessage | TextRunMessage | ImageRunMessage | { type: 'close' };
+/** Decode + preprocess an image file in this thread (runs while this worker's inference runs natively). */
+export interface PreprocessMessage {
+  type: 'preprocess';
+  id: number;
+  data: Uint8Array;
+  config: PreprocessorConfig;
+  maxBytes?: number;
+  maxPixels?: number;
+}
+export type ToWorker = InitMessage | TextRunMessage | ImageRunMessage | PreprocessMessage | { type: 'close' };
 
 export type FromWorker =
   | { type: 'ready'; device: ExecutionProvider; warning?: string; text: SessionInfo; vision: SessionInfo }
   | { type: 'init-error'; message: string; file?: string }
   | { type: 'result'; id: number; data: Float32Array; batch: number; dim: number; ms: number }
-  | { type: 'error'; id: number; message: string };
+  | {
+      type: 'pixels';
+      id: number;
+      pixels: Float32Array;
+      dims: [number, number, number];
+      width: number;
+      height: number;
+      format: string;
+    }
+  | { type: 'error'; id: number; message: string; name?: string; code?: string };
 
 function describe(session: ort.InferenceSession, kind: 'text' | 'image'): SessionInfo {
   const meta = (list: readonly ort.InferenceSession.ValueMetadata[]): ValueInfo[] =>
-    list.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }));
+    list.map((m) =>
+      m.isTensor
+        ? { name: m.name, type: m.type, shape: [...m.shape] }
+        : { name: m.name, type: 'non-tensor', shape: [] },
+    );
   const inputs = meta(session.inputMetadata);
   const outputs = meta(session.outputMetadata);
   const wantIn = kind === 'text' ? 'input_ids' : 'pixel_values';
   const wantOut = kind === 'text' ? 'text_embeds' : 'image_embeds';
   const input =
     inputs.find((i) => i.name === wantIn) ??
-    inputs.find((i) => (kind === 'text' ? i.type === 'int64' || i.type === 'int32' : (i.type === 'float32' || i.type === 'float16') && i.shape.length === 4));
-  const output = outputs.find((o) => o.name === wantOut) ?? outputs.find((o) => (o.type === 'float32' || o.type === 'float16') && o.shape.length === 2);
-  if (!input) throw new Error(`${kind} model has no ${wantIn}-like input (inputs: ${inputs.map((i) => `${i.name}:${i.type}`).join(', ')})`);
-  if (!output) throw new Error(`${kind} model has no ${wantOut}-like output (outputs: ${outputs.map((o) => `${o.name}:${o.type}[${o.shape.join(',')}]`).join(', ')})`);
+    inputs.find((i) =>
+      kind === 'text'
+        ? i.type === 'int64' || i.type === 'int32'
+        : (i.type === 'float32' || i.type === 'float16') && i.shape.length === 4,
+    );
+  const output =
+    outputs.find((o) => o.name === wantOut) ??
+    outputs.find((o) => (o.type === 'float32' || o.type === 'float16') && o.shape.length === 2);
+  if (!input)
+    throw new Error(
+      `${kind} model has no ${wantIn}-like input (inputs: ${inputs.map((i) => `${i.name}:${i.type}`).join(', ')})`,
+    );
+  if (!output)
+    throw new Error(
+      `${kind} model has no ${wantOut}-like output (outputs: ${outputs.map((o) => `${o.name}:${o.type}[${o.shape.join(',')}]`).join(', ')})`,
+    );
   const mask = inputs.find((i) => i.name === 'attention_mask');
   const other = inputs.filter((i) => i.name !== input.name && i.name !== mask?.name);
-  if (other.length) throw new Error(`${kind} model needs inputs Glimpse does not provide: ${other.map((i) => i.name).join(', ')}`);
+  if (other.length)
+    throw new Error(`${kind} model needs inputs Glimpse does not provide: ${other.map((i) => i.name).join(', ')}`);
   return { inputs, outputs, input: input.name, output: output.name, ...(mask ? { attentionMask: mask.name } : {}) };
 }
 
@@ -106,7 +142,11 @@ async function init(msg: InitMessage): Promise<FromWorker> {
     ort.env.logLevel = 'fatal';
     try {
       // logSeverityLevel 4: keep ORT's own native error print quiet; the pool logs one clear warning instead
-      const cuda = { ...base, executionProviders: [{ name: 'cuda', deviceId: msg.cudaDeviceId }], logSeverityLevel: 4 as const };
+      const cuda = {
+        ...base,
+        executionProviders: [{ name: 'cuda', deviceId: msg.cudaDeviceId }],
+        logSeverityLevel: 4 as const,
+      };
       textSession = await ort.InferenceSession.create(msg.textModelPath, cuda);
       visionSession = await ort.InferenceSession.create(msg.visionModelPath, cuda);
       device = 'cuda';
@@ -165,7 +205,8 @@ async function run(msg: TextRunMessage | ImageRunMessage): Promise<FromWorker> {
     if (!textSession || !textInfo) throw new Error('worker not initialised');
     info = textInfo;
     const dims = [msg.batch, msg.seqLen];
-    const asType = (a: BigInt64Array, type: string) => (type === 'int32' ? new ort.Tensor('int32', Int32Array.from(a, Number), dims) : new ort.Tensor('int64', a, dims));
+    const asType = (a: BigInt64Array, type: string) =>
+      type === 'int32' ? new ort.Tensor('int32', Int32Array.from(a, Number), dims) : new ort.Tensor('int64', a, dims);
     const feeds: Record<string, ort.Tensor> = { [info.input]: asType(msg.ids, typeOf(info, info.input)) };
     if (info.attentionMask) feeds[info.attentionMask] = asType(msg.attentionMask, typeOf(info, info.attentionMask));
     result = await textSession.run(feeds, [info.output]);
@@ -194,12 +235,45 @@ if (port) {
     if (msg.type === 'init') {
       init(msg).then(
         (r) => port.postMessage(r),
-        (err: Error & { file?: string }) => port.postMessage({ type: 'init-error', message: err.message, ...(err.file ? { file: err.file } : {}) } satisfies FromWorker),
+        (err: Error & { file?: string }) =>
+          port.postMessage({
+            type: 'init-error',
+            message: err.message,
+            ...(err.file ? { file: err.file } : {}),
+          } satisfies FromWorker),
       );
     } else if (msg.type === 'run') {
       run(msg).then(
         (r) => port.postMessage(r, r.type === 'result' ? [r.data.buffer as ArrayBuffer] : []),
         (err: Error) => port.postMessage({ type: 'error', id: msg.id, message: err.message } satisfies FromWorker),
+      );
+    } else if (msg.type === 'preprocess') {
+      const limits = {
+        ...(msg.maxBytes !== undefined ? { maxBytes: msg.maxBytes } : {}),
+        ...(msg.maxPixels !== undefined ? { maxPixels: msg.maxPixels } : {}),
+      };
+      preprocessImage(msg.data, { config: msg.config, ...limits }).then(
+        (r) =>
+          port.postMessage(
+            {
+              type: 'pixels',
+              id: msg.id,
+              pixels: r.pixels,
+              dims: r.dims,
+              width: r.width,
+              height: r.height,
+              format: r.format,
+            } satisfies FromWorker,
+            [r.pixels.buffer as ArrayBuffer],
+          ),
+        (err: Error & { code?: string }) =>
+          port.postMessage({
+            type: 'error',
+            id: msg.id,
+            message: err.message,
+            name: err.name,
+            ...(typeof err.code === 'string' ? { code: err.code } : {}),
+          } satisfies FromWorker),
       );
     } else if (msg.type === 'close') {
       void Promise.all([textSession?.release(), visionSession?.release()]).finally(() => port.close());

@@ -153,7 +153,8 @@ interface Tensor {
 }
 
 function floatTensor(name: string, dims: number[], data: Float32Array, fp16: boolean): Tensor {
-  if (!fp16) return { name, dims, dataType: DT.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  if (!fp16)
+    return { name, dims, dataType: DT.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   const h = new Uint16Array(data.length);
   for (let i = 0; i < data.length; i++) h[i] = toHalfBits(data[i]!);
   return { name, dims, dataType: DT.FLOAT16, rawData: new Uint8Array(h.buffer) };
@@ -164,18 +165,34 @@ function int64Tensor(name: string, dims: number[], values: number[]): Tensor {
 }
 function node(opType: string, input: string[], output: string[], attrs: Record<string, number | number[]> = {}): Node {
   const attribute = Object.entries(attrs).map(([name, v]) =>
-    Array.isArray(v) ? { name, ints: v, type: ATTR.INTS } : Number.isInteger(v) ? { name, i: v, type: ATTR.INT } : { name, f: v, type: ATTR.FLOAT },
+    Array.isArray(v)
+      ? { name, ints: v, type: ATTR.INTS }
+      : Number.isInteger(v)
+        ? { name, i: v, type: ATTR.INT }
+        : { name, f: v, type: ATTR.FLOAT },
   );
   return { opType, input, output, name: `${opType}_${output[0]}`, attribute };
 }
 function valueInfo(name: string, elemType: number, dims: Array<number | string>) {
   return {
     name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
   };
 }
 
-function encodeModel(graphName: string, nodes: Node[], initializer: Tensor[], inputs: unknown[], outputs: unknown[], doc: string): Buffer {
+function encodeModel(
+  graphName: string,
+  nodes: Node[],
+  initializer: Tensor[],
+  inputs: unknown[],
+  outputs: unknown[],
+  doc: string,
+): Buffer {
   const root = protobuf.Root.fromJSON(onnxJson);
   const Model = root.lookupType('onnx.ModelProto');
   const msg = Model.fromObject({
@@ -389,8 +406,22 @@ export function buildTestModelFiles(): TestModelFiles {
     architectures: ['CLIPModel'],
     model_type: 'clip',
     projection_dim: TEST_MODEL_DIM,
-    text_config: { model_type: 'clip_text_model', vocab_size: VOCAB_SIZE, hidden_size: HIDDEN, max_position_embeddings: 77, bos_token_id: BOS, eos_token_id: EOS, pad_token_id: 0 },
-    vision_config: { model_type: 'clip_vision_model', hidden_size: HIDDEN, image_size: 224, num_channels: 3, patch_size: 224 },
+    text_config: {
+      model_type: 'clip_text_model',
+      vocab_size: VOCAB_SIZE,
+      hidden_size: HIDDEN,
+      max_position_embeddings: 77,
+      bos_token_id: BOS,
+      eos_token_id: EOS,
+      pad_token_id: 0,
+    },
+    vision_config: {
+      model_type: 'clip_vision_model',
+      hidden_size: HIDDEN,
+      image_size: 224,
+      num_channels: 3,
+      patch_size: 224,
+    },
     colour_token_ids: Object.fromEntries([...ids].sort((a, b) => a[1] - b[1])),
   };
   const preprocessor = {
@@ -451,7 +482,10 @@ export async function ensureTestModel(
 ): Promise<EnsureTestModelResult> {
   const dir = path.join(modelDir, TEST_MODEL_ID);
   try {
-    const stamp = JSON.parse(await fsp.readFile(path.join(dir, STAMP), 'utf8')) as { version?: number; sizes?: Record<string, number> };
+    const stamp = JSON.parse(await fsp.readFile(path.join(dir, STAMP), 'utf8')) as {
+      version?: number;
+      sizes?: Record<string, number>;
+    };
     if (stamp.version === TEST_MODEL_VERSION && stamp.sizes) {
       let ok = true;
       for (const [f, size] of Object.entries(stamp.sizes)) {
@@ -471,7 +505,10 @@ export async function ensureTestModel(
     await fsp.writeFile(path.join(tmp, rel), buf);
   }
   const sizes = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, v.length]));
-  await fsp.writeFile(path.join(tmp, STAMP), JSON.stringify({ version: TEST_MODEL_VERSION, sizes, sha256: digestFiles(files) }, null, 2) + '\n');
+  await fsp.writeFile(
+    path.join(tmp, STAMP),
+    JSON.stringify({ version: TEST_MODEL_VERSION, sizes, sha256: digestFiles(files) }, null, 2) + '\n',
+  );
   await fsp.rm(dir, { recursive: true, force: true });
   try {
     await fsp.rename(tmp, dir);

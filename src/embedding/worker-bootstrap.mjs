@@ -4,7 +4,8 @@
 import { workerData } from 'node:worker_threads';
 
 const entry = workerData?.entry;
-if (typeof entry !== 'string') throw new Error('worker-bootstrap: workerData.entry (file URL of the worker module) is required');
+if (typeof entry !== 'string')
+  throw new Error('worker-bootstrap: workerData.entry (file URL of the worker module) is required');
 if (entry.endsWith('.js') || entry.endsWith('.mjs')) {
   await import(entry); // compiled build
 } else {

@@ -4,7 +4,20 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { ExecutionProvider, FromWorker, ImageRunMessage, InitMessage, SessionInfo, TextRunMessage } from './onnx-worker.js';
+import {
+  ImageError,
+  type ImageErrorCode,
+  type PreprocessedImage,
+  type PreprocessorConfig,
+} from './image-preprocess.js';
+import type {
+  ExecutionProvider,
+  FromWorker,
+  ImageRunMessage,
+  InitMessage,
+  SessionInfo,
+  TextRunMessage,
+} from './onnx-worker.js';
 
 export interface WorkerPoolOptions {
   size: number;
@@ -14,6 +27,8 @@ export interface WorkerPoolOptions {
   cudaDeviceId: number;
   /** ONNX intra-op threads per worker; 0 splits the machine's cores between the workers. */
   intraOpThreads: number;
+  /** Threads that decode and preprocess image files (default: `size`). */
+  preprocessWorkers?: number;
   /** Called once (not once per worker) when CUDA was requested but the sessions fell back to CPU. */
   onFallback?: (warning: string) => void;
 }
@@ -48,6 +63,13 @@ export class ModelLoadError extends Error {
 interface Slot {
   worker: Worker;
   busy: boolean;
+  /** Preprocessing jobs in flight on this worker. */
+  preprocessing: number;
+}
+interface PendingPre {
+  resolve: (r: PreprocessedImage) => void;
+  reject: (e: Error) => void;
+  slot: Slot;
 }
 interface Pending {
   resolve: (r: JobResult) => void;
@@ -60,12 +82,16 @@ interface Queued {
 
 const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
 // the worker module next to this one (.ts from sources, .js from a compiled build)
-const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './onnx-worker.ts' : './onnx-worker.js', import.meta.url).href;
+const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './onnx-worker.ts' : './onnx-worker.js', import.meta.url)
+  .href;
 
 export class WorkerPool {
   private readonly slots: Slot[] = [];
+  /** Image decode/preprocess threads: separate from the inference threads because ORT's run() blocks its thread. */
+  private readonly preSlots: Slot[] = [];
   private readonly queue: Queued[] = [];
   private readonly pending = new Map<number, Pending & { slot: Slot }>();
+  private readonly pendingPre = new Map<number, PendingPre>();
   private readonly idleListeners = new Set<() => void>();
   private nextId = 1;
   private closed = false;
@@ -76,7 +102,8 @@ export class WorkerPool {
 
   static async start(opts: WorkerPoolOptions): Promise<WorkerPool> {
     const size = Math.max(1, opts.size);
-    const threads = opts.intraOpThreads > 0 ? opts.intraOpThreads : Math.max(1, Math.floor(os.availableParallelism() / size));
+    const threads =
+      opts.intraOpThreads > 0 ? opts.intraOpThreads : Math.max(1, Math.floor(os.availableParallelism() / size));
     const init: InitMessage = {
       type: 'init',
       textModelPath: opts.textModelPath,
@@ -94,7 +121,10 @@ export class WorkerPool {
           cleanup();
         };
         const onErr = (e: Error) => (cleanup(), reject(e));
-        const onExit = (code: number) => (cleanup(), reject(new Error(`inference worker exited during start (code ${code})`)));
+        const onExit = (code: number) => (
+          cleanup(),
+          reject(new Error(`inference worker exited during start (code ${code})`))
+        );
         const cleanup = () => {
           w.off('message', onMsg);
           w.off('error', onErr);
@@ -118,11 +148,14 @@ export class WorkerPool {
     const device: ExecutionProvider = results.every((r) => r.device === 'cuda') ? 'cuda' : 'cpu';
     const pool = new WorkerPool({ device, text: first.text, vision: first.vision });
     for (const w of workers) pool.adopt(w);
+    const preSize = Math.max(1, opts.preprocessWorkers ?? size);
+    for (let i = 0; i < preSize; i++)
+      pool.adoptPreprocessor(new Worker(BOOTSTRAP, { workerData: { entry: WORKER_ENTRY } }));
     return pool;
   }
 
   private adopt(worker: Worker): void {
-    const slot: Slot = { worker, busy: false };
+    const slot: Slot = { worker, busy: false, preprocessing: 0 };
     worker.on('message', (m: FromWorker) => {
       if (m.type !== 'result' && m.type !== 'error') return;
       const p = this.pending.get(m.id);
@@ -151,6 +184,44 @@ export class WorkerPool {
     this.slots.push(slot);
   }
 
+  private adoptPreprocessor(worker: Worker): void {
+    const slot: Slot = { worker, busy: false, preprocessing: 0 };
+    worker.on('message', (m: FromWorker) => {
+      if ((m.type !== 'pixels' && m.type !== 'error') || !this.pendingPre.has(m.id)) return;
+      const pre = this.pendingPre.get(m.id)!;
+      this.pendingPre.delete(m.id);
+      slot.preprocessing--;
+      if (m.type === 'pixels')
+        pre.resolve({
+          pixels: m.pixels,
+          dims: m.dims,
+          width: m.width,
+          height: m.height,
+          format: m.format as PreprocessedImage['format'],
+        });
+      else
+        pre.reject(
+          m.name === 'ImageError' && m.code
+            ? new ImageError(m.code as ImageErrorCode, m.message)
+            : new Error(m.message),
+        );
+    });
+    const fail = (err: Error) => {
+      for (const [id, p] of this.pendingPre) {
+        if (p.slot !== slot) continue;
+        this.pendingPre.delete(id);
+        p.reject(err);
+      }
+      const i = this.preSlots.indexOf(slot);
+      if (i >= 0) this.preSlots.splice(i, 1);
+    };
+    worker.on('error', (err) => fail(new Error(`image worker crashed: ${err.message}`)));
+    worker.on('exit', (code) => {
+      if (!this.closed) fail(new Error(`image worker exited (code ${code})`));
+    });
+    this.preSlots.push(slot);
+  }
+
   get size(): number {
     return this.slots.length;
   }
@@ -169,6 +240,29 @@ export class WorkerPool {
     return new Promise<JobResult>((resolve, reject) => {
       this.queue.push({ job, pending: { resolve, reject } });
       this.pump();
+    });
+  }
+
+  /**
+   * Decode and preprocess an image file in an image thread (the least loaded one), off the main thread's event
+   * loop and concurrently with inference. The bytes are copied, so the caller's buffer stays usable.
+   */
+  preprocess(
+    data: Uint8Array,
+    opts: { config: PreprocessorConfig; maxBytes?: number; maxPixels?: number },
+  ): Promise<PreprocessedImage> {
+    if (this.closed) return Promise.reject(new Error('embedder is closed'));
+    const slot = this.preSlots.reduce<Slot | undefined>(
+      (best, s) => (!best || s.preprocessing < best.preprocessing ? s : best),
+      undefined,
+    );
+    if (!slot) return Promise.reject(new Error('no image worker is running'));
+    const copy = new Uint8Array(data); // a Buffer may be a view into a shared pool: never transfer the caller's memory
+    const id = this.nextId++;
+    slot.preprocessing++;
+    return new Promise<PreprocessedImage>((resolve, reject) => {
+      this.pendingPre.set(id, { resolve, reject, slot });
+      slot.worker.postMessage({ type: 'preprocess', id, data: copy, ...opts }, [copy.buffer]);
     });
   }
 
@@ -196,8 +290,10 @@ export class WorkerPool {
     for (const q of this.queue.splice(0)) q.pending.reject(err);
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
+    for (const p of this.pendingPre.values()) p.reject(err);
+    this.pendingPre.clear();
     await Promise.all(
-      this.slots.map(
+      [...this.slots, ...this.preSlots].map(
         (s) =>
           new Promise<void>((resolve) => {
             const t = setTimeout(() => void s.worker.terminate().then(() => resolve()), 2000);

@@ -74,10 +74,18 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return false;
 }
 
+/**
+ * A GraphQLError, by shape: `instanceof` is not reliable when graphql is loaded twice (ESM and CJS copies,
+ * e.g. under vitest), and Apollo, graphql-js and our code may each hold a different copy.
+ */
+function isGraphQLError(e: unknown): e is GraphQLError {
+  return e instanceof GraphQLError || (e instanceof Error && 'extensions' in e && 'positions' in e && 'originalError' in e);
+}
+
 /** Strips GraphQLError wrappers down to what was thrown. */
 export function unwrap(err: unknown): unknown {
   let e = err;
-  while (e instanceof GraphQLError && e.originalError && e.originalError !== e) e = e.originalError;
+  while (isGraphQLError(e) && e.originalError && e.originalError !== e) e = e.originalError;
   return e;
 }
 
@@ -107,10 +115,10 @@ export function classify(err: unknown, fallbackCode?: string): { code: string; m
     return { code: 'SERVICE_UNAVAILABLE', message: 'The database is unavailable; retry shortly.', details: {} };
   }
   if (fallbackCode && APOLLO_PROTOCOL_CODES.has(fallbackCode)) return { code: fallbackCode, message: (err as Error).message, details: {} };
-  if (fallbackCode && APOLLO_CLIENT_CODES.has(fallbackCode) && (inner === err || inner instanceof GraphQLError)) {
+  if (fallbackCode && APOLLO_CLIENT_CODES.has(fallbackCode) && (inner === err || isGraphQLError(inner))) {
     return { code: 'BAD_USER_INPUT', message: (err as Error).message, details: fallbackCode === 'BAD_USER_INPUT' ? {} : { reason: fallbackCode } };
   }
-  const ext = err instanceof GraphQLError ? err.extensions.code : undefined;
+  const ext = isGraphQLError(err) ? err.extensions?.code : undefined;
   if (typeof ext === 'string' && ext in ERROR_CODES && ext !== 'INTERNAL') return { code: ext, message: (err as Error).message, details: {} };
   const store = requestStore.getStore();
   logError(inner, 'internal error');

@@ -207,7 +207,8 @@ function hnswSettings(opts: BuildSearchInput): { text: string; params: unknown[]
   const text = `SELECT set_config('hnsw.ef_search', ${params.add(String(ef))}, true),
   set_config('hnsw.iterative_scan', ${params.add(opts.iterativeScan ?? 'relaxed_order')}, true),
   set_config('hnsw.max_scan_tuples', ${params.add(String(Math.max(1, Math.round(opts.maxScanTuples ?? 20000))))}, true),
-  set_config('enable_seqscan', 'off', true)`;
+  set_config('enable_seqscan', 'off', true),
+  set_config('enable_sort', 'off', true)`;
   return { text, params: params.values };
 }
 

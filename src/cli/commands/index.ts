@@ -6,6 +6,9 @@ import serve from './serve.js';
 import config from './config.js';
 import tokenize from './tokenize.js';
 import preprocess from './preprocess.js';
+import importCmd from './import.js';
+import reembed from './reembed.js';
+import models from './models.js';
 
 /** Every subcommand registers itself here: add one import and one entry per command module. */
-export const commands: Array<(program: Command) => void> = [embed, model, keys, serve, config, tokenize, preprocess];
+export const commands: Array<(program: Command) => void> = [embed, model, keys, serve, config, tokenize, preprocess, importCmd, reembed, models];

@@ -5,7 +5,13 @@
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../../config.js';
-import { fetchModel, listCachedModels, missingFiles, parseModelName, type ModelDtype } from '../../embedding/model-files.js';
+import {
+  fetchModel,
+  listCachedModels,
+  missingFiles,
+  parseModelName,
+  type ModelDtype,
+} from '../../embedding/model-files.js';
 import { ensureTestModel } from '../../embedding/test-model.js';
 
 function mb(n: number): string {
@@ -17,9 +23,16 @@ export default function register(program: Command): void {
 
   model
     .command('fetch')
-    .description('Download a Hugging Face model (transformers.js layout) into the model cache; resumes interrupted downloads')
-    .argument('[name]', 'repo id, e.g. Xenova/clip-vit-large-patch14 (default: GLIMPSE_MODEL); "test" generates the test model')
-    .addOption(new Option('--dtype <dtype>', 'which ONNX weights (default: GLIMPSE_MODEL_DTYPE)').choices(['fp32', 'fp16']))
+    .description(
+      'Download a Hugging Face model (transformers.js layout) into the model cache; resumes interrupted downloads',
+    )
+    .argument(
+      '[name]',
+      'repo id, e.g. Xenova/clip-vit-large-patch14 (default: GLIMPSE_MODEL); "test" generates the test model',
+    )
+    .addOption(
+      new Option('--dtype <dtype>', 'which ONNX weights (default: GLIMPSE_MODEL_DTYPE)').choices(['fp32', 'fp16']),
+    )
     .option('--no-progress', 'no progress bar')
     .action(async (name: string | undefined, opts: { dtype?: ModelDtype; progress: boolean }) => {
       const config = loadConfig();
@@ -28,13 +41,21 @@ export default function register(program: Command): void {
       const spec = parseModelName(repo, config.modelDir);
       if (spec.kind === 'test') {
         const r = await ensureTestModel(config.modelDir);
-        process.stdout.write(`${r.generated ? 'generated' : 'up to date'}: Glimpse TEST model (not CLIP; tests and demos only) in ${r.dir}\n`);
+        process.stdout.write(
+          `${r.generated ? 'generated' : 'up to date'}: Glimpse TEST model (not CLIP; tests and demos only) in ${r.dir}\n`,
+        );
         return;
       }
-      if (spec.kind === 'dir') throw Object.assign(new Error(`${repo} is a local folder; nothing to fetch`), { code: 'USAGE' });
+      if (spec.kind === 'dir')
+        throw Object.assign(new Error(`${repo} is a local folder; nothing to fetch`), { code: 'USAGE' });
       const interactive = opts.progress && process.stderr.isTTY;
       const bar = new cliProgress.SingleBar(
-        { format: ' {file} |{bar}| {percentage}% {done}/{size}', hideCursor: true, stream: process.stderr, noTTYOutput: false },
+        {
+          format: ' {file} |{bar}| {percentage}% {done}/{size}',
+          hideCursor: true,
+          stream: process.stderr,
+          noTTYOutput: false,
+        },
         cliProgress.Presets.shades_classic,
       );
       let current = '';
@@ -50,7 +71,11 @@ export default function register(program: Command): void {
           if (current !== p.file) {
             if (current) bar.stop();
             current = p.file;
-            bar.start(total, p.received, { file: `[${p.fileIndex + 1}/${p.fileCount}] ${p.file}`, done: mb(p.received), size: mb(total) });
+            bar.start(total, p.received, {
+              file: `[${p.fileIndex + 1}/${p.fileCount}] ${p.file}`,
+              done: mb(p.received),
+              size: mb(total),
+            });
           }
           bar.setTotal(total);
           bar.update(p.received, { done: mb(p.received), size: mb(total) });
@@ -60,7 +85,9 @@ export default function register(program: Command): void {
             bar.stop();
             current = '';
           }
-          process.stderr.write(`  ${file}: ${info.skipped ? 'already present' : `downloaded ${mb(info.bytes)}, verified by ${info.verified}`}\n`);
+          process.stderr.write(
+            `  ${file}: ${info.skipped ? 'already present' : `downloaded ${mb(info.bytes)}, verified by ${info.verified}`}\n`,
+          );
         },
       }).finally(() => {
         if (current) bar.stop();
@@ -81,7 +108,11 @@ export default function register(program: Command): void {
       }
       if (!models.length) process.stdout.write(`no models in ${config.modelDir}\n`);
       for (const m of models) {
-        const flags = [m.dtypes.length ? m.dtypes.join(',') : 'incomplete', m.isTestModel ? 'TEST model' : '', m.name === config.model ? 'configured' : ''].filter(Boolean);
+        const flags = [
+          m.dtypes.length ? m.dtypes.join(',') : 'incomplete',
+          m.isTestModel ? 'TEST model' : '',
+          m.name === config.model ? 'configured' : '',
+        ].filter(Boolean);
         process.stdout.write(`${m.name}\t${flags.join(' ')}\t${m.dir}\n`);
       }
     });

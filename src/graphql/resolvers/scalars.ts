@@ -16,7 +16,9 @@ function invalid(message: string): GraphQLError {
 function parseDecimal(v: unknown): string {
   const s = typeof v === 'number' && Number.isFinite(v) ? String(v) : v;
   if (typeof s !== 'string' || !DECIMAL_RE.test(s.trim())) {
-    throw invalid(`Decimal: expected a decimal string with at most 10 integer and 2 fraction digits, e.g. "19.90"; got ${JSON.stringify(v)}`);
+    throw invalid(
+      `Decimal: expected a decimal string with at most 10 integer and 2 fraction digits, e.g. "19.90"; got ${JSON.stringify(v)}`,
+    );
   }
   const t = s.trim();
   const neg = t.startsWith('-');
@@ -39,14 +41,17 @@ export const DecimalScalar = new GraphQLScalarType({
   },
   parseValue: parseDecimal,
   parseLiteral(ast) {
-    if (ast.kind === Kind.STRING || ast.kind === Kind.INT || ast.kind === Kind.FLOAT) return parseDecimal(ast.kind === Kind.STRING ? ast.value : Number(ast.value));
+    if (ast.kind === Kind.STRING || ast.kind === Kind.INT || ast.kind === Kind.FLOAT)
+      return parseDecimal(ast.kind === Kind.STRING ? ast.value : Number(ast.value));
     throw invalid('Decimal: expected a string');
   },
 });
 
 function parseDateTime(v: unknown): Date {
   if (typeof v !== 'string' || !ISO_RE.test(v)) {
-    throw invalid(`DateTime: expected an ISO 8601 date-time with a time zone, e.g. "2026-01-31T12:00:00Z"; got ${JSON.stringify(v)}`);
+    throw invalid(
+      `DateTime: expected an ISO 8601 date-time with a time zone, e.g. "2026-01-31T12:00:00Z"; got ${JSON.stringify(v)}`,
+    );
   }
   const d = new Date(v);
   if (Number.isNaN(d.getTime())) throw invalid(`DateTime: ${JSON.stringify(v)} is not a valid date`);
@@ -84,7 +89,8 @@ export const JSONScalar = new GraphQLScalarType({
         throw new GraphQLError('JSON cannot represent a non-object');
       }
     }
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new GraphQLError('JSON cannot represent a non-object');
+    if (v === null || typeof v !== 'object' || Array.isArray(v))
+      throw new GraphQLError('JSON cannot represent a non-object');
     return v;
   },
   parseValue: parseObject,

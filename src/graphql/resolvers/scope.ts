@@ -3,6 +3,8 @@
  * reach through `ctx.scope`.
  */
 import { CatalogService, type ImageEmbedder } from '../../catalog/index.js';
+import { ReembedRunner } from '../../catalog/reembed.js';
+import { Embedder } from '../../embedding/embedder.js';
 import type { Config } from '../../config.js';
 import type { Database } from '../../db/index.js';
 import { GlimpseError } from '../../errors.js';
@@ -53,7 +55,8 @@ export interface ServiceDeps {
   models: ModelSource;
   logger?: Logger;
   log?: Logger;
-  jobs?: JobRunner;
+  /** re-embed job runner (default: an in-process ReembedRunner; null: none, startReembed is MODEL_UNAVAILABLE) */
+  jobs?: JobRunner | null;
   /** overrides for URL fetching (tests) */
   fetchOptions?: ConstructorParameters<typeof CatalogService>[0]['fetchOptions'];
 }
@@ -91,7 +94,24 @@ export function createServices(deps: ServiceDeps): GlimpseServices {
   void Promise.resolve()
     .then(() => catalog.models.ensure(embedder()))
     .catch(() => {});
-  return { config: deps.config, db: deps.db, log, models: deps.models, catalog, search, jobs: deps.jobs, embedder };
+  // re-embedding runs in this process: the loaded model is reused, another one is loaded for the job
+  const jobs =
+    deps.jobs === undefined
+      ? new ReembedRunner({
+          sql: deps.db.sql,
+          config: deps.config,
+          log,
+          current: () => {
+            try {
+              return embedder();
+            } catch {
+              return undefined;
+            }
+          },
+          load: (model) => Embedder.load({ ...deps.config, model }, log),
+        })
+      : (deps.jobs ?? undefined);
+  return { config: deps.config, db: deps.db, log, models: deps.models, catalog, search, jobs, embedder };
 }
 
 const servicesCache = new WeakMap<object, GlimpseServices>();

@@ -15,7 +15,8 @@ export async function readUpload(value: UploadValue, maxBytes: number, label: st
   } catch (err) {
     throw uploadError(err, maxBytes, label);
   }
-  if (!file || typeof file.createReadStream !== 'function') throw badInput(`${label}: not a file upload`, { field: label });
+  if (!file || typeof file.createReadStream !== 'function')
+    throw badInput(`${label}: not a file upload`, { field: label });
   const stream = file.createReadStream();
   const chunks: Buffer[] = [];
   let total = 0;
@@ -24,7 +25,10 @@ export async function readUpload(value: UploadValue, maxBytes: number, label: st
       total += chunk.length;
       if (total > maxBytes) {
         stream.destroy();
-        throw new GlimpseError('IMAGE_TOO_LARGE', `${label}: the file is over the limit of ${maxBytes} bytes`, { field: label, maxBytes });
+        throw new GlimpseError('IMAGE_TOO_LARGE', `${label}: the file is over the limit of ${maxBytes} bytes`, {
+          field: label,
+          maxBytes,
+        });
       }
       chunks.push(chunk);
     }
@@ -38,7 +42,10 @@ function uploadError(err: unknown, maxBytes: number, label: string): GlimpseErro
   if (err instanceof GlimpseError) return err;
   const e = err as { status?: unknown; message?: unknown };
   if (e?.status === 413 || /exceeds the \d+ byte size limit/.test(String(e?.message))) {
-    return new GlimpseError('IMAGE_TOO_LARGE', `${label}: the file is over the limit of ${maxBytes} bytes`, { field: label, maxBytes });
+    return new GlimpseError('IMAGE_TOO_LARGE', `${label}: the file is over the limit of ${maxBytes} bytes`, {
+      field: label,
+      maxBytes,
+    });
   }
   return badInput(`${label}: the upload could not be read (${String(e?.message ?? 'stream error')})`, { field: label });
 }

@@ -24,7 +24,10 @@ function capture(): EmbeddingLogger & { lines: Array<{ level: string; msg: strin
   const at = (level: string) => (_o: object, msg?: string) => void lines.push({ level, msg: msg ?? '' });
   return { lines, info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') };
 }
-const solid = (r: number, g: number, b: number, w = 96, h = 64) => sharp({ create: { width: w, height: h, channels: 3, background: { r, g, b } } }).png().toBuffer();
+const solid = (r: number, g: number, b: number, w = 96, h = 64) =>
+  sharp({ create: { width: w, height: h, channels: 3, background: { r, g, b } } })
+    .png()
+    .toBuffer();
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
 const norm = (a: Float32Array) => Math.sqrt(dot(a, a));
 
@@ -49,7 +52,9 @@ describe('Embedder on the test model', () => {
   });
 
   it('ranks a red image above a blue one for "red", and colour queries follow colours', async () => {
-    const [red, blue, green] = await Promise.all([solid(230, 20, 20), solid(20, 20, 230), solid(20, 160, 20)].map(async (p) => e.embedImage(await p)));
+    const [red, blue, green] = await Promise.all(
+      [solid(230, 20, 20), solid(20, 20, 230), solid(20, 160, 20)].map(async (p) => e.embedImage(await p)),
+    );
     for (const v of [red!, blue!, green!]) {
       expect(v.length).toBe(768);
       expect(norm(v)).toBeCloseTo(1, 5);
@@ -66,7 +71,10 @@ describe('Embedder on the test model', () => {
     const solo = await Embedder.load({ ...base, textCacheSize: 0, inferenceWorkers: 1 });
     try {
       const single = await solo.embedText('red dress');
-      const batch = await solo.embedTexts(['red dress', 'an extremely long query about a handmade ceramic coffee mug with a glossy teal glaze and gold rim']);
+      const batch = await solo.embedTexts([
+        'red dress',
+        'an extremely long query about a handmade ceramic coffee mug with a glossy teal glaze and gold rim',
+      ]);
       expect(solo.stats().textBatches).toContain(2);
       for (let i = 0; i < 768; i++) expect(batch[0]![i]).toBeCloseTo(single[i]!, 6);
     } finally {
@@ -111,8 +119,24 @@ describe('Embedder on the test model', () => {
     }, 5);
     const pixels = Array.from({ length: 64 }, (_, i) => new Float32Array(3 * 224 * 224).fill((i % 7) / 7 - 0.5));
     const texts = Array.from({ length: 200 }, (_, i) => `responsive check ${i} ${'word '.repeat(i % 60)}`);
+    // big files: decoding and the (JavaScript) resampler must not run on this thread
+    const photo = await sharp({
+      create: {
+        width: 2000,
+        height: 1500,
+        channels: 3,
+        background: { r: 0, g: 0, b: 0 },
+        noise: { type: 'gaussian', mean: 128, sigma: 40 },
+      },
+    })
+      .jpeg()
+      .toBuffer();
     const t0 = performance.now();
-    await Promise.all([...pixels.map((p) => e.embedImagePixels(p)), e.embedTexts(texts)]);
+    await Promise.all([
+      ...pixels.map((p) => e.embedImagePixels(p)),
+      e.embedTexts(texts),
+      ...Array.from({ length: 8 }, () => e.embedImage(photo)),
+    ]);
     clearInterval(timer);
     const elapsed = performance.now() - t0;
     expect(elapsed).toBeGreaterThan(0);
@@ -158,10 +182,16 @@ describe('Embedder on the test model', () => {
       message: expect.stringContaining(path.join(dir, 'onnx/vision_model.onnx')),
     });
     fs.rmSync(path.join(dir, 'onnx/text_model.onnx'));
-    await expect(Embedder.load({ ...base, model: dir })).rejects.toMatchObject({ code: 'MODEL_FILES_MISSING', message: expect.stringContaining('onnx/text_model.onnx') });
+    await expect(Embedder.load({ ...base, model: dir })).rejects.toMatchObject({
+      code: 'MODEL_FILES_MISSING',
+      message: expect.stringContaining('onnx/text_model.onnx'),
+    });
     fs.writeFileSync(path.join(dir, 'onnx/text_model.onnx'), Buffer.alloc(4096, 7));
     fs.writeFileSync(path.join(dir, 'config.json'), '{"projection_dim": 7');
-    await expect(Embedder.load({ ...base, model: dir })).rejects.toMatchObject({ code: 'MODEL_FILES_CORRUPT', message: expect.stringContaining('config.json') });
+    await expect(Embedder.load({ ...base, model: dir })).rejects.toMatchObject({
+      code: 'MODEL_FILES_CORRUPT',
+      message: expect.stringContaining('config.json'),
+    });
   });
 
   it('closes cleanly and rejects later calls', async () => {

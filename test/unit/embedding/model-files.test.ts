@@ -5,7 +5,15 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchModel, ModelFilesError, ModelManager, ModelUnavailableError, parseModelName, resolveModel, type ModelManagerConfig } from '../../../src/embedding/index.js';
+import {
+  fetchModel,
+  ModelFilesError,
+  ModelManager,
+  ModelUnavailableError,
+  parseModelName,
+  resolveModel,
+  type ModelManagerConfig,
+} from '../../../src/embedding/index.js';
 import { buildTestModelFiles, clipBpeText } from '../../../src/embedding/test-model.js';
 import { buildClipTokenizerJson } from '../../../src/embedding/tokenizer.js';
 
@@ -24,7 +32,13 @@ const requests: Array<{ method: string; url: string; range?: string }> = [];
 let server: http.Server;
 let endpoint: string;
 
-function serveBody(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, interrupt: boolean, headers: Record<string, string>) {
+function serveBody(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: Buffer,
+  interrupt: boolean,
+  headers: Record<string, string>,
+) {
   const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
   const start = range ? Number(range[1]) : 0;
   if (start > body.length) {
@@ -32,7 +46,12 @@ function serveBody(req: http.IncomingMessage, res: http.ServerResponse, body: Bu
     return;
   }
   const slice = body.subarray(start);
-  res.writeHead(range ? 206 : 200, { ...headers, 'content-length': String(slice.length), ...(range ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}), 'accept-ranges': 'bytes' });
+  res.writeHead(range ? 206 : 200, {
+    ...headers,
+    'content-length': String(slice.length),
+    ...(range ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}),
+    'accept-ranges': 'bytes',
+  });
   if (req.method === 'HEAD') return void res.end();
   if (interrupt) {
     res.write(slice.subarray(0, Math.floor(slice.length / 2)), () => setTimeout(() => res.socket?.destroy(), 20));
@@ -63,7 +82,12 @@ beforeAll(async () => {
     const lfs = file.endsWith('.onnx');
     if (lfs && !m[1]) {
       const sha = createHash('sha256').update(body).digest('hex');
-      res.writeHead(302, { location: `/cdn/${m[2]}/${file}`, 'x-linked-size': String(body.length), 'x-linked-etag': `"${sha}"`, etag: `"${sha}"` });
+      res.writeHead(302, {
+        location: `/cdn/${m[2]}/${file}`,
+        'x-linked-size': String(body.length),
+        'x-linked-etag': `"${sha}"`,
+        etag: `"${sha}"`,
+      });
       return void res.end();
     }
     let served = body;
@@ -72,7 +96,8 @@ beforeAll(async () => {
       served[100] = served[100]! ^ 0xff;
     }
     const key = `${m[2]}/${file}`;
-    const interrupt = req.method === 'GET' && !req.headers.range && repo.interrupt?.has(file) === true && !interrupted.has(key);
+    const interrupt =
+      req.method === 'GET' && !req.headers.range && repo.interrupt?.has(file) === true && !interrupted.has(key);
     if (interrupt) interrupted.add(key);
     const gitSha = createHash('sha1').update(`blob ${body.length}\0`).update(body).digest('hex');
     serveBody(req, res, served, interrupt, lfs ? { etag: '"cdn-etag"' } : { etag: `"${gitSha}"` });
@@ -130,14 +155,19 @@ describe('model fetch', () => {
     fs.writeFileSync(`${dest}.part`, body.subarray(0, 1000));
     await fetchModel({ repo: 'fake/auto', dtype: 'fp32', modelDir, endpoint });
     expect(fs.readFileSync(dest).equals(body)).toBe(true);
-    expect(requests.some((q) => q.range === 'bytes=1000-' && q.url.includes('fake/auto/onnx/vision_model.onnx'))).toBe(true);
+    expect(requests.some((q) => q.range === 'bytes=1000-' && q.url.includes('fake/auto/onnx/vision_model.onnx'))).toBe(
+      true,
+    );
   });
 
   it('rejects a corrupted download (sha256 mismatch) and leaves no file behind', async () => {
     const modelDir = path.join(tmp, 'cache2');
     const err = await fetchModel({ repo: 'fake/corrupt', dtype: 'fp32', modelDir, endpoint }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelFilesError);
-    expect(err).toMatchObject({ code: 'MODEL_INTEGRITY', message: expect.stringMatching(/vision_model\.onnx: sha256 mismatch/) });
+    expect(err).toMatchObject({
+      code: 'MODEL_INTEGRITY',
+      message: expect.stringMatching(/vision_model\.onnx: sha256 mismatch/),
+    });
     const dest = path.join(modelDir, 'fake', 'corrupt', 'onnx', 'vision_model.onnx');
     expect(fs.existsSync(dest)).toBe(false);
     expect(fs.existsSync(`${dest}.part`)).toBe(false);
@@ -149,24 +179,43 @@ describe('model fetch', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
     const modelDir = path.join(tmp, 'cache3');
-    const err = (await fetchModel({ repo: 'Xenova/clip-vit-large-patch14', dtype: 'fp16', modelDir, endpoint: `http://127.0.0.1:${port}` }).catch((e: unknown) => e)) as ModelFilesError;
+    const err = (await fetchModel({
+      repo: 'Xenova/clip-vit-large-patch14',
+      dtype: 'fp16',
+      modelDir,
+      endpoint: `http://127.0.0.1:${port}`,
+    }).catch((e: unknown) => e)) as ModelFilesError;
     expect(err.code).toBe('MODEL_OFFLINE');
-    expect(err.message).toContain(`http://127.0.0.1:${port}/Xenova/clip-vit-large-patch14/resolve/main/onnx/vision_model_fp16.onnx`);
+    expect(err.message).toContain(
+      `http://127.0.0.1:${port}/Xenova/clip-vit-large-patch14/resolve/main/onnx/vision_model_fp16.onnx`,
+    );
     expect(err.message).toContain(path.join(modelDir, 'Xenova', 'clip-vit-large-patch14'));
-    expect(err.details.files).toEqual(['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/text_model_fp16.onnx', 'onnx/vision_model_fp16.onnx']);
+    expect(err.details.files).toEqual([
+      'config.json',
+      'preprocessor_config.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'onnx/text_model_fp16.onnx',
+      'onnx/vision_model_fp16.onnx',
+    ]);
   });
 });
 
 describe('model resolution', () => {
   it('parses names', () => {
     expect(parseModelName('test', '/m')).toMatchObject({ kind: 'test', dir: '/m/glimpse-test-clip' });
-    expect(parseModelName('Xenova/clip-vit-large-patch14', '/m')).toMatchObject({ kind: 'hub', dir: '/m/Xenova/clip-vit-large-patch14' });
+    expect(parseModelName('Xenova/clip-vit-large-patch14', '/m')).toMatchObject({
+      kind: 'hub',
+      dir: '/m/Xenova/clip-vit-large-patch14',
+    });
     expect(parseModelName('./some/dir', '/m')).toMatchObject({ kind: 'dir', dir: path.resolve('some/dir') });
     expect(() => parseModelName('not a model', '/m')).toThrow(/neither/);
   });
 
   it('missing hub model: clear error naming the fetch command', async () => {
-    await expect(resolveModel({ model: 'nobody/nothing', modelDir: path.join(tmp, 'empty'), modelDtype: 'fp32' })).rejects.toMatchObject({
+    await expect(
+      resolveModel({ model: 'nobody/nothing', modelDir: path.join(tmp, 'empty'), modelDtype: 'fp32' }),
+    ).rejects.toMatchObject({
       code: 'MODEL_FILES_MISSING',
       message: expect.stringContaining('glimpse model fetch nobody/nothing'),
     });

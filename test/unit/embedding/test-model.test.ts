@@ -3,7 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildTestModelFiles, digestFiles, ensureTestModel, isTestModelDir, TEST_COLOURS } from '../../../src/embedding/test-model.js';
+import {
+  buildTestModelFiles,
+  digestFiles,
+  ensureTestModel,
+  isTestModelDir,
+  TEST_COLOURS,
+} from '../../../src/embedding/test-model.js';
 import { ClipTokenizer } from '../../../src/embedding/tokenizer.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-testmodel-'));
@@ -29,7 +35,9 @@ describe('Glimpse TEST model generation', () => {
     // altered file: regenerated
     fs.writeFileSync(path.join(dir, 'onnx/text_model.onnx'), 'garbage');
     expect((await ensureTestModel(tmp)).generated).toBe(true);
-    expect(digestFiles({ x: fs.readFileSync(path.join(dir, 'onnx/text_model.onnx')) }).x).toBe(a['onnx/text_model.onnx']);
+    expect(digestFiles({ x: fs.readFileSync(path.join(dir, 'onnx/text_model.onnx')) }).x).toBe(
+      a['onnx/text_model.onnx'],
+    );
   });
 
   it('exposes input/output names, types and shapes through session metadata', async () => {
@@ -61,7 +69,8 @@ describe('Glimpse TEST model generation', () => {
     const single = tok.encodeBatch(['red dress']);
     const padded = tok.encodeBatch(['red dress', 'a much longer product description query'], { padTo: 77 });
     const run = async (e: { ids: BigInt64Array; batch: number; seqLen: number }) =>
-      (await s.run({ input_ids: new ort.Tensor('int64', e.ids, [e.batch, e.seqLen]) })).text_embeds!.data as Float32Array;
+      (await s.run({ input_ids: new ort.Tensor('int64', e.ids, [e.batch, e.seqLen]) })).text_embeds!
+        .data as Float32Array;
     const a = await run(single);
     const b = (await run(padded)).slice(0, 768);
     for (let i = 0; i < 768; i++) expect(b[i]).toBeCloseTo(a[i]!, 6);

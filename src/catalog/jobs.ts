@@ -1,0 +1,98 @@
+/**
+ * Background/bulk jobs (table `job`): imports and re-embeds record their progress here, so that a job can be
+ * watched (`job(id)` query) and resumed after a crash from its `cursor`. States are lower case in the table
+ * and upper case in the API: queued → running → succeeded | failed | cancelled. A job that is not succeeded
+ * can be resumed (a kill -9 leaves it `running`).
+ */
+import type { Sql } from '../db/index.js';
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type JobKind = 'import' | 'reembed';
+
+export interface JobRow {
+  id: string;
+  kind: string;
+  state: JobState;
+  modelId: string | null;
+  done: number;
+  total: number;
+  failed: number;
+  cursor: string | null;
+  params: Record<string, unknown>;
+  error: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export const JOB_COLUMNS = `id::text AS id, kind, state, model_id AS "modelId", done, total, failed, cursor, params, error,
+  created_at AS "createdAt", updated_at AS "updatedAt", started_at AS "startedAt", finished_at AS "finishedAt"`;
+
+/** States from which a job may be resumed (not finished successfully). */
+export const RESUMABLE_STATES: readonly JobState[] = ['queued', 'running', 'failed', 'cancelled'];
+
+export async function getJob(sql: Sql, id: string): Promise<JobRow | null> {
+  return (await sql.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM job WHERE id = $1::uuid`, [id]))[0] ?? null;
+}
+
+export async function createJob(
+  sql: Sql,
+  job: { kind: JobKind; state?: JobState; modelId?: string | null; total?: number; cursor?: string | null; params?: Record<string, unknown> },
+): Promise<JobRow> {
+  const state = job.state ?? 'running';
+  const rows = await sql.query<JobRow>(
+    `INSERT INTO job (kind, state, model_id, total, cursor, params, started_at)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, CASE WHEN $2 = 'running' THEN now() END) RETURNING ${JOB_COLUMNS}`,
+    [job.kind, state, job.modelId ?? null, job.total ?? 0, job.cursor ?? null, JSON.stringify(job.params ?? {})],
+  );
+  return rows[0]!;
+}
+
+/** The newest unfinished job of `kind` whose params contain `match` (jsonb containment). */
+export async function findResumableJob(sql: Sql, kind: JobKind, match: Record<string, unknown>): Promise<JobRow | null> {
+  const rows = await sql.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM job WHERE kind = $1 AND state = ANY($2::text[]) AND params @> $3::jsonb
+     ORDER BY created_at DESC LIMIT 1`,
+    [kind, RESUMABLE_STATES, JSON.stringify(match)],
+  );
+  return rows[0] ?? null;
+}
+
+export interface JobPatch {
+  state?: JobState;
+  modelId?: string | null;
+  done?: number;
+  total?: number;
+  failed?: number;
+  cursor?: string | null;
+  /** merged into params (top-level keys replaced) */
+  params?: Record<string, unknown>;
+  error?: string | null;
+}
+
+/** Updates a job; run it on the transaction that writes the rows the cursor stands for. */
+export async function updateJob(sql: Sql, id: string, patch: JobPatch): Promise<void> {
+  const sets: string[] = ['updated_at = now()'];
+  const params: unknown[] = [id];
+  const set = (col: string, v: unknown, cast = '') => {
+    params.push(v);
+    sets.push(`${col} = $${params.length}${cast}`);
+  };
+  if (patch.state !== undefined) {
+    set('state', patch.state);
+    if (patch.state === 'running') sets.push('started_at = COALESCE(started_at, now())', 'finished_at = NULL');
+    if (patch.state === 'succeeded' || patch.state === 'failed' || patch.state === 'cancelled') sets.push('finished_at = now()');
+  }
+  if (patch.modelId !== undefined) set('model_id', patch.modelId);
+  if (patch.done !== undefined) set('done', patch.done);
+  if (patch.total !== undefined) set('total', patch.total);
+  if (patch.failed !== undefined) set('failed', patch.failed);
+  if (patch.cursor !== undefined) set('cursor', patch.cursor);
+  if (patch.error !== undefined) set('error', patch.error);
+  if (patch.params !== undefined) {
+    params.push(JSON.stringify(patch.params));
+    sets.push(`params = params || $${params.length}::jsonb`);
+  }
+  await sql.query(`UPDATE job SET ${sets.join(', ')} WHERE id = $1::uuid`, params);
+}

@@ -1,0 +1,405 @@
+/**
+ * Model versioning: re-embedding every image with another model, switching the active model, dropping the
+ * vectors of an old one (docs/models.md).
+ *
+ * `runReembed` walks product_image in id order and writes the new model's vectors (its own table,
+ * embedding_<dimension>, so models of different dimension coexist). Progress is the job row: `cursor` = the
+ * last image id handled, moved in the same transaction as that batch's vectors, so a killed run resumes where
+ * it stopped. Originals come from the image store; images that came with a precomputed embedding and no file
+ * (or whose file is gone) cannot be re-embedded and are counted as failed, with a reason, in the job params.
+ * Images added while the job runs (random uuids may sort before the cursor) are picked up by catch-up passes.
+ * Only when every pass is done does the active model switch, in ONE transaction (old inactive, new active,
+ * job succeeded): until then searches keep using the old model's vectors, which stay until
+ * `dropModelVectors`.
+ *
+ * `ReembedRunner` is the in-process background runner for the GraphQL `startReembed` mutation (it satisfies
+ * the resolvers' JobRunner interface); the CLI runs `runReembed` in the foreground.
+ */
+import fsp from 'node:fs/promises';
+import type { Config } from '../config.js';
+import type { Sql } from '../db/index.js';
+import { vectorLiteral } from '../db/index.js';
+import { codeOf, GlimpseError, notFound } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { ImageStore } from './image-store.js';
+import type { ImageEmbedder } from './images.js';
+import { PRECOMPUTED_SOURCE } from './import/importer.js';
+import { createJob, findResumableJob, getJob, updateJob, type JobRow } from './jobs.js';
+import { embeddingTable, ModelRegistry, type ModelRow } from './models.js';
+
+export interface ReembedDeps {
+  sql: Sql;
+  imageDir: string;
+  log?: Logger | undefined;
+}
+
+export interface ReembedOptions {
+  /** images per transaction (default 64) */
+  batchSize?: number | undefined;
+  /** images read + embedded at the same time (default 16) */
+  concurrency?: number | undefined;
+  /** switch the active model when done (default true) */
+  activate?: boolean | undefined;
+  /** resume/continue this job (else: the newest unfinished re-embed job of the model, else a new one) */
+  job?: JobRow | undefined;
+  onProgress?: ((job: { jobId: string; done: number; total: number; failed: number; elapsedMs: number }) => void) | undefined;
+  /** stop after the current batch; the job stays resumable */
+  signal?: AbortSignal | undefined;
+}
+
+export interface ReembedSummary {
+  jobId: string;
+  model: string;
+  dimension: number;
+  previousModel: string | null;
+  state: 'succeeded' | 'cancelled';
+  /** images in the catalog */
+  total: number;
+  /** vectors written by this run */
+  embedded: number;
+  /** images that had a vector of this model already (an earlier run, or imported with it) */
+  alreadyEmbedded: number;
+  /** images without a vector of this model at the end */
+  failed: number;
+  /** why, by reason code (NO_ORIGINAL, ORIGINAL_MISSING, CORRUPT_IMAGE, …) */
+  failures: Record<string, number>;
+  activated: boolean;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+interface ImageRef {
+  id: string;
+  productId: string;
+  sha256: string;
+  source: string;
+  has: boolean;
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
+
+export async function imageCount(sql: Sql): Promise<number> {
+  return Number((await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM product_image'))[0]?.n ?? 0);
+}
+
+/** Images without a vector of the model. */
+export async function missingVectorCount(sql: Sql, model: { id: string; dimension: number }): Promise<number> {
+  const rows = await sql.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM product_image i
+     WHERE NOT EXISTS (SELECT 1 FROM ${embeddingTable(model.dimension)} e WHERE e.image_id = i.id AND e.model_id = $1)`,
+    [model.id],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Re-embeds every image with `embedder`'s model (resumable), then switches the active model to it. */
+export async function runReembed(deps: ReembedDeps, embedder: ImageEmbedder, opts: ReembedOptions = {}): Promise<ReembedSummary> {
+  const started = Date.now();
+  const { sql } = deps;
+  const store = new ImageStore(deps.imageDir);
+  const registry = new ModelRegistry(sql);
+  const model = await registry.ensure(embedder);
+  const table = embeddingTable(model.dimension);
+  const batchSize = Math.max(1, Math.min(1000, Math.floor(opts.batchSize ?? 64)));
+  const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 16));
+  const total = await imageCount(sql);
+
+  let job = opts.job ?? (await findResumableJob(sql, 'reembed', { model: model.id }));
+  if (!job) job = await createJob(sql, { kind: 'reembed', modelId: model.id, total, params: { model: model.id, failures: {} } });
+  await updateJob(sql, job.id, { state: 'running', modelId: model.id, total, error: null });
+  const jobId = job.id;
+  const failures: Record<string, number> = { ...((job.params.failures as Record<string, number> | undefined) ?? {}) };
+  let done = job.done;
+  let failed = job.failed;
+  let embedded = 0;
+  let alreadyEmbedded = 0;
+  const failedIds = new Set<string>();
+  const progress = () => opts.onProgress?.({ jobId, done, total, failed, elapsedMs: Date.now() - started });
+  progress();
+
+  /** Reads and embeds a batch; returns the vectors to write and the failures. */
+  const embedBatch = async (rows: ImageRef[]) => {
+    const todo = rows.filter((r) => !r.has && !failedIds.has(r.id));
+    alreadyEmbedded += rows.filter((r) => r.has).length;
+    const results = await mapLimit(todo, concurrency, async (r): Promise<{ r: ImageRef; vector?: Float32Array; code?: string; message?: string }> => {
+      let bytes: Buffer;
+      try {
+        bytes = await fsp.readFile(store.path(r.sha256));
+      } catch {
+        return r.source === PRECOMPUTED_SOURCE
+          ? { r, code: 'NO_ORIGINAL', message: 'imported with a precomputed embedding and no file: nothing to re-embed' }
+          : { r, code: 'ORIGINAL_MISSING', message: `the original ${r.sha256} is missing from the image store` };
+      }
+      try {
+        return { r, vector: await embedder.embedImage(bytes) };
+      } catch (err) {
+        return { r, code: codeOf(err) ?? 'EMBED_FAILED', message: (err as Error).message };
+      }
+    });
+    return results;
+  };
+
+  const writeBatch = async (results: Awaited<ReturnType<typeof embedBatch>>, cursor: string | undefined, handled: number) => {
+    let newFailures = 0;
+    await sql.transaction(async (tx) => {
+      for (const res of results) {
+        if (res.vector) {
+          // INSERT … SELECT: an image deleted meanwhile is simply skipped
+          const ins = await tx.query(
+            `INSERT INTO ${table} (image_id, model_id, product_id, embedding)
+             SELECT i.id, $2, i.product_id, $3::halfvec(${model.dimension}) FROM product_image i WHERE i.id = $1::uuid
+             ON CONFLICT (image_id, model_id) DO NOTHING RETURNING image_id`,
+            [res.r.id, model.id, vectorLiteral(res.vector)],
+          );
+          embedded += ins.length;
+        } else if (!failedIds.has(res.r.id)) {
+          failedIds.add(res.r.id);
+          failures[res.code!] = (failures[res.code!] ?? 0) + 1;
+          newFailures++;
+          deps.log?.warn({ image: res.r.id, code: res.code }, `re-embed: ${res.message}`);
+        }
+      }
+      await updateJob(tx, jobId, {
+        ...(cursor !== undefined ? { cursor, done: done + handled } : {}),
+        failed: failed + newFailures,
+        params: { failures },
+      });
+    });
+    if (cursor !== undefined) done += handled;
+    failed += newFailures;
+    progress();
+  };
+
+  let cancelled = false;
+  try {
+    // main pass, in id order from the cursor
+    let cursor = job.cursor ?? ZERO_UUID;
+    for (;;) {
+      if (opts.signal?.aborted) {
+        cancelled = true;
+        break;
+      }
+      const rows = await sql.query<ImageRef>(
+        `SELECT i.id::text AS id, i.product_id::text AS "productId", i.sha256::text AS sha256, i.source,
+                EXISTS (SELECT 1 FROM ${table} e WHERE e.image_id = i.id AND e.model_id = $2) AS has
+         FROM product_image i WHERE i.id > $1::uuid ORDER BY i.id LIMIT $3`,
+        [cursor, model.id, batchSize],
+      );
+      if (!rows.length) break;
+      cursor = rows[rows.length - 1]!.id;
+      await writeBatch(await embedBatch(rows), cursor, rows.length);
+    }
+    // catch-up: images added behind the cursor while the job ran
+    for (let pass = 0; pass < 3 && !cancelled; pass++) {
+      let wrote = 0;
+      let after = ZERO_UUID;
+      for (;;) {
+        if (opts.signal?.aborted) {
+          cancelled = true;
+          break;
+        }
+        const rows = await sql.query<ImageRef>(
+          `SELECT i.id::text AS id, i.product_id::text AS "productId", i.sha256::text AS sha256, i.source, false AS has
+           FROM product_image i WHERE i.id > $1::uuid
+             AND NOT EXISTS (SELECT 1 FROM ${table} e WHERE e.image_id = i.id AND e.model_id = $2)
+           ORDER BY i.id LIMIT $3`,
+          [after, model.id, batchSize],
+        );
+        if (!rows.length) break;
+        after = rows[rows.length - 1]!.id;
+        const fresh = rows.filter((r) => !failedIds.has(r.id));
+        if (!fresh.length) continue;
+        const before = embedded;
+        await writeBatch(await embedBatch(fresh), undefined, 0);
+        wrote += embedded - before;
+      }
+      if (!wrote) break;
+    }
+  } catch (err) {
+    await updateJob(sql, jobId, { state: 'failed', error: (err as Error).message }).catch(() => {});
+    throw err;
+  }
+
+  const previous = await registry.active();
+  let activated = false;
+  if (!cancelled) {
+    const missing = await missingVectorCount(sql, model);
+    const finalTotal = await imageCount(sql);
+    await sql.transaction(async (tx) => {
+      if (opts.activate ?? true) {
+        await switchActive(tx, model.id);
+        activated = true;
+      }
+      await updateJob(tx, jobId, { state: 'succeeded', done: finalTotal, total: finalTotal, failed: missing, params: { failures, previousModel: previous?.id ?? null, activated } });
+    });
+    failed = missing;
+    done = finalTotal;
+    progress();
+  } else {
+    await updateJob(sql, jobId, { state: 'cancelled' });
+  }
+  const seconds = (Date.now() - started) / 1000;
+  return {
+    jobId,
+    model: model.id,
+    dimension: model.dimension,
+    previousModel: previous?.id ?? null,
+    state: cancelled ? 'cancelled' : 'succeeded',
+    total: done,
+    embedded,
+    alreadyEmbedded,
+    failed,
+    failures,
+    activated,
+    seconds,
+    imagesPerSecond: seconds > 0 ? embedded / seconds : 0,
+  };
+}
+
+/** Makes `modelId` the one active model, in the caller's transaction (old inactive and new active together). */
+async function switchActive(tx: Sql, modelId: string): Promise<void> {
+  await tx.query('SELECT id FROM embedding_model FOR UPDATE');
+  await tx.query('UPDATE embedding_model SET active = false WHERE active AND id <> $1', [modelId]);
+  const rows = await tx.query('UPDATE embedding_model SET active = true WHERE id = $1 RETURNING id', [modelId]);
+  if (!rows.length) throw notFound('model', modelId);
+}
+
+export interface ModelInfo extends ModelRow {
+  vectors: number;
+  /** images without a vector of this model */
+  missing: number;
+}
+
+export async function listModels(sql: Sql): Promise<ModelInfo[]> {
+  const models = await new ModelRegistry(sql).list();
+  const out: ModelInfo[] = [];
+  for (const m of models) {
+    const vectors = Number(
+      (await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${embeddingTable(m.dimension)} WHERE model_id = $1`, [m.id]))[0]?.n ?? 0,
+    );
+    out.push({ ...m, vectors, missing: await missingVectorCount(sql, { id: m.id, dimension: m.dimension }) });
+  }
+  return out;
+}
+
+/**
+ * Switches the active model atomically. Refuses a model that lacks vectors for some images unless `force`
+ * (those products would vanish from semantic search).
+ */
+export async function activateModel(sql: Sql, modelId: string, opts: { force?: boolean } = {}): Promise<{ previous: string | null; missing: number }> {
+  const model = (await new ModelRegistry(sql).list()).find((m) => m.id === modelId);
+  if (!model) throw notFound('model', modelId);
+  const missing = await missingVectorCount(sql, model);
+  if (missing && !opts.force) {
+    throw new GlimpseError('BAD_USER_INPUT', `model ${modelId} has no vector for ${missing} image(s): run \`glimpse reembed --model ${modelId}\` first, or pass --force`, {
+      missing,
+    });
+  }
+  return sql.transaction(async (tx) => {
+    const prev = (await tx.query<{ id: string }>('SELECT id FROM embedding_model WHERE active'))[0]?.id ?? null;
+    await switchActive(tx, modelId);
+    return { previous: prev, missing };
+  });
+}
+
+/** Deletes every vector of a model that is not active (and, with `forget`, its registry row). */
+export async function dropModelVectors(sql: Sql, modelId: string, opts: { forget?: boolean } = {}): Promise<{ deleted: number }> {
+  return sql.transaction(async (tx) => {
+    const model = (await tx.query<{ id: string; dimension: number; active: boolean }>('SELECT id, dimension, active FROM embedding_model WHERE id = $1 FOR UPDATE', [modelId]))[0];
+    if (!model) throw notFound('model', modelId);
+    if (model.active) throw new GlimpseError('BAD_USER_INPUT', `model ${modelId} is the active model: activate another one first`);
+    const rows = await tx.query(`DELETE FROM ${embeddingTable(Number(model.dimension))} WHERE model_id = $1 RETURNING image_id`, [modelId]);
+    if (opts.forget) await tx.query('DELETE FROM embedding_model WHERE id = $1', [modelId]);
+    return { deleted: rows.length };
+  });
+}
+
+// ---------------------------------------------------------------------------------------- background runner
+
+/** An embedder the runner can close when it loaded it. */
+export type ClosableEmbedder = ImageEmbedder & { close?: () => Promise<void> };
+
+export interface ReembedRunnerDeps {
+  sql: Sql;
+  config: Pick<Config, 'imageDir'>;
+  log?: Logger | undefined;
+  /** the server's loaded embedder, if any (reused when the requested model is the same) */
+  current?: (() => ImageEmbedder | undefined) | undefined;
+  /** loads another model by name (e.g. name => Embedder.load({ ...config, model: name })) */
+  load: (model: string) => Promise<ClosableEmbedder>;
+  options?: Omit<ReembedOptions, 'job' | 'signal' | 'onProgress'>;
+}
+
+/** Runs re-embed jobs in the background of the server process; `startReembed` returns the job at once. */
+export class ReembedRunner {
+  private readonly running = new Map<string, { job: JobRow; done: Promise<void> }>();
+  private readonly abort = new AbortController();
+
+  constructor(private readonly deps: ReembedRunnerDeps) {}
+
+  /** Starts (or resumes, or returns the already running) re-embed job of `model`. */
+  async startReembed(model: string): Promise<JobRow> {
+    const running = this.running.get(model);
+    if (running) return (await getJob(this.deps.sql, running.job.id)) ?? running.job;
+    const { sql } = this.deps;
+    const existing = await findResumableJob(sql, 'reembed', { model });
+    const known = (await new ModelRegistry(sql).list()).find((m) => m.id === model);
+    const job =
+      existing ??
+      (await createJob(sql, { kind: 'reembed', state: 'queued', modelId: known?.id ?? null, params: { model, failures: {} } }));
+    if (existing) await updateJob(sql, job.id, { state: 'queued', error: null });
+    const done = this.execute(model, job).finally(() => this.running.delete(model));
+    this.running.set(model, { job, done });
+    return (await getJob(sql, job.id)) ?? job;
+  }
+
+  private async execute(model: string, job: JobRow): Promise<void> {
+    const { sql, log } = this.deps;
+    let embedder: ClosableEmbedder | undefined;
+    let loaded = false;
+    try {
+      const current = this.deps.current?.();
+      if (current && current.modelId === model) embedder = current;
+      else {
+        embedder = await this.deps.load(model);
+        loaded = true;
+      }
+      const summary = await runReembed({ sql, imageDir: this.deps.config.imageDir, log }, embedder, {
+        ...this.deps.options,
+        job,
+        signal: this.abort.signal,
+      });
+      log?.info({ job: job.id, ...summary }, `re-embed with ${summary.model} ${summary.state}`);
+    } catch (err) {
+      log?.error({ err, job: job.id, model }, 're-embed failed');
+      await updateJob(sql, job.id, { state: 'failed', error: (err as Error).message }).catch(() => {});
+    } finally {
+      if (loaded) await embedder?.close?.().catch(() => {});
+    }
+  }
+
+  /** Resolves when the job of `model` started here has finished (tests, shutdown). */
+  async wait(model?: string): Promise<void> {
+    const list = model ? [this.running.get(model)] : [...this.running.values()];
+    await Promise.all(list.map((r) => r?.done));
+  }
+
+  /** Stops running jobs after their current batch (they stay resumable). */
+  async close(): Promise<void> {
+    this.abort.abort();
+    await this.wait();
+  }
+}

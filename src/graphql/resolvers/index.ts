@@ -1,0 +1,416 @@
+/**
+ * GraphQL resolvers for schema.graphql. Thin: check the caller, validate arguments, call a service, shape
+ * the answer. Errors are GlimpseErrors (or carry one of their codes); src/http/errors.ts formats them.
+ *
+ * The server (src/server.ts) calls `createServices({ config, db, models, logger })` once and
+ * `createRequestScope(services, ctxBase)` per request.
+ */
+import type { CategoryNode, ImageRow, ImageSource, ProductOrder, ProductRow } from '../../catalog/index.js';
+import { LIMITS, normaliseFilter, parseId } from '../../catalog/index.js';
+import type { ProductFilter } from '../../catalog/filter.js';
+import { imageUrl as imageUrlOf } from '../../catalog/image-store-paths.js';
+import type { ProductInput, ProductPatch } from '../../catalog/validation.js';
+import { GlimpseError, badInput, notFound } from '../../errors.js';
+import type { SearchHit, SearchRequest, SearchResult } from '../../search/types.js';
+import { requireReader, requireRole } from '../auth.js';
+import type { RequestContext } from '../context.js';
+import { scalarResolvers } from './scalars.js';
+import { scopeOf, type JobRecord } from './scope.js';
+import { readUpload, type UploadValue } from './uploads.js';
+
+export {
+  createRequestScope,
+  createServices,
+  scopeOf,
+  type GlimpseServices,
+  type RequestScope,
+  type JobRunner,
+  type JobRecord,
+} from './scope.js';
+
+type Ctx = RequestContext;
+
+// ---------------------------------------------------------------- helpers
+
+function checkFirst(ctx: Ctx, first: number | null | undefined, def: number): number {
+  const n = first ?? def;
+  if (!Number.isInteger(n) || n < 0) throw badInput('first: must be an integer ≥ 0', { field: 'first' });
+  if (n > ctx.config.maxFirst)
+    throw badInput(`first: at most ${ctx.config.maxFirst}`, { field: 'first', max: ctx.config.maxFirst });
+  return n;
+}
+
+interface SearchEdgeValue {
+  cursor: string;
+  score: number;
+  node: ProductRow;
+  matchedImage: ImageRow | null;
+  semanticRank: number | null;
+  keywordRank: number | null;
+}
+
+async function toSearchConnection(ctx: Ctx, result: SearchResult) {
+  const { loaders } = scopeOf(ctx);
+  const nodes = await Promise.all(result.hits.map((h) => loaders.product.load(h.productId)));
+  const images = await Promise.all(
+    result.hits.map((h) => (h.matchedImageId ? loaders.image.load(h.matchedImageId) : null)),
+  );
+  const edges: SearchEdgeValue[] = [];
+  result.hits.forEach((h: SearchHit, i) => {
+    const node = nodes[i];
+    if (!node) return; // deleted between the search and this read
+    edges.push({
+      cursor: h.cursor,
+      score: h.score,
+      node,
+      matchedImage: images[i] ?? null,
+      semanticRank: h.semanticRank ?? null,
+      keywordRank: h.keywordRank ?? null,
+    });
+  });
+  return { edges, pageInfo: result.pageInfo, facets: result.facets, model: result.modelId };
+}
+
+const EMPTY_SEARCH: SearchResult = {
+  hits: [],
+  pageInfo: { hasNextPage: false, endCursor: null },
+  facets: null,
+  modelId: null,
+  plan: { mode: 'SEMANTIC', strategy: 'exact', shape: 'none', retries: 0, statements: 0 },
+};
+
+interface SearchInputArg {
+  text?: string | null;
+  negativeText?: string | null;
+  image?: UploadValue | null;
+  productId?: string | null;
+  imageId?: string | null;
+  vector?: number[] | null;
+  weights?: SearchRequest['weights'];
+  filter?: ProductFilter | null;
+  mode?: SearchRequest['mode'];
+  minScore?: number | null;
+  relativeCutoff?: number | null;
+  facets?: SearchRequest['facets'];
+}
+
+function jobView(j: JobRecord) {
+  return {
+    ...j,
+    state: j.state.toUpperCase(),
+    model: j.modelId,
+    progress: j.total > 0 ? Math.min(1, j.done / j.total) : null,
+  };
+}
+
+// ---------------------------------------------------------------- resolvers
+
+export const resolvers = {
+  ...scalarResolvers,
+
+  Query: {
+    async search(_: unknown, args: { input: SearchInputArg; first?: number | null; after?: string | null }, ctx: Ctx) {
+      requireReader(ctx);
+      const { search, services } = scopeOf(ctx);
+      const input = args.input ?? {};
+      const first = checkFirst(ctx, args.first, 20);
+      if (input.vector != null) requireRole(ctx, 'admin');
+      const filter = normaliseFilter(input.filter);
+      let imageVector: Float32Array | null = null;
+      if (input.image != null) {
+        const bytes = await readUpload(input.image, ctx.config.maxImageBytes, 'input.image');
+        const embedder = services.embedder(); // MODEL_UNAVAILABLE
+        try {
+          imageVector = await embedder.embedImage(bytes);
+        } catch (err) {
+          const code = (err as { code?: unknown }).code;
+          if (typeof code === 'string' && code !== 'MODEL_UNAVAILABLE') {
+            throw new GlimpseError(code as 'CORRUPT_IMAGE', `input.image: ${(err as Error).message}`, {
+              field: 'input.image',
+            });
+          }
+          throw err;
+        }
+      }
+      const req: SearchRequest = {
+        text: input.text ?? null,
+        negativeText: input.negativeText ?? null,
+        imageVector,
+        productId: input.productId ?? null,
+        imageId: input.imageId ?? null,
+        vector: input.vector ?? null,
+        weights: input.weights ?? null,
+        filter,
+        mode: input.mode ?? 'SEMANTIC',
+        minScore: input.minScore ?? null,
+        relativeCutoff: input.relativeCutoff ?? null,
+        facets: input.facets ?? null,
+        first,
+        after: args.after ?? null,
+      };
+      return toSearchConnection(ctx, await search.search(req));
+    },
+
+    async product(_: unknown, args: { id?: string | null; sku?: string | null }, ctx: Ctx) {
+      requireReader(ctx);
+      const { loaders } = scopeOf(ctx);
+      const hasId = args.id != null;
+      const hasSku = args.sku != null;
+      if (hasId === hasSku) throw badInput('product: give exactly one of id or sku', { field: 'id' });
+      if (hasId) return loaders.product.load(parseId(args.id!));
+      const sku = args.sku!.trim();
+      if (!sku || sku.length > LIMITS.skuMax) return null;
+      return loaders.productBySku.load(sku);
+    },
+
+    async products(
+      _: unknown,
+      args: {
+        filter?: ProductFilter | null;
+        first?: number | null;
+        after?: string | null;
+        orderBy?: ProductOrder | null;
+      },
+      ctx: Ctx,
+    ) {
+      requireReader(ctx);
+      const { catalog, loaders } = scopeOf(ctx);
+      const first = checkFirst(ctx, args.first, 20);
+      const page = await catalog.listProducts({
+        filter: args.filter ?? null,
+        first,
+        after: args.after ?? null,
+        orderBy: args.orderBy ?? 'NEWEST',
+      });
+      loaders.primeProducts(page.rows);
+      return {
+        edges: page.rows.map((node, i) => ({ cursor: page.cursors[i]!, node })),
+        pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.cursors[page.cursors.length - 1] ?? null },
+      };
+    },
+
+    async similarProducts(
+      _: unknown,
+      args: { id: string; filter?: ProductFilter | null; first?: number | null; after?: string | null },
+      ctx: Ctx,
+    ) {
+      requireReader(ctx);
+      const { search, loaders } = scopeOf(ctx);
+      const id = parseId(args.id);
+      const first = checkFirst(ctx, args.first, 10);
+      if (!(await loaders.product.load(id))) throw notFound('product', id);
+      const images = await loaders.imagesByProduct.load(id);
+      if (!images.length) return toSearchConnection(ctx, EMPTY_SEARCH);
+      const result = await search.similarProducts(id, {
+        filter: normaliseFilter(args.filter),
+        first,
+        after: args.after ?? null,
+      });
+      return toSearchConnection(ctx, result);
+    },
+
+    async categories(_: unknown, args: { parent?: string | null; flat?: boolean | null }, ctx: Ctx) {
+      requireReader(ctx);
+      const { loaders } = scopeOf(ctx);
+      const roots = await loaders.categories();
+      let base: CategoryNode[] = roots;
+      if (args.parent != null) {
+        const parent = normaliseFilter({ category: args.parent }).category;
+        if (!parent) throw badInput('parent: must be a category path', { field: 'parent' });
+        const find = (ns: readonly CategoryNode[]): CategoryNode | undefined => {
+          for (const n of ns) {
+            if (n.path === parent) return n;
+            if (parent.startsWith(n.path + '/')) return find(n.children);
+          }
+          return undefined;
+        };
+        base = find(roots)?.children ?? [];
+      }
+      if (!args.flat) return base;
+      const out: CategoryNode[] = [];
+      const walk = (ns: readonly CategoryNode[]) => ns.forEach((n) => (out.push(n), walk(n.children)));
+      walk(base);
+      return out;
+    },
+
+    async models(_: unknown, _args: unknown, ctx: Ctx) {
+      requireReader(ctx);
+      const { catalog, services } = scopeOf(ctx);
+      try {
+        await catalog.models.ensure(services.embedder());
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'MODEL_UNAVAILABLE') throw err;
+      }
+      return catalog.models.list();
+    },
+
+    async job(_: unknown, args: { id: string }, ctx: Ctx) {
+      requireRole(ctx, 'admin');
+      const id = parseId(args.id);
+      const j = await ctx.db.prisma.job.findUnique({ where: { id } });
+      return j ? jobView(j) : null;
+    },
+  },
+
+  Mutation: {
+    async createProduct(_: unknown, args: { input: ProductInput }, ctx: Ctx) {
+      requireRole(ctx, 'admin');
+      const row = await scopeOf(ctx).catalog.createProduct(args.input);
+      scopeOf(ctx).loaders.primeProducts([row]);
+      return row;
+    },
+
+    async updateProduct(_: unknown, args: { id: string; input: ProductPatch }, ctx: Ctx) {
+      requireRole(ctx, 'admin');
+      const id = parseId(args.id);
+      const { catalog, loaders } = scopeOf(ctx);
+      const row = await catalog.updateProduct(id, args.input ?? {});
+      loaders.clearProduct(id);
+      loaders.primeProducts([row]);
+      return row;
+    },
+
+    async deleteProduct(_: unknown, args: { id: string }, ctx: Ctx) {
+      requireRole(ctx, 'admin');
+      const id = parseId(args.id);
+      const { catalog, loaders } = scopeOf(ctx);
+      await catalog.deleteProduct(id);
+      loaders.clearProduct(id);
+      return true;
+    },
+
+    async upsertProducts(_: unknown, args: { inputs: ProductInput[] }, ctx: Ctx) {
+      requireRole(ctx, 'admin');
+      const { catalog, loaders } = scopeOf(ctx);
+      const result = await catalog.upsertProducts(args.inputs ?? []);
+      loaders.primeProducts(result.products);
+      return result;
+    },
+
+    async addProductImages(
+      _: unknown,
+      args: { productId: string; files?: UploadValue[] | null; urls?: string[] | null },
+      ctx: Ctx,
+    ) {
+      requireRole(ctx, 'admin');
+      const productId = parseId(args.productId, 'productId');
+      const files = args.files ?? [];
+      const urls = args.urls ?? [];
+      const max = ctx.config.maxFilesPerRequest;
+      if (files.length + urls.length > max) {
+        throw new GlimpseError(
+          'PAYLOAD_TOO_LARGE',
+          `at most ${max} images per request (got ${files.length + urls.length})`,
+          { max },
+        );
+      }
+      const sources: ImageSource[] = [
+        ...files.map((f, i): ImageSource => ({
+          kind: 'upload',
+          label: `files[${i}]`,
+          read: () => readUpload(f, ctx.config.maxImageBytes, `files[${i}]`),
+        })),
+        ...urls.map((url, i): ImageSource => ({ kind: 'url', label: `urls[${i}]`, url })),
+      ];
+      const { catalog, loaders } = scopeOf(ctx);
+      const result = await catalog.addImages(productId, sources);
+      loaders.clearProduct(productId);
+      for (const img of result.images) loaders.image.clear(img.id).prime(img.id, img);
+      return { productId, images: result.images, nearDuplicates: result.nearDuplicates };
+    },
+
+    async removeProductImage(_: unknown, args: { imageId: string }, ctx: Ctx) {
+      requireRole(ctx, 'admin');
+      const imageId = parseId(args.imageId, 'imageId');
+      const { catalog, loaders } = scopeOf(ctx);
+      const row = await catalog.removeImage(imageId);
+      loaders.clearProduct(row.productId);
+      loaders.image.clear(imageId);
+      return true;
+    },
+
+    async reorderProductImages(_: unknown, args: { productId: string; imageIds: string[] }, ctx: Ctx) {
+      requireRole(ctx, 'admin');
+      const productId = parseId(args.productId, 'productId');
+      const imageIds = (args.imageIds ?? []).map((id, i) => parseId(id, `imageIds[${i}]`));
+      const { catalog, loaders } = scopeOf(ctx);
+      await catalog.reorderImages(productId, imageIds);
+      loaders.clearProduct(productId);
+      for (const id of imageIds) loaders.image.clear(id);
+      const row = await loaders.product.load(productId);
+      if (!row) throw notFound('product', productId);
+      return row;
+    },
+
+    async startReembed(_: unknown, args: { model: string }, ctx: Ctx) {
+      requireRole(ctx, 'admin');
+      const model = (args.model ?? '').trim();
+      if (!model || model.length > 200 || /[\s\u0000-\u001f]/.test(model)) {
+        // eslint-disable-line no-control-regex
+        throw badInput('model: must be a model id, e.g. Xenova/clip-vit-base-patch32', { field: 'model' });
+      }
+      const { services } = scopeOf(ctx);
+      if (!services.jobs) {
+        throw new GlimpseError(
+          'MODEL_UNAVAILABLE',
+          `re-embedding with ${JSON.stringify(model)} is not available on this server (no job runner is configured)`,
+          {
+            reason: 'REEMBED_UNAVAILABLE',
+            model,
+          },
+        );
+      }
+      return jobView(await services.jobs.startReembed(model));
+    },
+  },
+
+  Product: {
+    price: (p: ProductRow) => (p.price !== null && p.currency ? { amount: p.price, currency: p.currency } : null),
+    tags: (p: ProductRow) => p.tags ?? [],
+    attributes: (p: ProductRow) => p.attributes ?? {},
+    images: (p: ProductRow, _: unknown, ctx: Ctx) => scopeOf(ctx).loaders.imagesByProduct.load(p.id),
+    primaryImage: async (p: ProductRow, _: unknown, ctx: Ctx) =>
+      (await scopeOf(ctx).loaders.imagesByProduct.load(p.id))[0] ?? null,
+  },
+
+  ProductImage: {
+    url: (i: ImageRow, _: unknown, ctx: Ctx) => imageUrlOf(ctx.baseUrl, i.sha256),
+    product: async (i: ImageRow, _: unknown, ctx: Ctx) => {
+      const p = await scopeOf(ctx).loaders.product.load(i.productId);
+      if (!p) throw notFound('product', i.productId);
+      return p;
+    },
+  },
+
+  AddImagesPayload: {
+    product: async (p: { productId: string }, _: unknown, ctx: Ctx) => {
+      const row = await scopeOf(ctx).loaders.product.load(p.productId);
+      if (!row) throw notFound('product', p.productId);
+      return row;
+    },
+  },
+
+  NearDuplicate: {
+    image: (n: { imageId: string }, _: unknown, ctx: Ctx) => loadImage(ctx, n.imageId),
+    of: (n: { ofImageId: string }, _: unknown, ctx: Ctx) => loadImage(ctx, n.ofImageId),
+  },
+
+  EmbeddingModel: {
+    loaded: (m: { id: string }, _: unknown, ctx: Ctx) => {
+      const s = scopeOf(ctx).services.models.status();
+      return s.ready && s.modelId === m.id;
+    },
+    device: (m: { id: string }, _: unknown, ctx: Ctx) => {
+      const s = scopeOf(ctx).services.models.status();
+      return s.ready && s.modelId === m.id ? (s.device ?? null) : null;
+    },
+    embeddedImageCount: (m: { id: string; dimension: number }, _: unknown, ctx: Ctx) =>
+      scopeOf(ctx).catalog.models.embeddedImageCount(m.id, m.dimension),
+  },
+};
+
+async function loadImage(ctx: Ctx, id: string): Promise<ImageRow> {
+  const img = await scopeOf(ctx).loaders.image.load(id);
+  if (!img) throw notFound('image', id);
+  return img;
+}

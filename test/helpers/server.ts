@@ -1,0 +1,125 @@
+/**
+ * A real Glimpse server for integration/e2e tests: real HTTP on an ephemeral port (127.0.0.1:0), a real
+ * database (a scratch PostgreSQL database, or embedded PGlite under a temp data dir), and by default the
+ * real ModelManager on the generated test model. Call `close()` in afterAll: it shuts the server down
+ * gracefully and drops the database and the temp directory.
+ *
+ *   const srv = await startTestServer({ config: { rateLimitPerMinute: 0 } });
+ *   const res = await srv.gql('{ health { ok } }');
+ *   const adminKey = await srv.createKey('admin');
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createKey } from '../../src/auth/api-keys.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { openDatabase, type Database } from '../../src/db/index.js';
+import type { Role } from '../../src/graphql/context.js';
+import { silentLogger, type Logger } from '../../src/logger.js';
+import { startServer, type RunningServer, type ServerModels, type ServerOverrides } from '../../src/server.js';
+import { createScratchDatabase, type TestDbKind } from './db.js';
+
+export interface TestServerOptions {
+  /** 'postgres' (default): a scratch database on the test server; 'pglite': embedded, under a temp dir */
+  db?: TestDbKind;
+  /** config overrides (on top of the defaults with GLIMPSE_DATA_DIR = a temp dir, port 0, host 127.0.0.1) */
+  config?: Partial<Config>;
+  /**
+   * The model provider: 'test' (default: a real ModelManager on the generated test model, started and
+   * awaited), 'none' (never ready; reason "no model in this test"), or any provider object (not closed).
+   */
+  models?: 'test' | 'none' | ServerModels;
+  /** wait for the model before returning (default true for 'test') */
+  waitForModel?: boolean;
+  /** GraphQL schema/resolvers (default: schema.graphql + src/graphql/resolvers, as in production) */
+  graphql?: ServerOverrides['graphql'];
+  logger?: Logger;
+}
+
+export interface GqlResponse<T = Record<string, unknown>> {
+  status: number;
+  headers: Headers;
+  body: { data?: T | null; errors?: Array<{ message: string; path?: unknown[]; extensions?: { code?: string; [k: string]: unknown } }> };
+}
+
+export interface TestServer extends RunningServer {
+  config: Config;
+  /** the scratch database URL (postgres only) */
+  databaseUrl?: string;
+  dataDir: string;
+  /** POST a GraphQL operation as JSON */
+  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, opts?: { key?: string; headers?: Record<string, string> }): Promise<GqlResponse<T>>;
+  /** a new API key of the given role (returned in clear) */
+  createKey(role: Role, name?: string): Promise<string>;
+}
+
+export const NO_MODEL: ServerModels = { status: () => ({ ready: false, reason: 'no model in this test' }) };
+
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const kind = opts.db ?? 'postgres';
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-test-'));
+  let scratch: { url: string; drop: () => Promise<void> } | undefined;
+  if (kind === 'postgres') scratch = await createScratchDatabase();
+  const config: Config = loadConfig(
+    { GLIMPSE_DATA_DIR: dataDir, GLIMPSE_MODEL: 'test', LOG_LEVEL: 'silent', ...(scratch ? { DATABASE_URL: scratch.url } : {}) },
+    { port: 0, host: '127.0.0.1', dbPoolSize: 5, shutdownTimeoutMs: 5000, ...opts.config },
+  );
+  let db: Database | undefined;
+  let server: RunningServer | undefined;
+  try {
+    db = await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      dbPoolSize: config.dbPoolSize,
+      dbStatementTimeoutMs: config.dbStatementTimeoutMs,
+    });
+    const models = opts.models ?? 'test';
+    const overrides: ServerOverrides = { db, logger: opts.logger ?? silentLogger };
+    if (models === 'none') overrides.models = NO_MODEL;
+    else if (models !== 'test') overrides.models = models;
+    if (opts.graphql) overrides.graphql = opts.graphql;
+    server = await startServer(config, overrides);
+    if (models === 'test' && opts.waitForModel !== false) await (server.models as { start?: () => Promise<unknown> }).start?.();
+  } catch (err) {
+    await server?.close().catch(() => {});
+    await db?.close().catch(() => {});
+    await scratch?.drop().catch(() => {});
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const running = server;
+  const database = db;
+  let closed: Promise<void> | undefined;
+  return {
+    ...running,
+    config,
+    dataDir,
+    ...(scratch ? { databaseUrl: scratch.url } : {}),
+    async gql<T>(query: string, variables?: Record<string, unknown>, o: { key?: string; headers?: Record<string, string> } = {}) {
+      const res = await fetch(running.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(o.key ? { authorization: `Bearer ${o.key}` } : {}), ...o.headers },
+        body: JSON.stringify({ query, ...(variables ? { variables } : {}) }),
+      });
+      const text = await res.text();
+      let body: GqlResponse<T>['body'];
+      try {
+        body = JSON.parse(text) as GqlResponse<T>['body'];
+      } catch {
+        throw new Error(`non-JSON response (HTTP ${res.status}): ${text.slice(0, 500)}`);
+      }
+      return { status: res.status, headers: res.headers, body };
+    },
+    async createKey(role: Role, name?: string) {
+      return (await createKey(database.prisma, role, name ?? `test ${role}`)).key;
+    },
+    close() {
+      return (closed ??= (async () => {
+        await running.close();
+        await database.close().catch(() => {});
+        await scratch?.drop();
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      })());
+    },
+  };
+}
