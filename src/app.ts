@@ -80,7 +80,10 @@ function declaredFields(doc: DocumentNode): { query: Set<string>; scalars: Set<s
   const query = new Set<string>();
   const scalars = new Set<string>();
   for (const def of doc.definitions) {
-    if ((def.kind === Kind.OBJECT_TYPE_DEFINITION || def.kind === Kind.OBJECT_TYPE_EXTENSION) && def.name.value === 'Query')
+    if (
+      (def.kind === Kind.OBJECT_TYPE_DEFINITION || def.kind === Kind.OBJECT_TYPE_EXTENSION) &&
+      def.name.value === 'Query'
+    )
       for (const f of def.fields ?? []) query.add(f.name.value);
     if (def.kind === Kind.SCALAR_TYPE_DEFINITION) scalars.add(def.name.value);
   }
@@ -89,9 +92,11 @@ function declaredFields(doc: DocumentNode): { query: Set<string>; scalars: Set<s
 
 export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
   const { config, db, models, logger } = deps;
-  const typeDefs = typeof deps.typeDefs === 'string' ? parse(deps.typeDefs) : (deps.typeDefs ?? parse(MINIMAL_TYPE_DEFS));
+  const typeDefs =
+    typeof deps.typeDefs === 'string' ? parse(deps.typeDefs) : (deps.typeDefs ?? parse(MINIMAL_TYPE_DEFS));
   const declared = declaredFields(typeDefs);
-  const userResolvers = deps.resolvers === undefined ? [] : Array.isArray(deps.resolvers) ? deps.resolvers : [deps.resolvers];
+  const userResolvers =
+    deps.resolvers === undefined ? [] : Array.isArray(deps.resolvers) ? deps.resolvers : [deps.resolvers];
   const resolvers: Resolvers[] = [];
   if (declared.query.has('health')) resolvers.push(healthResolvers(db, models));
   if (declared.scalars.has('Upload') && !userResolvers.some((r) => r.Upload)) resolvers.push({ Upload: GraphQLUpload });
@@ -104,7 +109,10 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
         async willSendResponse(rc) {
           const seconds = Number(process.hrtime.bigint() - start) / 1e9;
           const name = rc.operationName ?? rc.request.operationName;
-          graphqlRequestDuration.observe({ operation: operationLabel(name), type: rc.operation?.operation ?? 'unknown' }, seconds);
+          graphqlRequestDuration.observe(
+            { operation: operationLabel(name), type: rc.operation?.operation ?? 'unknown' },
+            seconds,
+          );
         },
       };
     },
@@ -116,6 +124,8 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
     introspection: true,
     csrfPrevention: true,
     includeStacktraceInErrorResponses: false,
+    // src/server.ts owns SIGTERM/SIGINT (drains HTTP first); Apollo's own handler would re-raise the signal
+    stopOnTerminationSignals: false,
     validationRules: queryLimitRules(config),
     formatError: formatGraphQLError,
     plugins: [metricsPlugin],
@@ -128,7 +138,9 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
   });
   await apollo.start();
 
-  const verifier = deps.keyVerifier ?? createKeyVerifier(db.prisma, (err) => logger.warn({ err }, 'could not update api_key.last_used_at'));
+  const verifier =
+    deps.keyVerifier ??
+    createKeyVerifier(db.prisma, (err) => logger.warn({ err }, 'could not update api_key.last_used_at'));
   const limiter = createRateLimiter(config.rateLimitPerMinute);
 
   let inFlight = 0;
@@ -161,7 +173,8 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
     pinoHttp({
       logger,
       genReqId: (req) => (req as IncomingMessage & { id?: string }).id ?? crypto.randomUUID(),
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      customLogLevel: (_req, res, err) =>
+        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
       autoLogging: { ignore: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') },
     }),
   );
@@ -192,7 +205,12 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
       // CSRF: a multipart POST is a "simple" request browsers send cross-site without preflight; refuse it
       // before reading any file unless it carries a header only a preflighted request can have.
       if (!req.headers['apollo-require-preflight'] && !req.headers['x-apollo-operation-name']) {
-        sendError(res, 'BAD_USER_INPUT', 'multipart requests need an "Apollo-Require-Preflight: true" (or "x-apollo-operation-name") header (CSRF prevention)', { reason: 'CSRF_PREVENTION' });
+        sendError(
+          res,
+          'BAD_USER_INPUT',
+          'multipart requests need an "Apollo-Require-Preflight: true" (or "x-apollo-operation-name") header (CSRF prevention)',
+          { reason: 'CSRF_PREVENTION' },
+        );
         return;
       }
       try {
@@ -219,7 +237,10 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
           log: req.log,
           requestId: String(req.id),
           caller: req.glimpseCaller ?? ANONYMOUS,
-          baseUrl: (config.publicUrl ?? `${req.protocol}://${req.get('host') ?? `localhost:${config.port}`}`).replace(/\/+$/, ''),
+          baseUrl: (config.publicUrl ?? `${req.protocol}://${req.get('host') ?? `localhost:${config.port}`}`).replace(
+            /\/+$/,
+            '',
+          ),
         };
         const scope = deps.createScope ? await deps.createScope(base) : {};
         return { ...base, scope };
@@ -234,11 +255,27 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.too.large' || e.status === 413) {
-      sendError(res, 'PAYLOAD_TOO_LARGE', e.type === 'entity.too.large' ? `request body exceeds the limit of ${config.maxBodyBytes} bytes` : (e.message ?? 'payload too large'), { limit: config.maxBodyBytes });
+      sendError(
+        res,
+        'PAYLOAD_TOO_LARGE',
+        e.type === 'entity.too.large'
+          ? `request body exceeds the limit of ${config.maxBodyBytes} bytes`
+          : (e.message ?? 'payload too large'),
+        { limit: config.maxBodyBytes },
+      );
       return;
     }
-    if (e.type === 'entity.parse.failed' || e.type === 'encoding.unsupported' || e.type === 'charset.unsupported' || e.status === 400) {
-      sendError(res, 'BAD_USER_INPUT', e.type === 'entity.parse.failed' ? 'request body is not valid JSON' : (e.message ?? 'bad request'));
+    if (
+      e.type === 'entity.parse.failed' ||
+      e.type === 'encoding.unsupported' ||
+      e.type === 'charset.unsupported' ||
+      e.status === 400
+    ) {
+      sendError(
+        res,
+        'BAD_USER_INPUT',
+        e.type === 'entity.parse.failed' ? 'request body is not valid JSON' : (e.message ?? 'bad request'),
+      );
       return;
     }
     const c = requestStore.run({ requestId: String(req.id), log: req.log ?? logger }, () => classify(err));

@@ -54,7 +54,12 @@ export interface RunningServer {
  * and src/graphql/resolvers/index.ts when present, which exports `resolvers` and
  * `createRequestScope(services, ctxBase)` and optionally `createServices({ config, db, models, logger })`.
  */
-export async function loadGraphQLModule(deps: { config: Config; db: Database; models: ServerModels; logger: Logger }): Promise<Pick<AppDeps, 'typeDefs' | 'resolvers' | 'createScope'>> {
+export async function loadGraphQLModule(deps: {
+  config: Config;
+  db: Database;
+  models: ServerModels;
+  logger: Logger;
+}): Promise<Pick<AppDeps, 'typeDefs' | 'resolvers' | 'createScope'>> {
   const out: Pick<AppDeps, 'typeDefs' | 'resolvers' | 'createScope'> = {};
   const schemaFile = path.resolve(here, '..', 'schema.graphql');
   if (fs.existsSync(schemaFile)) out.typeDefs = fs.readFileSync(schemaFile, 'utf8');
@@ -85,7 +90,9 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       migrateOnStart: config.migrateOnStart,
     }));
   if (db.kind === 'pglite') {
-    logger.warn(`embedded PGlite at ${db.location} — 2–5× slower than a PostgreSQL server, for trying Glimpse; set DATABASE_URL for production`);
+    logger.warn(
+      `embedded PGlite at ${db.location} — 2–5× slower than a PostgreSQL server, for trying Glimpse; set DATABASE_URL for production`,
+    );
   } else {
     logger.info({ database: db.location }, 'database: PostgreSQL');
   }
@@ -105,7 +112,14 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   let glimpse: Awaited<ReturnType<typeof createApp>>;
   try {
     const gql = overrides.graphql ?? (await loadGraphQLModule({ config, db, models, logger }));
-    glimpse = await createApp({ config, db, models, logger, ...gql, ...(overrides.keyVerifier ? { keyVerifier: overrides.keyVerifier } : {}) });
+    glimpse = await createApp({
+      config,
+      db,
+      models,
+      logger,
+      ...gql,
+      ...(overrides.keyVerifier ? { keyVerifier: overrides.keyVerifier } : {}),
+    });
   } catch (err) {
     if (closeModels) await models.close?.();
     if (ownDb) await db.close().catch(() => {});
@@ -128,9 +142,17 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     throw err;
   }
   const port = (httpServer.address() as AddressInfo).port;
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const host =
+    config.host === '0.0.0.0' || config.host === '::'
+      ? '127.0.0.1'
+      : config.host.includes(':')
+        ? `[${config.host}]`
+        : config.host;
   const url = `http://${host}:${port}`;
-  logger.info({ url: `${url}/graphql`, host: config.host, port }, `Glimpse listening on http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : host}:${port}/graphql`);
+  logger.info(
+    { url: `${url}/graphql`, host: config.host, port },
+    `Glimpse listening on http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : host}:${port}/graphql`,
+  );
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -144,11 +166,15 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
         await new Promise((r) => setTimeout(r, 25));
         httpServer.closeIdleConnections();
       }
-      if (glimpse.inFlight() > 0) logger.warn({ inFlight: glimpse.inFlight() }, 'shutdown timeout: closing remaining connections');
+      if (glimpse.inFlight() > 0)
+        logger.warn({ inFlight: glimpse.inFlight() }, 'shutdown timeout: closing remaining connections');
       httpServer.closeAllConnections();
       await closed;
       await glimpse.stop().catch((err: unknown) => logger.warn({ err }, 'apollo stop failed'));
-      if (closeModels) await Promise.resolve(models.close?.()).catch((err: unknown) => logger.warn({ err }, 'closing the model failed'));
+      if (closeModels)
+        await Promise.resolve(models.close?.()).catch((err: unknown) =>
+          logger.warn({ err }, 'closing the model failed'),
+        );
       if (ownDb) await db.close().catch((err: unknown) => logger.warn({ err }, 'closing the database failed'));
       logger.info('shutdown complete');
     })());
@@ -176,7 +202,10 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
 }
 
 /** Entry point of `npm start` and `glimpse serve`: exits 1 with a clear message on bad configuration. */
-export async function main(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Promise<RunningServer | undefined> {
+export async function main(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Config> = {},
+): Promise<RunningServer | undefined> {
   let config: Config;
   try {
     config = loadConfig(env, overrides);

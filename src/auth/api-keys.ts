@@ -42,7 +42,11 @@ export function isRole(r: string): r is Role {
 }
 
 /** Creates a key and returns it in clear — the only time it is ever available. */
-export async function createKey(prisma: PrismaClient, role: Role, name?: string | null): Promise<{ key: string; info: ApiKeyInfo }> {
+export async function createKey(
+  prisma: PrismaClient,
+  role: Role,
+  name?: string | null,
+): Promise<{ key: string; info: ApiKeyInfo }> {
   if (!isRole(role)) throw badInput(`role must be one of ${ROLES.join(', ')}`, { field: 'role' });
   const prefixId = crypto.randomBytes(4).toString('hex');
   const secret = crypto.randomBytes(32).toString('base64url');
@@ -61,7 +65,11 @@ export async function listKeys(prisma: PrismaClient): Promise<ApiKeyInfo[]> {
 
 /** Revokes a key by id (or by its `glk_xxxxxxxx` prefix). Idempotent; NOT_FOUND when no such key. */
 export async function revokeKey(prisma: PrismaClient, idOrPrefix: string): Promise<ApiKeyInfo> {
-  const where = UUID_RE.test(idOrPrefix) ? { id: idOrPrefix } : /^glk_[0-9a-f]{8}$/.test(idOrPrefix) ? { prefix: idOrPrefix } : null;
+  const where = UUID_RE.test(idOrPrefix)
+    ? { id: idOrPrefix }
+    : /^glk_[0-9a-f]{8}$/.test(idOrPrefix)
+      ? { prefix: idOrPrefix }
+      : null;
   if (!where) throw badInput('expected a key id (uuid) or a key prefix (glk_xxxxxxxx)');
   const rows = await prisma.apiKey.findMany({ where });
   if (rows.length === 0) throw notFound('API key', idOrPrefix);
@@ -104,7 +112,15 @@ export function verifyKey(prisma: PrismaClient, key: string): Promise<VerifiedKe
   return createKeyVerifier(prisma).verify(key);
 }
 
-function toInfo(row: { id: string; name: string | null; role: string; prefix: string; createdAt: Date; lastUsedAt: Date | null; revokedAt: Date | null }): ApiKeyInfo {
+function toInfo(row: {
+  id: string;
+  name: string | null;
+  role: string;
+  prefix: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}): ApiKeyInfo {
   return {
     id: row.id,
     name: row.name,

@@ -40,7 +40,11 @@ export function sniffImageType(head: Uint8Array): ImageMime | undefined {
     const brand = ascii(8, 12);
     if (brand === 'avif' || brand === 'avis') return 'image/avif';
   }
-  if (b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0x00) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0x00 && b[3] === 0x2a)))
+  if (
+    b.length >= 4 &&
+    ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0x00) ||
+      (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0x00 && b[3] === 0x2a))
+  )
     return 'image/tiff';
   return undefined;
 }

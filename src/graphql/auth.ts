@@ -11,7 +11,10 @@ type WithCaller = Pick<RequestContext, 'caller'> & { config?: { requireReadKey: 
 export function requireRole(ctx: WithCaller, role: Role): Caller & { role: Role; keyId: string } {
   const { caller } = ctx;
   if (!caller.role || !caller.keyId) {
-    throw new GlimpseError('UNAUTHENTICATED', `this operation needs an API key with role ${role} (Authorization: Bearer <key>)`);
+    throw new GlimpseError(
+      'UNAUTHENTICATED',
+      `this operation needs an API key with role ${role} (Authorization: Bearer <key>)`,
+    );
   }
   if (role === 'admin' && caller.role !== 'admin') {
     throw new GlimpseError('FORBIDDEN', 'this operation needs an admin API key; the key presented is a read key');

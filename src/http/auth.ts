@@ -37,7 +37,11 @@ export function authMiddleware(verifier: KeyVerifier, opts: { requireReadKey: bo
         // failed guesses count against the address's budget
         if (opts.limiter && !(await opts.limiter.take(`ip:${req.ip}`, res))) return;
         res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
-        sendError(res, 'UNAUTHENTICATED', m ? 'unknown or revoked API key' : 'malformed Authorization header: expected "Bearer <key>"');
+        sendError(
+          res,
+          'UNAUTHENTICATED',
+          m ? 'unknown or revoked API key' : 'malformed Authorization header: expected "Bearer <key>"',
+        );
         return;
       }
       caller = { role: verified.role, keyId: verified.id };
@@ -75,7 +79,12 @@ export function createRateLimiter(perMinute: number): RateLimiter | null {
         res.setHeader('Retry-After', String(retryAfterSeconds));
         res.setHeader('RateLimit-Limit', String(perMinute));
         res.setHeader('RateLimit-Remaining', '0');
-        sendError(res, 'RATE_LIMITED', `rate limit of ${perMinute} requests per minute exceeded; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+        sendError(
+          res,
+          'RATE_LIMITED',
+          `rate limit of ${perMinute} requests per minute exceeded; retry in ${retryAfterSeconds} s`,
+          { retryAfterSeconds },
+        );
         return false;
       }
     },

@@ -50,11 +50,37 @@ const APOLLO_CLIENT_CODES = new Set([
 const APOLLO_PROTOCOL_CODES = new Set(['PERSISTED_QUERY_NOT_FOUND', 'PERSISTED_QUERY_NOT_SUPPORTED']);
 
 const DB_ERROR_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EPIPE', 'EAI_AGAIN',
-  '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006',
-  'P1001', 'P1002', 'P1008', 'P1017', 'P2024',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EPIPE',
+  'EAI_AGAIN',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  'P1001',
+  'P1002',
+  'P1008',
+  'P1017',
+  'P2024',
 ]);
-const DB_ERROR_KINDS = new Set(['DatabaseNotReachable', 'DatabaseDoesNotExist', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TransactionAlreadyClosed']);
+const DB_ERROR_KINDS = new Set([
+  'DatabaseNotReachable',
+  'DatabaseDoesNotExist',
+  'ConnectionClosed',
+  'SocketTimeout',
+  'TooManyConnections',
+  'TransactionAlreadyClosed',
+]);
 const DB_ERROR_MESSAGE =
   /Connection terminated|timeout exceeded when trying to connect|Can't reach database server|connect ECONNREFUSED|Connection refused|terminating connection due to administrator command|the database system is (shutting down|starting up)|Client has encountered a connection error|PGlite is closed|Server has closed the connection/i;
 
@@ -64,7 +90,14 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   let e: unknown = err;
   while (e && typeof e === 'object' && !seen.has(e)) {
     seen.add(e);
-    const o = e as { code?: unknown; kind?: unknown; message?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
+    const o = e as {
+      code?: unknown;
+      kind?: unknown;
+      message?: unknown;
+      cause?: unknown;
+      originalError?: unknown;
+      errors?: unknown;
+    };
     if (typeof o.code === 'string' && DB_ERROR_CODES.has(o.code)) return true;
     if (typeof o.kind === 'string' && DB_ERROR_KINDS.has(o.kind)) return true;
     if (typeof o.message === 'string' && DB_ERROR_MESSAGE.test(o.message)) return true;
@@ -79,7 +112,9 @@ export function isDatabaseUnavailable(err: unknown): boolean {
  * e.g. under vitest), and Apollo, graphql-js and our code may each hold a different copy.
  */
 function isGraphQLError(e: unknown): e is GraphQLError {
-  return e instanceof GraphQLError || (e instanceof Error && 'extensions' in e && 'positions' in e && 'originalError' in e);
+  return (
+    e instanceof GraphQLError || (e instanceof Error && 'extensions' in e && 'positions' in e && 'originalError' in e)
+  );
 }
 
 /** Strips GraphQLError wrappers down to what was thrown. */
@@ -99,7 +134,10 @@ function safeDetails(err: unknown): Record<string, unknown> {
  * The client-facing form of any error: { code, message, details }. Unknown errors are logged (with the
  * request id) and hidden behind a generic INTERNAL message.
  */
-export function classify(err: unknown, fallbackCode?: string): { code: string; message: string; details: Record<string, unknown> } {
+export function classify(
+  err: unknown,
+  fallbackCode?: string,
+): { code: string; message: string; details: Record<string, unknown> } {
   const inner = unwrap(err);
   const known = codeOf(inner);
   if (known) return { code: known, message: (inner as Error).message, details: safeDetails(inner) };
@@ -114,15 +152,25 @@ export function classify(err: unknown, fallbackCode?: string): { code: string; m
     logError(inner, 'database unavailable');
     return { code: 'SERVICE_UNAVAILABLE', message: 'The database is unavailable; retry shortly.', details: {} };
   }
-  if (fallbackCode && APOLLO_PROTOCOL_CODES.has(fallbackCode)) return { code: fallbackCode, message: (err as Error).message, details: {} };
+  if (fallbackCode && APOLLO_PROTOCOL_CODES.has(fallbackCode))
+    return { code: fallbackCode, message: (err as Error).message, details: {} };
   if (fallbackCode && APOLLO_CLIENT_CODES.has(fallbackCode) && (inner === err || isGraphQLError(inner))) {
-    return { code: 'BAD_USER_INPUT', message: (err as Error).message, details: fallbackCode === 'BAD_USER_INPUT' ? {} : { reason: fallbackCode } };
+    return {
+      code: 'BAD_USER_INPUT',
+      message: (err as Error).message,
+      details: fallbackCode === 'BAD_USER_INPUT' ? {} : { reason: fallbackCode },
+    };
   }
   const ext = isGraphQLError(err) ? err.extensions?.code : undefined;
-  if (typeof ext === 'string' && ext in ERROR_CODES && ext !== 'INTERNAL') return { code: ext, message: (err as Error).message, details: {} };
+  if (typeof ext === 'string' && ext in ERROR_CODES && ext !== 'INTERNAL')
+    return { code: ext, message: (err as Error).message, details: {} };
   const store = requestStore.getStore();
   logError(inner, 'internal error');
-  return { code: 'INTERNAL', message: `Internal server error (request id ${store?.requestId ?? 'unknown'})`, details: {} };
+  return {
+    code: 'INTERNAL',
+    message: `Internal server error (request id ${store?.requestId ?? 'unknown'})`,
+    details: {},
+  };
 }
 
 function logError(err: unknown, msg: string): void {
@@ -144,8 +192,17 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
 }
 
 /** Sends a GraphQL-shaped error outside Apollo (body limits, auth, rate limit, CSRF, multipart). */
-export function sendError(res: Response, code: ErrorCode, message: string, details: Record<string, unknown> = {}, status = HTTP_STATUS[code]): void {
+export function sendError(
+  res: Response,
+  code: ErrorCode,
+  message: string,
+  details: Record<string, unknown> = {},
+  status = HTTP_STATUS[code],
+): void {
   errorsTotal.inc({ code });
   if (res.headersSent) return;
-  res.status(status).type('application/json').send(JSON.stringify({ errors: [{ message, extensions: { ...details, code } }] }));
+  res
+    .status(status)
+    .type('application/json')
+    .send(JSON.stringify({ errors: [{ message, extensions: { ...details, code } }] }));
 }

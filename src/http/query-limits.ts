@@ -27,8 +27,18 @@ function reject(what: string) {
 export function queryLimitRules(limits: QueryLimits): ValidationRule[] {
   const common = { exposeLimits: true, propagateOnRejection: false };
   return [
-    maxDepthRule({ ...common, n: limits.maxQueryDepth, ignoreIntrospection: true, onReject: [reject('depth')] }) as ValidationRule,
+    maxDepthRule({
+      ...common,
+      n: limits.maxQueryDepth,
+      ignoreIntrospection: true,
+      onReject: [reject('depth')],
+    }) as ValidationRule,
     maxAliasesRule({ ...common, n: limits.maxAliases, onReject: [reject('aliases')] }) as ValidationRule,
-    costLimitRule({ ...common, maxCost: limits.maxComplexity, ignoreIntrospection: true, onReject: [reject('complexity')] }) as ValidationRule,
+    costLimitRule({
+      ...common,
+      maxCost: limits.maxComplexity,
+      ignoreIntrospection: true,
+      onReject: [reject('complexity')],
+    }) as ValidationRule,
   ];
 }

@@ -106,6 +106,7 @@ export class SearchService {
       p.plan.candidateRows = meta?.candidate_rows ?? undefined;
       // HNSW window saturated but page short: products with several images filled it; widen and retry
       if (
+        p.mode === 'SEMANTIC' && // HYBRID fuses a fixed window: widening it would re-rank earlier pages
         p.plan.strategy === 'hnsw-iterative' &&
         hitRows.length < p.first + 1 &&
         meta?.candidate_rows != null &&

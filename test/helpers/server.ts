@@ -39,7 +39,10 @@ export interface TestServerOptions {
 export interface GqlResponse<T = Record<string, unknown>> {
   status: number;
   headers: Headers;
-  body: { data?: T | null; errors?: Array<{ message: string; path?: unknown[]; extensions?: { code?: string; [k: string]: unknown } }> };
+  body: {
+    data?: T | null;
+    errors?: Array<{ message: string; path?: unknown[]; extensions?: { code?: string; [k: string]: unknown } }>;
+  };
 }
 
 export interface TestServer extends RunningServer {
@@ -48,7 +51,11 @@ export interface TestServer extends RunningServer {
   databaseUrl?: string;
   dataDir: string;
   /** POST a GraphQL operation as JSON */
-  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, opts?: { key?: string; headers?: Record<string, string> }): Promise<GqlResponse<T>>;
+  gql<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    opts?: { key?: string; headers?: Record<string, string> },
+  ): Promise<GqlResponse<T>>;
   /** a new API key of the given role (returned in clear) */
   createKey(role: Role, name?: string): Promise<string>;
 }
@@ -61,7 +68,12 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   let scratch: { url: string; drop: () => Promise<void> } | undefined;
   if (kind === 'postgres') scratch = await createScratchDatabase();
   const config: Config = loadConfig(
-    { GLIMPSE_DATA_DIR: dataDir, GLIMPSE_MODEL: 'test', LOG_LEVEL: 'silent', ...(scratch ? { DATABASE_URL: scratch.url } : {}) },
+    {
+      GLIMPSE_DATA_DIR: dataDir,
+      GLIMPSE_MODEL: 'test',
+      LOG_LEVEL: 'silent',
+      ...(scratch ? { DATABASE_URL: scratch.url } : {}),
+    },
     { port: 0, host: '127.0.0.1', dbPoolSize: 5, shutdownTimeoutMs: 5000, ...opts.config },
   );
   let db: Database | undefined;
@@ -79,7 +91,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     else if (models !== 'test') overrides.models = models;
     if (opts.graphql) overrides.graphql = opts.graphql;
     server = await startServer(config, overrides);
-    if (models === 'test' && opts.waitForModel !== false) await (server.models as { start?: () => Promise<unknown> }).start?.();
+    if (models === 'test' && opts.waitForModel !== false)
+      await (server.models as { start?: () => Promise<unknown> }).start?.();
   } catch (err) {
     await server?.close().catch(() => {});
     await db?.close().catch(() => {});
@@ -95,10 +108,18 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     config,
     dataDir,
     ...(scratch ? { databaseUrl: scratch.url } : {}),
-    async gql<T>(query: string, variables?: Record<string, unknown>, o: { key?: string; headers?: Record<string, string> } = {}) {
+    async gql<T>(
+      query: string,
+      variables?: Record<string, unknown>,
+      o: { key?: string; headers?: Record<string, string> } = {},
+    ) {
       const res = await fetch(running.graphqlUrl, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(o.key ? { authorization: `Bearer ${o.key}` } : {}), ...o.headers },
+        headers: {
+          'content-type': 'application/json',
+          ...(o.key ? { authorization: `Bearer ${o.key}` } : {}),
+          ...o.headers,
+        },
         body: JSON.stringify({ query, ...(variables ? { variables } : {}) }),
       });
       const text = await res.text();

@@ -713,12 +713,30 @@ describe('auth', () => {
   });
 
   it('re-embeds in a background job that admins can watch', async () => {
-    expect(codes(await srv.gql(`{ job(id: "00000000-0000-4000-8000-000000000000") { id } }`))).toEqual(['UNAUTHENTICATED']);
-    expect(codes(await srv.gql(`{ job(id: "00000000-0000-4000-8000-000000000000") { id } }`, {}, { key: reader }))).toEqual(['FORBIDDEN']);
-    const none = await srv.gql<{ job: unknown }>(`{ job(id: "00000000-0000-4000-8000-000000000000") { id state } }`, {}, { key: admin });
+    expect(codes(await srv.gql(`{ job(id: "00000000-0000-4000-8000-000000000000") { id } }`))).toEqual([
+      'UNAUTHENTICATED',
+    ]);
+    expect(
+      codes(await srv.gql(`{ job(id: "00000000-0000-4000-8000-000000000000") { id } }`, {}, { key: reader })),
+    ).toEqual(['FORBIDDEN']);
+    const none = await srv.gql<{ job: unknown }>(
+      `{ job(id: "00000000-0000-4000-8000-000000000000") { id state } }`,
+      {},
+      { key: admin },
+    );
     expect(none.body.data!.job).toBeNull();
 
-    type J = { id: string; kind: string; state: string; model: string | null; done: number; total: number; failed: number; progress: number | null; error: string | null };
+    type J = {
+      id: string;
+      kind: string;
+      state: string;
+      model: string | null;
+      done: number;
+      total: number;
+      failed: number;
+      progress: number | null;
+      error: string | null;
+    };
     const JOB = `query($id: ID!) { job(id: $id) { id kind state model done total failed progress error } }`;
     const waitFor = async (id: string): Promise<J> => {
       for (let i = 0; i < 200; i++) {
@@ -729,19 +747,29 @@ describe('auth', () => {
       throw new Error('job did not finish');
     };
     // the loaded model: every image already has its vector
-    const started = await srv.gql<{ startReembed: J }>(`mutation($m: ID!) { startReembed(model: $m) { id kind state } }`, { m: MODEL }, { key: admin });
+    const started = await srv.gql<{ startReembed: J }>(
+      `mutation($m: ID!) { startReembed(model: $m) { id kind state } }`,
+      { m: MODEL },
+      { key: admin },
+    );
     expect(started.body.errors, JSON.stringify(started.body.errors)).toBeUndefined();
     expect(started.body.data!.startReembed.kind).toBe('reembed');
     expect(['QUEUED', 'RUNNING', 'SUCCEEDED']).toContain(started.body.data!.startReembed.state);
     const done = await waitFor(started.body.data!.startReembed.id);
     expect(done).toMatchObject({ state: 'SUCCEEDED', failed: 0 });
     // a model this server does not have: the job fails with a reason
-    const missing = await srv.gql<{ startReembed: J }>(`mutation { startReembed(model: "Xenova/clip-vit-base-patch32") { id } }`, {}, { key: admin });
+    const missing = await srv.gql<{ startReembed: J }>(
+      `mutation { startReembed(model: "Xenova/clip-vit-base-patch32") { id } }`,
+      {},
+      { key: admin },
+    );
     expect(missing.body.errors).toBeUndefined();
     const failed = await waitFor(missing.body.data!.startReembed.id);
     expect(failed.state).toBe('FAILED');
     expect(failed.error).toMatch(/not installed|clip-vit-base-patch32/);
-    expect(codes(await srv.gql(`mutation { startReembed(model: "") { id } }`, {}, { key: admin }))).toEqual(['BAD_USER_INPUT']);
+    expect(codes(await srv.gql(`mutation { startReembed(model: "") { id } }`, {}, { key: admin }))).toEqual([
+      'BAD_USER_INPUT',
+    ]);
   });
 });
 

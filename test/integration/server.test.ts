@@ -21,7 +21,10 @@ const root = path.resolve(import.meta.dirname, '..', '..');
 const tsxCli = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 async function cli(args: string[], env: Record<string, string>) {
-  return run(process.execPath, [tsxCli, 'src/cli/index.ts', ...args], { cwd: root, env: { ...process.env, LOG_LEVEL: 'silent', ...env } });
+  return run(process.execPath, [tsxCli, 'src/cli/index.ts', ...args], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'silent', ...env },
+  });
 }
 
 describe.each(['postgres', 'pglite'] as const)('server on %s', (kind) => {
@@ -35,7 +38,9 @@ describe.each(['postgres', 'pglite'] as const)('server on %s', (kind) => {
   });
 
   it('answers health over HTTP', async () => {
-    const r = await srv.gql<{ health: { ok: boolean; database: boolean; modelReady: boolean } }>('query Health { health { ok database modelReady } }');
+    const r = await srv.gql<{ health: { ok: boolean; database: boolean; modelReady: boolean } }>(
+      'query Health { health { ok database modelReady } }',
+    );
     expect(r.status).toBe(200);
     expect(r.body.data!.health).toEqual({ ok: kind === 'postgres', database: true, modelReady: kind === 'postgres' });
   });
@@ -86,7 +91,9 @@ describe.each(['postgres', 'pglite'] as const)('server on %s', (kind) => {
       expect(text).toContain(`# TYPE ${name} `);
     expect(text).toMatch(/glimpse_graphql_request_duration_seconds_count\{operation="Health",type="query"\} [1-9]/);
     expect(text).toMatch(/glimpse_errors_total\{code="BAD_USER_INPUT"\} [1-9]/);
-    expect(text).toMatch(/glimpse_http_request_duration_seconds_count\{route="graphql",method="POST",status="200"\} [1-9]/);
+    expect(text).toMatch(
+      /glimpse_http_request_duration_seconds_count\{route="graphql",method="POST",status="200"\} [1-9]/,
+    );
   });
 
   it('refuses a body over GLIMPSE_MAX_BODY_BYTES with 413 PAYLOAD_TOO_LARGE', async () => {
@@ -105,7 +112,10 @@ describe.each(['postgres', 'pglite'] as const)('server on %s', (kind) => {
     expect(a.status).toBe(400);
     expect(a.body.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'GRAPHQL_PARSE_FAILED' });
     const b = await srv.gql('{ nope }');
-    expect(b.body.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'GRAPHQL_VALIDATION_FAILED' });
+    expect(b.body.errors![0]!.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      reason: 'GRAPHQL_VALIDATION_FAILED',
+    });
   });
 
   it('rejects depth and alias bombs against the real schema with QUERY_TOO_COMPLEX', async () => {
@@ -126,8 +136,14 @@ describe.each(['postgres', 'pglite'] as const)('server on %s', (kind) => {
     form.set('map', '{}');
     const res = await fetch(srv.graphqlUrl, { method: 'POST', body: form });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { errors: Array<{ extensions: { code: string; reason: string } }> }).errors[0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', reason: 'CSRF_PREVENTION' });
-    const ok = await fetch(srv.graphqlUrl, { method: 'POST', body: form, headers: { 'apollo-require-preflight': 'true' } });
+    expect(
+      ((await res.json()) as { errors: Array<{ extensions: { code: string; reason: string } }> }).errors[0]!.extensions,
+    ).toEqual({ code: 'BAD_USER_INPUT', reason: 'CSRF_PREVENTION' });
+    const ok = await fetch(srv.graphqlUrl, {
+      method: 'POST',
+      body: form,
+      headers: { 'apollo-require-preflight': 'true' },
+    });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ data: { health: { ok: kind === 'postgres' } } });
     const q = encodeURIComponent('{ health { ok } }');
@@ -150,7 +166,10 @@ describe.each(['postgres', 'pglite'] as const)('server on %s', (kind) => {
   });
 
   it('serves stored images with immutable caching, content type and ETag', async () => {
-    const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8cfc0f01f0005000201a5f64b3a0000000049454e44ae426082', 'hex');
+    const png = Buffer.from(
+      '89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8cfc0f01f0005000201a5f64b3a0000000049454e44ae426082',
+      'hex',
+    );
     const sha = crypto.createHash('sha256').update(png).digest('hex');
     const file = imagePath(srv.config.imageDir, sha);
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -214,7 +233,9 @@ describe('API keys CLI (postgres)', () => {
     expect(k.lastUsedAt).not.toBeNull();
 
     await expect(cli(['keys', 'create', '--role', 'owner'], env)).rejects.toMatchObject({ code: 1 });
-    await expect(cli(['keys', 'revoke', crypto.randomUUID()], env)).rejects.toMatchObject({ stderr: expect.stringMatching(/NOT_FOUND/) });
+    await expect(cli(['keys', 'revoke', crypto.randomUUID()], env)).rejects.toMatchObject({
+      stderr: expect.stringMatching(/NOT_FOUND/),
+    });
   });
 });
 
@@ -276,7 +297,8 @@ describe('platform behaviour (pglite, custom schema)', () => {
             fail: (_: unknown, { kind }: { kind: string }) => {
               if (kind === 'glimpse') throw new GlimpseError('NOT_FOUND', 'product "x" does not exist', { id: 'x' });
               if (kind === 'coded') throw Object.assign(new Error('model is loading'), { code: 'MODEL_UNAVAILABLE' });
-              if (kind === 'db') throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+              if (kind === 'db')
+                throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
               if (kind === 'terminated') throw new Error('Connection terminated unexpectedly');
               throw new Error('relation "secret_table" does not exist: SELECT * FROM secret_table');
             },
@@ -286,7 +308,8 @@ describe('platform behaviour (pglite, custom schema)', () => {
             },
           },
           Mutation: {
-            uploadSizes: async (_: unknown, { files }: { files: Array<Promise<FileUpload>> }) => Promise.all(files.map(readAll)),
+            uploadSizes: async (_: unknown, { files }: { files: Array<Promise<FileUpload>> }) =>
+              Promise.all(files.map(readAll)),
           },
         },
       },
@@ -298,7 +321,11 @@ describe('platform behaviour (pglite, custom schema)', () => {
 
   it('maps GlimpseError and coded errors to their code; hides everything else behind INTERNAL + request id', async () => {
     const g = await srv.gql('{ fail(kind: "glimpse") }');
-    expect(g.body.errors![0]).toMatchObject({ message: 'product "x" does not exist', path: ['fail'], extensions: { code: 'NOT_FOUND', id: 'x' } });
+    expect(g.body.errors![0]).toMatchObject({
+      message: 'product "x" does not exist',
+      path: ['fail'],
+      extensions: { code: 'NOT_FOUND', id: 'x' },
+    });
     const c = await srv.gql('{ fail(kind: "coded") }');
     expect(c.body.errors![0]!.extensions!.code).toBe('MODEL_UNAVAILABLE');
     for (const k of ['db', 'terminated']) {
@@ -323,7 +350,9 @@ describe('platform behaviour (pglite, custom schema)', () => {
     const aliases = await srv.gql(`{ ${Array.from({ length: 31 }, (_, i) => `a${i}: health { ok }`).join(' ')} }`);
     expect(aliases.body.errors![0]).toMatchObject({ extensions: { code: 'QUERY_TOO_COMPLEX', limit: 'aliases' } });
     const wide = Array.from({ length: 25 }, (_, i) => `f${i}: name`).join(' ');
-    const cost = await srv.gql(`{ node { children { children { children { children { children { children { ${wide} } } } } } } } }`);
+    const cost = await srv.gql(
+      `{ node { children { children { children { children { children { children { ${wide} } } } } } } } }`,
+    );
     expect(cost.body.errors![0]).toMatchObject({ extensions: { code: 'QUERY_TOO_COMPLEX', limit: 'complexity' } });
     const fine = await srv.gql('{ node { child { child { name } } } }');
     expect(fine.body).toEqual({ data: { node: { child: { child: { name: 'n' } } } } });
@@ -331,19 +360,29 @@ describe('platform behaviour (pglite, custom schema)', () => {
 
   it('requireRole: anonymous → UNAUTHENTICATED, read key → FORBIDDEN, admin key → ok', async () => {
     expect((await srv.gql('{ adminOnly }')).body.errors![0]!.extensions!.code).toBe('UNAUTHENTICATED');
-    expect((await srv.gql('{ adminOnly }', undefined, { key: await srv.createKey('read') })).body.errors![0]!.extensions!.code).toBe('FORBIDDEN');
+    expect(
+      (await srv.gql('{ adminOnly }', undefined, { key: await srv.createKey('read') })).body.errors![0]!.extensions!
+        .code,
+    ).toBe('FORBIDDEN');
     const admin = await srv.gql('{ adminOnly }', undefined, { key: await srv.createKey('admin') });
     expect(admin.body.data!.adminOnly).toMatch(/^hello [0-9a-f-]{36}$/);
   });
 
   function multipart(sizes: number[]): FormData {
     const form = new FormData();
-    form.set('operations', JSON.stringify({ query: 'mutation ($files: [Upload!]!) { uploadSizes(files: $files) }', variables: { files: sizes.map(() => null) } }));
+    form.set(
+      'operations',
+      JSON.stringify({
+        query: 'mutation ($files: [Upload!]!) { uploadSizes(files: $files) }',
+        variables: { files: sizes.map(() => null) },
+      }),
+    );
     form.set('map', JSON.stringify(Object.fromEntries(sizes.map((_, i) => [String(i), [`variables.files.${i}`]]))));
     sizes.forEach((n, i) => form.set(String(i), new Blob([Buffer.alloc(n, 7)], { type: 'image/png' }), `f${i}.png`));
     return form;
   }
-  const post = (body: FormData) => fetch(srv.graphqlUrl, { method: 'POST', body, headers: { 'apollo-require-preflight': 'true' } });
+  const post = (body: FormData) =>
+    fetch(srv.graphqlUrl, { method: 'POST', body, headers: { 'apollo-require-preflight': 'true' } });
 
   it('accepts multipart uploads within the limits; over-size file and too many files → PAYLOAD_TOO_LARGE', async () => {
     const ok = await post(multipart([10, 1000]));
@@ -352,13 +391,17 @@ describe('platform behaviour (pglite, custom schema)', () => {
     expect(big.errors[0]!.extensions.code).toBe('PAYLOAD_TOO_LARGE');
     const many = await post(multipart([1, 1, 1]));
     expect(many.status).toBe(413);
-    expect(((await many.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(
+      ((await many.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code,
+    ).toBe('PAYLOAD_TOO_LARGE');
     const bad = new FormData();
     bad.set('operations', '{not json');
     bad.set('map', '{}');
     const malformed = await post(bad);
     expect(malformed.status).toBe(400);
-    expect(((await malformed.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code).toBe('BAD_USER_INPUT');
+    expect(
+      ((await malformed.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code,
+    ).toBe('BAD_USER_INPUT');
   });
 
   it('shuts down gracefully: an in-flight request finishes, new connections are refused', async () => {
@@ -378,7 +421,11 @@ describe('platform behaviour (pglite, custom schema)', () => {
 describe('rate limit and required read key (pglite)', () => {
   let srv: TestServer;
   beforeAll(async () => {
-    srv = await startTestServer({ db: 'pglite', models: 'none', config: { rateLimitPerMinute: 3, requireReadKey: true } });
+    srv = await startTestServer({
+      db: 'pglite',
+      models: 'none',
+      config: { rateLimitPerMinute: 3, requireReadKey: true },
+    });
   });
   afterAll(async () => {
     await srv?.close();
@@ -387,11 +434,15 @@ describe('rate limit and required read key (pglite)', () => {
   it('limits per key with 429 RATE_LIMITED and retryAfterSeconds; anonymous needs a key', async () => {
     const a = await srv.createKey('read', 'a');
     const b = await srv.createKey('read', 'b');
-    for (let i = 0; i < 3; i++) expect((await srv.gql('{ health { database } }', undefined, { key: a })).status).toBe(200);
+    for (let i = 0; i < 3; i++)
+      expect((await srv.gql('{ health { database } }', undefined, { key: a })).status).toBe(200);
     const limited = await srv.gql('{ health { database } }', undefined, { key: a });
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(limited.body.errors![0]!.extensions).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) });
+    expect(limited.body.errors![0]!.extensions).toMatchObject({
+      code: 'RATE_LIMITED',
+      retryAfterSeconds: expect.any(Number),
+    });
     expect((await srv.gql('{ health { database } }', undefined, { key: b })).status).toBe(200);
     const anon = await srv.gql('{ health { database } }');
     expect(anon.status).toBe(401);

@@ -18,7 +18,8 @@ describe('platform helpers', () => {
   });
 
   it('sniffs image types from magic bytes', () => {
-    const b = (...x: Array<number | string>) => Buffer.concat(x.map((v) => (typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.from([v]))));
+    const b = (...x: Array<number | string>) =>
+      Buffer.concat(x.map((v) => (typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.from([v]))));
     expect(sniffImageType(b(0xff, 0xd8, 0xff, 0xe0))).toBe('image/jpeg');
     expect(sniffImageType(b(0x89, 'PNG\r\n\x1a\n'))).toBe('image/png');
     expect(sniffImageType(b('GIF89a'))).toBe('image/gif');
@@ -30,14 +31,24 @@ describe('platform helpers', () => {
 
   it('recognises database-unavailable errors', () => {
     expect(isDatabaseUnavailable(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe(true);
-    expect(isDatabaseUnavailable(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe(true);
-    expect(isDatabaseUnavailable(new Error('wrapped', { cause: new Error('timeout exceeded when trying to connect') }))).toBe(true);
+    expect(
+      isDatabaseUnavailable(
+        Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+      ),
+    ).toBe(true);
+    expect(
+      isDatabaseUnavailable(new Error('wrapped', { cause: new Error('timeout exceeded when trying to connect') })),
+    ).toBe(true);
     expect(isDatabaseUnavailable(Object.assign(new Error('duplicate key'), { code: '23505' }))).toBe(false);
   });
 
   it('requireRole distinguishes anonymous, read and admin callers', () => {
-    expect(() => requireRole({ caller: { role: null, keyId: null } }, 'admin')).toThrow(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
-    expect(() => requireRole({ caller: { role: 'read', keyId: 'k' } }, 'admin')).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }));
+    expect(() => requireRole({ caller: { role: null, keyId: null } }, 'admin')).toThrow(
+      expect.objectContaining({ code: 'UNAUTHENTICATED' }),
+    );
+    expect(() => requireRole({ caller: { role: 'read', keyId: 'k' } }, 'admin')).toThrow(
+      expect.objectContaining({ code: 'FORBIDDEN' }),
+    );
     expect(requireRole({ caller: { role: 'admin', keyId: 'k' } }, 'admin').keyId).toBe('k');
     expect(requireRole({ caller: { role: 'read', keyId: 'k' } }, 'read').role).toBe('read');
   });

@@ -24,6 +24,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../config.js';
 import type { Sql } from '../../db/index.js';
@@ -188,6 +189,20 @@ function addCounts(a: ImportCounts, b: ImportCounts): ImportCounts {
   };
 }
 
+const runnerId = () => ({ host: os.hostname(), pid: process.pid });
+
+/** Refuses to resume a job that a live process on this host is still running (two writers on one cursor). */
+function assertNotRunningElsewhere(job: JobRow): void {
+  const r = job.params.runner as { host?: string; pid?: number } | undefined;
+  if (job.state !== 'running' || !r || r.host !== os.hostname() || typeof r.pid !== 'number' || r.pid === process.pid) return;
+  try {
+    process.kill(r.pid, 0);
+  } catch {
+    return; // gone (killed, crashed): resume
+  }
+  throw Object.assign(new Error(`import job ${job.id} is being run by process ${r.pid} on this host; wait for it or stop it first`), { code: 'IMPORT_RUNNING' });
+}
+
 /** sha256 of the file and its record count (JSONL: lines; CSV: data rows), in one or two streaming passes. */
 export async function scanCatalog(file: string, format: CatalogFormat): Promise<{ sha256: string; records: number }> {
   const hash = createHash('sha256');
@@ -281,9 +296,10 @@ export class Importer {
     const resumedFrom = job ? Number(job.cursor ?? 0) || 0 : 0;
     let jobCounts: ImportCounts = emptyCounts();
     if (job) {
+      assertNotRunningElsewhere(job);
       const saved = job.params.counts as ImportCounts | undefined;
       if (saved) jobCounts = addCounts(emptyCounts(), saved);
-      await updateJob(sql, job.id, { state: 'running', error: null, total: scan.records });
+      await updateJob(sql, job.id, { state: 'running', error: null, total: scan.records, params: { runner: runnerId() } });
       this.deps.log?.info({ job: job.id, cursor: resumedFrom }, 'resuming import');
     } else {
       job = await createJob(sql, {
@@ -291,7 +307,7 @@ export class Importer {
         modelId: model.modelId,
         total: scan.records,
         cursor: '0',
-        params: { ...identity, file, format, imagesDir, rejectsFile, batchSize, concurrency, counts: emptyCounts() },
+        params: { ...identity, runner: runnerId(), file, format, imagesDir, rejectsFile, batchSize, concurrency, counts: emptyCounts() },
       });
       await fsp.mkdir(path.dirname(rejectsFile), { recursive: true });
       await fsp.writeFile(rejectsFile, '');
@@ -483,7 +499,6 @@ export class Importer {
 
   private async prepareImage(imagesDir: string, sku: string, ref: ImportImageRef, index: number, known: Set<string>): Promise<PreparedImage> {
     const { config } = this.deps;
-    const label = refLabel(ref);
     const vector = ref.embedding !== undefined ? this.checkVector(ref) : undefined;
     let bytes: Buffer | undefined;
     let source = 'import';

@@ -24,16 +24,39 @@ async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
   }
 }
 
-const date = (d: Date | null) => (d ? d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
+const date = (d: Date | null) =>
+  d
+    ? d
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z')
+    : '-';
 
 /** A plain-text table (no dependencies): one header row, columns padded to their widest cell. */
 export function formatKeyTable(keys: ApiKeyInfo[]): string {
   const rows = [
     ['ID', 'NAME', 'ROLE', 'PREFIX', 'CREATED', 'LAST USED', 'REVOKED'],
-    ...keys.map((k) => [k.id, k.name ?? '-', k.role, k.prefix, date(k.createdAt), date(k.lastUsedAt), date(k.revokedAt)]),
+    ...keys.map((k) => [
+      k.id,
+      k.name ?? '-',
+      k.role,
+      k.prefix,
+      date(k.createdAt),
+      date(k.lastUsedAt),
+      date(k.revokedAt),
+    ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 export default function register(program: Command): void {
@@ -42,17 +65,25 @@ export default function register(program: Command): void {
   keys
     .command('create')
     .description('Create an API key and print it (shown once: only its hash is stored)')
-    .addOption(new Option('--role <role>', 'admin (mutations) or read (storefront queries)').choices(['admin', 'read']).makeOptionMandatory())
+    .addOption(
+      new Option('--role <role>', 'admin (mutations) or read (storefront queries)')
+        .choices(['admin', 'read'])
+        .makeOptionMandatory(),
+    )
     .option('--name <name>', 'a label to recognise the key by')
     .option('--json', 'print {id, key, role, name, prefix} as JSON')
     .action(async (opts: { role: Role; name?: string; json?: boolean }) => {
       const { key, info } = await withDatabase((db) => createKey(db.prisma, opts.role, opts.name));
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ id: info.id, key, role: info.role, name: info.name, prefix: info.prefix }) + '\n');
+        process.stdout.write(
+          JSON.stringify({ id: info.id, key, role: info.role, name: info.name, prefix: info.prefix }) + '\n',
+        );
         return;
       }
       process.stdout.write(`${key}\n`);
-      process.stderr.write(`created ${info.role} key ${info.id}${info.name ? ` (${info.name})` : ''}. Store it now: it cannot be shown again.\n`);
+      process.stderr.write(
+        `created ${info.role} key ${info.id}${info.name ? ` (${info.name})` : ''}. Store it now: it cannot be shown again.\n`,
+      );
     });
 
   keys

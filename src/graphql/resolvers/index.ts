@@ -201,11 +201,20 @@ export const resolvers = {
       if (!(await loaders.product.load(id))) throw notFound('product', id);
       const images = await loaders.imagesByProduct.load(id);
       if (!images.length) return toSearchConnection(ctx, EMPTY_SEARCH);
-      const result = await search.similarProducts(id, {
-        filter: normaliseFilter(args.filter),
-        first,
-        after: args.after ?? null,
-      });
+      let result: SearchResult;
+      try {
+        result = await search.similarProducts(id, {
+          filter: normaliseFilter(args.filter),
+          first,
+          after: args.after ?? null,
+        });
+      } catch (err) {
+        // images, but none embedded with the active model yet (e.g. during a re-embed): nothing to compare
+        if (err instanceof GlimpseError && err.code === 'BAD_USER_INPUT' && err.details.field === 'productId') {
+          return toSearchConnection(ctx, EMPTY_SEARCH);
+        }
+        throw err;
+      }
       return toSearchConnection(ctx, result);
     },
 
@@ -345,8 +354,8 @@ export const resolvers = {
     async startReembed(_: unknown, args: { model: string }, ctx: Ctx) {
       requireRole(ctx, 'admin');
       const model = (args.model ?? '').trim();
+      // eslint-disable-next-line no-control-regex
       if (!model || model.length > 200 || /[\s\u0000-\u001f]/.test(model)) {
-        // eslint-disable-line no-control-regex
         throw badInput('model: must be a model id, e.g. Xenova/clip-vit-base-patch32', { field: 'model' });
       }
       const { services } = scopeOf(ctx);

@@ -1,0 +1,203 @@
+/**
+ * Import throughput on a scratch PostgreSQL database (TEST_DATABASE_URL, as the tests use):
+ *   - images/s for N fixture-derived images (variants of the shared fixture photos: resized, cropped and
+ *     re-encoded with sharp so every file has its own sha256) on the given model (default: the TEST model):
+ *       decode   decode + CLIP preprocessing alone (preprocessImage, `--concurrency` at a time)
+ *       embed    inference alone (embedImagePixels on preprocessed pixels)
+ *       write    database writes alone (Importer on the same products/images with precomputed vectors, no file)
+ *       e2e      `Importer.run` end to end (read, hash, decode, embed, store file, write rows + vectors)
+ *   - a catalog of `--products` products with one precomputed 768-d embedding each (no image files), end to end.
+ *
+ *   npm run bench:import -- [--images 2000] [--products 10000] [--model test] [--concurrency 16]
+ *                           [--batch-size 100] [--workers N] [--no-write]
+ * Prints JSON and writes bench/results/import-<date>.json.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import sharp from 'sharp';
+import { loadConfig } from '../src/config.js';
+import { openDatabase } from '../src/db/index.js';
+import { Importer, type ImportSummary } from '../src/catalog/import/importer.js';
+import { ModelRegistry } from '../src/catalog/models.js';
+import { Embedder } from '../src/embedding/embedder.js';
+import { preprocessImage } from '../src/embedding/image-preprocess.js';
+import { createScratchDatabase } from '../test/helpers/db.js';
+import { fixturePath } from '../test/helpers/fixtures.js';
+import { unitVector } from '../test/helpers/catalog-gen.js';
+
+const opts = new Command()
+  .option('--images <n>', 'fixture-derived images', '2000')
+  .option('--products <n>', 'products of the precomputed-embedding catalog run (0: skip)', '10000')
+  .option('--model <name>', 'model', 'test')
+  .option('--concurrency <n>', 'importer concurrency', '16')
+  .option('--batch-size <n>', 'importer batch size', '100')
+  .option('--workers <n>', 'inference workers (default: GLIMPSE_INFERENCE_WORKERS)')
+  .option('--no-write', 'do not write bench/results')
+  .parse()
+  .opts<{ images: string; products: string; model: string; concurrency: string; batchSize: string; workers?: string; write: boolean }>();
+
+const N = Number(opts.images);
+const PRODUCTS = Number(opts.products);
+const concurrency = Number(opts.concurrency);
+const batchSize = Number(opts.batchSize);
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-bench-import-'));
+const log = (m: string) => process.stderr.write(`[bench:import] ${m}\n`);
+
+// ---- fixture-derived images (cached between runs: generating them is not what we measure)
+const PHOTOS = ['chelsea.png', 'coffee.png', 'rocket.jpg', 'astronaut.png', 'camera.png', 'coffee_progressive.jpg', 'chelsea_exif6.jpg', 'page.png'];
+const cacheDir = path.join(os.tmpdir(), `glimpse-bench-import-images-v1-${N}`);
+if (!fs.existsSync(path.join(cacheDir, 'done'))) {
+  log(`generating ${N} image variants in ${cacheDir}`);
+  fs.mkdirSync(cacheDir, { recursive: true });
+  // upright copies first (EXIF orientation applied), so crop boxes are in displayed coordinates
+  const sources = await Promise.all(
+    PHOTOS.map(async (p) => {
+      const buf = await sharp(fixturePath('images', p)).rotate().png().toBuffer();
+      return { buf, meta: await sharp(buf).metadata() };
+    }),
+  );
+  for (let k = 0; k < N; k++) {
+    const src = sources[k % sources.length]!;
+    const w = src.meta.width!;
+    const h = src.meta.height!;
+    const cw = Math.max(32, Math.floor(w * (0.6 + ((k * 13) % 40) / 100)));
+    const ch = Math.max(32, Math.floor(h * (0.6 + ((k * 7) % 40) / 100)));
+    const left = (k * 31) % Math.max(1, w - cw);
+    const top = (k * 17) % Math.max(1, h - ch);
+    const width = 200 + ((k * 37) % 400);
+    let img = sharp(src.buf).extract({ left, top, width: cw, height: ch }).resize({ width });
+    const fmt = k % 3;
+    img = fmt === 0 ? img.jpeg({ quality: 70 + (k % 25) }) : fmt === 1 ? img.webp({ quality: 70 + (k % 25) }) : img.png();
+    fs.writeFileSync(path.join(cacheDir, `v${k}.${['jpg', 'webp', 'png'][fmt]}`), await img.toBuffer());
+  }
+  fs.writeFileSync(path.join(cacheDir, 'done'), '');
+}
+const files = fs.readdirSync(cacheDir).filter((f) => f !== 'done').sort();
+const bytes = files.map((f) => fs.readFileSync(path.join(cacheDir, f)));
+const totalBytes = bytes.reduce((s, b) => s + b.length, 0);
+
+const config = loadConfig(process.env, {
+  model: opts.model,
+  dataDir: work,
+  imageDir: path.join(work, 'images'),
+  ...(opts.workers ? { inferenceWorkers: Number(opts.workers) } : {}),
+});
+const embedder = await Embedder.load(config);
+const scratch = await createScratchDatabase('glimpse_bench');
+const db = await openDatabase({ databaseUrl: scratch.url, dataDir: work, dbPoolSize: 4, dbStatementTimeoutMs: 0 });
+
+async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
+}
+const perSec = (n: number, ms: number) => Math.round((n / (ms / 1000)) * 10) / 10;
+
+try {
+  await new ModelRegistry(db.sql).ensure(embedder);
+
+  // 1. decode + preprocess alone (main-thread sharp decode + JS resampler, `workers` at a time)
+  log('decode');
+  const decodeN = Math.min(N, 400);
+  let t = performance.now();
+  const pixels: Float32Array[] = [];
+  await mapLimit(bytes.slice(0, decodeN), Math.max(1, os.availableParallelism()), async (b, i) => {
+    const p = await preprocessImage(b, { config: embedder.model.preprocessor });
+    if (i < 64) pixels[i] = p.pixels;
+  });
+  const decode = { images: decodeN, ms: performance.now() - t };
+
+  // 2. inference alone, on preprocessed pixels (the embedder micro-batches concurrent calls)
+  log('embed');
+  t = performance.now();
+  await mapLimit(Array.from({ length: N }), 64, async (_, i) => void (await embedder.embedImagePixels(pixels[i % pixels.length]!)));
+  const embed = { images: N, ms: performance.now() - t };
+
+  // 3. end to end: one product per image file
+  log('end to end');
+  const imgDir = cacheDir;
+  const e2eFile = path.join(work, 'e2e.jsonl');
+  fs.writeFileSync(e2eFile, files.map((f, k) => JSON.stringify({ sku: `E-${k}`, title: `Variant ${k}`, price: '9.90', currency: 'EUR', images: [f] })).join('\n') + '\n');
+  const importer = new Importer({ sql: db.sql, config, model: embedder, embedder: async () => embedder });
+  const e2e: ImportSummary = await importer.run({ file: e2eFile, imagesDir: imgDir, concurrency, batchSize, rejectsFile: path.join(work, 'e2e.rejects.jsonl') });
+
+  // 4. writes alone: the same shape (1 product + 1 image + 1 vector each) with precomputed vectors, no file
+  log('write');
+  const vectors = await Promise.all(pixels.slice(0, 16).map((p) => embedder.embedImagePixels(p)));
+  const wFile = path.join(work, 'write.jsonl');
+  fs.writeFileSync(
+    wFile,
+    files.map((_, k) => JSON.stringify({ sku: `W-${k}`, title: `Variant ${k}`, images: [{ url: `https://cdn.example.com/w${k}.jpg`, embedding: Array.from(vectors[k % vectors.length]!), model: embedder.modelId }] })).join('\n') + '\n',
+  );
+  const write = await importer.run({ file: wFile, concurrency, batchSize, rejectsFile: path.join(work, 'write.rejects.jsonl') });
+
+  // 5. the N-product catalog with precomputed embeddings
+  let catalog: ImportSummary | null = null;
+  if (PRODUCTS > 0) {
+    log(`catalog of ${PRODUCTS} products (precomputed embeddings)`);
+    const cFile = path.join(work, 'catalog.jsonl');
+    const out = fs.createWriteStream(cFile);
+    for (let k = 0; k < PRODUCTS; k++) {
+      const row = {
+        sku: `P-${k}`,
+        title: `Product ${k}`,
+        brand: ['acme', 'globex', 'initech'][k % 3],
+        category: ['women/dresses', 'men/shirts', 'home'][k % 3],
+        price: (5 + (k % 100)).toFixed(2),
+        currency: 'EUR',
+        tags: [`t${k % 5}`],
+        images: [{ url: `https://cdn.example.com/p${k}.jpg`, embedding: unitVector(embedder.dimension, k), model: embedder.modelId }],
+      };
+      if (!out.write(JSON.stringify(row) + '\n')) await new Promise<void>((r) => out.once('drain', () => r()));
+    }
+    await new Promise<void>((r) => out.end(() => r()));
+    catalog = await importer.run({ file: cFile, concurrency, batchSize, rejectsFile: path.join(work, 'catalog.rejects.jsonl') });
+    (catalog as ImportSummary & { fileBytes?: number }).fileBytes = fs.statSync(cFile).size;
+  }
+
+  const report = {
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavg: os.loadavg().map((x) => Math.round(x * 10) / 10) },
+    model: { id: embedder.modelId, dimension: embedder.dimension, device: embedder.device, test: embedder.isTestModel, workers: config.inferenceWorkers, maxBatch: config.maxBatchSize },
+    images: { count: N, meanBytes: Math.round(totalBytes / N), sources: PHOTOS },
+    settings: { concurrency, batchSize },
+    imagesPerSecond: {
+      decode: perSec(decode.images, decode.ms),
+      embed: perSec(embed.images, embed.ms),
+      write: Math.round(write.imagesPerSecond * 10) / 10,
+      endToEnd: Math.round(e2e.imagesPerSecond * 10) / 10,
+    },
+    endToEnd: { seconds: e2e.seconds, imported: e2e.imported, images: e2e.images, rejected: e2e.rejected },
+    write: { seconds: write.seconds, imported: write.imported, images: write.images },
+    catalog: catalog && {
+      products: PRODUCTS,
+      fileBytes: (catalog as ImportSummary & { fileBytes?: number }).fileBytes,
+      seconds: catalog.seconds,
+      productsPerSecond: Math.round(catalog.productsPerSecond * 10) / 10,
+      imported: catalog.imported,
+      images: catalog.images,
+      rejected: catalog.rejected,
+    },
+  };
+  process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  if (opts.write) {
+    const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'results');
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `import-${report.date.slice(0, 10)}.json`);
+    fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+    log(`wrote ${file}`);
+  }
+} finally {
+  await embedder.close();
+  await db.close();
+  await scratch.drop();
+  fs.rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,577 @@
+/**
+ * Search benchmark (`npm run bench:search -- [--products 100000] [--queries 100] [--clients 8]
+ * [--options halfvec,fp32,ivfflat,bq,hnswlib] [--calibrate] [--keep]`).
+ *
+ * 1. Generates a synthetic catalog: N products with 1–4 images, 768-d unit vectors from a clustered,
+ *    anisotropic distribution with a decaying spectrum (σ_d ∝ (1+d)^-α; cluster centre + product offset +
+ *    image offset), rounded to fp16 like the halfvec column; tags whose filters hit 50/10/1/0.1/0.01 %.
+ * 2. Loads it into a scratch database on the PostgreSQL server (DATABASE_URL / TEST_DATABASE_URL) with
+ *    batched INSERT … SELECT unnest(…) — the catalog import code path does not exist yet, so this is not it.
+ * 3. Builds the HNSW index of the migration (time, size), then per selectivity runs the real SearchService:
+ *    recall@10 (products) against exact ground truth computed here, latency p50/p95/p99 single client and
+ *    `--clients` concurrent.
+ * 4. Index options at the raw vector level (unfiltered image recall@10): HNSW halfvec (ef sweep), HNSW over
+ *    fp32 `vector`, IVFFlat, binary quantisation + exact re-rank; and hnswlib-node in-process over the same
+ *    vectors as the baseline.
+ * JSON to stdout and bench/results/search-<date>.json; a markdown summary to stderr.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import hnswlib from 'hnswlib-node';
+import pg from 'pg';
+import { loadConfig } from '../src/config.js';
+import { openDatabase, type Database } from '../src/db/index.js';
+import { vectorLiteral } from '../src/db/sql.js';
+import { SearchService } from '../src/search/service.js';
+import type { ProductFilter, SearchConfig } from '../src/search/types.js';
+
+const D = 768;
+const MODEL = 'bench-768';
+
+// ---------------------------------------------------------------- arguments
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] && !process.argv[i + 1]!.startsWith('--') ? process.argv[i + 1]! : def;
+}
+const flag = (name: string) => process.argv.includes(`--${name}`);
+const N = Number(arg('products', '100000'));
+const Q = Number(arg('queries', '100'));
+const CLIENTS = Number(arg('clients', '8'));
+const OPTIONS = new Set(arg('options', 'halfvec,fp32,ivfflat,bq,hnswlib').split(','));
+const SEED = Number(arg('seed', '1'));
+// generator: spectrum exponent and spreads (calibrated: see docs/performance.md "## Search")
+const ALPHA = Number(arg('alpha', '0.35'));
+const CLUSTER = Number(arg('cluster-spread', '1.0'));
+const PRODUCT = Number(arg('product-spread', '1.2'));
+const IMAGE = Number(arg('image-spread', '0.5'));
+const CLUSTERS = Number(arg('clusters', String(Math.max(10, Math.round(N / 1000)))));
+const DB_URL = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://glimpse:glimpse@127.0.0.1:5432/glimpse';
+const log = (...a: unknown[]) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a.map((x) => (typeof x === 'object' ? JSON.stringify(x) : x)));
+
+// ---------------------------------------------------------------- generator
+function mulberry32(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function gaussianSource(rand: () => number) {
+  let spare: number | null = null;
+  return () => {
+    if (spare !== null) {
+      const s = spare;
+      spare = null;
+      return s;
+    }
+    const u = rand() || 1e-12;
+    const v = rand();
+    const r = Math.sqrt(-2 * Math.log(u));
+    spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  };
+}
+/** round to the nearest fp16 value (what halfvec stores) */
+function toHalf(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  const a = Math.abs(x);
+  const e = Math.max(Math.floor(Math.log2(a)), -14);
+  const ulp = 2 ** (e - 10);
+  return Math.sign(x) * Math.round(a / ulp) * ulp;
+}
+function normaliseHalf(v: Float32Array, off: number): void {
+  let s = 0;
+  for (let d = 0; d < D; d++) s += v[off + d]! * v[off + d]!;
+  const n = Math.sqrt(s);
+  for (let d = 0; d < D; d++) v[off + d] = toHalf(v[off + d]! / n);
+}
+
+interface Catalog {
+  images: number;
+  vectors: Float32Array; // images × D, fp16-rounded unit vectors
+  norms: Float32Array;
+  imageProduct: Int32Array;
+  productTags: string[][];
+  queries: Float32Array; // Q × D
+}
+
+const SELECTIVITIES: { name: string; tag: string | null; fraction: number }[] = [
+  { name: 'none', tag: null, fraction: 1 },
+  { name: '50%', tag: 's50', fraction: 0.5 },
+  { name: '10%', tag: 's10', fraction: 0.1 },
+  { name: '1%', tag: 's1', fraction: 0.01 },
+  { name: '0.1%', tag: 's0.1', fraction: 0.001 },
+  { name: '0.01%', tag: 's0.01', fraction: 0.0001 },
+];
+
+function generate(): Catalog {
+  const rand = mulberry32(SEED);
+  const gauss = gaussianSource(rand);
+  const sigma = Float32Array.from({ length: D }, (_, d) => (1 + d) ** -ALPHA);
+  const centres = new Float32Array(CLUSTERS * D);
+  for (let i = 0; i < centres.length; i++) centres[i] = gauss() * sigma[i % D]! * CLUSTER;
+  const counts = Array.from({ length: N }, () => 1 + Math.floor(rand() * 4));
+  const images = counts.reduce((a, b) => a + b, 0);
+  const vectors = new Float32Array(images * D);
+  const imageProduct = new Int32Array(images);
+  const productVec = new Float32Array(D);
+  const point = (out: Float32Array, off: number) => {
+    const c = Math.floor(rand() * CLUSTERS) * D;
+    for (let d = 0; d < D; d++) out[off + d] = centres[c + d]! + gauss() * sigma[d]! * PRODUCT;
+  };
+  let k = 0;
+  for (let p = 0; p < N; p++) {
+    point(productVec, 0);
+    for (let j = 0; j < counts[p]!; j++, k++) {
+      const off = k * D;
+      for (let d = 0; d < D; d++) vectors[off + d] = productVec[d]! + gauss() * sigma[d]! * IMAGE;
+      normaliseHalf(vectors, off);
+      imageProduct[k] = p;
+    }
+  }
+  const norms = new Float32Array(images);
+  for (let i = 0; i < images; i++) {
+    let s = 0;
+    for (let d = 0; d < D; d++) s += vectors[i * D + d]! * vectors[i * D + d]!;
+    norms[i] = Math.sqrt(s);
+  }
+  // tags independent of the vectors: a random permutation of products, prefix sets of each size
+  const perm = Int32Array.from({ length: N }, (_, i) => i);
+  for (let i = N - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+  }
+  const productTags: string[][] = Array.from({ length: N }, () => []);
+  for (const s of SELECTIVITIES) {
+    if (!s.tag) continue;
+    const n = Math.max(1, Math.round(N * s.fraction));
+    for (let r = 0; r < n; r++) productTags[perm[r]!]!.push(s.tag);
+  }
+  const queries = new Float32Array(Q * D);
+  for (let q = 0; q < Q; q++) {
+    point(queries, q * D);
+    for (let d = 0; d < D; d++) queries[q * D + d] = queries[q * D + d]! + gauss() * sigma[d]! * IMAGE;
+    normaliseHalf(queries, q * D);
+  }
+  return { images, vectors, norms, imageProduct, productTags, queries };
+}
+
+// ---------------------------------------------------------------- ground truth
+interface Truth {
+  images: number[][]; // per query: top-10 image indexes
+  products: Record<string, number[][]>; // selectivity → per query top-10 product indexes
+}
+function groundTruth(cat: Catalog): Truth {
+  const sims = new Float32Array(cat.images);
+  const best = new Float32Array(N);
+  const truth: Truth = { images: [], products: Object.fromEntries(SELECTIVITIES.map((s) => [s.name, []])) };
+  for (let q = 0; q < Q; q++) {
+    const qo = q * D;
+    let qn = 0;
+    for (let d = 0; d < D; d++) qn += cat.queries[qo + d]! * cat.queries[qo + d]!;
+    qn = Math.sqrt(qn);
+    best.fill(-Infinity);
+    for (let i = 0; i < cat.images; i++) {
+      const io = i * D;
+      let s = 0;
+      for (let d = 0; d < D; d++) s += cat.vectors[io + d]! * cat.queries[qo + d]!;
+      s /= cat.norms[i]! * qn;
+      sims[i] = s;
+      const p = cat.imageProduct[i]!;
+      if (s > best[p]!) best[p] = s;
+    }
+    truth.images.push(topK(cat.images, (i) => sims[i]!, () => true, 10));
+    for (const s of SELECTIVITIES) truth.products[s.name]!.push(topK(N, (p) => best[p]!, (p) => !s.tag || cat.productTags[p]!.includes(s.tag), 10));
+  }
+  return truth;
+}
+function topK(n: number, score: (i: number) => number, keep: (i: number) => boolean, k: number): number[] {
+  const out: { i: number; s: number }[] = [];
+  for (let i = 0; i < n; i++) {
+    if (!keep(i)) continue;
+    const s = score(i);
+    if (out.length < k || s > out[out.length - 1]!.s) {
+      out.push({ i, s });
+      out.sort((a, b) => b.s - a.s);
+      if (out.length > k) out.pop();
+    }
+  }
+  return out.map((x) => x.i);
+}
+const recall = (got: readonly number[], want: readonly number[]) => (want.length ? got.filter((x) => want.includes(x)).length / want.length : 1);
+
+// ---------------------------------------------------------------- stats
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : NaN;
+}
+const r2 = (x: number) => Math.round(x * 100) / 100;
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+function lat(xs: number[]) {
+  return { p50: r2(pct(xs, 50)), p95: r2(pct(xs, 95)), p99: r2(pct(xs, 99)) };
+}
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - t, value };
+}
+/** runs `n` jobs with `clients` workers; per-job latency in ms */
+async function concurrent(n: number, clients: number, job: (i: number) => Promise<unknown>): Promise<{ ms: number[]; wallMs: number }> {
+  const ms: number[] = new Array(n);
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= n) return;
+        const t = performance.now();
+        await job(i);
+        ms[i] = performance.now() - t;
+      }
+    }),
+  );
+  return { ms, wallMs: performance.now() - t0 };
+}
+
+// ---------------------------------------------------------------- database
+const uuid = (prefix: string, i: number) => `00000000-0000-4000-${prefix}-${i.toString(16).padStart(12, '0')}`;
+const qvec = (cat: Catalog, q: number) => cat.queries.subarray(q * D, (q + 1) * D);
+
+async function scratchDatabase(): Promise<{ db: Database; url: string; drop: () => Promise<void> }> {
+  const name = `glimpse_bench_${crypto.randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: DB_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const u = new URL(DB_URL);
+  u.pathname = `/${name}`;
+  const db = await openDatabase({ databaseUrl: u.toString(), dataDir: '/nonexistent', dbPoolSize: CLIENTS + 2, dbStatementTimeoutMs: 0 });
+  return {
+    db,
+    url: u.toString(),
+    async drop() {
+      await db.close();
+      const c = new pg.Client({ connectionString: DB_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+async function load(db: Database, cat: Catalog): Promise<number> {
+  const sql = db.sql;
+  const t0 = performance.now();
+  await sql.query(`INSERT INTO embedding_model (id, name, dimension, active) VALUES ($1, 'bench', 768, true)`, [MODEL]);
+  const B = 2000;
+  for (let s = 0; s < N; s += B) {
+    const ids: string[] = [], skus: string[] = [], titles: string[] = [], tags: string[] = [], cats: string[] = [], prices: string[] = [];
+    for (let p = s; p < Math.min(N, s + B); p++) {
+      ids.push(uuid('8000', p));
+      skus.push(`B${p}`);
+      titles.push(`product ${p}`);
+      tags.push(cat.productTags[p]!.join(','));
+      cats.push(`c${p % 20}/s${p % 7}`);
+      prices.push(((p * 7919) % 50000 / 100).toFixed(2));
+    }
+    await sql.query(
+      `INSERT INTO product (id, sku, title, category, price, currency, tags)
+       SELECT id, sku, title, category, price, 'USD', string_to_array(nullif(tags, ''), ',')
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[]) AS t(id, sku, title, category, price, tags)`,
+      [ids, skus, titles, cats, prices, tags],
+    );
+  }
+  const IB = 1000;
+  for (let s = 0; s < cat.images; s += IB) {
+    const ids: string[] = [], pids: string[] = [], vecs: string[] = [], pos: number[] = [];
+    for (let i = s; i < Math.min(cat.images, s + IB); i++) {
+      ids.push(uuid('9000', i));
+      pids.push(uuid('8000', cat.imageProduct[i]!));
+      vecs.push(vectorLiteral(cat.vectors.subarray(i * D, (i + 1) * D)));
+      pos.push(i);
+    }
+    await sql.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO product_image (id, product_id, sha256, source, content_type, byte_size, width, height, position)
+         SELECT id, pid, lpad(to_hex(pos), 64, '0'), 'bench', 'image/jpeg', 1, 1, 1, pos FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS t(id, pid, pos)`,
+        [ids, pids, pos],
+      );
+      await tx.query(
+        `INSERT INTO embedding_768 (image_id, model_id, product_id, embedding)
+         SELECT id, $4, pid, v::halfvec(768) FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS t(id, pid, v)`,
+        [ids, pids, vecs, MODEL],
+      );
+    });
+    if ((s / IB) % 50 === 0) log(`loaded ${s + ids.length}/${cat.images} images`);
+  }
+  await sql.exec('ANALYZE');
+  return (performance.now() - t0) / 1000;
+}
+
+async function buildIndex(db: Database, name: string, ddl: string): Promise<{ name: string; seconds: number; sizeMB: number }> {
+  const { ms } = await timed(() =>
+    db.sql.transaction(async (tx) => {
+      await tx.exec(`SET LOCAL maintenance_work_mem = '2GB'; SET LOCAL max_parallel_maintenance_workers = 1;`);
+      await tx.exec(ddl);
+    }),
+  );
+  const size = (await db.sql.query<{ b: number }>(`SELECT pg_relation_size($1::regclass)::int8 AS b`, [name]))[0]!.b;
+  const out = { name, seconds: r2(ms / 1000), sizeMB: r2(size / 2 ** 20) };
+  log('index', out);
+  return out;
+}
+
+/** raw top-10 image query with settings; returns image indexes */
+async function rawQuery(db: Database, settings: string, text: string, v: Float32Array): Promise<number[]> {
+  const rows = await db.sql.transaction(async (tx) => {
+    if (settings) await tx.exec(settings);
+    return tx.query<{ image_id: string }>(text, [vectorLiteral(v)]);
+  });
+  return rows.map((r) => parseInt(r.image_id.slice(-12), 16));
+}
+
+async function rawSweep(db: Database, cat: Catalog, truth: Truth, label: string, settings: string, text: string) {
+  const ms: number[] = [];
+  const rec: number[] = [];
+  for (let q = 0; q < Q; q++) {
+    const { ms: t, value } = await timed(() => rawQuery(db, settings, text, qvec(cat, q)));
+    ms.push(t);
+    rec.push(recall(value, truth.images[q]!));
+  }
+  const out = { option: label, recallAt10: r3(mean(rec)), ...lat(ms) };
+  log(out);
+  return out;
+}
+
+// ---------------------------------------------------------------- main
+async function main() {
+  const started = new Date();
+  log(`generating ${N} products (alpha ${ALPHA}, ${CLUSTERS} clusters)`);
+  const cat = generate();
+  log(`${cat.images} images; ground truth for ${Q} queries`);
+  const truth = groundTruth(cat);
+  const result: Record<string, unknown> = {
+    command: `npm run bench:search -- ${process.argv.slice(2).join(' ')}`.trim(),
+    date: started.toISOString(),
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 2 ** 30) },
+    catalog: { products: N, images: cat.images, queries: Q, generator: { alpha: ALPHA, clusters: CLUSTERS, clusterSpread: CLUSTER, productSpread: PRODUCT, imageSpread: IMAGE, seed: SEED } },
+  };
+
+  // hnswlib baseline (in-process), image level
+  const hnswlibRows: Record<string, unknown>[] = [];
+  if (OPTIONS.has('hnswlib')) {
+    const idx = new hnswlib.HierarchicalNSW('cosine', D);
+    idx.initIndex({ maxElements: cat.images, m: 16, efConstruction: 64, randomSeed: 100 });
+    const { ms: buildMs } = await timed(async () => {
+      for (let i = 0; i < cat.images; i++) idx.addPoint(Array.from(cat.vectors.subarray(i * D, (i + 1) * D)), i);
+    });
+    log(`hnswlib build ${r2(buildMs / 1000)} s`);
+    const qs = Array.from({ length: Q }, (_, q) => Array.from(qvec(cat, q)));
+    for (const ef of [40, 100, 200, 400]) {
+      idx.setEf(ef);
+      const ms: number[] = [];
+      const rec: number[] = [];
+      for (let q = 0; q < Q; q++) {
+        const t = performance.now();
+        const r = idx.searchKnn(qs[q]!, 10);
+        ms.push(performance.now() - t);
+        rec.push(recall(r.neighbors, truth.images[q]!));
+      }
+      const row = { option: 'hnswlib-node', ef, recallAt10: r3(mean(rec)), ...lat(ms), buildSeconds: r2(buildMs / 1000) };
+      log(row);
+      hnswlibRows.push(row);
+    }
+    // filtered (product-level recall is not comparable here: hnswlib indexes images); image-level top-10 with a filter callback
+    for (const s of SELECTIVITIES.filter((x) => x.tag)) {
+      idx.setEf(100);
+      const ms: number[] = [];
+      let returned = 0;
+      for (let q = 0; q < Q; q++) {
+        const t = performance.now();
+        const r = idx.searchKnn(qs[q]!, 10, (label) => cat.productTags[cat.imageProduct[label]!]!.includes(s.tag!));
+        ms.push(performance.now() - t);
+        returned += r.neighbors.length;
+      }
+      const row = { option: 'hnswlib-node filtered', ef: 100, selectivity: s.name, rowsReturned: r2(returned / Q), ...lat(ms) };
+      log(row);
+      hnswlibRows.push(row);
+    }
+  }
+  result.hnswlib = hnswlibRows;
+  if (flag('calibrate')) {
+    console.log(JSON.stringify(result, null, 2));
+    return;
+  }
+
+  const scratch = await scratchDatabase();
+  const db = scratch.db;
+  try {
+    const versions = (await db.sql.query<{ pg: string; vector: string }>(`SELECT current_setting('server_version') AS pg, (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS vector`))[0]!;
+    (result.machine as Record<string, unknown>).postgres = versions.pg;
+    (result.machine as Record<string, unknown>).pgvector = versions.vector;
+    await db.sql.exec('DROP INDEX embedding_768_hnsw_idx');
+    const loadSeconds = await load(db, cat);
+    log(`loaded in ${r2(loadSeconds)} s`);
+    result.load = { seconds: r2(loadSeconds), method: 'batched INSERT … SELECT unnest($arrays) (the catalog import path does not exist yet)' };
+    const tableMB = (await db.sql.query<{ b: number }>(`SELECT pg_total_relation_size('embedding_768')::int8 AS b`))[0]!.b / 2 ** 20;
+    const indexes = [await buildIndex(db, 'embedding_768_hnsw_idx', `CREATE INDEX embedding_768_hnsw_idx ON embedding_768 USING hnsw (embedding halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)`)];
+    await db.sql.exec('ANALYZE');
+
+    // ---- the service, per selectivity
+    const base = loadConfig({});
+    const config: SearchConfig = {
+      maxFirst: base.maxFirst,
+      hnswEfSearch: base.hnswEfSearch,
+      hnswMaxScanTuples: base.hnswMaxScanTuples,
+      exactScanThreshold: base.exactScanThreshold,
+      rrfK: base.rrfK,
+      textSearchConfig: base.textSearchConfig,
+      searchCandidateWindow: base.searchCandidateWindow,
+    };
+    result.serviceConfig = config;
+    const svc = new SearchService(db.sql, config, null);
+    const service: Record<string, unknown>[] = [];
+    for (const s of SELECTIVITIES) {
+      const filter: ProductFilter | null = s.tag ? { tagsAll: [s.tag] } : null;
+      const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter, first: 10 });
+      await svc.search(req(0)); // warm
+      const ms: number[] = [];
+      const rec: number[] = [];
+      const strategies = new Map<string, number>();
+      let rows = 0;
+      let ef = 0;
+      for (let q = 0; q < Q; q++) {
+        const { ms: t, value } = await timed(() => svc.search(req(q)));
+        ms.push(t);
+        rows += value.hits.length;
+        ef = value.plan.efSearch ?? 0;
+        strategies.set(value.plan.strategy, (strategies.get(value.plan.strategy) ?? 0) + 1);
+        rec.push(recall(value.hits.map((h) => parseInt(h.productId.slice(-12), 16)), truth.products[s.name]![q]!));
+      }
+      const conc = await concurrent(Q, CLIENTS, (q) => svc.search(req(q)));
+      const row = {
+        selectivity: s.name,
+        matchingProducts: s.tag ? Math.max(1, Math.round(N * s.fraction)) : N,
+        strategy: [...strategies.entries()].map(([k, v]) => `${k}×${v}`).join(' '),
+        efSearch: ef || null,
+        recallAt10: r3(mean(rec)),
+        rowsReturned: r2(rows / Q),
+        single: lat(ms),
+        [`concurrent${CLIENTS}`]: { ...lat(conc.ms), qps: r2((Q / conc.wallMs) * 1000) },
+      };
+      log(row);
+      service.push(row);
+    }
+    result.service = service;
+
+    // ---- the same, without the exact path and without iterative scan, to show what they buy (10% and 1%)
+    const plainRows: Record<string, unknown>[] = [];
+    for (const s of SELECTIVITIES.filter((x) => x.name === '10%' || x.name === '1%')) {
+      for (const mode of ['off', 'relaxed_order'] as const) {
+        const rec: number[] = [];
+        const ms: number[] = [];
+        let rows = 0;
+        for (let q = 0; q < Q; q++) {
+          const text = `SELECT e.product_id FROM embedding_768 e JOIN product p ON p.id = e.product_id WHERE p.tags @> $2::text[] ORDER BY e.embedding <=> $1::halfvec(768) LIMIT 10`;
+          const { ms: t, value } = await timed(() =>
+            db.sql.transaction(async (tx) => {
+              await tx.exec(`SET LOCAL hnsw.ef_search = 40; SET LOCAL hnsw.iterative_scan = ${mode}; SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off`);
+              return tx.query<{ product_id: string }>(text, [vectorLiteral(qvec(cat, q)), [s.tag!]]);
+            }),
+          );
+          ms.push(t);
+          const got = [...new Set(value.map((r) => parseInt(r.product_id.slice(-12), 16)))];
+          rows += value.length;
+          rec.push(recall(got, truth.products[s.name]![q]!));
+        }
+        const row = { selectivity: s.name, query: `plain ORDER BY … LIMIT 10, ef_search 40, iterative_scan ${mode}`, recallAt10: r3(mean(rec)), rowsReturned: r2(rows / Q), ...lat(ms) };
+        log(row);
+        plainRows.push(row);
+      }
+    }
+    result.withoutGlimpseStrategy = plainRows;
+
+    // ---- index options, raw image level, unfiltered
+    const options: Record<string, unknown>[] = [];
+    const top = `SELECT image_id FROM embedding_768 ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`;
+    if (OPTIONS.has('halfvec'))
+      for (const ef of [40, 100, 200, 400]) options.push({ ...(await rawSweep(db, cat, truth, 'HNSW halfvec', `SET LOCAL hnsw.ef_search = ${ef}`, top)), ef });
+    if (OPTIONS.has('fp32')) {
+      await db.sql.exec(`CREATE TABLE bench_vec32 AS SELECT image_id, embedding::vector(768) AS embedding FROM embedding_768; ANALYZE bench_vec32`);
+      indexes.push(await buildIndex(db, 'bench_vec32_hnsw', `CREATE INDEX bench_vec32_hnsw ON bench_vec32 USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)`));
+      for (const ef of [40, 100, 200])
+        options.push({ ...(await rawSweep(db, cat, truth, 'HNSW vector fp32', `SET LOCAL hnsw.ef_search = ${ef}`, `SELECT image_id FROM bench_vec32 ORDER BY embedding <=> $1::vector(768) LIMIT 10`)), ef });
+      await db.sql.exec(`DROP TABLE bench_vec32`);
+    }
+    if (OPTIONS.has('ivfflat')) {
+      const lists = Math.max(10, Math.round(cat.images / 1000));
+      await db.sql.exec(`CREATE TABLE bench_ivf AS SELECT image_id, embedding FROM embedding_768; ANALYZE bench_ivf`);
+      indexes.push(await buildIndex(db, 'bench_ivf_idx', `CREATE INDEX bench_ivf_idx ON bench_ivf USING ivfflat (embedding halfvec_cosine_ops) WITH (lists = ${lists})`));
+      for (const probes of [5, 10, 20])
+        options.push({
+          ...(await rawSweep(db, cat, truth, `IVFFlat halfvec (lists ${lists})`, `SET LOCAL ivfflat.probes = ${probes}`, `SELECT image_id FROM bench_ivf ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`)),
+          probes,
+        });
+      await db.sql.exec(`DROP TABLE bench_ivf`);
+    }
+    if (OPTIONS.has('bq')) {
+      indexes.push(
+        await buildIndex(db, 'bench_bq_idx', `CREATE INDEX bench_bq_idx ON embedding_768 USING hnsw ((binary_quantize(embedding)::bit(768)) bit_hamming_ops) WITH (m = 16, ef_construction = 64)`),
+      );
+      for (const cand of [40, 100, 200])
+        options.push({
+          ...(await rawSweep(
+            db,
+            cat,
+            truth,
+            'binary quantisation HNSW + exact re-rank',
+            `SET LOCAL hnsw.ef_search = ${Math.max(40, cand)}; SET LOCAL enable_seqscan = off`,
+            `SELECT image_id FROM (SELECT image_id, embedding FROM embedding_768 ORDER BY binary_quantize(embedding)::bit(768) <~> binary_quantize($1::halfvec(768)) LIMIT ${cand}) c ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`,
+          )),
+          candidates: cand,
+        });
+      await db.sql.exec(`DROP INDEX bench_bq_idx`);
+    }
+    result.indexOptions = options;
+    result.indexes = indexes;
+    result.tableMB = r2(tableMB);
+
+    // equal-recall comparison: hnswlib latency interpolated at the service's unfiltered recall
+    const unf = service[0] as { recallAt10: number; single: { p50: number; p95: number } };
+    const lib = hnswlibRows.filter((r) => r.option === 'hnswlib-node') as { recallAt10: number; p50: number; p95: number; ef: number }[];
+    const atRecall = lib.find((r) => r.recallAt10 >= unf.recallAt10) ?? lib[lib.length - 1];
+    if (atRecall)
+      result.equalRecall = {
+        serviceUnfiltered: { recallAt10: unf.recallAt10, p50: unf.single.p50, p95: unf.single.p95 },
+        hnswlib: atRecall,
+        ratioP50: r2(unf.single.p50 / atRecall.p50),
+        note: 'service recall is per product (best image), hnswlib per image; both against exact search over the same vectors',
+      };
+  } finally {
+    if (!flag('keep')) await scratch.drop();
+    else log(`kept scratch database ${scratch.url}`);
+  }
+  result.totalSeconds = r2((Date.now() - started.getTime()) / 1000);
+  const json = JSON.stringify(result, null, 2);
+  console.log(json);
+  const dir = fileURLToPath(new URL('./results', import.meta.url));
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `search-${started.toISOString().slice(0, 19).replace(/:/g, '')}-${N}.json`);
+  fs.writeFileSync(file, json + '\n');
+  log(`wrote ${file}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
