@@ -20,6 +20,7 @@ import { pinoHttp } from 'pino-http';
 import { createKeyVerifier, type KeyVerifier } from './auth/api-keys.js';
 import type { Config } from './config.js';
 import type { Database } from './db/index.js';
+import { mountDemo } from './demo/mount.js';
 import type { ModelProvider, RequestContext } from './graphql/context.js';
 import { ANONYMOUS, authMiddleware, createRateLimiter } from './http/auth.js';
 import { classify, formatGraphQLError, requestStore, sendError } from './http/errors.js';
@@ -247,6 +248,8 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
       },
     }),
   );
+
+  mountDemo(app, config); // the storefront demo page at / (GLIMPSE_DEMO_PAGE)
 
   app.use((req: Request, res: Response) => {
     sendError(res, 'NOT_FOUND', `no route for ${req.method} ${req.path}`);

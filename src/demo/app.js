@@ -1,5 +1,7 @@
-// Glimpse storefront demo: plain browser JavaScript against the public GraphQL API (no build, no CDN).
+// Glimpse storefront demo: plain browser JavaScript against the public GraphQL API (no build step, no CDN).
+// The fields used here are in schema.graphql; docs/api.md shows the same query for a real storefront.
 const PAGE_SIZE = 12;
+const DEBOUNCE_MS = 250;
 const SLOW_MS = 1500;
 const $ = (sel) => document.querySelector(sel);
 
@@ -12,26 +14,33 @@ query DemoSearch($input: SearchInput!, $first: Int, $after: String) {
       categories { value count }
       brands { value count }
       inStock { value count }
-      price { min max count }
+      price { min max currency count }
     }
     edges {
-      cursor
       score
-      matchedImage { id url }
-      node { id sku title brand category inStock price { amount currency } images { id url } }
+      matchedImage { id url position }
+      node {
+        id sku title brand category inStock
+        price { amount currency }
+        primaryImage { id url }
+        images { id }
+      }
     }
   }
 }`;
 
+const noFilter = () => ({ category: null, brands: [], price: null, priceLabel: null, inStock: false });
+
 const state = {
   text: '',
   mode: 'SEMANTIC',
-  photo: null, // File
-  similarTo: null, // { id, title }
-  filter: { category: null, brands: [], price: null, inStock: false },
+  photo: null, // File: search by photo
+  similarTo: null, // { id, title, url }: "more like this"
+  filter: noFilter(),
   after: null,
   seen: new Set(),
-  requestSeq: 0,
+  seq: 0,
+  abort: null,
 };
 
 function searchInput() {
@@ -47,28 +56,36 @@ function searchInput() {
   return input;
 }
 
-/** POST a GraphQL operation; with a photo, as a multipart request (GraphQL multipart request spec). */
-async function graphql(query, variables, file) {
-  let res;
+class ApiError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** POSTs a GraphQL operation; with a file, as a multipart request (GraphQL multipart request spec). */
+async function graphql(query, variables, file, signal) {
+  let init;
   if (file) {
     const form = new FormData();
     form.append('operations', JSON.stringify({ query, variables: { ...variables, input: { ...variables.input, image: null } } }));
     form.append('map', JSON.stringify({ 0: ['variables.input.image'] }));
     form.append('0', file, file.name || 'photo');
     // the preflight header satisfies the server's CSRF prevention for multipart requests
-    res = await fetch('graphql', { method: 'POST', body: form, headers: { 'Apollo-Require-Preflight': 'true' } });
+    init = { method: 'POST', body: form, headers: { 'Apollo-Require-Preflight': 'true' } };
   } else {
-    res = await fetch('graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+    init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) };
   }
+  const res = await fetch('graphql', { ...init, signal });
   let body;
   try {
     body = await res.json();
   } catch {
-    throw Object.assign(new Error(`HTTP ${res.status}`), { code: `HTTP_${res.status}` });
+    throw new ApiError(`HTTP_${res.status}`, `the server answered HTTP ${res.status} without a GraphQL body`);
   }
   if (body.errors?.length) {
     const e = body.errors[0];
-    throw Object.assign(new Error(e.message), { code: e.extensions?.code ?? 'ERROR' });
+    throw new ApiError(e.extensions?.code ?? 'ERROR', e.message);
   }
   return body.data;
 }
@@ -77,44 +94,54 @@ function setStatus(text, kind = '') {
   const el = $('#status');
   el.textContent = text;
   el.className = kind;
+  document.body.dataset.state = kind || 'idle';
 }
 
 async function runSearch({ append = false } = {}) {
-  const hasQuery = state.text || state.photo || state.similarTo;
-  if (!hasQuery) {
+  state.abort?.abort();
+  if (!state.text && !state.photo && !state.similarTo) {
     $('#results').replaceChildren();
     $('#more').hidden = true;
     renderFacets(null);
-    setStatus('Type a query, drop a photo, or pick “more like this”.');
+    setStatus('Type a query, pick or drop a photo, or use “More like this” on a result.', 'hint');
     return;
   }
-  const seq = ++state.requestSeq;
+  const seq = ++state.seq;
+  const abort = (state.abort = new AbortController());
   if (!append) {
     state.after = null;
     state.seen.clear();
   }
   setStatus(append ? 'Loading more…' : 'Searching…', 'loading');
-  const slowTimer = setTimeout(() => seq === state.requestSeq && $('#status').classList.add('slow'), SLOW_MS);
+  $('#more').disabled = true;
+  const slowTimer = setTimeout(() => seq === state.seq && setStatus('Still searching… the server is slow to answer.', 'loading slow'), SLOW_MS);
   try {
-    const data = await graphql(SEARCH_QUERY, { input: searchInput(), first: PAGE_SIZE, after: state.after }, state.photo);
-    if (seq !== state.requestSeq) return; // a newer search superseded this one
-    const conn = data.search;
+    const vars = { input: searchInput(), first: PAGE_SIZE, after: state.after };
+    const { search } = await graphql(SEARCH_QUERY, vars, state.photo, abort.signal);
+    if (seq !== state.seq) return; // a newer search superseded this one
     if (!append) $('#results').replaceChildren();
-    for (const edge of conn.edges) {
+    for (const edge of search.edges) {
       if (state.seen.has(edge.node.id)) continue;
       state.seen.add(edge.node.id);
       $('#results').append(renderCard(edge));
     }
-    state.after = conn.pageInfo.endCursor;
-    $('#more').hidden = !conn.pageInfo.hasNextPage;
-    if (!append) renderFacets(conn.facets);
+    state.after = search.pageInfo.endCursor;
+    $('#more').hidden = !search.pageInfo.hasNextPage;
+    if (!append) renderFacets(search.facets);
     const n = state.seen.size;
-    setStatus(n === 0 ? 'No products match. Try other words or fewer filters.' : `${n} product${n === 1 ? '' : 's'} shown · model ${conn.model ?? '—'}`, n === 0 ? 'empty' : '');
+    if (n === 0) setStatus('No products match. Try other words, another mode or fewer filters.', 'empty');
+    else setStatus(`${n} product${n === 1 ? '' : 's'} shown${search.pageInfo.hasNextPage ? ' (more available)' : ''} · ${search.model ? `model ${search.model}` : 'keyword search'}`, 'done');
   } catch (err) {
-    if (seq !== state.requestSeq) return;
-    setStatus(`Search failed: ${err.code}: ${err.message}`, 'error');
+    if (seq !== state.seq || err.name === 'AbortError') return;
+    if (!append) {
+      $('#results').replaceChildren();
+      $('#more').hidden = true;
+    }
+    setStatus('', 'error');
+    $('#status').append(el('strong', { className: 'code', textContent: err.code ?? 'NETWORK_ERROR' }), ` ${err.message}`);
   } finally {
     clearTimeout(slowTimer);
+    $('#more').disabled = false;
   }
 }
 
@@ -127,105 +154,151 @@ function money(p) {
   }
 }
 
-function el(tag, props = {}, ...children) {
+/** A DOM element: props are assigned (dataset entries are copied), children appended. */
+function el(tag, { dataset, ...props } = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);
-  node.append(...children.filter((c) => c !== null && c !== undefined));
+  if (dataset) Object.assign(node.dataset, dataset);
+  node.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
   return node;
 }
 
 function renderCard(edge) {
   const p = edge.node;
-  const main = edge.matchedImage ?? p.images[0];
+  const shown = edge.matchedImage ?? p.primaryImage;
   const more = el('button', { type: 'button', textContent: 'More like this', className: 'more-like-this' });
   more.addEventListener('click', () => {
-    state.similarTo = { id: p.id, title: p.title };
+    state.similarTo = { id: p.id, title: p.title, url: shown?.url ?? null };
     state.text = '';
     state.photo = null;
     $('#q').value = '';
-    showQueryImage();
+    if (state.mode !== 'SEMANTIC') setMode('SEMANTIC'); // product vectors need semantic mode
+    showQuery();
     runSearch();
+    window.scrollTo({ top: 0 });
   });
+  const matched =
+    edge.matchedImage && p.images.length > 1
+      ? el('span', { className: 'matched', textContent: `matched picture ${edge.matchedImage.position + 1} of ${p.images.length}` })
+      : null;
   return el(
     'li',
     { className: 'card', dataset: { id: p.id, sku: p.sku } },
-    main ? el('img', { className: 'main', src: main.url, alt: p.title, loading: 'lazy' }) : el('div', { className: 'main' }),
+    shown ? el('img', { className: 'main', src: shown.url, alt: p.title, loading: 'lazy', width: 300, height: 300 }) : el('div', { className: 'main' }),
     el(
       'div',
       { className: 'body' },
       el('span', { className: 'title', textContent: p.title }),
       el('span', { className: 'meta', textContent: [p.brand, p.category].filter(Boolean).join(' · ') }),
-      el('span', { className: 'price', textContent: `${money(p.price)}${p.inStock ? '' : ' · out of stock'}` }),
-      el('span', { className: 'score', textContent: `score ${edge.score.toFixed(3)}` }),
-      edge.matchedImage ? el('span', { className: 'matched' }, el('img', { src: edge.matchedImage.url, alt: '' }), 'matched image') : null,
+      el('span', { className: 'price' }, money(p.price), p.inStock ? null : el('em', { textContent: ' · out of stock' })),
+      el('span', { className: 'score', title: 'relevance score', textContent: `score ${edge.score.toFixed(3)}` }),
+      matched,
       more,
     ),
   );
 }
 
-function facetList(container, items, isChecked, onToggle, label = (i) => i.value) {
+/** A facet as a list of checkboxes; selected values stay listed (count 0) when the filter hides them. */
+function facetList(container, items, { isChecked, onToggle, label = (i) => i.value, name }) {
   container.replaceChildren(
-    ...(items ?? []).map((item) => {
-      const box = el('input', { type: 'checkbox', checked: isChecked(item) });
-      box.addEventListener('change', () => onToggle(item, box.checked));
-      return el('li', {}, el('label', {}, box, label(item), el('span', { className: 'count', textContent: String(item.count) })));
+    ...items.map((item) => {
+      const box = el('input', { type: 'checkbox', checked: isChecked(item), value: label(item), name });
+      box.addEventListener('change', () => {
+        onToggle(item, box.checked);
+        runSearch();
+      });
+      return el('li', {}, el('label', {}, box, el('span', { className: 'value', textContent: label(item) }), el('span', { className: 'count', textContent: String(item.count) })));
     }),
   );
 }
 
+function withSelected(items, selected, make) {
+  const out = [...(items ?? [])];
+  for (const s of selected) if (!out.some((i) => i.value === s)) out.push(make(s));
+  return out;
+}
+
+function priceLabel(b) {
+  const fmt = (v) => money({ amount: v, currency: b.currency });
+  return b.max === null || b.max === undefined ? `${fmt(b.min)} and more` : `${fmt(b.min ?? '0')} – ${fmt(b.max)}`;
+}
+
 function renderFacets(f) {
-  facetList($('#f-category'), f?.categories, (i) => state.filter.category === i.value, (i, on) => {
-    state.filter.category = on ? i.value : null;
-    runSearch();
+  const { filter } = state;
+  const selectedCategory = filter.category ? [filter.category] : [];
+  facetList($('#f-category'), withSelected(f?.categories, selectedCategory, (v) => ({ value: v, count: 0 })), {
+    name: 'category',
+    isChecked: (i) => filter.category === i.value,
+    onToggle: (i, on) => (filter.category = on ? i.value : null),
   });
-  facetList($('#f-brand'), f?.brands, (i) => state.filter.brands.includes(i.value), (i, on) => {
-    state.filter.brands = on ? [...state.filter.brands, i.value] : state.filter.brands.filter((b) => b !== i.value);
-    runSearch();
+  facetList($('#f-brand'), withSelected(f?.brands, filter.brands, (v) => ({ value: v, count: 0 })), {
+    name: 'brand',
+    isChecked: (i) => filter.brands.includes(i.value),
+    onToggle: (i, on) => (filter.brands = on ? [...filter.brands, i.value] : filter.brands.filter((b) => b !== i.value)),
   });
-  facetList(
-    $('#f-price'),
-    f?.price?.filter((b) => b.count > 0),
-    (b) => state.filter.price?.min === b.min && state.filter.price?.max === b.max,
-    (b, on) => {
-      state.filter.price = on ? { min: b.min, max: b.max, currency: currentCurrency() } : null;
-      runSearch();
+  const buckets = (f?.price ?? []).filter((b) => b.count > 0 || priceLabel(b) === filter.priceLabel);
+  facetList($('#f-price'), buckets, {
+    name: 'price',
+    label: priceLabel,
+    isChecked: (b) => filter.priceLabel === priceLabel(b),
+    onToggle: (b, on) => {
+      // PriceRange.max is inclusive, a bucket's max exclusive: stop a cent below it
+      const max = b.max == null ? undefined : (Number(b.max) - 0.01).toFixed(2);
+      filter.price = on ? { min: b.min ?? undefined, max, currency: b.currency } : null;
+      filter.priceLabel = on ? priceLabel(b) : null;
     },
-    (b) => `${b.min ?? '…'} – ${b.max ?? '…'}`,
-  );
+  });
+  const inStock = f?.inStock?.find((i) => i.value === 'true') ?? { value: 'true', count: 0 };
+  facetList($('#f-instock'), f ? [inStock] : [], {
+    name: 'inStock',
+    label: () => 'In stock only',
+    isChecked: () => filter.inStock,
+    onToggle: (_i, on) => (filter.inStock = on),
+  });
 }
 
-function currentCurrency() {
-  const price = document.querySelector('#results .card .price')?.textContent ?? '';
-  return /€/.test(price) ? 'EUR' : /£/.test(price) ? 'GBP' : 'USD';
-}
-
-function showQueryImage() {
+function showQuery() {
   const box = $('#query-image');
+  const img = box.querySelector('img');
+  if (img.src.startsWith('blob:')) URL.revokeObjectURL(img.src);
   if (state.photo) {
-    box.querySelector('img').src = URL.createObjectURL(state.photo);
-    box.hidden = false;
+    img.src = URL.createObjectURL(state.photo);
+    box.querySelector('span').textContent = `Searching by photo: ${state.photo.name || 'image'}`;
   } else if (state.similarTo) {
-    box.querySelector('img').removeAttribute('src');
-    box.querySelector('img').alt = `like: ${state.similarTo.title}`;
-    box.hidden = false;
-  } else box.hidden = true;
+    if (state.similarTo.url) img.src = state.similarTo.url;
+    else img.removeAttribute('src');
+    box.querySelector('span').textContent = `More like: ${state.similarTo.title}`;
+  }
+  box.hidden = !state.photo && !state.similarTo;
 }
 
 function setPhoto(file) {
   state.photo = file;
   state.similarTo = null;
-  showQueryImage();
+  if (state.mode !== 'SEMANTIC' && !state.text) setMode('SEMANTIC'); // keyword/hybrid need text
+  showQuery();
   runSearch();
 }
 
+function setMode(mode) {
+  state.mode = mode;
+  for (const r of document.querySelectorAll('input[name=mode]')) r.checked = r.value === mode;
+}
+
 let debounce;
+$('#search-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  clearTimeout(debounce);
+  state.text = $('#q').value.trim();
+  runSearch();
+});
 $('#q').addEventListener('input', (e) => {
   clearTimeout(debounce);
   debounce = setTimeout(() => {
     state.text = e.target.value.trim();
-    state.similarTo = null;
-    showQueryImage();
+    if (state.text) state.similarTo = null;
+    showQuery();
     runSearch();
-  }, 250);
+  }, DEBOUNCE_MS);
 });
 for (const r of document.querySelectorAll('input[name=mode]')) {
   r.addEventListener('change', () => {
@@ -233,34 +306,40 @@ for (const r of document.querySelectorAll('input[name=mode]')) {
     runSearch();
   });
 }
-$('#photo').addEventListener('change', (e) => e.target.files[0] && setPhoto(e.target.files[0]));
-$('#clear-photo').addEventListener('click', () => {
+$('#photo').addEventListener('change', (e) => {
+  const file = e.target.files[0];
+  e.target.value = ''; // picking the same file again searches again
+  if (file) setPhoto(file);
+});
+$('#clear-query').addEventListener('click', () => {
   state.photo = null;
   state.similarTo = null;
-  showQueryImage();
-  runSearch();
-});
-$('#f-instock').addEventListener('change', (e) => {
-  state.filter.inStock = e.target.checked;
+  showQuery();
   runSearch();
 });
 $('#clear-filters').addEventListener('click', () => {
-  state.filter = { category: null, brands: [], price: null, inStock: false };
-  $('#f-instock').checked = false;
+  state.filter = noFilter();
   runSearch();
 });
 $('#more').addEventListener('click', () => runSearch({ append: true }));
-window.addEventListener('dragover', (e) => {
-  e.preventDefault();
+
+// drop an image anywhere on the page
+let dragDepth = 0;
+window.addEventListener('dragenter', (e) => {
+  if (![...(e.dataTransfer?.types ?? [])].includes('Files')) return;
+  dragDepth++;
   $('#drop').hidden = false;
 });
-window.addEventListener('dragleave', (e) => {
-  if (e.relatedTarget === null) $('#drop').hidden = true;
+window.addEventListener('dragleave', () => {
+  if (--dragDepth <= 0) (dragDepth = 0), ($('#drop').hidden = true);
 });
+window.addEventListener('dragover', (e) => e.preventDefault());
 window.addEventListener('drop', (e) => {
   e.preventDefault();
+  dragDepth = 0;
   $('#drop').hidden = true;
   const file = e.dataTransfer?.files?.[0];
   if (file) setPhoto(file);
 });
+
 runSearch();

@@ -107,6 +107,21 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return false;
 }
 
+/** PostgreSQL errors caused by text the database cannot represent (22021: e.g. a NUL byte; 22P05). */
+const UNSTORABLE_TEXT_CODES = new Set(['22021', '22P05']);
+
+function hasPgCode(err: unknown, codes: Set<string>): boolean {
+  const seen = new Set<unknown>();
+  let e: unknown = err;
+  while (e && typeof e === 'object' && !seen.has(e)) {
+    seen.add(e);
+    const o = e as { code?: unknown; cause?: unknown; originalError?: unknown };
+    if (typeof o.code === 'string' && codes.has(o.code)) return true;
+    e = o.cause ?? o.originalError;
+  }
+  return false;
+}
+
 /**
  * A GraphQLError, by shape: `instanceof` is not reliable when graphql is loaded twice (ESM and CJS copies,
  * e.g. under vitest), and Apollo, graphql-js and our code may each hold a different copy.
@@ -147,6 +162,14 @@ export function classify(
   if (inner instanceof Error && typeof status === 'number' && (inner as { expose?: unknown }).expose === true) {
     if (status === 413) return { code: 'PAYLOAD_TOO_LARGE', message: inner.message, details: {} };
     if (status >= 400 && status < 500) return { code: 'BAD_USER_INPUT', message: inner.message, details: {} };
+  }
+  if (hasPgCode(inner, UNSTORABLE_TEXT_CODES)) {
+    // e.g. U+0000 in a string argument: PostgreSQL text cannot hold it — the client's input, not a server fault
+    return {
+      code: 'BAD_USER_INPUT',
+      message: 'a text argument contains a character that cannot be stored or searched (e.g. U+0000)',
+      details: {},
+    };
   }
   if (isDatabaseUnavailable(inner)) {
     logError(inner, 'database unavailable');

@@ -47,6 +47,8 @@ const FACETS: readonly FacetKind[] = ['CATEGORY', 'BRAND', 'IN_STOCK', 'PRICE'];
 /** a page that comes back short from a saturated HNSW window is retried with a 4× window, this often */
 const MAX_RETRIES = 3;
 const MAX_TEXT = 1000;
+/** ceiling of the per-request hnsw.max_scan_tuples raised for filtered searches */
+const MAX_SCAN_TUPLES = 1_000_000;
 const MAX_LIST = 100;
 
 interface Row {
@@ -254,6 +256,8 @@ export class SearchService {
 
     // ---- strategy: exact scan when the filter is selective
     let strategy: VectorStrategy = 'hnsw-iterative';
+    /** lower bound of the fraction of embeddings passing the filter (1: unfiltered or unknown) */
+    let matchFraction = 1;
     if (hasFilter(build.filter, excludeProductId) && this.config.exactScanThreshold > 0) {
       const est = buildEstimate({
         dimension: model.dimension,
@@ -262,10 +266,12 @@ export class SearchService {
         excludeProductId,
         limit: this.config.exactScanThreshold + 1,
       });
-      const n = (await this.sql.query<{ n: number }>(est.text, est.params))[0]?.n ?? 0;
+      const row = (await this.sql.query<{ n: number; total: number | null }>(est.text, est.params))[0];
+      const n = Number(row?.n ?? 0);
       plan.statements++;
-      plan.estimatedRows = Number(n);
+      plan.estimatedRows = n;
       if (n <= this.config.exactScanThreshold) strategy = 'exact';
+      else matchFraction = Math.min(1, n / Math.max(n, Number(row?.total ?? 0)));
     }
     build.strategy = strategy;
     plan.strategy = strategy;
@@ -275,7 +281,8 @@ export class SearchService {
       const pageWindow = (first + 1) * IMAGES_PER_HIT;
       build.window = mode === 'HYBRID' || facets?.length ? Math.max(pageWindow, this.config.searchCandidateWindow) : pageWindow;
       build.efSearch = Math.min(MAX_EF_SEARCH, Math.max(this.config.hnswEfSearch, build.window));
-      build.maxScanTuples = this.config.hnswMaxScanTuples;
+      // the iterative scan visits about window / matchFraction tuples to fill the window: allow twice that
+      build.maxScanTuples = Math.min(MAX_SCAN_TUPLES, Math.max(this.config.hnswMaxScanTuples, Math.ceil((2 * build.window) / matchFraction)));
       build.iterativeScan = 'relaxed_order';
       plan.efSearch = build.efSearch;
       plan.iterativeScan = 'relaxed_order';

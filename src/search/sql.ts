@@ -159,7 +159,9 @@ export function buildEstimate(opts: { dimension: number; modelId: string; filter
   const table = embeddingTable(opts.dimension);
   const model = params.add(opts.modelId);
   const conds = filterConditions(opts.filter, params, opts.excludeProductId);
-  const text = `SELECT count(*)::int AS n FROM (
+  // total: the planner's row count of the table (free), to size hnsw.max_scan_tuples for the HNSW path
+  const text = `SELECT count(*)::int AS n, (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = '${table}'::regclass) AS total
+FROM (
   SELECT 1
   FROM product p
   JOIN ${table} e ON e.product_id = p.id AND e.model_id = ${model}

@@ -17,6 +17,7 @@ import { getJob } from '../../src/catalog/jobs.js';
 import { ModelRegistry } from '../../src/catalog/models.js';
 import { activateModel, dropModelVectors, listModels, ReembedRunner, runReembed } from '../../src/catalog/reembed.js';
 import { Embedder } from '../../src/embedding/embedder.js';
+import type { JobRunner } from '../../src/graphql/resolvers/scope.js';
 import { SearchService } from '../../src/search/service.js';
 import { generateCatalog } from '../helpers/catalog-gen.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -167,7 +168,8 @@ describe('reembed', () => {
       },
       options: { batchSize: 5 },
     });
-    const job = await runner.startReembed('test-1024');
+    const asJobRunner: JobRunner = runner; // what the resolvers' startReembed calls (services.jobs)
+    const job = await asJobRunner.startReembed('test-1024');
     expect(job.kind).toBe('reembed');
     expect(['queued', 'running']).toContain(job.state);
     const again = await runner.startReembed('test-1024');

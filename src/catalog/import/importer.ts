@@ -612,46 +612,77 @@ export class Importer {
           const res = await upsertProducts(tx, items.map((i) => i.input), config.textSearchConfig);
           delta.imported += res.created;
           delta.updated += res.updated;
-          for (let k = 0; k < items.length; k++) {
-            const item = items[k]!;
-            const productId = res.products[k]!.id;
-            delta.images.duplicate += item.duplicates;
-            if (!item.images.length) continue;
-            for (const sha of [...new Set(item.images.map((i) => i.sha256))].sort()) await lockImage(tx, sha);
-            const existing = new Map<string, string>();
-            let position = 0;
-            for (const r of await tx.query<{ id: string; sha256: string; position: number }>(
-              'SELECT id::text AS id, sha256::text AS sha256, position FROM product_image WHERE product_id = $1::uuid',
-              [productId],
+          // set-based writes: one query each for existing images, new image rows and vectors of the whole batch
+          const owned = items.map((item, k) => ({ item, productId: res.products[k]!.id }));
+          for (const { item } of owned) delta.images.duplicate += item.duplicates;
+          const withImages = owned.filter((o) => o.item.images.length);
+          if (withImages.length) {
+            // the per-image lock serialises file writes with the clean-up of unreferenced files (image-store.ts)
+            const fileShas = [...new Set(withImages.flatMap((o) => o.item.images.filter((i) => i.bytes).map((i) => i.sha256)))].sort();
+            for (const sha of fileShas) await lockImage(tx, sha);
+            const existing = new Map<string, string>(); // productId \0 sha256 → image id
+            const nextPosition = new Map<string, number>();
+            for (const r of await tx.query<{ id: string; productId: string; sha256: string; position: number }>(
+              `SELECT id::text AS id, product_id::text AS "productId", sha256::text AS sha256, position FROM product_image WHERE product_id = ANY($1::uuid[])`,
+              [withImages.map((o) => o.productId)],
             )) {
-              existing.set(r.sha256.trim(), r.id);
-              position = Math.max(position, Number(r.position) + 1);
+              existing.set(`${r.productId}\0${r.sha256.trim()}`, r.id);
+              nextPosition.set(r.productId, Math.max(nextPosition.get(r.productId) ?? 0, Number(r.position) + 1));
             }
-            for (const img of item.images) {
-              let imageId = existing.get(img.sha256);
-              if (imageId) {
-                delta.images.duplicate++;
-              } else {
+            const rows: { productId: string; img: PreparedImage; position: number }[] = [];
+            const vectors: { imageId?: string; productId: string; img: PreparedImage }[] = [];
+            for (const { item, productId } of withImages) {
+              for (const img of item.images) {
+                const imageId = existing.get(`${productId}\0${img.sha256}`);
+                if (imageId) {
+                  delta.images.duplicate++;
+                  if (img.vector) vectors.push({ imageId, productId, img });
+                  continue;
+                }
                 if (!img.vector) throw new Error(`image ${img.sha256} has no vector`); // known-image shortcut, but its row vanished
                 if (img.bytes && (await this.store.ensure(img.sha256, img.bytes))) created.push(img.sha256);
-                imageId = (
-                  await tx.query<{ id: string }>(
-                    `INSERT INTO product_image (product_id, sha256, source, source_url, content_type, byte_size, width, height, position)
-                     VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id::text AS id`,
-                    [productId, img.sha256, img.source, img.sourceUrl, img.contentType, img.byteSize, img.width, img.height, position++],
-                  )
-                )[0]!.id;
+                const position = nextPosition.get(productId) ?? 0;
+                nextPosition.set(productId, position + 1);
+                rows.push({ productId, img, position });
+                vectors.push({ productId, img });
                 delta.images.added++;
                 if (img.precomputed) delta.images.precomputed++;
                 else delta.images.embedded++;
               }
-              if (img.vector) {
-                await tx.query(
-                  `INSERT INTO ${table} (image_id, model_id, product_id, embedding) VALUES ($1::uuid, $2, $3::uuid, $4::halfvec(${model.dimension}))
-                   ON CONFLICT (image_id, model_id) DO NOTHING`,
-                  [imageId, model.modelId, productId, vectorLiteral(img.vector)],
-                );
-              }
+            }
+            if (rows.length) {
+              const col = <T>(f: (r: (typeof rows)[number]) => T) => rows.map(f);
+              const inserted = await tx.query<{ id: string; productId: string; sha256: string }>(
+                `INSERT INTO product_image (product_id, sha256, source, source_url, content_type, byte_size, width, height, position)
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::int[], $9::int[])
+                 RETURNING id::text AS id, product_id::text AS "productId", sha256::text AS sha256`,
+                [
+                  col((r) => r.productId),
+                  col((r) => r.img.sha256),
+                  col((r) => r.img.source),
+                  col((r) => r.img.sourceUrl),
+                  col((r) => r.img.contentType),
+                  col((r) => r.img.byteSize),
+                  col((r) => r.img.width),
+                  col((r) => r.img.height),
+                  col((r) => r.position),
+                ],
+              );
+              for (const r of inserted) existing.set(`${r.productId}\0${r.sha256.trim()}`, r.id);
+            }
+            if (vectors.length) {
+              await tx.query(
+                `INSERT INTO ${table} (image_id, model_id, product_id, embedding)
+                 SELECT v.image_id, $1, v.product_id, v.embedding::halfvec(${model.dimension})
+                 FROM unnest($2::uuid[], $3::uuid[], $4::text[]) AS v(image_id, product_id, embedding)
+                 ON CONFLICT (image_id, model_id) DO NOTHING`,
+                [
+                  model.modelId,
+                  vectors.map((v) => v.imageId ?? existing.get(`${v.productId}\0${v.img.sha256}`)!),
+                  vectors.map((v) => v.productId),
+                  vectors.map((v) => vectorLiteral(v.img.vector!)),
+                ],
+              );
             }
           }
         }

@@ -9,6 +9,7 @@ import preprocess from './preprocess.js';
 import importCmd from './import.js';
 import reembed from './reembed.js';
 import models from './models.js';
+import demo from './demo.js';
 
 /** Every subcommand registers itself here: add one import and one entry per command module. */
-export const commands: Array<(program: Command) => void> = [embed, model, keys, serve, config, tokenize, preprocess, importCmd, reembed, models];
+export const commands: Array<(program: Command) => void> = [embed, model, keys, serve, config, tokenize, preprocess, importCmd, reembed, models, demo];

