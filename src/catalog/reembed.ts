@@ -126,7 +126,8 @@ export async function runReembed(deps: ReembedDeps, embedder: ImageEmbedder, opt
   let failed = job.failed;
   let embedded = 0;
   let alreadyEmbedded = 0;
-  const failedIds = new Set<string>();
+  /** images this run could not embed → reason */
+  const failedIds = new Map<string, string>();
   const progress = () => opts.onProgress?.({ jobId, done, total, failed, elapsedMs: Date.now() - started });
   progress();
 
@@ -166,7 +167,7 @@ export async function runReembed(deps: ReembedDeps, embedder: ImageEmbedder, opt
           );
           embedded += ins.length;
         } else if (!failedIds.has(res.r.id)) {
-          failedIds.add(res.r.id);
+          failedIds.set(res.r.id, res.code!);
           failures[res.code!] = (failures[res.code!] ?? 0) + 1;
           newFailures++;
           deps.log?.warn({ image: res.r.id, code: res.code }, `re-embed: ${res.message}`);
@@ -236,6 +237,9 @@ export async function runReembed(deps: ReembedDeps, embedder: ImageEmbedder, opt
   const previous = await registry.active();
   let activated = false;
   if (!cancelled) {
+    // the catch-up passes retried every image still without a vector, so this run's failures are the whole story
+    for (const k of Object.keys(failures)) delete failures[k];
+    for (const code of failedIds.values()) failures[code] = (failures[code] ?? 0) + 1;
     const missing = await missingVectorCount(sql, model);
     const finalTotal = await imageCount(sql);
     await sql.transaction(async (tx) => {

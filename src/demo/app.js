@@ -1,5 +1,6 @@
 // Glimpse storefront demo: plain browser JavaScript against the public GraphQL API (no build step, no CDN).
 // The fields used here are in schema.graphql; docs/api.md shows the same query for a real storefront.
+/* global AbortController, setTimeout, clearTimeout */
 const PAGE_SIZE = 12;
 const DEBOUNCE_MS = 250;
 const SLOW_MS = 1500;
@@ -68,13 +69,20 @@ async function graphql(query, variables, file, signal) {
   let init;
   if (file) {
     const form = new FormData();
-    form.append('operations', JSON.stringify({ query, variables: { ...variables, input: { ...variables.input, image: null } } }));
+    form.append(
+      'operations',
+      JSON.stringify({ query, variables: { ...variables, input: { ...variables.input, image: null } } }),
+    );
     form.append('map', JSON.stringify({ 0: ['variables.input.image'] }));
     form.append('0', file, file.name || 'photo');
     // the preflight header satisfies the server's CSRF prevention for multipart requests
     init = { method: 'POST', body: form, headers: { 'Apollo-Require-Preflight': 'true' } };
   } else {
-    init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) };
+    init = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query, variables }),
+    };
   }
   const res = await fetch('graphql', { ...init, signal });
   let body;
@@ -114,7 +122,10 @@ async function runSearch({ append = false } = {}) {
   }
   setStatus(append ? 'Loading more…' : 'Searching…', 'loading');
   $('#more').disabled = true;
-  const slowTimer = setTimeout(() => seq === state.seq && setStatus('Still searching… the server is slow to answer.', 'loading slow'), SLOW_MS);
+  const slowTimer = setTimeout(
+    () => seq === state.seq && setStatus('Still searching… the server is slow to answer.', 'loading slow'),
+    SLOW_MS,
+  );
   try {
     const vars = { input: searchInput(), first: PAGE_SIZE, after: state.after };
     const { search } = await graphql(SEARCH_QUERY, vars, state.photo, abort.signal);
@@ -130,7 +141,11 @@ async function runSearch({ append = false } = {}) {
     if (!append) renderFacets(search.facets);
     const n = state.seen.size;
     if (n === 0) setStatus('No products match. Try other words, another mode or fewer filters.', 'empty');
-    else setStatus(`${n} product${n === 1 ? '' : 's'} shown${search.pageInfo.hasNextPage ? ' (more available)' : ''} · ${search.model ? `model ${search.model}` : 'keyword search'}`, 'done');
+    else
+      setStatus(
+        `${n} product${n === 1 ? '' : 's'} shown${search.pageInfo.hasNextPage ? ' (more available)' : ''} · ${search.model ? `model ${search.model}` : 'keyword search'}`,
+        'done',
+      );
   } catch (err) {
     if (seq !== state.seq || err.name === 'AbortError') return;
     if (!append) {
@@ -138,7 +153,10 @@ async function runSearch({ append = false } = {}) {
       $('#more').hidden = true;
     }
     setStatus('', 'error');
-    $('#status').append(el('strong', { className: 'code', textContent: err.code ?? 'NETWORK_ERROR' }), ` ${err.message}`);
+    $('#status').append(
+      el('strong', { className: 'code', textContent: err.code ?? 'NETWORK_ERROR' }),
+      ` ${err.message}`,
+    );
   } finally {
     clearTimeout(slowTimer);
     $('#more').disabled = false;
@@ -178,18 +196,28 @@ function renderCard(edge) {
   });
   const matched =
     edge.matchedImage && p.images.length > 1
-      ? el('span', { className: 'matched', textContent: `matched picture ${edge.matchedImage.position + 1} of ${p.images.length}` })
+      ? el('span', {
+          className: 'matched',
+          textContent: `matched picture ${edge.matchedImage.position + 1} of ${p.images.length}`,
+        })
       : null;
   return el(
     'li',
     { className: 'card', dataset: { id: p.id, sku: p.sku } },
-    shown ? el('img', { className: 'main', src: shown.url, alt: p.title, loading: 'lazy', width: 300, height: 300 }) : el('div', { className: 'main' }),
+    shown
+      ? el('img', { className: 'main', src: shown.url, alt: p.title, loading: 'lazy', width: 300, height: 300 })
+      : el('div', { className: 'main' }),
     el(
       'div',
       { className: 'body' },
       el('span', { className: 'title', textContent: p.title }),
       el('span', { className: 'meta', textContent: [p.brand, p.category].filter(Boolean).join(' · ') }),
-      el('span', { className: 'price' }, money(p.price), p.inStock ? null : el('em', { textContent: ' · out of stock' })),
+      el(
+        'span',
+        { className: 'price' },
+        money(p.price),
+        p.inStock ? null : el('em', { textContent: ' · out of stock' }),
+      ),
       el('span', { className: 'score', title: 'relevance score', textContent: `score ${edge.score.toFixed(3)}` }),
       matched,
       more,
@@ -206,7 +234,17 @@ function facetList(container, items, { isChecked, onToggle, label = (i) => i.val
         onToggle(item, box.checked);
         runSearch();
       });
-      return el('li', {}, el('label', {}, box, el('span', { className: 'value', textContent: label(item) }), el('span', { className: 'count', textContent: String(item.count) })));
+      return el(
+        'li',
+        {},
+        el(
+          'label',
+          {},
+          box,
+          el('span', { className: 'value', textContent: label(item) }),
+          el('span', { className: 'count', textContent: String(item.count) }),
+        ),
+      );
     }),
   );
 }
@@ -225,16 +263,25 @@ function priceLabel(b) {
 function renderFacets(f) {
   const { filter } = state;
   const selectedCategory = filter.category ? [filter.category] : [];
-  facetList($('#f-category'), withSelected(f?.categories, selectedCategory, (v) => ({ value: v, count: 0 })), {
-    name: 'category',
-    isChecked: (i) => filter.category === i.value,
-    onToggle: (i, on) => (filter.category = on ? i.value : null),
-  });
-  facetList($('#f-brand'), withSelected(f?.brands, filter.brands, (v) => ({ value: v, count: 0 })), {
-    name: 'brand',
-    isChecked: (i) => filter.brands.includes(i.value),
-    onToggle: (i, on) => (filter.brands = on ? [...filter.brands, i.value] : filter.brands.filter((b) => b !== i.value)),
-  });
+  facetList(
+    $('#f-category'),
+    withSelected(f?.categories, selectedCategory, (v) => ({ value: v, count: 0 })),
+    {
+      name: 'category',
+      isChecked: (i) => filter.category === i.value,
+      onToggle: (i, on) => (filter.category = on ? i.value : null),
+    },
+  );
+  facetList(
+    $('#f-brand'),
+    withSelected(f?.brands, filter.brands, (v) => ({ value: v, count: 0 })),
+    {
+      name: 'brand',
+      isChecked: (i) => filter.brands.includes(i.value),
+      onToggle: (i, on) =>
+        (filter.brands = on ? [...filter.brands, i.value] : filter.brands.filter((b) => b !== i.value)),
+    },
+  );
   const buckets = (f?.price ?? []).filter((b) => b.count > 0 || priceLabel(b) === filter.priceLabel);
   facetList($('#f-price'), buckets, {
     name: 'price',
@@ -331,7 +378,8 @@ window.addEventListener('dragenter', (e) => {
   $('#drop').hidden = false;
 });
 window.addEventListener('dragleave', () => {
-  if (--dragDepth <= 0) (dragDepth = 0), ($('#drop').hidden = true);
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (dragDepth === 0) $('#drop').hidden = true;
 });
 window.addEventListener('dragover', (e) => e.preventDefault());
 window.addEventListener('drop', (e) => {

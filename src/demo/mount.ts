@@ -42,16 +42,17 @@ export function demoCsp(config: Pick<Config, 'publicUrl'>): string {
 export function mountDemo(app: express.Express, config: Pick<Config, 'demoPage' | 'publicUrl'>): void {
   if (!config.demoPage) return;
   const csp = demoCsp(config);
-  const send = (file: string, type: string) => (_req: express.Request, res: express.Response, next: express.NextFunction) => {
-    res.setHeader('Content-Type', type);
-    res.setHeader('Content-Security-Policy', csp);
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Referrer-Policy', 'no-referrer');
-    res.setHeader('Cache-Control', 'no-cache');
-    res.sendFile(file, { root: DIR, dotfiles: 'deny', headers: { 'Content-Type': type } }, (err) => {
-      if (err && !res.headersSent) next(err);
-    });
-  };
+  const send =
+    (file: string, type: string) => (_req: express.Request, res: express.Response, next: express.NextFunction) => {
+      res.setHeader('Content-Type', type);
+      res.setHeader('Content-Security-Policy', csp);
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+      res.setHeader('Referrer-Policy', 'no-referrer');
+      res.setHeader('Cache-Control', 'no-cache');
+      res.sendFile(file, { root: DIR, dotfiles: 'deny', headers: { 'Content-Type': type } }, (err) => {
+        if (err && !res.headersSent) next(err);
+      });
+    };
   app.get('/', send('index.html', 'text/html; charset=utf-8'));
   for (const [name, type] of Object.entries(ASSETS)) app.get(`/demo/${name}`, send(name, type));
 }

@@ -53,7 +53,8 @@ const KINDS: readonly Kind[] = [
     category: 'Clothing/Dresses',
     basePrice: 49,
     material: 'light viscose',
-    shape: '<path d="M172 62 L228 62 L244 150 L312 338 L88 338 L156 150 Z"/><path d="M172 62 L160 40 M228 62 L240 40" fill="none" stroke-width="8"/>',
+    shape:
+      '<path d="M172 62 L228 62 L244 150 L312 338 L88 338 L156 150 Z"/><path d="M172 62 L160 40 M228 62 L240 40" fill="none" stroke-width="8"/>',
   },
   {
     key: 'tshirt',
@@ -62,7 +63,8 @@ const KINDS: readonly Kind[] = [
     category: 'Clothing/T-shirts',
     basePrice: 19,
     material: 'organic cotton',
-    shape: '<path d="M140 78 L176 66 Q200 96 224 66 L260 78 L326 130 L292 176 L266 154 L266 336 L134 336 L134 154 L108 176 L74 130 Z"/>',
+    shape:
+      '<path d="M140 78 L176 66 Q200 96 224 66 L260 78 L326 130 L292 176 L266 154 L266 336 L134 336 L134 154 L108 176 L74 130 Z"/>',
   },
   {
     key: 'sneakers',
@@ -71,7 +73,8 @@ const KINDS: readonly Kind[] = [
     category: 'Shoes/Sneakers',
     basePrice: 79,
     material: 'breathable mesh',
-    shape: '<path d="M62 268 L74 186 Q118 196 146 162 L192 174 Q236 224 318 230 Q346 240 340 276 Z"/><rect x="58" y="270" width="286" height="26" rx="10"/>',
+    shape:
+      '<path d="M62 268 L74 186 Q118 196 146 162 L192 174 Q236 224 318 230 Q346 240 340 276 Z"/><rect x="58" y="270" width="286" height="26" rx="10"/>',
   },
   {
     key: 'backpack',
@@ -80,7 +83,8 @@ const KINDS: readonly Kind[] = [
     category: 'Bags/Backpacks',
     basePrice: 59,
     material: 'recycled nylon',
-    shape: '<rect x="118" y="96" width="164" height="236" rx="44"/><rect x="146" y="226" width="108" height="78" rx="16"/><path d="M170 98 Q200 46 230 98" fill="none" stroke-width="12"/>',
+    shape:
+      '<rect x="118" y="96" width="164" height="236" rx="44"/><rect x="146" y="226" width="108" height="78" rx="16"/><path d="M170 98 Q200 46 230 98" fill="none" stroke-width="12"/>',
   },
   {
     key: 'mug',
@@ -89,7 +93,8 @@ const KINDS: readonly Kind[] = [
     category: 'Home/Mugs',
     basePrice: 12,
     material: 'glazed stoneware',
-    shape: '<rect x="118" y="118" width="138" height="180" rx="16"/><circle cx="276" cy="204" r="40" fill="none" stroke-width="18"/>',
+    shape:
+      '<rect x="118" y="118" width="138" height="180" rx="16"/><circle cx="276" cy="204" r="40" fill="none" stroke-width="18"/>',
   },
   {
     key: 'cushion',
@@ -98,7 +103,8 @@ const KINDS: readonly Kind[] = [
     category: 'Home/Cushions',
     basePrice: 24,
     material: 'washed linen',
-    shape: '<path d="M96 108 Q200 78 304 108 Q334 200 304 292 Q200 322 96 292 Q66 200 96 108 Z"/><circle cx="200" cy="200" r="10"/>',
+    shape:
+      '<path d="M96 108 Q200 78 304 108 Q334 200 304 292 Q200 322 96 292 Q66 200 96 108 Z"/><circle cx="200" cy="200" r="10"/>',
   },
 ];
 
@@ -119,8 +125,19 @@ export interface DemoProduct {
   images: Array<() => Promise<{ label: string; bytes: Buffer }>>;
 }
 
-const hex = (c: Rgb) => `#${c.map((v) => Math.round(Math.max(0, Math.min(255, v))).toString(16).padStart(2, '0')).join('')}`;
-const mix = (a: Rgb, b: Rgb, t: number): Rgb => [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t];
+const hex = (c: Rgb) =>
+  `#${c
+    .map((v) =>
+      Math.round(Math.max(0, Math.min(255, v)))
+        .toString(16)
+        .padStart(2, '0'),
+    )
+    .join('')}`;
+const mix = (a: Rgb, b: Rgb, t: number): Rgb => [
+  a[0] + (b[0] - a[0]) * t,
+  a[1] + (b[1] - a[1]) * t,
+  a[2] + (b[2] - a[2]) * t,
+];
 const WHITE: Rgb = [255, 255, 255];
 const BLACK: Rgb = [0, 0, 0];
 
@@ -142,7 +159,11 @@ export async function drawProductImage(kind: Kind, rgb: Rgb, variant: number, si
     variant === 1 ? 'translate(-120 -90) scale(1.6)' : variant === 2 ? 'translate(110 110) scale(0.45)' : '';
   const pattern =
     variant === 2
-      ? Array.from({ length: 16 }, (_, i) => `<circle cx="${50 + (i % 4) * 100}" cy="${50 + Math.floor(i / 4) * 100}" r="14" fill="${hex(light)}"/>`).join('')
+      ? Array.from(
+          { length: 16 },
+          (_, i) =>
+            `<circle cx="${50 + (i % 4) * 100}" cy="${50 + Math.floor(i / 4) * 100}" r="14" fill="${hex(light)}"/>`,
+        ).join('')
       : '';
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 400 400">
   <defs>${gradient}<stop offset="0" stop-color="${hex(light)}"/><stop offset="1" stop-color="${hex(deep)}"/></linearGradient></defs>

@@ -10,6 +10,7 @@ import type { Config } from '../config.js';
 import { Batcher } from './batcher.js';
 import { TextEmbeddingCache, normaliseQueryText } from './cache.js';
 import { resolveModel, type ResolvedModel } from './model-files.js';
+import { embeddingBatchSize, embeddingDuration, recordCacheLookup } from '../observability/metrics.js';
 import { ClipTokenizer } from './tokenizer.js';
 import { WorkerPool, type JobResult } from './worker-pool.js';
 
@@ -156,6 +157,7 @@ export class Embedder {
   async embedText(text: string): Promise<Float32Array> {
     this.ensureOpen();
     const cached = this.cache.get(text);
+    recordCacheLookup('text_embedding', cached !== undefined);
     if (cached) return cached;
     const key = normaliseQueryText(text);
     const running = this.inflight.get(key);
@@ -204,13 +206,15 @@ export class Embedder {
 
   private async runText(texts: string[]): Promise<Float32Array[]> {
     const enc = this.tokenizer.encodeBatch(texts, { padTo: 'longest' });
+    embeddingBatchSize.observe({ kind: 'text' }, texts.length);
+    const end = embeddingDuration.startTimer({ kind: 'text' });
     const r = await this.pool.run({
       kind: 'text',
       ids: enc.ids,
       attentionMask: enc.attentionMask,
       batch: enc.batch,
       seqLen: enc.seqLen,
-    });
+    }).finally(end);
     return this.split(r);
   }
 
@@ -218,7 +222,9 @@ export class Embedder {
     const size = this.imageDims[0] * this.imageDims[1] * this.imageDims[2];
     const pixels = new Float32Array(images.length * size);
     images.forEach((p, i) => pixels.set(p, i * size));
-    const r = await this.pool.run({ kind: 'image', pixels, batch: images.length, chw: this.imageDims });
+    embeddingBatchSize.observe({ kind: 'image' }, images.length);
+    const end = embeddingDuration.startTimer({ kind: 'image' });
+    const r = await this.pool.run({ kind: 'image', pixels, batch: images.length, chw: this.imageDims }).finally(end);
     return this.split(r);
   }
 

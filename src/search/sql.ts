@@ -7,7 +7,7 @@
  * Shapes
  *  - semantic, strategy 'hnsw-iterative': the HNSW index scan (iterative, relaxed order) takes `window`
  *    images that pass the filters; every image of those products is then re-scored exactly and each
- *    product ranked by its best image (DISTINCT ON), ordered by (distance, product id).
+ *    product ranked by its best image (per-product aggregate), ordered by (distance, product id).
  *  - semantic, strategy 'exact': the filtered rows are scored exactly — DISTINCT ON (product_id) ordering
  *    cannot be served by the HNSW index, so the planner reads the filtered rows through ordinary indexes.
  *  - keyword: full-text match over product.search_tsv, ts_rank_cd normalised (flag 32: rank/(rank+1)).
@@ -243,10 +243,17 @@ function semanticCtes(opts: BuildSearchInput, params: Params, q: string, conds: 
 ),
 best AS MATERIALIZED (
   -- exact re-rank: every image of each candidate product, the product ranked by its best image
-  SELECT DISTINCT ON (e.product_id) e.product_id, e.image_id, (e.embedding <=> ${q}) AS distance
-  FROM ${table} e
-  WHERE e.model_id = ${model} AND e.product_id IN (SELECT DISTINCT product_id FROM ann)
-  ORDER BY e.product_id, distance, e.image_id
+  -- (a per-product aggregate over its few images: no sort node, so enable_sort = off cannot distort it)
+  SELECT c.product_id, b.image_id, b.distance
+  FROM (SELECT DISTINCT product_id FROM ann) c
+  CROSS JOIN LATERAL (
+    SELECT (array_agg(x.image_id ORDER BY x.distance, x.image_id))[1] AS image_id, min(x.distance) AS distance
+    FROM (
+      SELECT e.image_id, (e.embedding <=> ${q}) AS distance
+      FROM ${table} e
+      WHERE e.product_id = c.product_id AND e.model_id = ${model}
+    ) x
+  ) b
 )`;
 }
 

@@ -139,16 +139,18 @@ describe('demo page in headless Chromium', () => {
     await page.waitForFunction((s) => document.body.dataset.state === s, state, { timeout: 20_000 });
   }
   async function facetCounts(list: string): Promise<Record<string, number>> {
-    return page.locator(`${list} li`).evaluateAll((lis) =>
-      Object.fromEntries(
-        lis.map((li) => [li.querySelector('.value')!.textContent, Number(li.querySelector('.count')!.textContent)]),
-      ),
-    );
+    return page
+      .locator(`${list} li`)
+      .evaluateAll((lis) =>
+        Object.fromEntries(
+          lis.map((li) => [li.querySelector('.value')!.textContent, Number(li.querySelector('.count')!.textContent)]),
+        ),
+      );
   }
   async function imagesLoaded() {
     await page.waitForFunction(
       () =>
-        [...document.querySelectorAll<HTMLImageElement>('#results img')]
+        Array.from(document.querySelectorAll<HTMLImageElement>('#results img'))
           .filter((i) => i.getBoundingClientRect().top < window.innerHeight)
           .every((i) => i.complete && i.naturalWidth > 0),
       undefined,
@@ -161,10 +163,18 @@ describe('demo page in headless Chromium', () => {
     expect(seeded.created).toBe(seeded.products);
     expect(seeded.imagesAdded).toBeGreaterThan(seeded.products);
     const models = srv.models as unknown as { get(): ImageEmbedder };
-    const again = await seedDemoCatalog(new CatalogService({ db: srv.db, config: srv.config, embedder: () => models.get() }), {
-      fixturesDir: fixturePath('images'),
+    const again = await seedDemoCatalog(
+      new CatalogService({ db: srv.db, config: srv.config, embedder: () => models.get() }),
+      {
+        fixturesDir: fixturePath('images'),
+      },
+    );
+    expect(again).toMatchObject({
+      created: 0,
+      updated: seeded.products,
+      imagesAdded: 0,
+      imagesKept: seeded.imagesAdded,
     });
-    expect(again).toMatchObject({ created: 0, updated: seeded.products, imagesAdded: 0, imagesKept: seeded.imagesAdded });
   });
 
   it('searches as you type and shows red products first for "red"; saves the screenshot', async () => {
@@ -260,7 +270,9 @@ describe('demo page in headless Chromium', () => {
   });
 
   it("shows the API's error code when the search fails (a file that is not an image)", async () => {
-    await page.locator('#photo').setInputFiles({ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not an image at all') });
+    await page
+      .locator('#photo')
+      .setInputFiles({ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not an image at all') });
     await settled('error');
     expect(await page.locator('#status .code').textContent()).toMatch(/^(UNSUPPORTED_IMAGE|CORRUPT_IMAGE)$/);
     expect(await cards().count()).toBe(0);

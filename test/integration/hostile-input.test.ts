@@ -509,7 +509,13 @@ function searchArgsArb(hostile: boolean) {
         // a valid request: a raw vector only with an admin key, some query part always present
         const input = a.input as Record<string, unknown>;
         if (!a.asAdmin) delete input.vector;
-        if (input.mode === 'KEYWORD' && input.text === undefined) input.text = 'dress';
+        if (input.mode === 'KEYWORD' || input.mode === 'HYBRID') {
+          input.text ??= 'dress';
+          if (input.mode === 'KEYWORD') for (const k of ['productId', 'imageId', 'vector', 'weights']) delete input[k];
+        }
+        // products 0..3 have images (the others: a typed "no embedded images" error)
+        if (input.productId !== undefined) input.productId = seedIds[seedIds.indexOf(input.productId as string) % 4];
+        if (input.weights !== undefined && a.first % 3 !== 0) delete input.weights;
         if (!['text', 'productId', 'imageId', 'vector'].some((k) => input[k] !== undefined)) input.text = 'red dress';
         if (input.productId !== undefined) delete input.imageId;
         const f = input.filter as { price?: { min?: string; max?: string } } | undefined;

@@ -296,6 +296,13 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     const neg = await noModel.search({ mode: 'KEYWORD', text: 'dress', negativeText: 'leather', first: 50, filter: { inStock: true } });
     expect(ids(neg)).toEqual(expected((p) => p.title.includes('dress') && !p.description.includes('leather') && p.inStock));
     expect(await all({ mode: 'KEYWORD', text: 'dress leather' }, 2)).toEqual(expected((p) => p.title.includes('dress') && p.description.includes('leather')));
+    // facets over every keyword match
+    const f = await noModel.search({ mode: 'KEYWORD', text: 'dress', first: 1, facets: ['IN_STOCK'] });
+    const dresses = products.filter((p) => p.title.includes('dress'));
+    expect(f.facets!.inStock).toEqual([
+      { value: 'true', count: dresses.filter((p) => p.inStock).length },
+      { value: 'false', count: dresses.filter((p) => !p.inStock).length },
+    ]);
     // vector modes need the model
     await expect(noModel.search({ text: 'dress' })).rejects.toMatchObject({ code: 'MODEL_UNAVAILABLE' });
   });
@@ -313,6 +320,11 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     const scores = r.hits.map((h) => h.score);
     expect([...scores].sort((a, b) => b - a)).toEqual(scores);
     expect(await all({ mode: 'HYBRID', text: 'dress' }, 7)).toEqual(ids(r));
+    // with a selective filter: exact semantic list, fused the same way
+    const acme = await svc.search({ mode: 'HYBRID', text: 'dress', first: 50, filter: { brands: ['acme'] }, facets: ['BRAND'] });
+    expect(acme.plan.strategy).toBe('exact');
+    expect(new Set(ids(acme))).toEqual(new Set(expected((p) => p.brand === 'acme')));
+    expect(acme.facets!.brands).toEqual([{ value: 'acme', count: expected((p) => p.brand === 'acme').length }]);
   });
 
   it('more like this: product and image vectors, excluding the product itself', async () => {

@@ -38,7 +38,9 @@ export default function register(program: Command): void {
               : 'demo seed: GLIMPSE_MODEL is not set: using the generated test model "test" (demos only, not CLIP)\n',
           );
         } else if (activeBefore && activeBefore.id !== model.row.id) {
-          process.stderr.write(`warning: writing vectors of model ${model.row.id}; the active model is ${activeBefore.id} (searches use that one)\n`);
+          process.stderr.write(
+            `warning: writing vectors of model ${model.row.id}; the active model is ${activeBefore.id} (searches use that one)\n`,
+          );
         }
         const embedder = await model.load();
         const catalog = new CatalogService({ db, config, embedder: () => embedder, log: logger });

@@ -133,10 +133,9 @@ export default function register(program: Command): void {
       const tty = opts.progress && Boolean(process.stderr.isTTY);
       const bar = new cliProgress.SingleBar(
         {
-          format: ' import |{bar}| {percentage}% | {value}/{total} records | {ips} images/s | {rejected} rejected | ETA {eta_formatted}',
+          format: ' import |{bar}| {percentage}% | {value}/{total} records | {ips} images/s | {rejected} rejected | ETA {etaText}',
           hideCursor: true,
           stream: process.stderr,
-          etaBuffer: 50,
           fps: 5,
         },
         cliProgress.Presets.shades_classic,
@@ -148,20 +147,21 @@ export default function register(program: Command): void {
         first ??= p;
         const secs = Math.max(0.001, p.elapsedMs / 1000);
         const ips = (p.imagesDone / secs).toFixed(1);
+        // records/s of this run (resumed records excluded), for the ETA
+        const rate = (p.done - first.done) / secs;
+        const eta = p.done >= p.total ? '0s' : rate > 0 ? duration((p.total - p.done) / rate) : '?';
         if (tty) {
           if (!barStarted) {
-            bar.start(p.total, p.done, { ips, rejected: p.rejected });
+            bar.start(p.total, p.done, { ips, rejected: p.rejected, etaText: eta });
             barStarted = true;
           }
-          bar.update(p.done, { ips, rejected: p.rejected });
+          bar.update(p.done, { ips, rejected: p.rejected, etaText: eta });
           return;
         }
         if (!opts.progress) return;
         const now = Date.now();
         if (now - lastLine < 5000 && p.done < p.total) return;
         lastLine = now;
-        const rate = (p.done - first.done) / secs;
-        const eta = rate > 0 ? duration((p.total - p.done) / rate) : '?';
         const pct = p.total ? ((100 * p.done) / p.total).toFixed(1) : '0.0';
         process.stderr.write(`import: ${p.done}/${p.total} records (${pct}%), ${p.imagesDone} images, ${ips} images/s, ${p.rejected} rejected, ETA ${eta}\n`);
       };

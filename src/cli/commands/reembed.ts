@@ -52,11 +52,12 @@ export default function register(program: Command): void {
       process.on('SIGTERM', onSignal);
       const tty = opts.progress && Boolean(process.stderr.isTTY);
       const bar = new cliProgress.SingleBar(
-        { format: ' reembed |{bar}| {percentage}% | {value}/{total} images | {failed} failed | ETA {eta_formatted}', hideCursor: true, stream: process.stderr },
+        { format: ' reembed |{bar}| {percentage}% | {value}/{total} images | {failed} failed | ETA {etaText}', hideCursor: true, stream: process.stderr },
         cliProgress.Presets.shades_classic,
       );
       let barStarted = false;
       let lastLine = 0;
+      let startDone: number | undefined;
       try {
         const model = await resolveCliModel(config, new ModelRegistry(db.sql), opts.model, logger);
         close = model.close;
@@ -67,15 +68,17 @@ export default function register(program: Command): void {
           activate: opts.activate,
           signal: abort.signal,
           onProgress: (p) => {
+            startDone ??= p.done;
+            const rate = (p.done - startDone) / Math.max(0.001, p.elapsedMs / 1000);
+            const etaText = p.done >= p.total ? '0s' : rate > 0 ? duration((p.total - p.done) / rate) : '?';
             if (tty) {
-              if (!barStarted) bar.start(p.total, p.done, { failed: p.failed });
+              if (!barStarted) bar.start(p.total, p.done, { failed: p.failed, etaText });
               barStarted = true;
               bar.setTotal(p.total);
-              bar.update(p.done, { failed: p.failed });
+              bar.update(p.done, { failed: p.failed, etaText });
             } else if (opts.progress && Date.now() - lastLine >= 5000) {
               lastLine = Date.now();
-              const rate = p.done / Math.max(0.001, p.elapsedMs / 1000);
-              process.stderr.write(`reembed: ${p.done}/${p.total} images, ${p.failed} failed, ETA ${rate > 0 ? duration((p.total - p.done) / rate) : '?'}\n`);
+              process.stderr.write(`reembed: ${p.done}/${p.total} images, ${p.failed} failed, ETA ${etaText}\n`);
             }
           },
         });

@@ -63,10 +63,17 @@ WITH ann AS MATERIALIZED (
 ),
 best AS MATERIALIZED (
   -- exact re-rank: every image of each candidate product, the product ranked by its best image
-  SELECT DISTINCT ON (e.product_id) e.product_id, e.image_id, (e.embedding <=> $1::halfvec(768)) AS distance
-  FROM embedding_768 e
-  WHERE e.model_id = $19 AND e.product_id IN (SELECT DISTINCT product_id FROM ann)
-  ORDER BY e.product_id, distance, e.image_id
+  -- (a per-product aggregate over its few images: no sort node, so enable_sort = off cannot distort it)
+  SELECT c.product_id, b.image_id, b.distance
+  FROM (SELECT DISTINCT product_id FROM ann) c
+  CROSS JOIN LATERAL (
+    SELECT (array_agg(x.image_id ORDER BY x.distance, x.image_id))[1] AS image_id, min(x.distance) AS distance
+    FROM (
+      SELECT e.image_id, (e.embedding <=> $1::halfvec(768)) AS distance
+      FROM embedding_768 e
+      WHERE e.product_id = c.product_id AND e.model_id = $19
+    ) x
+  ) b
 ),
 kq AS (SELECT websearch_to_tsquery($21::regconfig, $22) AS q),
 kw AS MATERIALIZED (

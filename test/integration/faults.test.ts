@@ -1,0 +1,537 @@
+/**
+ * Fault tests (pass/fail), each against real processes on loopback:
+ *
+ *  (a) PostgreSQL restarted while searches and admin writes run. A throwaway PostgreSQL cluster (initdb into a
+ *      temp dir, pg_ctl on a free port; as the `postgres` OS user when running as root) so the shared test
+ *      cluster is never restarted. /readyz turns 503, requests fail fast with SERVICE_UNAVAILABLE (no hang),
+ *      the server recovers by itself, every acknowledged write is present afterwards.
+ *  (b) The server (a child process: node --import tsx src/server.ts) killed with SIGKILL during a batch of
+ *      admin uploads, then restarted: no image row without its file (or with a wrong file), no image without
+ *      its vector, no orphaned rows, every acknowledged image present. Files without a row (written just before
+ *      the kill, the transaction never committed) are counted and reported: the catalog has no GC for them yet.
+ *  (c) Model files missing or corrupt at start (auto-fetch off): the server never reports ready; /readyz is 503
+ *      naming the model and why; health.ok is false; semantic search and adding images are MODEL_UNAVAILABLE.
+ *
+ * Import killed with SIGKILL and rerun: covered by test/integration/import.test.ts.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKey } from '../../src/auth/api-keys.js';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase, type Database } from '../../src/db/index.js';
+import { buildTestModelFiles } from '../../src/embedding/test-model.js';
+import { silentLogger } from '../../src/logger.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { createScratchDatabase } from '../helpers/db.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+}
+
+async function post(url: string, query: string, variables: Record<string, unknown> = {}, key?: string, timeoutMs = 20_000) {
+  const t0 = Date.now();
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const body = (await res.json()) as { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: { code?: string } }[] };
+    return { status: res.status, body, ms: Date.now() - t0, code: body.errors?.[0]?.extensions?.code ?? null };
+  } catch (err) {
+    return { status: 0, body: {}, ms: Date.now() - t0, code: `CLIENT:${(err as Error).name}` };
+  }
+}
+
+// ---------------------------------------------------------------- (a) PostgreSQL restart
+
+/** A throwaway PostgreSQL 15 cluster with pgvector, owned by the `postgres` OS user when running as root. */
+class ThrowawayPostgres {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-pg-'));
+  readonly data = path.join(this.dir, 'data');
+  readonly log = path.join(this.dir, 'postgres.log');
+  port = 0;
+  private readonly bin: string;
+  private readonly asPostgres = process.getuid?.() === 0;
+
+  constructor() {
+    const versions = fs
+      .readdirSync('/usr/lib/postgresql')
+      .filter((v) => fs.existsSync(`/usr/lib/postgresql/${v}/bin/initdb`))
+      .sort((a, b) => Number(b) - Number(a));
+    if (!versions.length) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql/*/bin');
+    this.bin = `/usr/lib/postgresql/${versions[0]}/bin`;
+  }
+
+  private run(cmd: string, args: string[]): void {
+    const [file, argv] = this.asPostgres ? ['runuser', ['-u', 'postgres', '--', `${this.bin}/${cmd}`, ...args]] : [`${this.bin}/${cmd}`, args];
+    const r = spawnSync(file, argv, { encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.stdout}`);
+  }
+
+  async init(): Promise<void> {
+    if (this.asPostgres) {
+      const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
+      const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
+      fs.chownSync(this.dir, uid, gid);
+    }
+    this.port = await freePort();
+    this.run('initdb', ['-D', this.data, '-U', 'glimpse', '--auth=trust', '-E', 'UTF8', '--no-instructions', '-N']);
+  }
+
+  start(): void {
+    const opts = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=32MB -c max_connections=40`;
+    this.run('pg_ctl', ['-D', this.data, '-l', this.log, '-o', opts, '-w', '-t', '60', 'start']);
+  }
+
+  /** mode 'immediate' = a crash (WAL recovery on the next start) */
+  stop(mode: 'fast' | 'immediate' = 'fast'): void {
+    this.run('pg_ctl', ['-D', this.data, '-m', mode, '-w', '-t', '60', 'stop']);
+  }
+
+  get url(): string {
+    return `postgresql://glimpse@127.0.0.1:${this.port}/postgres`;
+  }
+
+  destroy(): void {
+    try {
+      this.stop('immediate');
+    } catch {
+      /* not running */
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+describe('(a) PostgreSQL restarted while requests run', () => {
+  let pgc: ThrowawayPostgres;
+  let srv: RunningServer;
+  let db: Database;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    pgc = new ThrowawayPostgres();
+    await pgc.init();
+    pgc.start();
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-fault-a-'));
+    const config = loadConfig(
+      { GLIMPSE_DATA_DIR: dataDir, GLIMPSE_MODEL: 'test', LOG_LEVEL: 'silent', DATABASE_URL: pgc.url },
+      { port: 0, host: '127.0.0.1', dbPoolSize: 8, rateLimitPerMinute: 0, shutdownTimeoutMs: 3000 },
+    );
+    db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir, dbPoolSize: 8, dbStatementTimeoutMs: 15_000 });
+    srv = await startServer(config, { db, logger: silentLogger });
+    await (srv.models as { start?: () => Promise<unknown> }).start?.();
+  });
+
+  afterAll(async () => {
+    await srv?.close().catch(() => {});
+    await db?.close().catch(() => {});
+    pgc?.destroy();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('/readyz turns 503, requests fail fast with SERVICE_UNAVAILABLE, recovery is automatic, acknowledged writes survive', async () => {
+    const admin = (await createKey(db.prisma, 'admin', 'fault-a')).key;
+    const gql = srv.graphqlUrl;
+    const CREATE = `mutation($input: ProductInput!) { createProduct(input: $input) { id sku } }`;
+    const SEARCHES = [
+      [`query($t: String!) { search(input: { text: $t }, first: 5) { edges { node { id } } } }`, (i: number) => ({ t: `red dress ${i % 7}` })],
+      [`query($t: String!) { search(input: { text: $t, mode: KEYWORD }, first: 5) { edges { node { id } } } }`, () => ({ t: 'fault' })],
+      [`{ products(first: 10, orderBy: NEWEST) { edges { node { id sku } } } }`, () => ({})],
+    ] as const;
+    // seed a few products so searches have something to find
+    for (let i = 0; i < 5; i++) {
+      const r = await post(gql, CREATE, { input: { sku: `SEED-${i}`, title: `fault seed ${i}`, category: 'c' } }, admin);
+      expect(r.code).toBeNull();
+    }
+
+    interface Rec { kind: 'search' | 'write'; t0: number; ms: number; code: string | null; status: number; sku?: string }
+    const log: Rec[] = [];
+    const acknowledged = new Set<string>();
+    let stop = false;
+    let seq = 0;
+    const start = Date.now();
+    const HARD_END = start + 45_000; // every loop is bounded in time ...
+    const worker = async (w: number) => {
+      for (let n = 0; n < 2000 && !stop && Date.now() < HARD_END; n++) {  // ... and in count
+        const i = seq++;
+        const t0 = Date.now() - start;
+        if (i % 3 === 0) {
+          const sku = `W-${w}-${n}`;
+          const r = await post(gql, CREATE, { input: { sku, title: `write ${w}/${n}`, tags: ['fault'] } }, admin);
+          log.push({ kind: 'write', t0, ms: r.ms, code: r.code, status: r.status, sku });
+          if (r.code === null && (r.body.data?.createProduct as { sku?: string } | undefined)?.sku === sku) acknowledged.add(sku);
+        } else {
+          const [q, v] = SEARCHES[i % SEARCHES.length]!;
+          const r = await post(gql, q, v(i));
+          log.push({ kind: 'search', t0, ms: r.ms, code: r.code, status: r.status });
+        }
+        await sleep(20);
+      }
+    };
+    const readyz: { t: number; status: number }[] = [];
+    const poller = (async () => {
+      for (let n = 0; n < 1000 && !stop && Date.now() < HARD_END; n++) {
+        const t = Date.now() - start;
+        const r = await fetch(`${srv.url}/readyz`, { signal: AbortSignal.timeout(5000) }).catch(() => null);
+        readyz.push({ t, status: r?.status ?? 0 });
+        await r?.arrayBuffer();
+        await sleep(100);
+      }
+    })();
+    const workers = Array.from({ length: 6 }, (_, w) => worker(w));
+
+    await sleep(1500);
+    const downAt = Date.now() - start;
+    pgc.stop('immediate'); // a crash: the next start replays the WAL
+    const notReady = await waitFor('/readyz 503', async () => readyz.find((r) => r.t >= downAt && r.status === 503), 5000, 50);
+    await sleep(4000); // outage
+    const upAt = Date.now() - start;
+    pgc.start();
+    const ready = await waitFor('/readyz 200 again', async () => readyz.find((r) => r.t >= upAt && r.status === 200), 30_000, 100);
+    // requests succeed again on their own (no restart of the server)
+    const recovered = await waitFor(
+      'a successful write after the restart',
+      async () => log.find((r) => r.kind === 'write' && r.t0 >= ready.t && r.code === null),
+      15_000,
+      100,
+    );
+    await sleep(1000);
+    stop = true;
+    await Promise.all([...workers, poller]);
+
+    const during = log.filter((r) => r.t0 >= downAt && r.t0 < upAt);
+    const failed = log.filter((r) => r.code !== null);
+    const codes: Record<string, number> = {};
+    for (const r of failed) codes[r.code!] = (codes[r.code!] ?? 0) + 1;
+    const maxMs = Math.max(...log.map((r) => r.ms));
+    const summary = {
+      requests: log.length,
+      writesAcknowledged: acknowledged.size,
+      failedByCode: codes,
+      duringOutage: during.length,
+      maxFailedMs: Math.max(0, ...failed.map((r) => r.ms)),
+      maxMs,
+      notReadyAfterMs: notReady.t - downAt,
+      readyAfterStartMs: ready.t - upAt,
+      firstSuccessfulWriteAfterReadyMs: recovered.t0 - ready.t,
+    };
+    console.log('[faults] (a) PostgreSQL restart:', summary);
+
+    expect(during.length).toBeGreaterThan(10);
+    // typed, fast failures: SERVICE_UNAVAILABLE only (no INTERNAL, no hang, no client timeout)
+    expect(Object.keys(codes).every((c) => c === 'SERVICE_UNAVAILABLE'), JSON.stringify(codes)).toBe(true);
+    expect(codes.SERVICE_UNAVAILABLE ?? 0).toBeGreaterThan(0);
+    expect(summary.maxFailedMs).toBeLessThan(6000);
+    expect(maxMs).toBeLessThan(10_000);
+    expect(summary.notReadyAfterMs).toBeLessThan(3000);
+    // every acknowledged write is there
+    const c = new pg.Client({ connectionString: pgc.url });
+    await c.connect();
+    try {
+      const rows = await c.query<{ sku: string }>(`SELECT sku FROM product WHERE sku LIKE 'W-%'`);
+      const present = new Set(rows.rows.map((r) => r.sku));
+      const lost = [...acknowledged].filter((s) => !present.has(s));
+      expect(lost, `acknowledged writes lost after the restart: ${lost.join(', ')}`).toEqual([]);
+      expect(acknowledged.size).toBeGreaterThan(5);
+    } finally {
+      await c.end();
+    }
+    // and the server still answers normally
+    expect((await fetch(`${srv.url}/readyz`)).status).toBe(200);
+    const s = await post(gql, SEARCHES[0][0], { t: 'red' });
+    expect(s.code).toBeNull();
+  });
+});
+
+// ---------------------------------------------------------------- child-process server
+
+interface Child {
+  proc: ChildProcess;
+  url: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+async function spawnServer(env: Record<string, string>, opts: { expectListening?: boolean; timeoutMs?: number } = {}): Promise<Child> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', GLIMPSE_DEMO_PAGE: 'false', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  if (opts.expectListening !== false) {
+    await Promise.race([
+      waitFor('the server to listen', async () => out.includes('Glimpse listening'), opts.timeoutMs ?? 60_000, 50),
+      exited.then((code) => {
+        throw new Error(`server exited (${code}) before listening:\n${out.slice(-3000)}`);
+      }),
+    ]);
+  }
+  return { proc, url, output: () => out, exited };
+}
+
+async function stopChild(c: Child | undefined): Promise<void> {
+  if (!c || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+  c.proc.kill('SIGTERM');
+  const t = setTimeout(() => c.proc.kill('SIGKILL'), 10_000);
+  await c.exited;
+  clearTimeout(t);
+}
+
+// ---------------------------------------------------------------- (b) SIGKILL during uploads
+
+describe('(b) server killed with SIGKILL during a batch of admin uploads', () => {
+  let scratch: { url: string; drop: () => Promise<void> };
+  let dataDir: string;
+  let child: Child | undefined;
+
+  beforeAll(async () => {
+    scratch = await createScratchDatabase();
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-fault-b-'));
+  });
+
+  afterAll(async () => {
+    await stopChild(child);
+    await scratch?.drop().catch(() => {});
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('after a restart: no row without its file, no image without its vector, no orphaned rows, nothing acknowledged lost', async () => {
+    const env = { DATABASE_URL: scratch.url, GLIMPSE_DATA_DIR: dataDir, GLIMPSE_MODEL: 'test', GLIMPSE_RATE_LIMIT_PER_MINUTE: '0' };
+    child = await spawnServer(env);
+    const ready = (c: Child) => waitFor('/readyz 200', async () => (await fetch(`${c.url}/readyz`)).status === 200, 60_000, 100);
+    await ready(child);
+    const db = await openDatabase({ databaseUrl: scratch.url, dataDir, dbPoolSize: 2, dbStatementTimeoutMs: 30_000, migrateOnStart: false });
+    try {
+      const admin = (await createKey(db.prisma, 'admin', 'fault-b')).key;
+      // distinct noise images (a few hundred KB each, so writes and embeddings take a moment)
+      const images = await Promise.all(
+        Array.from({ length: 48 }, async (_, i) => {
+          const raw = crypto.randomBytes(256 * 256 * 3);
+          return sharp(raw, { raw: { width: 256, height: 256, channels: 3 } })
+            [i % 2 ? 'png' : 'jpeg']()
+            .toBuffer();
+        }),
+      );
+      const acknowledged: { id: string; sha256: string; productId: string }[] = [];
+      const started = { n: 0 };
+      let killed = false;
+      const uploader = async (w: number) => {
+        for (let n = 0; n < 12 && !killed; n++) {
+          const c = await post(`${child!.url}/graphql`, `mutation($i: ProductInput!) { createProduct(input: $i) { id } }`, { i: { sku: `K-${w}-${n}`, title: `kill ${w}/${n}` } }, admin, 10_000);
+          const pid = (c.body.data?.createProduct as { id?: string } | undefined)?.id;
+          if (!pid) return;
+          const batch = [images[(w * 12 + n) % 48]!, images[(w * 12 + n + 7) % 48]!];
+          const form = new FormData();
+          form.append('operations', JSON.stringify({
+            query: `mutation($id: ID!, $files: [Upload!]) { addProductImages(productId: $id, files: $files) { images { id sha256 } } }`,
+            variables: { id: pid, files: batch.map(() => null) },
+          }));
+          form.append('map', JSON.stringify(Object.fromEntries(batch.map((_, i) => [String(i), [`variables.files.${i}`]]))));
+          batch.forEach((b, i) => form.append(String(i), new Blob([new Uint8Array(b)]), `${i}.img`));
+          started.n++;
+          try {
+            const res = await fetch(`${child!.url}/graphql`, {
+              method: 'POST',
+              body: form,
+              headers: { authorization: `Bearer ${admin}`, 'apollo-require-preflight': 'true' },
+              signal: AbortSignal.timeout(15_000),
+            });
+            const body = (await res.json()) as { data?: { addProductImages?: { images: { id: string; sha256: string }[] } } };
+            for (const img of body.data?.addProductImages?.images ?? []) acknowledged.push({ ...img, productId: pid });
+          } catch {
+            return; // the connection died with the server: not acknowledged
+          }
+        }
+      };
+      const uploads = Array.from({ length: 4 }, (_, w) => uploader(w));
+      await waitFor('some acknowledged uploads', async () => acknowledged.length >= 6, 60_000, 20);
+      child.proc.kill('SIGKILL');
+      killed = true;
+      await child.exited;
+      await Promise.all(uploads);
+      const atKill = acknowledged.length;
+
+      // restart on the same database and image directory
+      child = await spawnServer(env);
+      await ready(child);
+
+      const rows = await db.sql.query<{ id: string; sha256: string; byte_size: number; product_id: string }>(
+        'SELECT id::text, sha256::text, byte_size, product_id::text FROM product_image',
+      );
+      const problems: string[] = [];
+      const imageDir = path.join(dataDir, 'images');
+      for (const r of rows) {
+        const file = path.join(imageDir, r.sha256.slice(0, 2), r.sha256.slice(2, 4), r.sha256);
+        if (!fs.existsSync(file)) problems.push(`image ${r.id}: file missing`);
+        else {
+          const bytes = fs.readFileSync(file);
+          if (bytes.length !== Number(r.byte_size) || crypto.createHash('sha256').update(bytes).digest('hex') !== r.sha256)
+            problems.push(`image ${r.id}: file damaged`);
+        }
+      }
+      const noVector = await db.sql.query<{ id: string }>(
+        `SELECT i.id::text FROM product_image i WHERE NOT EXISTS (
+           SELECT 1 FROM embedding_768 e JOIN embedding_model m ON m.id = e.model_id AND m.active WHERE e.image_id = i.id)`,
+      );
+      problems.push(...noVector.map((r) => `image ${r.id}: no vector for the active model`));
+      const orphanVectors = await db.sql.query(`SELECT 1 FROM embedding_768 e WHERE NOT EXISTS (SELECT 1 FROM product_image i WHERE i.id = e.image_id)`);
+      if (orphanVectors.length) problems.push(`${orphanVectors.length} vectors without an image`);
+      const orphanImages = await db.sql.query(`SELECT 1 FROM product_image i WHERE NOT EXISTS (SELECT 1 FROM product p WHERE p.id = i.product_id)`);
+      if (orphanImages.length) problems.push(`${orphanImages.length} images without a product`);
+      const badPositions = await db.sql.query<{ product_id: string }>(
+        `SELECT product_id::text FROM product_image GROUP BY product_id HAVING array_agg(position ORDER BY position) <> array(SELECT generate_series(0, count(*)::int - 1))`,
+      );
+      problems.push(...badPositions.map((r) => `product ${r.product_id}: image positions not 0..n-1`));
+      const ids = new Set(rows.map((r) => r.id));
+      problems.push(...acknowledged.filter((a) => !ids.has(a.id)).map((a) => `acknowledged image ${a.id} lost`));
+      // files without a row: written just before the kill, their transaction never committed
+      const referenced = new Set(rows.map((r) => r.sha256));
+      const files = fs.existsSync(imageDir)
+        ? (fs.readdirSync(imageDir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(imageDir, f)).isFile())
+        : [];
+      const orphanFiles = files.filter((f) => !referenced.has(path.basename(f)));
+      const tmpFiles = files.filter((f) => f.endsWith('.tmp'));
+      console.log('[faults] (b) SIGKILL during uploads:', {
+        uploadRequestsStarted: started.n,
+        imagesAcknowledgedBeforeKill: atKill,
+        imageRows: rows.length,
+        files: files.length,
+        orphanFiles: orphanFiles.length,
+        tmpFiles: tmpFiles.length,
+        problems,
+      });
+      expect(problems).toEqual([]);
+      expect(rows.length).toBeGreaterThanOrEqual(atKill);
+      // orphan files are bounded by what was in flight at the kill (4 uploaders × 2 images)
+      expect(orphanFiles.length).toBeLessThanOrEqual(8);
+
+      // the restarted server works: a new upload is stored and embedded
+      const after = await post(`${child.url}/graphql`, `{ search(input: { text: "red" }, first: 3) { edges { node { id } } } }`);
+      expect(after.code).toBeNull();
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+// ---------------------------------------------------------------- (c) model missing or corrupt
+
+describe('(c) model files missing or corrupt at start', () => {
+  let scratch: { url: string; drop: () => Promise<void> };
+  const dirs: string[] = [];
+
+  beforeAll(async () => {
+    scratch = await createScratchDatabase();
+  });
+  afterAll(async () => {
+    await scratch?.drop().catch(() => {});
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  function modelFolder(corrupt: (dir: string) => void): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-bad-model-'));
+    dirs.push(dir);
+    for (const [rel, bytes] of Object.entries(buildTestModelFiles())) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), bytes);
+    }
+    corrupt(dir);
+    return dir;
+  }
+
+  it('truncated ONNX, a missing file, a missing hub model: never ready, the reason on /readyz, typed errors', async () => {
+    const truncated = modelFolder((d) => {
+      const f = path.join(d, 'onnx', 'vision_model.onnx');
+      fs.truncateSync(f, Math.floor(fs.statSync(f).size / 2));
+    });
+    const garbage = modelFolder((d) => fs.writeFileSync(path.join(d, 'onnx', 'text_model.onnx'), crypto.randomBytes(4096)));
+    const missing = modelFolder((d) => fs.rmSync(path.join(d, 'onnx', 'vision_model.onnx')));
+    const emptyCache = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-empty-models-'));
+    dirs.push(emptyCache);
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ['truncated vision_model.onnx', { GLIMPSE_MODEL: truncated }, /model/i],
+      ['garbage text_model.onnx', { GLIMPSE_MODEL: garbage }, /model/i],
+      ['missing vision_model.onnx', { GLIMPSE_MODEL: missing }, /vision_model\.onnx|missing/i],
+      ['hub model not in the cache, auto-fetch off', { GLIMPSE_MODEL: 'Xenova/clip-vit-base-patch32', GLIMPSE_MODEL_DIR: emptyCache }, /missing|not found|fetch/i],
+    ];
+    const outcomes: Record<string, unknown> = {};
+    for (const [name, modelEnv, why] of cases) {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-fault-c-'));
+      dirs.push(dataDir);
+      const c = await spawnServer({ DATABASE_URL: scratch.url, GLIMPSE_DATA_DIR: dataDir, GLIMPSE_MODEL_AUTO_FETCH: 'false', ...modelEnv });
+      try {
+        // readiness settles on "failed" (never "ready")
+        const settled = await waitFor(
+          `${name}: model state failed`,
+          async () => {
+            const r = await fetch(`${c.url}/readyz`);
+            const body = (await r.json()) as { ready: boolean; reasons: string[]; model: { ready: boolean; reason: string | null } };
+            expect(r.status, name).toBe(503);
+            expect(body.ready).toBe(false);
+            return body.model.reason && !/loading|not been loaded/.test(body.model.reason) ? body : undefined;
+          },
+          30_000,
+          100,
+        );
+        expect(settled.model.reason, name).toMatch(why);
+        expect(settled.reasons.join(' ')).toMatch(/model not ready/);
+        const health = await post(`${c.url}/graphql`, `{ health { ok modelReady database } }`);
+        expect(health.body.data?.health, name).toEqual({ ok: false, modelReady: false, database: true });
+        const sem = await post(`${c.url}/graphql`, `{ search(input: { text: "red" }) { edges { node { id } } } }`);
+        expect(sem.code, name).toBe('MODEL_UNAVAILABLE');
+        expect(JSON.stringify(sem.body)).not.toMatch(/\.ts:\d+|node_modules|stack/i);
+        // still not ready a moment later (no flapping to ready)
+        await sleep(300);
+        expect((await fetch(`${c.url}/readyz`)).status).toBe(503);
+        // the log states the reason clearly, once, as an error
+        expect(c.output()).toMatch(/embedding model unavailable/);
+        outcomes[name] = { readyz: 503, reason: settled.model.reason, search: sem.code, exitCode: c.proc.exitCode };
+      } finally {
+        await stopChild(c);
+      }
+    }
+    console.log('[faults] (c) model missing/corrupt:', outcomes);
+  });
+});
