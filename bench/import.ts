@@ -36,7 +36,15 @@ const opts = new Command()
   .option('--workers <n>', 'inference workers (default: GLIMPSE_INFERENCE_WORKERS)')
   .option('--no-write', 'do not write bench/results')
   .parse()
-  .opts<{ images: string; products: string; model: string; concurrency: string; batchSize: string; workers?: string; write: boolean }>();
+  .opts<{
+    images: string;
+    products: string;
+    model: string;
+    concurrency: string;
+    batchSize: string;
+    workers?: string;
+    write: boolean;
+  }>();
 
 const N = Number(opts.images);
 const PRODUCTS = Number(opts.products);
@@ -46,7 +54,16 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-bench-import-'));
 const log = (m: string) => process.stderr.write(`[bench:import] ${m}\n`);
 
 // ---- fixture-derived images (cached between runs: generating them is not what we measure)
-const PHOTOS = ['chelsea.png', 'coffee.png', 'rocket.jpg', 'astronaut.png', 'camera.png', 'coffee_progressive.jpg', 'chelsea_exif6.jpg', 'page.png'];
+const PHOTOS = [
+  'chelsea.png',
+  'coffee.png',
+  'rocket.jpg',
+  'astronaut.png',
+  'camera.png',
+  'coffee_progressive.jpg',
+  'chelsea_exif6.jpg',
+  'page.png',
+];
 const cacheDir = path.join(os.tmpdir(), `glimpse-bench-import-images-v1-${N}`);
 if (!fs.existsSync(path.join(cacheDir, 'done'))) {
   log(`generating ${N} image variants in ${cacheDir}`);
@@ -69,12 +86,16 @@ if (!fs.existsSync(path.join(cacheDir, 'done'))) {
     const width = 200 + ((k * 37) % 400);
     let img = sharp(src.buf).extract({ left, top, width: cw, height: ch }).resize({ width });
     const fmt = k % 3;
-    img = fmt === 0 ? img.jpeg({ quality: 70 + (k % 25) }) : fmt === 1 ? img.webp({ quality: 70 + (k % 25) }) : img.png();
+    img =
+      fmt === 0 ? img.jpeg({ quality: 70 + (k % 25) }) : fmt === 1 ? img.webp({ quality: 70 + (k % 25) }) : img.png();
     fs.writeFileSync(path.join(cacheDir, `v${k}.${['jpg', 'webp', 'png'][fmt]}`), await img.toBuffer());
   }
   fs.writeFileSync(path.join(cacheDir, 'done'), '');
 }
-const files = fs.readdirSync(cacheDir).filter((f) => f !== 'done').sort();
+const files = fs
+  .readdirSync(cacheDir)
+  .filter((f) => f !== 'done')
+  .sort();
 const bytes = files.map((f) => fs.readFileSync(path.join(cacheDir, f)));
 const totalBytes = bytes.reduce((s, b) => s + b.length, 0);
 
@@ -88,7 +109,11 @@ const embedder = await Embedder.load(config);
 const scratch = await createScratchDatabase('glimpse_bench');
 const db = await openDatabase({ databaseUrl: scratch.url, dataDir: work, dbPoolSize: 4, dbStatementTimeoutMs: 0 });
 
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+async function mapLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(limit, items.length) }, async () => {
@@ -118,26 +143,62 @@ try {
   // 2. inference alone, on preprocessed pixels (the embedder micro-batches concurrent calls)
   log('embed');
   t = performance.now();
-  await mapLimit(Array.from({ length: N }), 64, async (_, i) => void (await embedder.embedImagePixels(pixels[i % pixels.length]!)));
+  await mapLimit(
+    Array.from({ length: N }),
+    64,
+    async (_, i) => void (await embedder.embedImagePixels(pixels[i % pixels.length]!)),
+  );
   const embed = { images: N, ms: performance.now() - t };
 
   // 3. end to end: one product per image file
   log('end to end');
   const imgDir = cacheDir;
   const e2eFile = path.join(work, 'e2e.jsonl');
-  fs.writeFileSync(e2eFile, files.map((f, k) => JSON.stringify({ sku: `E-${k}`, title: `Variant ${k}`, price: '9.90', currency: 'EUR', images: [f] })).join('\n') + '\n');
+  fs.writeFileSync(
+    e2eFile,
+    files
+      .map((f, k) =>
+        JSON.stringify({ sku: `E-${k}`, title: `Variant ${k}`, price: '9.90', currency: 'EUR', images: [f] }),
+      )
+      .join('\n') + '\n',
+  );
   const importer = new Importer({ sql: db.sql, config, model: embedder, embedder: async () => embedder });
-  const e2e: ImportSummary = await importer.run({ file: e2eFile, imagesDir: imgDir, concurrency, batchSize, rejectsFile: path.join(work, 'e2e.rejects.jsonl') });
+  const e2e: ImportSummary = await importer.run({
+    file: e2eFile,
+    imagesDir: imgDir,
+    concurrency,
+    batchSize,
+    rejectsFile: path.join(work, 'e2e.rejects.jsonl'),
+  });
 
-  // 4. writes alone: the same shape (1 product + 1 image + 1 vector each) with precomputed vectors, no file
+  // 4. writes alone: the same shape (1 product + 1 image + 1 vector each) with precomputed vectors, no file;
+  //    distinct random unit vectors (repeated vectors would flatter the HNSW inserts)
   log('write');
-  const vectors = await Promise.all(pixels.slice(0, 16).map((p) => embedder.embedImagePixels(p)));
   const wFile = path.join(work, 'write.jsonl');
   fs.writeFileSync(
     wFile,
-    files.map((_, k) => JSON.stringify({ sku: `W-${k}`, title: `Variant ${k}`, images: [{ url: `https://cdn.example.com/w${k}.jpg`, embedding: Array.from(vectors[k % vectors.length]!), model: embedder.modelId }] })).join('\n') + '\n',
+    files
+      .map((_, k) =>
+        JSON.stringify({
+          sku: `W-${k}`,
+          title: `Variant ${k}`,
+          images: [
+            {
+              url: `https://cdn.example.com/w${k}.jpg`,
+              embedding: unitVector(embedder.dimension, 100_000 + k),
+              model: embedder.modelId,
+            },
+          ],
+        }),
+      )
+      .join('\n') + '\n',
   );
-  const write = await importer.run({ file: wFile, concurrency, batchSize, rejectsFile: path.join(work, 'write.rejects.jsonl') });
+  const write = await importer.run({
+    file: wFile,
+    concurrency,
+    batchSize,
+    rejectsFile: path.join(work, 'write.rejects.jsonl'),
+  });
 
   // 5. the N-product catalog with precomputed embeddings
   let catalog: ImportSummary | null = null;
@@ -154,19 +215,42 @@ try {
         price: (5 + (k % 100)).toFixed(2),
         currency: 'EUR',
         tags: [`t${k % 5}`],
-        images: [{ url: `https://cdn.example.com/p${k}.jpg`, embedding: unitVector(embedder.dimension, k), model: embedder.modelId }],
+        images: [
+          {
+            url: `https://cdn.example.com/p${k}.jpg`,
+            embedding: unitVector(embedder.dimension, k),
+            model: embedder.modelId,
+          },
+        ],
       };
       if (!out.write(JSON.stringify(row) + '\n')) await new Promise<void>((r) => out.once('drain', () => r()));
     }
     await new Promise<void>((r) => out.end(() => r()));
-    catalog = await importer.run({ file: cFile, concurrency, batchSize, rejectsFile: path.join(work, 'catalog.rejects.jsonl') });
+    catalog = await importer.run({
+      file: cFile,
+      concurrency,
+      batchSize,
+      rejectsFile: path.join(work, 'catalog.rejects.jsonl'),
+    });
     (catalog as ImportSummary & { fileBytes?: number }).fileBytes = fs.statSync(cFile).size;
   }
 
   const report = {
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavg: os.loadavg().map((x) => Math.round(x * 10) / 10) },
-    model: { id: embedder.modelId, dimension: embedder.dimension, device: embedder.device, test: embedder.isTestModel, workers: config.inferenceWorkers, maxBatch: config.maxBatchSize },
+    machine: {
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      node: process.version,
+      loadavg: os.loadavg().map((x) => Math.round(x * 10) / 10),
+    },
+    model: {
+      id: embedder.modelId,
+      dimension: embedder.dimension,
+      device: embedder.device,
+      test: embedder.isTestModel,
+      workers: config.inferenceWorkers,
+      maxBatch: config.maxBatchSize,
+    },
     images: { count: N, meanBytes: Math.round(totalBytes / N), sources: PHOTOS },
     settings: { concurrency, batchSize },
     imagesPerSecond: {

@@ -49,8 +49,13 @@ const CLUSTER = Number(arg('cluster-spread', '1.0'));
 const PRODUCT = Number(arg('product-spread', '1.2'));
 const IMAGE = Number(arg('image-spread', '0.5'));
 const CLUSTERS = Number(arg('clusters', String(Math.max(10, Math.round(N / 1000)))));
-const DB_URL = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://glimpse:glimpse@127.0.0.1:5432/glimpse';
-const log = (...a: unknown[]) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a.map((x) => (typeof x === 'object' ? JSON.stringify(x) : x)));
+const DB_URL =
+  process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://glimpse:glimpse@127.0.0.1:5432/glimpse';
+const log = (...a: unknown[]) =>
+  console.error(
+    `[${new Date().toISOString().slice(11, 19)}]`,
+    ...a.map((x) => (typeof x === 'object' ? JSON.stringify(x) : x)),
+  );
 
 // ---------------------------------------------------------------- generator
 function mulberry32(seed: number) {
@@ -187,8 +192,23 @@ function groundTruth(cat: Catalog): Truth {
       const p = cat.imageProduct[i]!;
       if (s > best[p]!) best[p] = s;
     }
-    truth.images.push(topK(cat.images, (i) => sims[i]!, () => true, 10));
-    for (const s of SELECTIVITIES) truth.products[s.name]!.push(topK(N, (p) => best[p]!, (p) => !s.tag || cat.productTags[p]!.includes(s.tag), 10));
+    truth.images.push(
+      topK(
+        cat.images,
+        (i) => sims[i]!,
+        () => true,
+        10,
+      ),
+    );
+    for (const s of SELECTIVITIES)
+      truth.products[s.name]!.push(
+        topK(
+          N,
+          (p) => best[p]!,
+          (p) => !s.tag || cat.productTags[p]!.includes(s.tag),
+          10,
+        ),
+      );
   }
   return truth;
 }
@@ -205,7 +225,8 @@ function topK(n: number, score: (i: number) => number, keep: (i: number) => bool
   }
   return out.map((x) => x.i);
 }
-const recall = (got: readonly number[], want: readonly number[]) => (want.length ? got.filter((x) => want.includes(x)).length / want.length : 1);
+const recall = (got: readonly number[], want: readonly number[]) =>
+  want.length ? got.filter((x) => want.includes(x)).length / want.length : 1;
 
 // ---------------------------------------------------------------- stats
 function pct(xs: number[], p: number): number {
@@ -225,7 +246,11 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
   return { ms: performance.now() - t, value };
 }
 /** runs `n` jobs with `clients` workers; per-job latency in ms */
-async function concurrent(n: number, clients: number, job: (i: number) => Promise<unknown>): Promise<{ ms: number[]; wallMs: number }> {
+async function concurrent(
+  n: number,
+  clients: number,
+  job: (i: number) => Promise<unknown>,
+): Promise<{ ms: number[]; wallMs: number }> {
   const ms: number[] = new Array(n);
   let next = 0;
   const t0 = performance.now();
@@ -255,7 +280,12 @@ async function scratchDatabase(): Promise<{ db: Database; url: string; drop: () 
   await admin.end();
   const u = new URL(DB_URL);
   u.pathname = `/${name}`;
-  const db = await openDatabase({ databaseUrl: u.toString(), dataDir: '/nonexistent', dbPoolSize: CLIENTS + 2, dbStatementTimeoutMs: 0 });
+  const db = await openDatabase({
+    databaseUrl: u.toString(),
+    dataDir: '/nonexistent',
+    dbPoolSize: CLIENTS + 2,
+    dbStatementTimeoutMs: 0,
+  });
   return {
     db,
     url: u.toString(),
@@ -275,14 +305,19 @@ async function load(db: Database, cat: Catalog): Promise<number> {
   await sql.query(`INSERT INTO embedding_model (id, name, dimension, active) VALUES ($1, 'bench', 768, true)`, [MODEL]);
   const B = 2000;
   for (let s = 0; s < N; s += B) {
-    const ids: string[] = [], skus: string[] = [], titles: string[] = [], tags: string[] = [], cats: string[] = [], prices: string[] = [];
+    const ids: string[] = [],
+      skus: string[] = [],
+      titles: string[] = [],
+      tags: string[] = [],
+      cats: string[] = [],
+      prices: string[] = [];
     for (let p = s; p < Math.min(N, s + B); p++) {
       ids.push(uuid('8000', p));
       skus.push(`B${p}`);
       titles.push(`product ${p}`);
       tags.push(cat.productTags[p]!.join(','));
       cats.push(`c${p % 20}/s${p % 7}`);
-      prices.push(((p * 7919) % 50000 / 100).toFixed(2));
+      prices.push((((p * 7919) % 50000) / 100).toFixed(2));
     }
     await sql.query(
       `INSERT INTO product (id, sku, title, category, price, currency, tags)
@@ -293,7 +328,10 @@ async function load(db: Database, cat: Catalog): Promise<number> {
   }
   const IB = 1000;
   for (let s = 0; s < cat.images; s += IB) {
-    const ids: string[] = [], pids: string[] = [], vecs: string[] = [], pos: number[] = [];
+    const ids: string[] = [],
+      pids: string[] = [],
+      vecs: string[] = [],
+      pos: number[] = [];
     for (let i = s; i < Math.min(cat.images, s + IB); i++) {
       ids.push(uuid('9000', i));
       pids.push(uuid('8000', cat.imageProduct[i]!));
@@ -318,7 +356,11 @@ async function load(db: Database, cat: Catalog): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-async function buildIndex(db: Database, name: string, ddl: string): Promise<{ name: string; seconds: number; sizeMB: number }> {
+async function buildIndex(
+  db: Database,
+  name: string,
+  ddl: string,
+): Promise<{ name: string; seconds: number; sizeMB: number }> {
   const { ms } = await timed(() =>
     db.sql.transaction(async (tx) => {
       await tx.exec(`SET LOCAL maintenance_work_mem = '2GB'; SET LOCAL max_parallel_maintenance_workers = 1;`);
@@ -364,7 +406,19 @@ async function main() {
     command: `npm run bench:search -- ${process.argv.slice(2).join(' ')}`.trim(),
     date: started.toISOString(),
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 2 ** 30) },
-    catalog: { products: N, images: cat.images, queries: Q, generator: { alpha: ALPHA, clusters: CLUSTERS, clusterSpread: CLUSTER, productSpread: PRODUCT, imageSpread: IMAGE, seed: SEED } },
+    catalog: {
+      products: N,
+      images: cat.images,
+      queries: Q,
+      generator: {
+        alpha: ALPHA,
+        clusters: CLUSTERS,
+        clusterSpread: CLUSTER,
+        productSpread: PRODUCT,
+        imageSpread: IMAGE,
+        seed: SEED,
+      },
+    },
   };
 
   // hnswlib baseline (in-process), image level
@@ -387,14 +441,22 @@ async function main() {
         ms.push(performance.now() - t);
         rec.push(recall(r.neighbors, truth.images[q]!));
       }
-      const row = { option: 'hnswlib-node', ef, recallAt10: r3(mean(rec)), ...lat(ms), buildSeconds: r2(buildMs / 1000) };
+      const row = {
+        option: 'hnswlib-node',
+        ef,
+        recallAt10: r3(mean(rec)),
+        ...lat(ms),
+        buildSeconds: r2(buildMs / 1000),
+      };
       log(row);
       hnswlibRows.push(row);
     }
     // filtered (product-level recall is not comparable here: hnswlib indexes images); image-level top-10 with a filter callback
     for (const s of SELECTIVITIES.filter((x) => x.tag)) {
       idx.setEf(100);
-      const allowed = Uint8Array.from({ length: cat.images }, (_, i) => (cat.productTags[cat.imageProduct[i]!]!.includes(s.tag!) ? 1 : 0));
+      const allowed = Uint8Array.from({ length: cat.images }, (_, i) =>
+        cat.productTags[cat.imageProduct[i]!]!.includes(s.tag!) ? 1 : 0,
+      );
       const ms: number[] = [];
       let returned = 0;
       for (let q = 0; q < Q; q++) {
@@ -403,7 +465,13 @@ async function main() {
         ms.push(performance.now() - t);
         returned += r.neighbors.length;
       }
-      const row = { option: 'hnswlib-node filtered', ef: 100, selectivity: s.name, rowsReturned: r2(returned / Q), ...lat(ms) };
+      const row = {
+        option: 'hnswlib-node filtered',
+        ef: 100,
+        selectivity: s.name,
+        rowsReturned: r2(returned / Q),
+        ...lat(ms),
+      };
       log(row);
       hnswlibRows.push(row);
     }
@@ -417,15 +485,29 @@ async function main() {
   const scratch = await scratchDatabase();
   const db = scratch.db;
   try {
-    const versions = (await db.sql.query<{ pg: string; vector: string }>(`SELECT current_setting('server_version') AS pg, (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS vector`))[0]!;
+    const versions = (
+      await db.sql.query<{ pg: string; vector: string }>(
+        `SELECT current_setting('server_version') AS pg, (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS vector`,
+      )
+    )[0]!;
     (result.machine as Record<string, unknown>).postgres = versions.pg;
     (result.machine as Record<string, unknown>).pgvector = versions.vector;
     await db.sql.exec('DROP INDEX embedding_768_hnsw_idx');
     const loadSeconds = await load(db, cat);
     log(`loaded in ${r2(loadSeconds)} s`);
-    result.load = { seconds: r2(loadSeconds), method: 'batched INSERT … SELECT unnest($arrays) (the catalog import path does not exist yet)' };
-    const tableMB = (await db.sql.query<{ b: number }>(`SELECT pg_total_relation_size('embedding_768')::int8 AS b`))[0]!.b / 2 ** 20;
-    const indexes = [await buildIndex(db, 'embedding_768_hnsw_idx', `CREATE INDEX embedding_768_hnsw_idx ON embedding_768 USING hnsw (embedding halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)`)];
+    result.load = {
+      seconds: r2(loadSeconds),
+      method: 'batched INSERT … SELECT unnest($arrays) (the catalog import path does not exist yet)',
+    };
+    const tableMB =
+      (await db.sql.query<{ b: number }>(`SELECT pg_total_relation_size('embedding_768')::int8 AS b`))[0]!.b / 2 ** 20;
+    const indexes = [
+      await buildIndex(
+        db,
+        'embedding_768_hnsw_idx',
+        `CREATE INDEX embedding_768_hnsw_idx ON embedding_768 USING hnsw (embedding halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)`,
+      ),
+    ];
     await db.sql.exec('ANALYZE');
 
     // ---- the service, per selectivity
@@ -457,7 +539,12 @@ async function main() {
         rows += value.hits.length;
         ef = value.plan.efSearch ?? 0;
         strategies.set(value.plan.strategy, (strategies.get(value.plan.strategy) ?? 0) + 1);
-        rec.push(recall(value.hits.map((h) => parseInt(h.productId.slice(-12), 16)), truth.products[s.name]![q]!));
+        rec.push(
+          recall(
+            value.hits.map((h) => parseInt(h.productId.slice(-12), 16)),
+            truth.products[s.name]![q]!,
+          ),
+        );
       }
       const conc = await concurrent(Q, CLIENTS, (q) => svc.search(req(q)));
       const row = {
@@ -486,7 +573,9 @@ async function main() {
           const text = `SELECT e.product_id FROM embedding_768 e JOIN product p ON p.id = e.product_id WHERE p.tags @> $2::text[] ORDER BY e.embedding <=> $1::halfvec(768) LIMIT 10`;
           const { ms: t, value } = await timed(() =>
             db.sql.transaction(async (tx) => {
-              await tx.exec(`SET LOCAL hnsw.ef_search = 40; SET LOCAL hnsw.iterative_scan = ${mode}; SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off`);
+              await tx.exec(
+                `SET LOCAL hnsw.ef_search = 40; SET LOCAL hnsw.iterative_scan = ${mode}; SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off`,
+              );
               return tx.query<{ product_id: string }>(text, [vectorLiteral(qvec(cat, q)), [s.tag!]]);
             }),
           );
@@ -495,7 +584,13 @@ async function main() {
           rows += value.length;
           rec.push(recall(got, truth.products[s.name]![q]!));
         }
-        const row = { selectivity: s.name, query: `plain ORDER BY … LIMIT 10, ef_search 40, iterative_scan ${mode}`, recallAt10: r3(mean(rec)), rowsReturned: r2(rows / Q), ...lat(ms) };
+        const row = {
+          selectivity: s.name,
+          query: `plain ORDER BY … LIMIT 10, ef_search 40, iterative_scan ${mode}`,
+          recallAt10: r3(mean(rec)),
+          rowsReturned: r2(rows / Q),
+          ...lat(ms),
+        };
         log(row);
         plainRows.push(row);
       }
@@ -506,37 +601,76 @@ async function main() {
     const options: Record<string, unknown>[] = [];
     const top = `SELECT image_id FROM embedding_768 ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`;
     if (OPTIONS.has('halfvec'))
-      for (const ef of [40, 100, 200, 400]) options.push({ ...(await rawSweep(db, cat, truth, 'HNSW halfvec', `SET LOCAL hnsw.ef_search = ${ef}`, top)), ef });
+      for (const ef of [40, 100, 200, 400])
+        options.push({
+          ...(await rawSweep(db, cat, truth, 'HNSW halfvec', `SET LOCAL hnsw.ef_search = ${ef}`, top)),
+          ef,
+        });
     if (OPTIONS.has('fp32')) {
-      await db.sql.exec(`CREATE TABLE bench_vec32 AS SELECT image_id, embedding::vector(768) AS embedding FROM embedding_768; ANALYZE bench_vec32`);
-      indexes.push(await buildIndex(db, 'bench_vec32_hnsw', `CREATE INDEX bench_vec32_hnsw ON bench_vec32 USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)`));
+      await db.sql.exec(
+        `CREATE TABLE bench_vec32 AS SELECT image_id, embedding::vector(768) AS embedding FROM embedding_768; ANALYZE bench_vec32`,
+      );
+      indexes.push(
+        await buildIndex(
+          db,
+          'bench_vec32_hnsw',
+          `CREATE INDEX bench_vec32_hnsw ON bench_vec32 USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)`,
+        ),
+      );
       for (const ef of [40, 100, 200])
-        options.push({ ...(await rawSweep(db, cat, truth, 'HNSW vector fp32', `SET LOCAL hnsw.ef_search = ${ef}`, `SELECT image_id FROM bench_vec32 ORDER BY embedding <=> $1::vector(768) LIMIT 10`)), ef });
+        options.push({
+          ...(await rawSweep(
+            db,
+            cat,
+            truth,
+            'HNSW vector fp32',
+            `SET LOCAL hnsw.ef_search = ${ef}`,
+            `SELECT image_id FROM bench_vec32 ORDER BY embedding <=> $1::vector(768) LIMIT 10`,
+          )),
+          ef,
+        });
       await db.sql.exec(`DROP TABLE bench_vec32`);
     }
     if (OPTIONS.has('ivfflat')) {
       const lists = Math.max(10, Math.round(cat.images / 1000));
       await db.sql.exec(`CREATE TABLE bench_ivf AS SELECT image_id, embedding FROM embedding_768; ANALYZE bench_ivf`);
-      indexes.push(await buildIndex(db, 'bench_ivf_idx', `CREATE INDEX bench_ivf_idx ON bench_ivf USING ivfflat (embedding halfvec_cosine_ops) WITH (lists = ${lists})`));
+      indexes.push(
+        await buildIndex(
+          db,
+          'bench_ivf_idx',
+          `CREATE INDEX bench_ivf_idx ON bench_ivf USING ivfflat (embedding halfvec_cosine_ops) WITH (lists = ${lists})`,
+        ),
+      );
       for (const probes of [5, 10, 20])
         options.push({
-          ...(await rawSweep(db, cat, truth, `IVFFlat halfvec (lists ${lists})`, `SET LOCAL ivfflat.probes = ${probes}`, `SELECT image_id FROM bench_ivf ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`)),
+          ...(await rawSweep(
+            db,
+            cat,
+            truth,
+            `IVFFlat halfvec (lists ${lists})`,
+            `SET LOCAL ivfflat.probes = ${probes}`,
+            `SELECT image_id FROM bench_ivf ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`,
+          )),
           probes,
         });
       await db.sql.exec(`DROP TABLE bench_ivf`);
     }
     if (OPTIONS.has('bq')) {
       indexes.push(
-        await buildIndex(db, 'bench_bq_idx', `CREATE INDEX bench_bq_idx ON embedding_768 USING hnsw ((binary_quantize(embedding)::bit(768)) bit_hamming_ops) WITH (m = 16, ef_construction = 64)`),
+        await buildIndex(
+          db,
+          'bench_bq_idx',
+          `CREATE INDEX bench_bq_idx ON embedding_768 USING hnsw ((binary_quantize(embedding)::bit(768)) bit_hamming_ops) WITH (m = 16, ef_construction = 64)`,
+        ),
       );
-      for (const cand of [40, 100, 200])
+      for (const cand of [100, 400, 1000])
         options.push({
           ...(await rawSweep(
             db,
             cat,
             truth,
             'binary quantisation HNSW + exact re-rank',
-            `SET LOCAL hnsw.ef_search = ${Math.max(40, cand)}; SET LOCAL enable_seqscan = off`,
+            `SET LOCAL hnsw.ef_search = ${Math.min(1000, Math.max(40, cand))}; SET LOCAL enable_seqscan = off`,
             `SELECT image_id FROM (SELECT image_id, embedding FROM embedding_768 ORDER BY binary_quantize(embedding)::bit(768) <~> binary_quantize($1::halfvec(768)) LIMIT ${cand}) c ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`,
           )),
           candidates: cand,
@@ -549,7 +683,12 @@ async function main() {
 
     // equal-recall comparison: hnswlib latency interpolated at the service's unfiltered recall
     const unf = service[0] as { recallAt10: number; single: { p50: number; p95: number } };
-    const lib = hnswlibRows.filter((r) => r.option === 'hnswlib-node') as { recallAt10: number; p50: number; p95: number; ef: number }[];
+    const lib = hnswlibRows.filter((r) => r.option === 'hnswlib-node') as {
+      recallAt10: number;
+      p50: number;
+      p95: number;
+      ef: number;
+    }[];
     const atRecall = lib.find((r) => r.recallAt10 >= unf.recallAt10) ?? lib[lib.length - 1];
     if (atRecall)
       result.equalRecall = {

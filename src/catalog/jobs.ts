@@ -38,7 +38,14 @@ export async function getJob(sql: Sql, id: string): Promise<JobRow | null> {
 
 export async function createJob(
   sql: Sql,
-  job: { kind: JobKind; state?: JobState; modelId?: string | null; total?: number; cursor?: string | null; params?: Record<string, unknown> },
+  job: {
+    kind: JobKind;
+    state?: JobState;
+    modelId?: string | null;
+    total?: number;
+    cursor?: string | null;
+    params?: Record<string, unknown>;
+  },
 ): Promise<JobRow> {
   const state = job.state ?? 'running';
   const rows = await sql.query<JobRow>(
@@ -50,7 +57,11 @@ export async function createJob(
 }
 
 /** The newest unfinished job of `kind` whose params contain `match` (jsonb containment). */
-export async function findResumableJob(sql: Sql, kind: JobKind, match: Record<string, unknown>): Promise<JobRow | null> {
+export async function findResumableJob(
+  sql: Sql,
+  kind: JobKind,
+  match: Record<string, unknown>,
+): Promise<JobRow | null> {
   const rows = await sql.query<JobRow>(
     `SELECT ${JOB_COLUMNS} FROM job WHERE kind = $1 AND state = ANY($2::text[]) AND params @> $3::jsonb
      ORDER BY created_at DESC LIMIT 1`,
@@ -82,7 +93,8 @@ export async function updateJob(sql: Sql, id: string, patch: JobPatch): Promise<
   if (patch.state !== undefined) {
     set('state', patch.state);
     if (patch.state === 'running') sets.push('started_at = COALESCE(started_at, now())', 'finished_at = NULL');
-    if (patch.state === 'succeeded' || patch.state === 'failed' || patch.state === 'cancelled') sets.push('finished_at = now()');
+    if (patch.state === 'succeeded' || patch.state === 'failed' || patch.state === 'cancelled')
+      sets.push('finished_at = now()');
   }
   if (patch.modelId !== undefined) set('model_id', patch.modelId);
   if (patch.done !== undefined) set('done', patch.done);

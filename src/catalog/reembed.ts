@@ -42,7 +42,8 @@ export interface ReembedOptions {
   activate?: boolean | undefined;
   /** resume/continue this job (else: the newest unfinished re-embed job of the model, else a new one) */
   job?: JobRow | undefined;
-  onProgress?: ((job: { jobId: string; done: number; total: number; failed: number; elapsedMs: number }) => void) | undefined;
+  onProgress?:
+    ((job: { jobId: string; done: number; total: number; failed: number; elapsedMs: number }) => void) | undefined;
   /** stop after the current batch; the job stays resumable */
   signal?: AbortSignal | undefined;
 }
@@ -106,7 +107,11 @@ export async function missingVectorCount(sql: Sql, model: { id: string; dimensio
 }
 
 /** Re-embeds every image with `embedder`'s model (resumable), then switches the active model to it. */
-export async function runReembed(deps: ReembedDeps, embedder: ImageEmbedder, opts: ReembedOptions = {}): Promise<ReembedSummary> {
+export async function runReembed(
+  deps: ReembedDeps,
+  embedder: ImageEmbedder,
+  opts: ReembedOptions = {},
+): Promise<ReembedSummary> {
   const started = Date.now();
   const { sql } = deps;
   const store = new ImageStore(deps.imageDir);
@@ -118,7 +123,13 @@ export async function runReembed(deps: ReembedDeps, embedder: ImageEmbedder, opt
   const total = await imageCount(sql);
 
   let job = opts.job ?? (await findResumableJob(sql, 'reembed', { model: model.id }));
-  if (!job) job = await createJob(sql, { kind: 'reembed', modelId: model.id, total, params: { model: model.id, failures: {} } });
+  if (!job)
+    job = await createJob(sql, {
+      kind: 'reembed',
+      modelId: model.id,
+      total,
+      params: { model: model.id, failures: {} },
+    });
   await updateJob(sql, job.id, { state: 'running', modelId: model.id, total, error: null });
   const jobId = job.id;
   const failures: Record<string, number> = { ...((job.params.failures as Record<string, number> | undefined) ?? {}) };
@@ -135,25 +146,37 @@ export async function runReembed(deps: ReembedDeps, embedder: ImageEmbedder, opt
   const embedBatch = async (rows: ImageRef[]) => {
     const todo = rows.filter((r) => !r.has && !failedIds.has(r.id));
     alreadyEmbedded += rows.filter((r) => r.has).length;
-    const results = await mapLimit(todo, concurrency, async (r): Promise<{ r: ImageRef; vector?: Float32Array; code?: string; message?: string }> => {
-      let bytes: Buffer;
-      try {
-        bytes = await fsp.readFile(store.path(r.sha256));
-      } catch {
-        return r.source === PRECOMPUTED_SOURCE
-          ? { r, code: 'NO_ORIGINAL', message: 'imported with a precomputed embedding and no file: nothing to re-embed' }
-          : { r, code: 'ORIGINAL_MISSING', message: `the original ${r.sha256} is missing from the image store` };
-      }
-      try {
-        return { r, vector: await embedder.embedImage(bytes) };
-      } catch (err) {
-        return { r, code: codeOf(err) ?? 'EMBED_FAILED', message: (err as Error).message };
-      }
-    });
+    const results = await mapLimit(
+      todo,
+      concurrency,
+      async (r): Promise<{ r: ImageRef; vector?: Float32Array; code?: string; message?: string }> => {
+        let bytes: Buffer;
+        try {
+          bytes = await fsp.readFile(store.path(r.sha256));
+        } catch {
+          return r.source === PRECOMPUTED_SOURCE
+            ? {
+                r,
+                code: 'NO_ORIGINAL',
+                message: 'imported with a precomputed embedding and no file: nothing to re-embed',
+              }
+            : { r, code: 'ORIGINAL_MISSING', message: `the original ${r.sha256} is missing from the image store` };
+        }
+        try {
+          return { r, vector: await embedder.embedImage(bytes) };
+        } catch (err) {
+          return { r, code: codeOf(err) ?? 'EMBED_FAILED', message: (err as Error).message };
+        }
+      },
+    );
     return results;
   };
 
-  const writeBatch = async (results: Awaited<ReturnType<typeof embedBatch>>, cursor: string | undefined, handled: number) => {
+  const writeBatch = async (
+    results: Awaited<ReturnType<typeof embedBatch>>,
+    cursor: string | undefined,
+    handled: number,
+  ) => {
     let newFailures = 0;
     await sql.transaction(async (tx) => {
       for (const res of results) {
@@ -247,7 +270,13 @@ export async function runReembed(deps: ReembedDeps, embedder: ImageEmbedder, opt
         await switchActive(tx, model.id);
         activated = true;
       }
-      await updateJob(tx, jobId, { state: 'succeeded', done: finalTotal, total: finalTotal, failed: missing, params: { failures, previousModel: previous?.id ?? null, activated } });
+      await updateJob(tx, jobId, {
+        state: 'succeeded',
+        done: finalTotal,
+        total: finalTotal,
+        failed: missing,
+        params: { failures, previousModel: previous?.id ?? null, activated },
+      });
     });
     failed = missing;
     done = finalTotal;
@@ -292,7 +321,12 @@ export async function listModels(sql: Sql): Promise<ModelInfo[]> {
   const out: ModelInfo[] = [];
   for (const m of models) {
     const vectors = Number(
-      (await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${embeddingTable(m.dimension)} WHERE model_id = $1`, [m.id]))[0]?.n ?? 0,
+      (
+        await sql.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM ${embeddingTable(m.dimension)} WHERE model_id = $1`,
+          [m.id],
+        )
+      )[0]?.n ?? 0,
     );
     out.push({ ...m, vectors, missing: await missingVectorCount(sql, { id: m.id, dimension: m.dimension }) });
   }
@@ -303,14 +337,22 @@ export async function listModels(sql: Sql): Promise<ModelInfo[]> {
  * Switches the active model atomically. Refuses a model that lacks vectors for some images unless `force`
  * (those products would vanish from semantic search).
  */
-export async function activateModel(sql: Sql, modelId: string, opts: { force?: boolean } = {}): Promise<{ previous: string | null; missing: number }> {
+export async function activateModel(
+  sql: Sql,
+  modelId: string,
+  opts: { force?: boolean } = {},
+): Promise<{ previous: string | null; missing: number }> {
   const model = (await new ModelRegistry(sql).list()).find((m) => m.id === modelId);
   if (!model) throw notFound('model', modelId);
   const missing = await missingVectorCount(sql, model);
   if (missing && !opts.force) {
-    throw new GlimpseError('BAD_USER_INPUT', `model ${modelId} has no vector for ${missing} image(s): run \`glimpse reembed --model ${modelId}\` first, or pass --force`, {
-      missing,
-    });
+    throw new GlimpseError(
+      'BAD_USER_INPUT',
+      `model ${modelId} has no vector for ${missing} image(s): run \`glimpse reembed --model ${modelId}\` first, or pass --force`,
+      {
+        missing,
+      },
+    );
   }
   return sql.transaction(async (tx) => {
     const prev = (await tx.query<{ id: string }>('SELECT id FROM embedding_model WHERE active'))[0]?.id ?? null;
@@ -320,12 +362,25 @@ export async function activateModel(sql: Sql, modelId: string, opts: { force?: b
 }
 
 /** Deletes every vector of a model that is not active (and, with `forget`, its registry row). */
-export async function dropModelVectors(sql: Sql, modelId: string, opts: { forget?: boolean } = {}): Promise<{ deleted: number }> {
+export async function dropModelVectors(
+  sql: Sql,
+  modelId: string,
+  opts: { forget?: boolean } = {},
+): Promise<{ deleted: number }> {
   return sql.transaction(async (tx) => {
-    const model = (await tx.query<{ id: string; dimension: number; active: boolean }>('SELECT id, dimension, active FROM embedding_model WHERE id = $1 FOR UPDATE', [modelId]))[0];
+    const model = (
+      await tx.query<{ id: string; dimension: number; active: boolean }>(
+        'SELECT id, dimension, active FROM embedding_model WHERE id = $1 FOR UPDATE',
+        [modelId],
+      )
+    )[0];
     if (!model) throw notFound('model', modelId);
-    if (model.active) throw new GlimpseError('BAD_USER_INPUT', `model ${modelId} is the active model: activate another one first`);
-    const rows = await tx.query(`DELETE FROM ${embeddingTable(Number(model.dimension))} WHERE model_id = $1 RETURNING image_id`, [modelId]);
+    if (model.active)
+      throw new GlimpseError('BAD_USER_INPUT', `model ${modelId} is the active model: activate another one first`);
+    const rows = await tx.query(
+      `DELETE FROM ${embeddingTable(Number(model.dimension))} WHERE model_id = $1 RETURNING image_id`,
+      [modelId],
+    );
     if (opts.forget) await tx.query('DELETE FROM embedding_model WHERE id = $1', [modelId]);
     return { deleted: rows.length };
   });
@@ -363,7 +418,12 @@ export class ReembedRunner {
     const known = (await new ModelRegistry(sql).list()).find((m) => m.id === model);
     const job =
       existing ??
-      (await createJob(sql, { kind: 'reembed', state: 'queued', modelId: known?.id ?? null, params: { model, failures: {} } }));
+      (await createJob(sql, {
+        kind: 'reembed',
+        state: 'queued',
+        modelId: known?.id ?? null,
+        params: { model, failures: {} },
+      }));
     if (existing) await updateJob(sql, job.id, { state: 'queued', error: null });
     const done = this.execute(model, job).finally(() => this.running.delete(model));
     this.running.set(model, { job, done });

@@ -25,6 +25,10 @@ export function createPool(opts: PostgresOptions): pg.Pool {
   // An idle client losing its connection (e.g. Postgres restarted) must not crash the process;
   // the pool drops it and the next query opens a new connection.
   pool.on('error', () => {});
+  // A checked-out client (e.g. inside a transaction, between statements) losing its connection emits 'error'
+  // with no pool listener attached: without this, a Postgres restart crashes the process. The failure still
+  // reaches the caller through its next query (and the broken client is destroyed on release).
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

@@ -82,7 +82,7 @@ const DB_ERROR_KINDS = new Set([
   'TransactionAlreadyClosed',
 ]);
 const DB_ERROR_MESSAGE =
-  /Connection terminated|timeout exceeded when trying to connect|Can't reach database server|connect ECONNREFUSED|Connection refused|terminating connection due to administrator command|the database system is (shutting down|starting up)|Client has encountered a connection error|PGlite is closed|Server has closed the connection/i;
+  /Connection terminated|timeout exceeded when trying to connect|Can't reach database server|connect ECONNREFUSED|Connection refused|terminating connection due to administrator command|the database system is (shutting down|starting up)|Client has encountered a connection error|PGlite is closed|Server has closed the connection|Client was closed and is not queryable/i;
 
 /** True for errors meaning "the database is unreachable right now" (anywhere in the cause chain). */
 export function isDatabaseUnavailable(err: unknown): boolean {

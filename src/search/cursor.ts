@@ -31,7 +31,8 @@ export function encodeCursor(mode: SearchMode, key: CursorKey, bestScore: number
 
 export function decodeCursor(cursor: string, mode: SearchMode): DecodedCursor {
   const bad = () => badInput('malformed or foreign cursor `after`', { field: 'after' });
-  if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > 512 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad();
+  if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > 512 || !/^[A-Za-z0-9_-]+$/.test(cursor))
+    throw bad();
   let j: unknown;
   try {
     j = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -51,7 +52,10 @@ export function decodeCursor(cursor: string, mode: SearchMode): DecodedCursor {
     !(c.b === null || (typeof c.b === 'number' && Number.isFinite(c.b)))
   )
     throw bad();
-  const key: CursorKey = mode === 'SEMANTIC' ? { kind: 'distance', value: c.k, productId: c.id } : { kind: 'score', value: c.k, productId: c.id };
+  const key: CursorKey =
+    mode === 'SEMANTIC'
+      ? { kind: 'distance', value: c.k, productId: c.id }
+      : { kind: 'score', value: c.k, productId: c.id };
   return { key, bestScore: c.b ?? null };
 }
 

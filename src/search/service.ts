@@ -132,7 +132,10 @@ export class SearchService {
   }
 
   /** The statement(s) a search would run and the planner's plan for it (tests, benchmark, debugging). */
-  async explain(req: SearchRequest, analyze = false): Promise<{ plan: SearchPlan; query: BuiltQuery; explain: string }> {
+  async explain(
+    req: SearchRequest,
+    analyze = false,
+  ): Promise<{ plan: SearchPlan; query: BuiltQuery; explain: string }> {
     const p = await this.prepare(req);
     const q = buildSearch(p.build);
     const rows = await this.sql.transaction(async (tx) => {
@@ -186,8 +189,10 @@ export class SearchService {
     const mode = req.mode ?? 'SEMANTIC';
     if (!MODES.includes(mode)) throw badInput(`unknown mode ${JSON.stringify(mode)}`, { field: 'mode' });
     const first = req.first ?? DEFAULT_FIRST;
-    if (!Number.isInteger(first) || first < 0) throw badInput('`first` must be a non-negative integer', { field: 'first' });
-    if (first > this.config.maxFirst) throw badInput(`\`first\` may be at most ${this.config.maxFirst}`, { field: 'first', max: this.config.maxFirst });
+    if (!Number.isInteger(first) || first < 0)
+      throw badInput('`first` must be a non-negative integer', { field: 'first' });
+    if (first > this.config.maxFirst)
+      throw badInput(`\`first\` may be at most ${this.config.maxFirst}`, { field: 'first', max: this.config.maxFirst });
     const minScore = unitOrNull(req.minScore, 'minScore');
     const relativeCutoff = unitOrNull(req.relativeCutoff, 'relativeCutoff');
     const facets = validateFacets(req.facets);
@@ -226,27 +231,40 @@ export class SearchService {
     const embedder = await this.embedder();
     if (needsText && !embedder) throw modelUnavailable();
     const model = embedder ? { id: embedder.modelId, dimension: embedder.dimension } : await this.activeModel();
-    if (!EMBEDDING_TABLES[model.dimension]) throw new GlimpseError('MODEL_UNAVAILABLE', `model ${model.id} has unsupported dimension ${model.dimension}`);
+    if (!EMBEDDING_TABLES[model.dimension])
+      throw new GlimpseError('MODEL_UNAVAILABLE', `model ${model.id} has unsupported dimension ${model.dimension}`);
     const w = req.weights ?? {};
     const weight = (v: number | null | undefined, name: string, def: number): number => {
       if (v == null) return def;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw badInput(`weight \`${name}\` must be a finite number ≥ 0`, { field: `weights.${name}` });
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+        throw badInput(`weight \`${name}\` must be a finite number ≥ 0`, { field: `weights.${name}` });
       return v;
     };
     const parts: { w: number; v: Float32Array }[] = [];
     let excludeProductId: string | null = null;
     if (text) parts.push({ w: weight(w.text, 'text', 1), v: await embedder!.embedText(text) });
-    if (req.imageVector != null) parts.push({ w: weight(w.image, 'image', 1), v: checkVector(req.imageVector, model.dimension, 'image') });
-    if (req.vector != null) parts.push({ w: weight(w.vector, 'vector', 1), v: checkVector(req.vector, model.dimension, 'vector') });
+    if (req.imageVector != null)
+      parts.push({ w: weight(w.image, 'image', 1), v: checkVector(req.imageVector, model.dimension, 'image') });
+    if (req.vector != null)
+      parts.push({ w: weight(w.vector, 'vector', 1), v: checkVector(req.vector, model.dimension, 'vector') });
     if (req.productId != null || req.imageId != null) {
-      if (req.productId != null && req.imageId != null) throw badInput('give `productId` or `imageId`, not both', { field: 'productId' });
-      const r = req.productId != null ? await this.productVector(req.productId, model) : await this.imageVector(req.imageId!, model);
+      if (req.productId != null && req.imageId != null)
+        throw badInput('give `productId` or `imageId`, not both', { field: 'productId' });
+      const r =
+        req.productId != null
+          ? await this.productVector(req.productId, model)
+          : await this.imageVector(req.imageId!, model);
       excludeProductId = r.productId;
       parts.push({ w: weight(w.product, 'product', 1), v: r.vector });
     }
-    if (!parts.length) throw badInput(`${mode} search needs a query: text, image, vector, productId or imageId`, { field: 'text' });
+    if (!parts.length)
+      throw badInput(`${mode} search needs a query: text, image, vector, productId or imageId`, { field: 'text' });
     let negative: { w: number; v: Float32Array } | null = null;
-    if (negativeText) negative = { w: weight(w.negativeText, 'negativeText', DEFAULT_NEGATIVE_WEIGHT), v: await embedder!.embedText(negativeText) };
+    if (negativeText)
+      negative = {
+        w: weight(w.negativeText, 'negativeText', DEFAULT_NEGATIVE_WEIGHT),
+        v: await embedder!.embedText(negativeText),
+      };
     const vector = combineVectors(parts, negative, model.dimension);
 
     build.vector = vector;
@@ -279,10 +297,14 @@ export class SearchService {
     plan.shape = `${mode === 'SEMANTIC' ? 'semantic' : 'hybrid'}-${strategy === 'exact' ? 'exact' : 'hnsw'}`;
     if (strategy === 'hnsw-iterative') {
       const pageWindow = (first + 1) * IMAGES_PER_HIT;
-      build.window = mode === 'HYBRID' || facets?.length ? Math.max(pageWindow, this.config.searchCandidateWindow) : pageWindow;
+      build.window =
+        mode === 'HYBRID' || facets?.length ? Math.max(pageWindow, this.config.searchCandidateWindow) : pageWindow;
       build.efSearch = Math.min(MAX_EF_SEARCH, Math.max(this.config.hnswEfSearch, build.window));
       // the iterative scan visits about window / matchFraction tuples to fill the window: allow twice that
-      build.maxScanTuples = Math.min(MAX_SCAN_TUPLES, Math.max(this.config.hnswMaxScanTuples, Math.ceil((2 * build.window) / matchFraction)));
+      build.maxScanTuples = Math.min(
+        MAX_SCAN_TUPLES,
+        Math.max(this.config.hnswMaxScanTuples, Math.ceil((2 * build.window) / matchFraction)),
+      );
       build.iterativeScan = 'relaxed_order';
       plan.efSearch = build.efSearch;
       plan.iterativeScan = 'relaxed_order';
@@ -302,21 +324,38 @@ export class SearchService {
     return { id: row.id, dimension: Number(row.dimension) };
   }
 
-  private async productVector(productId: string, model: { id: string; dimension: number }): Promise<{ productId: string; vector: Float32Array }> {
-    if (typeof productId !== 'string' || !isUuid(productId)) throw badInput('`productId` is not a valid id', { field: 'productId' });
+  private async productVector(
+    productId: string,
+    model: { id: string; dimension: number },
+  ): Promise<{ productId: string; vector: Float32Array }> {
+    if (typeof productId !== 'string' || !isUuid(productId))
+      throw badInput('`productId` is not a valid id', { field: 'productId' });
     const q = buildProductVector({ dimension: model.dimension, modelId: model.id, productId });
-    const row = (await this.sql.query<{ product_count: number; vector: string | null; images: number }>(q.text, q.params))[0];
+    const row = (
+      await this.sql.query<{ product_count: number; vector: string | null; images: number }>(q.text, q.params)
+    )[0];
     if (!row || Number(row.product_count) === 0) throw notFound('product', productId);
-    if (!row.vector) throw badInput(`product ${productId} has no embedded images for model ${model.id}`, { field: 'productId', id: productId });
+    if (!row.vector)
+      throw badInput(`product ${productId} has no embedded images for model ${model.id}`, {
+        field: 'productId',
+        id: productId,
+      });
     return { productId, vector: parseVector(row.vector) };
   }
 
-  private async imageVector(imageId: string, model: { id: string; dimension: number }): Promise<{ productId: string; vector: Float32Array }> {
-    if (typeof imageId !== 'string' || !isUuid(imageId)) throw badInput('`imageId` is not a valid id', { field: 'imageId' });
+  private async imageVector(
+    imageId: string,
+    model: { id: string; dimension: number },
+  ): Promise<{ productId: string; vector: Float32Array }> {
+    if (typeof imageId !== 'string' || !isUuid(imageId))
+      throw badInput('`imageId` is not a valid id', { field: 'imageId' });
     const q = buildImageVector({ dimension: model.dimension, modelId: model.id, imageId });
-    const row = (await this.sql.query<{ image_id: string; product_id: string; vector: string | null }>(q.text, q.params))[0];
+    const row = (
+      await this.sql.query<{ image_id: string; product_id: string; vector: string | null }>(q.text, q.params)
+    )[0];
     if (!row) throw notFound('image', imageId);
-    if (!row.vector) throw badInput(`image ${imageId} has no embedding for model ${model.id}`, { field: 'imageId', id: imageId });
+    if (!row.vector)
+      throw badInput(`image ${imageId} has no embedding for model ${model.id}`, { field: 'imageId', id: imageId });
     return { productId: row.product_id, vector: parseVector(row.vector) };
   }
 }
@@ -342,7 +381,11 @@ export function normalize(v: Float32Array): number {
  * The query vector: q = Σ wᵢ·n(vᵢ) − w₋·n(v₋), then q ← n(q), where n(x) = x/‖x‖ (docs/search.md).
  * Throws BAD_USER_INPUT when the weights cancel out (‖q‖ ≈ 0) or every weight is 0.
  */
-export function combineVectors(parts: readonly { w: number; v: ArrayLike<number> }[], negative: { w: number; v: ArrayLike<number> } | null, dimension: number): Float32Array {
+export function combineVectors(
+  parts: readonly { w: number; v: ArrayLike<number> }[],
+  negative: { w: number; v: ArrayLike<number> } | null,
+  dimension: number,
+): Float32Array {
   const q = new Float32Array(dimension);
   const add = (w: number, v: ArrayLike<number>) => {
     if (w === 0) return;
@@ -352,17 +395,25 @@ export function combineVectors(parts: readonly { w: number; v: ArrayLike<number>
   };
   for (const p of parts) add(p.w, p.v);
   if (negative) add(-negative.w, negative.v);
-  if (normalize(q) < 1e-6) throw badInput('the weighted query parts cancel out (or every weight is 0)', { field: 'weights' });
+  if (normalize(q) < 1e-6)
+    throw badInput('the weighted query parts cancel out (or every weight is 0)', { field: 'weights' });
   return q;
 }
 
 function checkVector(v: ArrayLike<number>, dimension: number, field: string): Float32Array {
-  if (v == null || typeof v !== 'object' || typeof v.length !== 'number') throw badInput(`\`${field}\` must be a list of numbers`, { field });
-  if (v.length !== dimension) throw badInput(`\`${field}\` has ${v.length} dimensions; the model has ${dimension}`, { field, expected: dimension, got: v.length });
+  if (v == null || typeof v !== 'object' || typeof v.length !== 'number')
+    throw badInput(`\`${field}\` must be a list of numbers`, { field });
+  if (v.length !== dimension)
+    throw badInput(`\`${field}\` has ${v.length} dimensions; the model has ${dimension}`, {
+      field,
+      expected: dimension,
+      got: v.length,
+    });
   const out = new Float32Array(dimension);
   for (let i = 0; i < dimension; i++) {
     const x = v[i];
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw badInput(`\`${field}\`[${i}] is not a finite number`, { field });
+    if (typeof x !== 'number' || !Number.isFinite(x))
+      throw badInput(`\`${field}\`[${i}] is not a finite number`, { field });
     out[i] = x;
   }
   return out;
@@ -370,7 +421,8 @@ function checkVector(v: ArrayLike<number>, dimension: number, field: string): Fl
 
 function unitOrNull(v: number | null | undefined, field: string): number | null {
   if (v == null) return null;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) throw badInput(`\`${field}\` must be a number in [0, 1]`, { field });
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1)
+    throw badInput(`\`${field}\` must be a number in [0, 1]`, { field });
   return v;
 }
 
@@ -419,15 +471,20 @@ export function validateFilter(f: ProductFilter | null | undefined): void {
       const v = f.price[k];
       if (v == null) continue;
       const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : 'x') : v;
-      if (typeof s !== 'string' || !DECIMAL_RE.test(s)) throw badInput(`\`filter.price.${k}\` must be a decimal amount`, { field: `filter.price.${k}` });
+      if (typeof s !== 'string' || !DECIMAL_RE.test(s))
+        throw badInput(`\`filter.price.${k}\` must be a decimal amount`, { field: `filter.price.${k}` });
     }
   }
-  if (f.inStock != null && typeof f.inStock !== 'boolean') throw badInput('`filter.inStock` must be a boolean', { field: 'filter.inStock' });
+  if (f.inStock != null && typeof f.inStock !== 'boolean')
+    throw badInput('`filter.inStock` must be a boolean', { field: 'filter.inStock' });
   if (f.attributes != null) {
-    if (!Array.isArray(f.attributes) || f.attributes.length > MAX_LIST) throw badInput('`filter.attributes` must be a list', { field: 'filter.attributes' });
+    if (!Array.isArray(f.attributes) || f.attributes.length > MAX_LIST)
+      throw badInput('`filter.attributes` must be a list', { field: 'filter.attributes' });
     for (const a of f.attributes) {
-      if (!a || typeof a.key !== 'string' || !a.key) throw badInput('attribute filter needs a `key`', { field: 'filter.attributes' });
-      if (a.equals != null && typeof a.equals !== 'string') throw badInput('attribute `equals` must be a string', { field: 'filter.attributes' });
+      if (!a || typeof a.key !== 'string' || !a.key)
+        throw badInput('attribute filter needs a `key`', { field: 'filter.attributes' });
+      if (a.equals != null && typeof a.equals !== 'string')
+        throw badInput('attribute `equals` must be a string', { field: 'filter.attributes' });
       stringList(a.in, 'filter.attributes.in');
     }
   }

@@ -113,7 +113,11 @@ function isoDate(d: Date | string): string {
  * WHERE conditions on `product p` for a filter (AND-ed; empty list: no filter). Values are validated by
  * the service; here they only become parameters.
  */
-export function filterConditions(filter: ProductFilter | null | undefined, params: Params, excludeProductId?: string | null): string[] {
+export function filterConditions(
+  filter: ProductFilter | null | undefined,
+  params: Params,
+  excludeProductId?: string | null,
+): string[] {
   const c: string[] = [];
   if (excludeProductId) c.push(`p.id <> ${params.add(excludeProductId, 'uuid')}`);
   if (!filter) return c;
@@ -140,7 +144,8 @@ export function filterConditions(filter: ProductFilter | null | undefined, param
     if (a.equals == null && a.in == null) c.push(`p.attributes ? ${key}`);
   }
   if (filter.createdAfter != null) c.push(`p.created_at >= ${params.add(isoDate(filter.createdAfter), 'timestamptz')}`);
-  if (filter.createdBefore != null) c.push(`p.created_at < ${params.add(isoDate(filter.createdBefore), 'timestamptz')}`);
+  if (filter.createdBefore != null)
+    c.push(`p.created_at < ${params.add(isoDate(filter.createdBefore), 'timestamptz')}`);
   return c;
 }
 
@@ -148,13 +153,20 @@ export function hasFilter(filter: ProductFilter | null | undefined, excludeProdu
   return filterConditions(filter, new Params(), excludeProductId).length > 0;
 }
 
-const and = (conds: string[], indent = '    '): string => (conds.length ? conds.map((x) => `\n${indent}AND ${x}`).join('') : '');
+const and = (conds: string[], indent = '    '): string =>
+  conds.length ? conds.map((x) => `\n${indent}AND ${x}`).join('') : '';
 
 /**
  * Counts the embeddings (of one model) whose product passes the filter, stopping at `limit`
  * (= exactScanThreshold + 1): the cheap selectivity estimate that picks the exact path.
  */
-export function buildEstimate(opts: { dimension: number; modelId: string; filter?: ProductFilter | null; excludeProductId?: string | null; limit: number }): BuiltQuery {
+export function buildEstimate(opts: {
+  dimension: number;
+  modelId: string;
+  filter?: ProductFilter | null;
+  excludeProductId?: string | null;
+  limit: number;
+}): BuiltQuery {
   const params = new Params();
   const table = embeddingTable(opts.dimension);
   const model = params.add(opts.modelId);
@@ -210,15 +222,29 @@ function hnswSettings(opts: BuildSearchInput): { text: string; params: unknown[]
   set_config('hnsw.iterative_scan', ${params.add(opts.iterativeScan ?? 'relaxed_order')}, true),
   set_config('hnsw.max_scan_tuples', ${params.add(String(Math.max(1, Math.round(opts.maxScanTuples ?? 20000))))}, true),
   set_config('enable_seqscan', 'off', true),
-  set_config('enable_sort', 'off', true)`;
+  set_config('enable_sort', 'off', true),
+  set_config('jit', 'off', true)`;
   return { text, params: params.values };
 }
+
+/**
+ * Settings of the other shapes: JIT off. Search statements are short; with the disable_cost of the HNSW
+ * settings (or a large exact scan) their estimated cost passes jit_above_cost and LLVM compilation would
+ * add 100+ ms to a 5 ms query.
+ */
+const NO_JIT = { text: `SELECT set_config('jit', 'off', true)`, params: [] as unknown[] };
 
 /**
  * CTEs producing `best(product_id, image_id, distance)`: each candidate product once, with its best image
  * (exact distance). `q` is the query vector placeholder.
  */
-function semanticCtes(opts: BuildSearchInput, params: Params, q: string, conds: string[], afterDistance: string | null): string {
+function semanticCtes(
+  opts: BuildSearchInput,
+  params: Params,
+  q: string,
+  conds: string[],
+  afterDistance: string | null,
+): string {
   const table = embeddingTable(opts.dimension!);
   const model = params.add(opts.modelId);
   if (opts.strategy === 'exact') {
@@ -301,7 +327,13 @@ function facetSelects(facets: readonly FacetKind[] | null | undefined, params: P
  * The final SELECT: `page` rows (first + 1, to know hasNextPage) LEFT JOINed to one `meta` row, so an
  * empty page still returns the best score, the facets and the HNSW candidate count.
  */
-function finalSelect(opts: BuildSearchInput, params: Params, pageCols: string, orderBy: string, candidateCount: string): string {
+function finalSelect(
+  opts: BuildSearchInput,
+  params: Params,
+  pageCols: string,
+  orderBy: string,
+  candidateCount: string,
+): string {
   return `meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   ${candidateCount} AS candidate_rows${facetSelects(opts.facets, params, 'matches')}
@@ -322,7 +354,9 @@ function pageKeyset(opts: BuildSearchInput, params: Params): string {
   if (!a) return 'true';
   const v = params.add(a.value, 'float8');
   const id = params.add(a.productId, 'uuid');
-  return a.kind === 'distance' ? `(m.distance, m.product_id) > (${v}, ${id})` : `(m.score < ${v} OR (m.score = ${v} AND m.product_id > ${id}))`;
+  return a.kind === 'distance'
+    ? `(m.distance, m.product_id) > (${v}, ${id})`
+    : `(m.score < ${v} OR (m.score = ${v} AND m.product_id > ${id}))`;
 }
 
 /** relativeCutoff keeps scores ≥ cutoff × best (best of the whole search: from the cursor, else this query's). */
@@ -340,12 +374,14 @@ function minScoreCondition(opts: BuildSearchInput, params: Params, col = 'score'
 export function buildSearch(opts: BuildSearchInput): BuiltQuery {
   const params = new Params();
   if (opts.mode === 'KEYWORD') return buildKeyword(opts, params);
-  if (!opts.vector || !opts.modelId || !opts.dimension) throw new RangeError(`${opts.mode} search needs a vector, model and dimension`);
-  if (opts.vector.length !== opts.dimension) throw new RangeError(`vector has ${opts.vector.length} dimensions, expected ${opts.dimension}`);
+  if (!opts.vector || !opts.modelId || !opts.dimension)
+    throw new RangeError(`${opts.mode} search needs a vector, model and dimension`);
+  if (opts.vector.length !== opts.dimension)
+    throw new RangeError(`vector has ${opts.vector.length} dimensions, expected ${opts.dimension}`);
   const strategy = opts.strategy ?? 'hnsw-iterative';
   const q = params.add(vectorLiteral(opts.vector), `halfvec(${opts.dimension})`);
   const conds = filterConditions(opts.filter, params, opts.excludeProductId);
-  const settings = strategy === 'hnsw-iterative' ? hnswSettings(opts) : null;
+  const settings = strategy === 'hnsw-iterative' ? hnswSettings(opts) : { ...NO_JIT, params: [] };
   const candidateCount = strategy === 'hnsw-iterative' ? '(SELECT count(*)::int FROM ann)' : 'NULL::int';
   if (opts.mode === 'SEMANTIC') {
     const afterDistance =
@@ -407,7 +443,7 @@ matches AS (
   SELECT r.* FROM ranked r WHERE ${cutoffCondition(opts, params)}
 ),
 ${finalSelect(opts, params, 'pg.product_id, pg.score', 'm.score DESC, m.product_id', 'NULL::int')}`;
-  return { shape: 'keyword', settings: null, text, params: params.values };
+  return { shape: 'keyword', settings: { ...NO_JIT, params: [] }, text, params: params.values };
 }
 
 /** EXPLAIN of a built search (tests, benchmark): same settings, same parameters. */

@@ -17,7 +17,9 @@ export async function colourPng(i: number, size = 24): Promise<Buffer> {
   for (let p = 0; p < size * size; p++) raw.set([r, g, b], p * 3);
   raw[0] = i % 256; // first pixel: makes colours that collide above still differ
   raw[1] = Math.floor(i / 256) % 256;
-  return sharp(raw, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
+  return sharp(raw, { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 export function unitVector(dim: number, seed: number): number[] {
@@ -120,7 +122,11 @@ export async function generateCatalog(spec: CatalogSpec): Promise<GeneratedCatal
     if (kind === 3 && spec.precomputed) {
       images.push(
         format === 'jsonl'
-          ? { url: `https://cdn.example.com/${prefix}-${i}.jpg`, embedding: unitVector(spec.precomputed.dimension, i), model: spec.precomputed.model }
+          ? {
+              url: `https://cdn.example.com/${prefix}-${i}.jpg`,
+              embedding: unitVector(spec.precomputed.dimension, i),
+              model: spec.precomputed.model,
+            }
           : `missing-${i}.png`,
       );
       if (format === 'jsonl') {
@@ -175,13 +181,28 @@ export async function generateCatalog(spec: CatalogSpec): Promise<GeneratedCatal
   if (format === 'jsonl') {
     fs.writeFileSync(file, rows.map((r, k) => rawLines[k] ?? JSON.stringify(r)).join('\n') + '\n');
   } else {
-    const cols = ['sku', 'title', 'description', 'brand', 'category', 'price', 'currency', 'in_stock', 'tags', 'attributes', 'images'];
+    const cols = [
+      'sku',
+      'title',
+      'description',
+      'brand',
+      'category',
+      'price',
+      'currency',
+      'in_stock',
+      'tags',
+      'attributes',
+      'images',
+    ];
     const cell = (v: unknown): string => {
       if (v === undefined || v === null) return '';
       const s = Array.isArray(v) ? v.map(String).join('|') : typeof v === 'object' ? JSON.stringify(v) : String(v);
       return /[",\n|]/.test(s) || /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
     };
-    fs.writeFileSync(file, [cols.join(','), ...rows.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n');
+    fs.writeFileSync(
+      file,
+      [cols.join(','), ...rows.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n',
+    );
   }
   return { file, imagesDir, records: rows.length, expected: exp };
 }

@@ -47,7 +47,12 @@ async function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -62,7 +67,13 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
 }
 
-async function post(url: string, query: string, variables: Record<string, unknown> = {}, key?: string, timeoutMs = 20_000) {
+async function post(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  key?: string,
+  timeoutMs = 20_000,
+) {
   const t0 = Date.now();
   try {
     const res = await fetch(url, {
@@ -71,7 +82,10 @@ async function post(url: string, query: string, variables: Record<string, unknow
       body: JSON.stringify({ query, variables }),
       signal: AbortSignal.timeout(timeoutMs),
     });
-    const body = (await res.json()) as { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: { code?: string } }[] };
+    const body = (await res.json()) as {
+      data?: Record<string, unknown> | null;
+      errors?: { message: string; extensions?: { code?: string } }[];
+    };
     return { status: res.status, body, ms: Date.now() - t0, code: body.errors?.[0]?.extensions?.code ?? null };
   } catch (err) {
     return { status: 0, body: {}, ms: Date.now() - t0, code: `CLIENT:${(err as Error).name}` };
@@ -99,7 +113,9 @@ class ThrowawayPostgres {
   }
 
   private run(cmd: string, args: string[]): void {
-    const [file, argv] = this.asPostgres ? ['runuser', ['-u', 'postgres', '--', `${this.bin}/${cmd}`, ...args]] : [`${this.bin}/${cmd}`, args];
+    const [file, argv] = this.asPostgres
+      ? ['runuser', ['-u', 'postgres', '--', `${this.bin}/${cmd}`, ...args]]
+      : [`${this.bin}/${cmd}`, args];
     const r = spawnSync(file, argv, { encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.stdout}`);
   }
@@ -170,17 +186,35 @@ describe('(a) PostgreSQL restarted while requests run', () => {
     const gql = srv.graphqlUrl;
     const CREATE = `mutation($input: ProductInput!) { createProduct(input: $input) { id sku } }`;
     const SEARCHES = [
-      [`query($t: String!) { search(input: { text: $t }, first: 5) { edges { node { id } } } }`, (i: number) => ({ t: `red dress ${i % 7}` })],
-      [`query($t: String!) { search(input: { text: $t, mode: KEYWORD }, first: 5) { edges { node { id } } } }`, () => ({ t: 'fault' })],
+      [
+        `query($t: String!) { search(input: { text: $t }, first: 5) { edges { node { id } } } }`,
+        (i: number) => ({ t: `red dress ${i % 7}` }),
+      ],
+      [
+        `query($t: String!) { search(input: { text: $t, mode: KEYWORD }, first: 5) { edges { node { id } } } }`,
+        () => ({ t: 'fault' }),
+      ],
       [`{ products(first: 10, orderBy: NEWEST) { edges { node { id sku } } } }`, () => ({})],
     ] as const;
     // seed a few products so searches have something to find
     for (let i = 0; i < 5; i++) {
-      const r = await post(gql, CREATE, { input: { sku: `SEED-${i}`, title: `fault seed ${i}`, category: 'c' } }, admin);
+      const r = await post(
+        gql,
+        CREATE,
+        { input: { sku: `SEED-${i}`, title: `fault seed ${i}`, category: 'c' } },
+        admin,
+      );
       expect(r.code).toBeNull();
     }
 
-    interface Rec { kind: 'search' | 'write'; t0: number; ms: number; code: string | null; status: number; sku?: string }
+    interface Rec {
+      kind: 'search' | 'write';
+      t0: number;
+      ms: number;
+      code: string | null;
+      status: number;
+      sku?: string;
+    }
     const log: Rec[] = [];
     const acknowledged = new Set<string>();
     let stop = false;
@@ -188,14 +222,16 @@ describe('(a) PostgreSQL restarted while requests run', () => {
     const start = Date.now();
     const HARD_END = start + 45_000; // every loop is bounded in time ...
     const worker = async (w: number) => {
-      for (let n = 0; n < 2000 && !stop && Date.now() < HARD_END; n++) {  // ... and in count
+      for (let n = 0; n < 2000 && !stop && Date.now() < HARD_END; n++) {
+        // ... and in count
         const i = seq++;
         const t0 = Date.now() - start;
         if (i % 3 === 0) {
           const sku = `W-${w}-${n}`;
           const r = await post(gql, CREATE, { input: { sku, title: `write ${w}/${n}`, tags: ['fault'] } }, admin);
           log.push({ kind: 'write', t0, ms: r.ms, code: r.code, status: r.status, sku });
-          if (r.code === null && (r.body.data?.createProduct as { sku?: string } | undefined)?.sku === sku) acknowledged.add(sku);
+          if (r.code === null && (r.body.data?.createProduct as { sku?: string } | undefined)?.sku === sku)
+            acknowledged.add(sku);
         } else {
           const [q, v] = SEARCHES[i % SEARCHES.length]!;
           const r = await post(gql, q, v(i));
@@ -219,11 +255,21 @@ describe('(a) PostgreSQL restarted while requests run', () => {
     await sleep(1500);
     const downAt = Date.now() - start;
     pgc.stop('immediate'); // a crash: the next start replays the WAL
-    const notReady = await waitFor('/readyz 503', async () => readyz.find((r) => r.t >= downAt && r.status === 503), 5000, 50);
+    const notReady = await waitFor(
+      '/readyz 503',
+      async () => readyz.find((r) => r.t >= downAt && r.status === 503),
+      5000,
+      50,
+    );
     await sleep(4000); // outage
     const upAt = Date.now() - start;
     pgc.start();
-    const ready = await waitFor('/readyz 200 again', async () => readyz.find((r) => r.t >= upAt && r.status === 200), 30_000, 100);
+    const ready = await waitFor(
+      '/readyz 200 again',
+      async () => readyz.find((r) => r.t >= upAt && r.status === 200),
+      30_000,
+      100,
+    );
     // requests succeed again on their own (no restart of the server)
     const recovered = await waitFor(
       'a successful write after the restart',
@@ -255,7 +301,10 @@ describe('(a) PostgreSQL restarted while requests run', () => {
 
     expect(during.length).toBeGreaterThan(10);
     // typed, fast failures: SERVICE_UNAVAILABLE only (no INTERNAL, no hang, no client timeout)
-    expect(Object.keys(codes).every((c) => c === 'SERVICE_UNAVAILABLE'), JSON.stringify(codes)).toBe(true);
+    expect(
+      Object.keys(codes).every((c) => c === 'SERVICE_UNAVAILABLE'),
+      JSON.stringify(codes),
+    ).toBe(true);
     expect(codes.SERVICE_UNAVAILABLE ?? 0).toBeGreaterThan(0);
     expect(summary.maxFailedMs).toBeLessThan(6000);
     expect(maxMs).toBeLessThan(10_000);
@@ -288,11 +337,22 @@ interface Child {
   exited: Promise<number | null>;
 }
 
-async function spawnServer(env: Record<string, string>, opts: { expectListening?: boolean; timeoutMs?: number } = {}): Promise<Child> {
+async function spawnServer(
+  env: Record<string, string>,
+  opts: { expectListening?: boolean; timeoutMs?: number } = {},
+): Promise<Child> {
   const port = await freePort();
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', GLIMPSE_DEMO_PAGE: 'false', ...env },
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+      GLIMPSE_DEMO_PAGE: 'false',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -338,20 +398,31 @@ describe('(b) server killed with SIGKILL during a batch of admin uploads', () =>
   });
 
   it('after a restart: no row without its file, no image without its vector, no orphaned rows, nothing acknowledged lost', async () => {
-    const env = { DATABASE_URL: scratch.url, GLIMPSE_DATA_DIR: dataDir, GLIMPSE_MODEL: 'test', GLIMPSE_RATE_LIMIT_PER_MINUTE: '0' };
+    const env = {
+      DATABASE_URL: scratch.url,
+      GLIMPSE_DATA_DIR: dataDir,
+      GLIMPSE_MODEL: 'test',
+      GLIMPSE_RATE_LIMIT_PER_MINUTE: '0',
+    };
     child = await spawnServer(env);
-    const ready = (c: Child) => waitFor('/readyz 200', async () => (await fetch(`${c.url}/readyz`)).status === 200, 60_000, 100);
+    const ready = (c: Child) =>
+      waitFor('/readyz 200', async () => (await fetch(`${c.url}/readyz`)).status === 200, 60_000, 100);
     await ready(child);
-    const db = await openDatabase({ databaseUrl: scratch.url, dataDir, dbPoolSize: 2, dbStatementTimeoutMs: 30_000, migrateOnStart: false });
+    const db = await openDatabase({
+      databaseUrl: scratch.url,
+      dataDir,
+      dbPoolSize: 2,
+      dbStatementTimeoutMs: 30_000,
+      migrateOnStart: false,
+    });
     try {
       const admin = (await createKey(db.prisma, 'admin', 'fault-b')).key;
       // distinct noise images (a few hundred KB each, so writes and embeddings take a moment)
       const images = await Promise.all(
         Array.from({ length: 48 }, async (_, i) => {
           const raw = crypto.randomBytes(256 * 256 * 3);
-          return sharp(raw, { raw: { width: 256, height: 256, channels: 3 } })
-            [i % 2 ? 'png' : 'jpeg']()
-            .toBuffer();
+          const img = sharp(raw, { raw: { width: 256, height: 256, channels: 3 } });
+          return (i % 2 ? img.png() : img.jpeg()).toBuffer();
         }),
       );
       const acknowledged: { id: string; sha256: string; productId: string }[] = [];
@@ -359,16 +430,28 @@ describe('(b) server killed with SIGKILL during a batch of admin uploads', () =>
       let killed = false;
       const uploader = async (w: number) => {
         for (let n = 0; n < 12 && !killed; n++) {
-          const c = await post(`${child!.url}/graphql`, `mutation($i: ProductInput!) { createProduct(input: $i) { id } }`, { i: { sku: `K-${w}-${n}`, title: `kill ${w}/${n}` } }, admin, 10_000);
+          const c = await post(
+            `${child!.url}/graphql`,
+            `mutation($i: ProductInput!) { createProduct(input: $i) { id } }`,
+            { i: { sku: `K-${w}-${n}`, title: `kill ${w}/${n}` } },
+            admin,
+            10_000,
+          );
           const pid = (c.body.data?.createProduct as { id?: string } | undefined)?.id;
           if (!pid) return;
           const batch = [images[(w * 12 + n) % 48]!, images[(w * 12 + n + 7) % 48]!];
           const form = new FormData();
-          form.append('operations', JSON.stringify({
-            query: `mutation($id: ID!, $files: [Upload!]) { addProductImages(productId: $id, files: $files) { images { id sha256 } } }`,
-            variables: { id: pid, files: batch.map(() => null) },
-          }));
-          form.append('map', JSON.stringify(Object.fromEntries(batch.map((_, i) => [String(i), [`variables.files.${i}`]]))));
+          form.append(
+            'operations',
+            JSON.stringify({
+              query: `mutation($id: ID!, $files: [Upload!]) { addProductImages(productId: $id, files: $files) { images { id sha256 } } }`,
+              variables: { id: pid, files: batch.map(() => null) },
+            }),
+          );
+          form.append(
+            'map',
+            JSON.stringify(Object.fromEntries(batch.map((_, i) => [String(i), [`variables.files.${i}`]]))),
+          );
           batch.forEach((b, i) => form.append(String(i), new Blob([new Uint8Array(b)]), `${i}.img`));
           started.n++;
           try {
@@ -378,7 +461,9 @@ describe('(b) server killed with SIGKILL during a batch of admin uploads', () =>
               headers: { authorization: `Bearer ${admin}`, 'apollo-require-preflight': 'true' },
               signal: AbortSignal.timeout(15_000),
             });
-            const body = (await res.json()) as { data?: { addProductImages?: { images: { id: string; sha256: string }[] } } };
+            const body = (await res.json()) as {
+              data?: { addProductImages?: { images: { id: string; sha256: string }[] } };
+            };
             for (const img of body.data?.addProductImages?.images ?? []) acknowledged.push({ ...img, productId: pid });
           } catch {
             return; // the connection died with the server: not acknowledged
@@ -386,7 +471,7 @@ describe('(b) server killed with SIGKILL during a batch of admin uploads', () =>
         }
       };
       const uploads = Array.from({ length: 4 }, (_, w) => uploader(w));
-      await waitFor('some acknowledged uploads', async () => acknowledged.length >= 6, 60_000, 20);
+      await waitFor('some acknowledged uploads', async () => acknowledged.length >= 12, 60_000, 20);
       child.proc.kill('SIGKILL');
       killed = true;
       await child.exited;
@@ -407,7 +492,10 @@ describe('(b) server killed with SIGKILL during a batch of admin uploads', () =>
         if (!fs.existsSync(file)) problems.push(`image ${r.id}: file missing`);
         else {
           const bytes = fs.readFileSync(file);
-          if (bytes.length !== Number(r.byte_size) || crypto.createHash('sha256').update(bytes).digest('hex') !== r.sha256)
+          if (
+            bytes.length !== Number(r.byte_size) ||
+            crypto.createHash('sha256').update(bytes).digest('hex') !== r.sha256
+          )
             problems.push(`image ${r.id}: file damaged`);
         }
       }
@@ -416,12 +504,17 @@ describe('(b) server killed with SIGKILL during a batch of admin uploads', () =>
            SELECT 1 FROM embedding_768 e JOIN embedding_model m ON m.id = e.model_id AND m.active WHERE e.image_id = i.id)`,
       );
       problems.push(...noVector.map((r) => `image ${r.id}: no vector for the active model`));
-      const orphanVectors = await db.sql.query(`SELECT 1 FROM embedding_768 e WHERE NOT EXISTS (SELECT 1 FROM product_image i WHERE i.id = e.image_id)`);
+      const orphanVectors = await db.sql.query(
+        `SELECT 1 FROM embedding_768 e WHERE NOT EXISTS (SELECT 1 FROM product_image i WHERE i.id = e.image_id)`,
+      );
       if (orphanVectors.length) problems.push(`${orphanVectors.length} vectors without an image`);
-      const orphanImages = await db.sql.query(`SELECT 1 FROM product_image i WHERE NOT EXISTS (SELECT 1 FROM product p WHERE p.id = i.product_id)`);
+      const orphanImages = await db.sql.query(
+        `SELECT 1 FROM product_image i WHERE NOT EXISTS (SELECT 1 FROM product p WHERE p.id = i.product_id)`,
+      );
       if (orphanImages.length) problems.push(`${orphanImages.length} images without a product`);
       const badPositions = await db.sql.query<{ product_id: string }>(
-        `SELECT product_id::text FROM product_image GROUP BY product_id HAVING array_agg(position ORDER BY position) <> array(SELECT generate_series(0, count(*)::int - 1))`,
+        `SELECT product_id::text FROM product_image GROUP BY product_id
+         HAVING min(position) <> 0 OR max(position) <> count(*) - 1 OR count(DISTINCT position) <> count(*)`,
       );
       problems.push(...badPositions.map((r) => `product ${r.product_id}: image positions not 0..n-1`));
       const ids = new Set(rows.map((r) => r.id));
@@ -429,7 +522,9 @@ describe('(b) server killed with SIGKILL during a batch of admin uploads', () =>
       // files without a row: written just before the kill, their transaction never committed
       const referenced = new Set(rows.map((r) => r.sha256));
       const files = fs.existsSync(imageDir)
-        ? (fs.readdirSync(imageDir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(imageDir, f)).isFile())
+        ? (fs.readdirSync(imageDir, { recursive: true }) as string[]).filter((f) =>
+            fs.statSync(path.join(imageDir, f)).isFile(),
+          )
         : [];
       const orphanFiles = files.filter((f) => !referenced.has(path.basename(f)));
       const tmpFiles = files.filter((f) => f.endsWith('.tmp'));
@@ -448,7 +543,10 @@ describe('(b) server killed with SIGKILL during a batch of admin uploads', () =>
       expect(orphanFiles.length).toBeLessThanOrEqual(8);
 
       // the restarted server works: a new upload is stored and embedded
-      const after = await post(`${child.url}/graphql`, `{ search(input: { text: "red" }, first: 3) { edges { node { id } } } }`);
+      const after = await post(
+        `${child.url}/graphql`,
+        `{ search(input: { text: "red" }, first: 3) { edges { node { id } } } }`,
+      );
       expect(after.code).toBeNull();
     } finally {
       await db.close();
@@ -486,7 +584,9 @@ describe('(c) model files missing or corrupt at start', () => {
       const f = path.join(d, 'onnx', 'vision_model.onnx');
       fs.truncateSync(f, Math.floor(fs.statSync(f).size / 2));
     });
-    const garbage = modelFolder((d) => fs.writeFileSync(path.join(d, 'onnx', 'text_model.onnx'), crypto.randomBytes(4096)));
+    const garbage = modelFolder((d) =>
+      fs.writeFileSync(path.join(d, 'onnx', 'text_model.onnx'), crypto.randomBytes(4096)),
+    );
     const missing = modelFolder((d) => fs.rmSync(path.join(d, 'onnx', 'vision_model.onnx')));
     const emptyCache = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-empty-models-'));
     dirs.push(emptyCache);
@@ -494,20 +594,55 @@ describe('(c) model files missing or corrupt at start', () => {
       ['truncated vision_model.onnx', { GLIMPSE_MODEL: truncated }, /model/i],
       ['garbage text_model.onnx', { GLIMPSE_MODEL: garbage }, /model/i],
       ['missing vision_model.onnx', { GLIMPSE_MODEL: missing }, /vision_model\.onnx|missing/i],
-      ['hub model not in the cache, auto-fetch off', { GLIMPSE_MODEL: 'Xenova/clip-vit-base-patch32', GLIMPSE_MODEL_DIR: emptyCache }, /missing|not found|fetch/i],
+      [
+        'hub model not in the cache, auto-fetch off',
+        { GLIMPSE_MODEL: 'Xenova/clip-vit-base-patch32', GLIMPSE_MODEL_DIR: emptyCache },
+        /missing|not found|fetch/i,
+      ],
     ];
+    // an admin key and a product, to try adding an image while the model is unavailable
+    const db = await openDatabase({
+      databaseUrl: scratch.url,
+      dataDir: os.tmpdir(),
+      dbPoolSize: 1,
+      dbStatementTimeoutMs: 30_000,
+    });
+    let adminKey: string;
+    let productId: string;
+    try {
+      adminKey = (await createKey(db.prisma, 'admin', 'fault-c')).key;
+      productId = (
+        await db.sql.query<{ id: string }>(
+          `INSERT INTO product (sku, title) VALUES ('C-1', 'red mug') RETURNING id::text AS id`,
+        )
+      )[0]!.id;
+    } finally {
+      await db.close();
+    }
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 255, g: 0, b: 0 } } })
+      .png()
+      .toBuffer();
     const outcomes: Record<string, unknown> = {};
     for (const [name, modelEnv, why] of cases) {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-fault-c-'));
       dirs.push(dataDir);
-      const c = await spawnServer({ DATABASE_URL: scratch.url, GLIMPSE_DATA_DIR: dataDir, GLIMPSE_MODEL_AUTO_FETCH: 'false', ...modelEnv });
+      const c = await spawnServer({
+        DATABASE_URL: scratch.url,
+        GLIMPSE_DATA_DIR: dataDir,
+        GLIMPSE_MODEL_AUTO_FETCH: 'false',
+        ...modelEnv,
+      });
       try {
         // readiness settles on "failed" (never "ready")
         const settled = await waitFor(
           `${name}: model state failed`,
           async () => {
             const r = await fetch(`${c.url}/readyz`);
-            const body = (await r.json()) as { ready: boolean; reasons: string[]; model: { ready: boolean; reason: string | null } };
+            const body = (await r.json()) as {
+              ready: boolean;
+              reasons: string[];
+              model: { ready: boolean; reason: string | null };
+            };
             expect(r.status, name).toBe(503);
             expect(body.ready).toBe(false);
             return body.model.reason && !/loading|not been loaded/.test(body.model.reason) ? body : undefined;
@@ -527,7 +662,45 @@ describe('(c) model files missing or corrupt at start', () => {
         expect((await fetch(`${c.url}/readyz`)).status).toBe(503);
         // the log states the reason clearly, once, as an error
         expect(c.output()).toMatch(/embedding model unavailable/);
-        outcomes[name] = { readyz: 503, reason: settled.model.reason, search: sem.code, exitCode: c.proc.exitCode };
+        // adding an image is refused (nothing stored half-embedded); keyword search and reads keep working
+        const form = new FormData();
+        form.append(
+          'operations',
+          JSON.stringify({
+            query: `mutation($id: ID!, $files: [Upload!]) { addProductImages(productId: $id, files: $files) { images { id } } }`,
+            variables: { id: productId, files: [null] },
+          }),
+        );
+        form.append('map', JSON.stringify({ 0: ['variables.files.0'] }));
+        form.append('0', new Blob([new Uint8Array(png)], { type: 'image/png' }), 'red.png');
+        const add = (await (
+          await fetch(`${c.url}/graphql`, {
+            method: 'POST',
+            body: form,
+            headers: { authorization: `Bearer ${adminKey}`, 'apollo-require-preflight': 'true' },
+          })
+        ).json()) as { errors?: { extensions?: { code?: string } }[] };
+        expect(add.errors?.[0]?.extensions?.code, name).toBe('MODEL_UNAVAILABLE');
+        expect(
+          fs.existsSync(path.join(dataDir, 'images'))
+            ? (fs.readdirSync(path.join(dataDir, 'images'), { recursive: true }) as string[]).filter((f) =>
+                fs.statSync(path.join(dataDir, 'images', f)).isFile(),
+              )
+            : [],
+        ).toEqual([]);
+        const kw = await post(
+          `${c.url}/graphql`,
+          `{ search(input: { text: "red mug", mode: KEYWORD }) { edges { node { sku } } } }`,
+        );
+        expect(kw.code, name).toBeNull();
+        outcomes[name] = {
+          readyz: 503,
+          reason: settled.model.reason,
+          search: sem.code,
+          addImage: add.errors?.[0]?.extensions?.code,
+          keywordSearch: 'ok',
+          exitCode: c.proc.exitCode,
+        };
       } finally {
         await stopChild(c);
       }

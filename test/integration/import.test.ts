@@ -21,7 +21,8 @@ let db: TestDatabase;
 let config: Config;
 let embedder: Embedder;
 
-const count = async (sql: string, params: unknown[] = []) => Number((await db.sql.query<{ n: number }>(sql, params))[0]!.n);
+const count = async (sql: string, params: unknown[] = []) =>
+  Number((await db.sql.query<{ n: number }>(sql, params))[0]!.n);
 
 function importer(): Importer {
   return new Importer({
@@ -61,9 +62,21 @@ describe('import (JSONL)', () => {
   let cat: Awaited<ReturnType<typeof generateCatalog>>;
 
   it('imports products, images and precomputed vectors; rejects bad rows and images with reasons', async () => {
-    cat = await generateCatalog({ dir: path.join(tmp, 'jsonl'), format: 'jsonl', n: 200, skuPrefix: 'J', precomputed: { model: 'test', dimension: 768 } });
+    cat = await generateCatalog({
+      dir: path.join(tmp, 'jsonl'),
+      format: 'jsonl',
+      n: 200,
+      skuPrefix: 'J',
+      precomputed: { model: 'test', dimension: 768 },
+    });
     const rejects = path.join(tmp, 'jsonl-rejects.jsonl');
-    first = await importer().run({ file: cat.file, imagesDir: cat.imagesDir, batchSize: 25, concurrency: 8, rejectsFile: rejects });
+    first = await importer().run({
+      file: cat.file,
+      imagesDir: cat.imagesDir,
+      batchSize: 25,
+      concurrency: 8,
+      rejectsFile: rejects,
+    });
     const e = cat.expected;
     expect(first.state).toBe('succeeded');
     expect(first.records).toBe(cat.records);
@@ -79,7 +92,9 @@ describe('import (JSONL)', () => {
     expect(await count(`SELECT count(*)::int AS n FROM product WHERE sku LIKE 'J-%'`)).toBe(e.products);
     expect(await count('SELECT count(*)::int AS n FROM product_image')).toBe(e.images);
     expect(await count(`SELECT count(*)::int AS n FROM embedding_768 WHERE model_id = 'test'`)).toBe(e.images);
-    expect(await count(`SELECT count(*)::int AS n FROM product_image WHERE source = 'precomputed' AND byte_size = 0`)).toBe(e.precomputed);
+    expect(
+      await count(`SELECT count(*)::int AS n FROM product_image WHERE source = 'precomputed' AND byte_size = 0`),
+    ).toBe(e.precomputed);
     // files: one per distinct content (the shared photos are stored once)
     const files = fs.readdirSync(config.imageDir, { recursive: true }).filter((f) => /[0-9a-f]{64}$/.test(String(f)));
     expect(files.length).toBe(e.files);
@@ -88,20 +103,43 @@ describe('import (JSONL)', () => {
     expect(lines.filter((l) => l.image === undefined)).toHaveLength(e.rejected);
     expect(lines.filter((l) => l.image !== undefined)).toHaveLength(e.imageRejects);
     const codes = new Set(lines.map((l) => l.code));
-    for (const c of ['PARSE_ERROR', 'INVALID_PRODUCT', 'CORRUPT_IMAGE', 'UNSUPPORTED_IMAGE', 'IMAGE_NOT_FOUND', 'IMAGE_PATH_INVALID']) expect(codes).toContain(c);
+    for (const c of [
+      'PARSE_ERROR',
+      'INVALID_PRODUCT',
+      'CORRUPT_IMAGE',
+      'UNSUPPORTED_IMAGE',
+      'IMAGE_NOT_FOUND',
+      'IMAGE_PATH_INVALID',
+    ])
+      expect(codes).toContain(c);
     for (const l of lines) {
       expect(l.record).toBeGreaterThan(0);
       expect(l.message.length).toBeGreaterThan(0);
     }
     expect(lines.find((l) => l.code === 'INVALID_PRODUCT' && /currency/.test(l.message))).toBeTruthy();
     // job row: finished, cursor at the last record
-    const job = (await db.sql.query<{ state: string; cursor: string; done: number; total: number }>('SELECT state, cursor, done, total FROM job WHERE id = $1::uuid', [first.jobId]))[0]!;
-    expect(job).toMatchObject({ state: 'succeeded', cursor: String(cat.records), done: cat.records, total: cat.records });
+    const job = (
+      await db.sql.query<{ state: string; cursor: string; done: number; total: number }>(
+        'SELECT state, cursor, done, total FROM job WHERE id = $1::uuid',
+        [first.jobId],
+      )
+    )[0]!;
+    expect(job).toMatchObject({
+      state: 'succeeded',
+      cursor: String(cat.records),
+      done: cat.records,
+      total: cat.records,
+    });
   });
 
   it('re-importing the same file updates in place and adds no image or vector twice', async () => {
     const images = await count('SELECT count(*)::int AS n FROM product_image');
-    const again = await importer().run({ file: cat.file, imagesDir: cat.imagesDir, batchSize: 50, rejectsFile: path.join(tmp, 'again.jsonl') });
+    const again = await importer().run({
+      file: cat.file,
+      imagesDir: cat.imagesDir,
+      batchSize: 50,
+      rejectsFile: path.join(tmp, 'again.jsonl'),
+    });
     expect(again.jobId).not.toBe(first.jobId);
     expect(again.imported).toBe(0);
     expect(again.updated).toBe(cat.expected.products);
@@ -110,7 +148,11 @@ describe('import (JSONL)', () => {
     expect(again.images.duplicate).toBe(cat.expected.images + cat.expected.duplicates);
     expect(await count('SELECT count(*)::int AS n FROM product_image')).toBe(images);
     expect(await count(`SELECT count(*)::int AS n FROM embedding_768`)).toBe(images);
-    expect(await count('SELECT count(*)::int AS n FROM (SELECT product_id, sha256 FROM product_image GROUP BY 1, 2 HAVING count(*) > 1) d')).toBe(0);
+    expect(
+      await count(
+        'SELECT count(*)::int AS n FROM (SELECT product_id, sha256 FROM product_image GROUP BY 1, 2 HAVING count(*) > 1) d',
+      ),
+    ).toBe(0);
   });
 
   it('checks precomputed embeddings for model and dimension', async () => {
@@ -142,17 +184,39 @@ describe('import (JSONL)', () => {
 
 describe('import (CSV)', () => {
   it('imports the documented columns (tags and images |-separated, attributes JSON)', async () => {
-    const cat = await generateCatalog({ dir: path.join(tmp, 'csv'), format: 'csv', n: 60, skuPrefix: 'C', colourOffset: 5000 });
+    const cat = await generateCatalog({
+      dir: path.join(tmp, 'csv'),
+      format: 'csv',
+      n: 60,
+      skuPrefix: 'C',
+      colourOffset: 5000,
+    });
     const rejects = path.join(tmp, 'csv-rejects.jsonl');
     const s = await importer().run({ file: cat.file, imagesDir: cat.imagesDir, batchSize: 20, rejectsFile: rejects });
     expect(s.imported).toBe(cat.expected.products);
     expect(s.rejected).toBe(cat.expected.rejected);
     expect(s.images.added).toBe(cat.expected.images);
     expect(s.images.rejected).toBe(cat.expected.imageRejects);
-    const p = (await db.sql.query<{ tags: string[]; attributes: Record<string, unknown>; price: string; currency: string; in_stock: boolean; category: string }>(
-      `SELECT tags, attributes, price::text AS price, currency::text AS currency, in_stock, category FROM product WHERE sku = 'C-00007'`,
-    ))[0]!;
-    expect(p).toEqual({ tags: ['import', 't3'], attributes: { n: 7, colour: 'blue' }, price: '12.50', currency: 'EUR', in_stock: false, category: 'men/shirts' });
+    const p = (
+      await db.sql.query<{
+        tags: string[];
+        attributes: Record<string, unknown>;
+        price: string;
+        currency: string;
+        in_stock: boolean;
+        category: string;
+      }>(
+        `SELECT tags, attributes, price::text AS price, currency::text AS currency, in_stock, category FROM product WHERE sku = 'C-00007'`,
+      )
+    )[0]!;
+    expect(p).toEqual({
+      tags: ['import', 't3'],
+      attributes: { n: 7, colour: 'blue' },
+      price: '12.50',
+      currency: 'EUR',
+      in_stock: false,
+      category: 'men/shirts',
+    });
     expect(readRejects(rejects).some((l) => l.code === 'PARSE_ERROR' && /in_stock/.test(l.message))).toBe(true);
   });
 });
@@ -165,7 +229,14 @@ describe('glimpse import (CLI), killed and resumed', () => {
   let imagesDir: string;
 
   beforeAll(async () => {
-    const cat = await generateCatalog({ dir: path.join(tmp, 'kill'), format: 'jsonl', n: N, skuPrefix: 'K', bad: false, colourOffset: 20000 });
+    const cat = await generateCatalog({
+      dir: path.join(tmp, 'kill'),
+      format: 'jsonl',
+      n: N,
+      skuPrefix: 'K',
+      bad: false,
+      colourOffset: 20000,
+    });
     file = cat.file;
     imagesDir = cat.imagesDir;
     dbUrl = db.url!;
@@ -205,7 +276,12 @@ describe('glimpse import (CLI), killed and resumed', () => {
     let cursor = 0;
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
-      const row = (await db.sql.query<{ cursor: string }>(`SELECT cursor FROM job WHERE kind = 'import' AND params->>'file' = $1`, [file]))[0];
+      const row = (
+        await db.sql.query<{ cursor: string }>(
+          `SELECT cursor FROM job WHERE kind = 'import' AND params->>'file' = $1`,
+          [file],
+        )
+      )[0];
       cursor = Number(row?.cursor ?? 0);
       if (cursor >= 30) break;
       await new Promise((r) => setTimeout(r, 50));
@@ -214,7 +290,9 @@ describe('glimpse import (CLI), killed and resumed', () => {
     const killed = await exited;
     expect(killed.code).toBeNull();
     expect(cursor).toBeGreaterThanOrEqual(30);
-    const committed = Number((await db.sql.query<{ cursor: string }>(`SELECT cursor FROM job WHERE params->>'file' = $1`, [file]))[0]!.cursor);
+    const committed = Number(
+      (await db.sql.query<{ cursor: string }>(`SELECT cursor FROM job WHERE params->>'file' = $1`, [file]))[0]!.cursor,
+    );
     expect(committed).toBeLessThan(N);
     // what the cursor says is committed is exactly what is there
     expect(await count(`SELECT count(*)::int AS n FROM product WHERE sku LIKE 'K-%'`)).toBe(committed);
@@ -228,12 +306,25 @@ describe('glimpse import (CLI), killed and resumed', () => {
     expect(summary.job.imported).toBe(N);
 
     expect(await count(`SELECT count(*)::int AS n FROM product WHERE sku LIKE 'K-%'`)).toBe(N);
-    const images = await count(`SELECT count(*)::int AS n FROM product_image i JOIN product p ON p.id = i.product_id WHERE p.sku LIKE 'K-%'`);
+    const images = await count(
+      `SELECT count(*)::int AS n FROM product_image i JOIN product p ON p.id = i.product_id WHERE p.sku LIKE 'K-%'`,
+    );
     // generator: kinds 1, 3, 4 one image, kind 2 two images, kind 0 none
-    expect(images).toBe(N / 5 * 5);
-    expect(await count('SELECT count(*)::int AS n FROM (SELECT product_id, sha256 FROM product_image GROUP BY 1, 2 HAVING count(*) > 1) d')).toBe(0);
-    expect(await count(`SELECT count(*)::int AS n FROM embedding_768 e JOIN product p ON p.id = e.product_id WHERE p.sku LIKE 'K-%'`)).toBe(images);
-    const jobs = await db.sql.query<{ state: string; cursor: string }>(`SELECT state, cursor FROM job WHERE params->>'file' = $1`, [file]);
+    expect(images).toBe((N / 5) * 5);
+    expect(
+      await count(
+        'SELECT count(*)::int AS n FROM (SELECT product_id, sha256 FROM product_image GROUP BY 1, 2 HAVING count(*) > 1) d',
+      ),
+    ).toBe(0);
+    expect(
+      await count(
+        `SELECT count(*)::int AS n FROM embedding_768 e JOIN product p ON p.id = e.product_id WHERE p.sku LIKE 'K-%'`,
+      ),
+    ).toBe(images);
+    const jobs = await db.sql.query<{ state: string; cursor: string }>(
+      `SELECT state, cursor FROM job WHERE params->>'file' = $1`,
+      [file],
+    );
     expect(jobs).toEqual([{ state: 'succeeded', cursor: String(N) }]);
   }, 180_000);
 });

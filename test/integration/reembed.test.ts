@@ -47,7 +47,8 @@ function projected(base: Embedder, id: string, dim: number) {
   };
 }
 
-const count = async (sql: string, params: unknown[] = []) => Number((await db.sql.query<{ n: number }>(sql, params))[0]!.n);
+const count = async (sql: string, params: unknown[] = []) =>
+  Number((await db.sql.query<{ n: number }>(sql, params))[0]!.n);
 const searchConfig = () => ({ ...config, exactScanThreshold: 0 });
 
 beforeAll(async () => {
@@ -59,8 +60,17 @@ beforeAll(async () => {
   );
   embedder = await Embedder.load(config);
   await new ModelRegistry(db.sql).ensure(embedder);
-  const cat = await generateCatalog({ dir: path.join(tmp, 'cat'), format: 'jsonl', n: 60, bad: false, precomputed: { model: 'test', dimension: 768 } });
-  const s = await new Importer({ sql: db.sql, config, model: embedder, embedder: async () => embedder }).run({ file: cat.file, imagesDir: cat.imagesDir });
+  const cat = await generateCatalog({
+    dir: path.join(tmp, 'cat'),
+    format: 'jsonl',
+    n: 60,
+    bad: false,
+    precomputed: { model: 'test', dimension: 768 },
+  });
+  const s = await new Importer({ sql: db.sql, config, model: embedder, embedder: async () => embedder }).run({
+    file: cat.file,
+    imagesDir: cat.imagesDir,
+  });
   images = s.images.added;
   precomputed = s.images.precomputed;
   expect(images).toBe(cat.expected.images);
@@ -95,7 +105,11 @@ describe('reembed', () => {
     const partial = await count(`SELECT count(*)::int AS n FROM embedding_512 WHERE model_id = 'test-512'`);
     expect(partial).toBeGreaterThan(0);
     expect(partial).toBeLessThan(images);
-    expect(await count(`SELECT count(*)::int AS n FROM product_image WHERE id <= $1::uuid AND source <> 'precomputed'`, [job.cursor])).toBe(partial);
+    expect(
+      await count(`SELECT count(*)::int AS n FROM product_image WHERE id <= $1::uuid AND source <> 'precomputed'`, [
+        job.cursor,
+      ]),
+    ).toBe(partial);
   });
 
   it('searches keep working on the old model until the switch, which is atomic', async () => {
@@ -124,17 +138,29 @@ describe('reembed', () => {
     await Promise.all(checks);
     expect(seen.length).toBeGreaterThan(2);
     expect(new Set(seen)).toEqual(new Set(['test']));
-    expect(summary).toMatchObject({ state: 'succeeded', activated: true, previousModel: 'test', model: 'test-512', dimension: 512 });
+    expect(summary).toMatchObject({
+      state: 'succeeded',
+      activated: true,
+      previousModel: 'test',
+      model: 'test-512',
+      dimension: 512,
+    });
     expect(summary.failed).toBe(precomputed);
     expect(summary.failures).toEqual({ NO_ORIGINAL: precomputed });
     // exactly one active model, the new one; old vectors untouched
     expect(await db.sql.query('SELECT id FROM embedding_model WHERE active')).toEqual([{ id: 'test-512' }]);
-    expect(await count(`SELECT count(*)::int AS n FROM embedding_512 WHERE model_id = 'test-512'`)).toBe(images - precomputed);
+    expect(await count(`SELECT count(*)::int AS n FROM embedding_512 WHERE model_id = 'test-512'`)).toBe(
+      images - precomputed,
+    );
     expect(await count(`SELECT count(*)::int AS n FROM embedding_768 WHERE model_id = 'test'`)).toBe(images);
     const job = (await getJob(db.sql, summary.jobId))!;
     expect(job).toMatchObject({ state: 'succeeded', done: images, total: images, failed: precomputed });
     // both models answer searches from their own table
-    const onB = await new SearchService(db.sql, searchConfig(), modelB).search({ mode: 'SEMANTIC', text: 'red shirt', first: 5 });
+    const onB = await new SearchService(db.sql, searchConfig(), modelB).search({
+      mode: 'SEMANTIC',
+      text: 'red shirt',
+      first: 5,
+    });
     expect(onB.modelId).toBe('test-512');
     expect(onB.hits.length).toBe(5);
     expect(onB.plan.table).toBe('embedding_512');

@@ -124,14 +124,43 @@ async function insertRows(sql: Sql, table: string, cols: string[], rows: unknown
 }
 
 async function seed(sql: Sql) {
-  await sql.query(`INSERT INTO embedding_model (id, name, dimension, active, is_test) VALUES ($1, 'test', 768, true, true), ($2, 'other', 768, false, true), ($3, 'bulk', 768, false, true)`, [MODEL, OTHER, BULK]);
-  const pcols = ['id', 'sku', 'title', 'description', 'brand', 'category', 'price', 'currency', 'in_stock', 'tags', 'attributes', 'created_at'];
+  await sql.query(
+    `INSERT INTO embedding_model (id, name, dimension, active, is_test) VALUES ($1, 'test', 768, true, true), ($2, 'other', 768, false, true), ($3, 'bulk', 768, false, true)`,
+    [MODEL, OTHER, BULK],
+  );
+  const pcols = [
+    'id',
+    'sku',
+    'title',
+    'description',
+    'brand',
+    'category',
+    'price',
+    'currency',
+    'in_stock',
+    'tags',
+    'attributes',
+    'created_at',
+  ];
   const pcasts = ['uuid', '', '', '', '', '', 'numeric', 'bpchar', 'boolean', 'text[]', 'jsonb', 'timestamptz'];
   await insertRows(
     sql,
     'product',
     pcols,
-    products.map((p) => [pid(p.i), `SKU-${p.i}`, p.title, p.description, p.brand, p.category, p.price.toFixed(2), p.currency, p.inStock, p.tags, JSON.stringify(p.attributes), p.created]),
+    products.map((p) => [
+      pid(p.i),
+      `SKU-${p.i}`,
+      p.title,
+      p.description,
+      p.brand,
+      p.category,
+      p.price.toFixed(2),
+      p.currency,
+      p.inStock,
+      p.tags,
+      JSON.stringify(p.attributes),
+      p.created,
+    ]),
     pcasts,
   );
   const icols = ['id', 'product_id', 'sha256', 'source', 'content_type', 'byte_size', 'width', 'height', 'position'];
@@ -139,13 +168,28 @@ async function seed(sql: Sql) {
   const embs: unknown[][] = [];
   for (const p of products)
     for (let j = 0; j < imageCount(p.i); j++) {
-      images.push([iid(p.i, j), pid(p.i), String(p.i * 10 + j).padStart(64, '0'), 'upload', 'image/png', 100, 10, 10, j]);
+      images.push([
+        iid(p.i, j),
+        pid(p.i),
+        String(p.i * 10 + j).padStart(64, '0'),
+        'upload',
+        'image/png',
+        100,
+        10,
+        10,
+        j,
+      ]);
       embs.push([iid(p.i, j), MODEL, pid(p.i), vectorLiteral(imageVector(p.i, j))]);
     }
   // another model's vector for product 29 points straight at e0: must never be compared with MODEL's
   embs.push([iid(29, 0), OTHER, pid(29), vectorLiteral(unit({ 0: 1 }))]);
   await insertRows(sql, 'product_image', icols, images, ['uuid', 'uuid']);
-  await insertRows(sql, 'embedding_768', ['image_id', 'model_id', 'product_id', 'embedding'], embs, ['uuid', '', 'uuid', 'halfvec(768)']);
+  await insertRows(sql, 'embedding_768', ['image_id', 'model_id', 'product_id', 'embedding'], embs, [
+    'uuid',
+    '',
+    'uuid',
+    'halfvec(768)',
+  ]);
 
   // bulk: BULK_N products with one random image each under model BULK; 2% tagged 'rare'
   const r = rng(42);
@@ -154,7 +198,20 @@ async function seed(sql: Sql) {
   const bulkEmbs: unknown[][] = [];
   for (let k = 0; k < BULK_N; k++) {
     const i = 1000 + k;
-    bulkProducts.push([pid(i), `BULK-${k}`, `zzbulk ${k}`, null, 'bulkco', 'bulk/x', '1.00', 'USD', true, k % 50 === 0 ? ['rare'] : ['common'], '{}', '2025-01-01T00:00:00Z']);
+    bulkProducts.push([
+      pid(i),
+      `BULK-${k}`,
+      `zzbulk ${k}`,
+      null,
+      'bulkco',
+      'bulk/x',
+      '1.00',
+      'USD',
+      true,
+      k % 50 === 0 ? ['rare'] : ['common'],
+      '{}',
+      '2025-01-01T00:00:00Z',
+    ]);
     bulkImages.push([iid(i, 0), pid(i), `b${k}`.padStart(64, '0'), 'upload', 'image/png', 100, 10, 10, 0]);
     const v = new Float32Array(D);
     for (let d = 0; d < D; d++) v[d] = r() + r() + r() - 1.5 + (d < 8 ? 2 * (r() - 0.5) : 0);
@@ -162,7 +219,12 @@ async function seed(sql: Sql) {
   }
   await insertRows(sql, 'product', pcols, bulkProducts, pcasts);
   await insertRows(sql, 'product_image', icols, bulkImages, ['uuid', 'uuid']);
-  await insertRows(sql, 'embedding_768', ['image_id', 'model_id', 'product_id', 'embedding'], bulkEmbs, ['uuid', '', 'uuid', 'halfvec(768)']);
+  await insertRows(sql, 'embedding_768', ['image_id', 'model_id', 'product_id', 'embedding'], bulkEmbs, [
+    'uuid',
+    '',
+    'uuid',
+    'halfvec(768)',
+  ]);
   await sql.exec('ANALYZE');
 }
 
@@ -222,10 +284,18 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
   });
 
   it.each<[string, SearchRequest['filter'], (p: P) => boolean]>([
-    ['category subtree', { category: 'women/dresses' }, (p) => p.category === 'women/dresses' || p.category.startsWith('women/dresses/')],
+    [
+      'category subtree',
+      { category: 'women/dresses' },
+      (p) => p.category === 'women/dresses' || p.category.startsWith('women/dresses/'),
+    ],
     ['category exact', { category: 'women/dresses', categoryExact: true }, (p) => p.category === 'women/dresses'],
     ['brands', { brands: ['acme', 'initech'] }, (p) => ['acme', 'initech'].includes(p.brand)],
-    ['price range', { price: { min: '50', max: '150.00', currency: 'usd' } }, (p) => p.currency === 'USD' && p.price >= 50 && p.price <= 150],
+    [
+      'price range',
+      { price: { min: '50', max: '150.00', currency: 'usd' } },
+      (p) => p.currency === 'USD' && p.price >= 50 && p.price <= 150,
+    ],
     ['price currency', { price: { currency: 'EUR' } }, (p) => p.currency === 'EUR'],
     ['in stock', { inStock: false }, (p) => !p.inStock],
     ['tags any', { tagsAny: ['sale', 'nope'] }, (p) => p.tags.includes('sale')],
@@ -233,11 +303,23 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     ['attribute equals', { attributes: [{ key: 'size', equals: 'M' }] }, (p) => p.attributes.size === 'M'],
     ['attribute in', { attributes: [{ key: 'size', in: ['S', 'L'] }] }, (p) => p.attributes.size !== 'M'],
     ['attribute number as text', { attributes: [{ key: 'n', equals: '7' }] }, (p) => p.i === 7],
-    ['created range', { createdAfter: '2026-01-05T00:00:00Z', createdBefore: new Date('2026-01-10T00:00:00Z') }, (p) => p.i >= 4 && p.i < 9],
+    [
+      'created range',
+      { createdAfter: '2026-01-05T00:00:00Z', createdBefore: new Date('2026-01-10T00:00:00Z') },
+      (p) => p.i >= 4 && p.i < 9,
+    ],
     [
       'combined',
-      { category: 'women', brands: ['acme', 'globex', 'umbrella'], inStock: true, tagsAny: ['red', 'blue'], price: { max: 250, currency: 'USD' }, attributes: [{ key: 'color', in: ['red', 'blue'] }] },
-      (p) => p.category.startsWith('women/') && p.brand !== 'initech' && p.inStock && p.currency === 'USD' && p.price <= 250,
+      {
+        category: 'women',
+        brands: ['acme', 'globex', 'umbrella'],
+        inStock: true,
+        tagsAny: ['red', 'blue'],
+        price: { max: 250, currency: 'USD' },
+        attributes: [{ key: 'color', in: ['red', 'blue'] }],
+      },
+      (p) =>
+        p.category.startsWith('women/') && p.brand !== 'initech' && p.inStock && p.currency === 'USD' && p.price <= 250,
     ],
   ])('filter: %s', async (_name, filter, pred) => {
     const want = expected(pred);
@@ -264,14 +346,20 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
   });
 
   it('facets over the filtered match set', async () => {
-    const r = await svc.search({ vector: e0(), first: 2, filter: { category: 'women' }, facets: ['CATEGORY', 'BRAND', 'IN_STOCK', 'PRICE'] });
+    const r = await svc.search({
+      vector: e0(),
+      first: 2,
+      filter: { category: 'women' },
+      facets: ['CATEGORY', 'BRAND', 'IN_STOCK', 'PRICE'],
+    });
     const set = products.filter((p) => p.category.startsWith('women/'));
     const count = <K extends string>(f: (p: P) => K) => {
       const m = new Map<string, number>();
       for (const p of set) m.set(f(p), (m.get(f(p)) ?? 0) + 1);
       return m;
     };
-    const asMap = (xs: { value: string; count: number }[] | undefined) => new Map((xs ?? []).map((x) => [x.value, x.count]));
+    const asMap = (xs: { value: string; count: number }[] | undefined) =>
+      new Map((xs ?? []).map((x) => [x.value, x.count]));
     expect(asMap(r.facets!.categories)).toEqual(count((p) => p.category));
     expect(asMap(r.facets!.brands)).toEqual(count((p) => p.brand));
     expect(asMap(r.facets!.inStock)).toEqual(count((p) => String(p.inStock)));
@@ -282,7 +370,12 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     expect(r.hits).toHaveLength(2);
     // facets on the HNSW path and with minScore
     const hnsw = await svc.search({ vector: e0(), first: 2, minScore: cosine(5) - 0.001, facets: ['IN_STOCK'] });
-    expect(asMap(hnsw.facets!.inStock)).toEqual(new Map([['true', 4], ['false', 2]]));
+    expect(asMap(hnsw.facets!.inStock)).toEqual(
+      new Map([
+        ['true', 4],
+        ['false', 2],
+      ]),
+    );
   });
 
   it('KEYWORD: full-text, normalised rank, works without a model', async () => {
@@ -291,11 +384,22 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     expect(r.modelId).toBeNull();
     expect(r.plan.strategy).toBe('keyword');
     expect(ids(r)).toEqual(expected((p) => p.title.includes('dress')));
-    for (const h of r.hits) expect(h.score).toBeGreaterThan(0), expect(h.score).toBeLessThan(1), expect(h.matchedImageId).toBeNull();
+    for (const h of r.hits)
+      (expect(h.score).toBeGreaterThan(0), expect(h.score).toBeLessThan(1), expect(h.matchedImageId).toBeNull());
     // negative words, filters and pagination
-    const neg = await noModel.search({ mode: 'KEYWORD', text: 'dress', negativeText: 'leather', first: 50, filter: { inStock: true } });
-    expect(ids(neg)).toEqual(expected((p) => p.title.includes('dress') && !p.description.includes('leather') && p.inStock));
-    expect(await all({ mode: 'KEYWORD', text: 'dress leather' }, 2)).toEqual(expected((p) => p.title.includes('dress') && p.description.includes('leather')));
+    const neg = await noModel.search({
+      mode: 'KEYWORD',
+      text: 'dress',
+      negativeText: 'leather',
+      first: 50,
+      filter: { inStock: true },
+    });
+    expect(ids(neg)).toEqual(
+      expected((p) => p.title.includes('dress') && !p.description.includes('leather') && p.inStock),
+    );
+    expect(await all({ mode: 'KEYWORD', text: 'dress leather' }, 2)).toEqual(
+      expected((p) => p.title.includes('dress') && p.description.includes('leather')),
+    );
     // facets over every keyword match
     const f = await noModel.search({ mode: 'KEYWORD', text: 'dress', first: 1, facets: ['IN_STOCK'] });
     const dresses = products.filter((p) => p.title.includes('dress'));
@@ -312,7 +416,7 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     // product 0 is first in both lists: score 1
     expect(r.hits[0]).toMatchObject({ productId: pid(0), semanticRank: 1, keywordRank: 1 });
     expect(r.hits[0]!.score).toBeCloseTo(1, 10);
-    for (const h of r.hits) expect(h.score).toBeGreaterThan(0), expect(h.score).toBeLessThanOrEqual(1);
+    for (const h of r.hits) (expect(h.score).toBeGreaterThan(0), expect(h.score).toBeLessThanOrEqual(1));
     // shirts have no keyword match but still rank semantically; dresses rank above shirts of similar distance
     const shirt = r.hits.find((h) => h.productId === pid(2))!;
     expect(shirt.keywordRank).toBeNull();
@@ -321,7 +425,13 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     expect([...scores].sort((a, b) => b - a)).toEqual(scores);
     expect(await all({ mode: 'HYBRID', text: 'dress' }, 7)).toEqual(ids(r));
     // with a selective filter: exact semantic list, fused the same way
-    const acme = await svc.search({ mode: 'HYBRID', text: 'dress', first: 50, filter: { brands: ['acme'] }, facets: ['BRAND'] });
+    const acme = await svc.search({
+      mode: 'HYBRID',
+      text: 'dress',
+      first: 50,
+      filter: { brands: ['acme'] },
+      facets: ['BRAND'],
+    });
     expect(acme.plan.strategy).toBe('exact');
     expect(new Set(ids(acme))).toEqual(new Set(expected((p) => p.brand === 'acme')));
     expect(acme.facets!.brands).toEqual([{ value: 'acme', count: expected((p) => p.brand === 'acme').length }]);
@@ -336,8 +446,12 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     // works without a loaded embedder (active model from the database)
     const noModel = new SearchService(db.sql, config, () => null);
     expect(ids(await noModel.similarProducts(pid(3), { first: 5 }))).toEqual(ids(r));
-    await expect(svc.similarProducts('00000000-0000-4000-8000-0000000fffff')).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    await expect(svc.search({ imageId: '00000000-0000-4000-8000-0000000fffff' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(svc.similarProducts('00000000-0000-4000-8000-0000000fffff')).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    await expect(svc.search({ imageId: '00000000-0000-4000-8000-0000000fffff' })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
     await expect(svc.similarProducts('not-a-uuid')).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
   });
 
@@ -348,7 +462,12 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     // q = (e0 − e1)/√2: product 0 (tilted toward e1) falls behind products 1..7
     expect(ids(neg).indexOf(pid(0))).toBe(7);
     // text 1 + vector toward product 5's axis, weighted: product 5 comes first
-    const mix = await svc.search({ text: 'dress', vector: Array.from(unit({ 6: 1 })), weights: { text: 0.5, vector: 0.5 }, first: 1 });
+    const mix = await svc.search({
+      text: 'dress',
+      vector: Array.from(unit({ 6: 1 })),
+      weights: { text: 0.5, vector: 0.5 },
+      first: 1,
+    });
     expect(ids(mix)).toEqual([pid(5)]);
   });
 

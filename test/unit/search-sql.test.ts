@@ -39,7 +39,8 @@ describe('search SQL builder', () => {
     const want = renderSearchQueries();
     const have = fs.readdirSync(QUERIES_DIR).filter((f) => f.endsWith('.sql'));
     expect(have.sort()).toEqual(Object.keys(want).sort());
-    for (const [name, text] of Object.entries(want)) expect(fs.readFileSync(path.join(QUERIES_DIR, name), 'utf8'), name).toBe(text);
+    for (const [name, text] of Object.entries(want))
+      expect(fs.readFileSync(path.join(QUERIES_DIR, name), 'utf8'), name).toBe(text);
   });
 
   it('turns every filter into parameterised conditions (no values in the SQL text)', () => {
@@ -99,10 +100,10 @@ describe('search SQL builder', () => {
     expect(q.params).toContain(11); // first + 1
   });
 
-  it('exact shape: cannot be served by the HNSW index and has no settings', () => {
+  it('exact shape: cannot be served by the HNSW index; only JIT off', () => {
     const q = buildSearch(base({ strategy: 'exact' }));
     expect(q.shape).toBe('semantic-exact');
-    expect(q.settings).toBeNull();
+    expect(q.settings!.text).toBe("SELECT set_config('jit', 'off', true)");
     expect(q.text).not.toMatch(/ORDER BY e\.embedding <=>/);
     expect(q.text).toContain('ORDER BY e.product_id, distance, e.image_id');
   });
@@ -115,14 +116,27 @@ describe('search SQL builder', () => {
   });
 
   it('cursor keyset per mode, best score only from the cursor', () => {
-    const s = buildSearch(base({ after: { kind: 'distance', value: 0.5, productId: '00000000-0000-4000-8000-000000000001' }, relativeCutoff: 0.5, bestScore: 0.9 }));
+    const s = buildSearch(
+      base({
+        after: { kind: 'distance', value: 0.5, productId: '00000000-0000-4000-8000-000000000001' },
+        relativeCutoff: 0.5,
+        bestScore: 0.9,
+      }),
+    );
     expect(s.text).toMatch(/\(m\.distance, m\.product_id\) > \(\$\d+::float8, \$\d+::uuid\)/);
     expect(s.text).toMatch(/\(e\.embedding <=> \$1::halfvec\(768\)\) >= \$\d+::float8/);
     expect(s.params).toContain(0.9);
-    const k = buildSearch(base({ mode: 'KEYWORD', vector: null, text: 'red', after: { kind: 'score', value: 0.3, productId: '00000000-0000-4000-8000-000000000001' } }));
+    const k = buildSearch(
+      base({
+        mode: 'KEYWORD',
+        vector: null,
+        text: 'red',
+        after: { kind: 'score', value: 0.3, productId: '00000000-0000-4000-8000-000000000001' },
+      }),
+    );
     expect(k.shape).toBe('keyword');
     expect(k.text).toContain('m.score < ');
-    expect(k.text).toContain("ts_rank_cd(p.search_tsv, kq.q, 32)");
+    expect(k.text).toContain('ts_rank_cd(p.search_tsv, kq.q, 32)');
     const h = buildSearch(base({ mode: 'HYBRID', text: 'red', rrfK: 60 }));
     expect(h.shape).toBe('hybrid-hnsw');
     expect(h.text).toContain('FULL JOIN');
@@ -137,7 +151,14 @@ describe('search SQL builder', () => {
 
 describe('query vector', () => {
   it('normalised weighted sum minus the weighted negative, renormalised', () => {
-    const q = combineVectors([{ w: 1, v: v({ 0: 2 }) }, { w: 1, v: v({ 1: 5 }) }], null, 4);
+    const q = combineVectors(
+      [
+        { w: 1, v: v({ 0: 2 }) },
+        { w: 1, v: v({ 1: 5 }) },
+      ],
+      null,
+      4,
+    );
     expect(q[0]).toBeCloseTo(Math.SQRT1_2, 6);
     expect(q[1]).toBeCloseTo(Math.SQRT1_2, 6);
     const n = combineVectors([{ w: 1, v: v({ 0: 1 }) }], { w: 0.5, v: v({ 0: 0.6, 1: 0.8 }) }, 4);
@@ -154,8 +175,12 @@ describe('cursor', () => {
   it('round-trips doubles exactly and rejects foreign or malformed cursors', () => {
     const id = '00000000-0000-4000-8000-00000000000a';
     const c = encodeCursor('SEMANTIC', { kind: 'distance', value: 0.1 + 0.2, productId: id }, 0.7000000000000001);
-    expect(decodeCursor(c, 'SEMANTIC')).toEqual({ key: { kind: 'distance', value: 0.1 + 0.2, productId: id }, bestScore: 0.7000000000000001 });
-    const bad = (s: string, m: 'SEMANTIC' | 'KEYWORD' = 'SEMANTIC') => expect(() => decodeCursor(s, m)).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT' }));
+    expect(decodeCursor(c, 'SEMANTIC')).toEqual({
+      key: { kind: 'distance', value: 0.1 + 0.2, productId: id },
+      bestScore: 0.7000000000000001,
+    });
+    const bad = (s: string, m: 'SEMANTIC' | 'KEYWORD' = 'SEMANTIC') =>
+      expect(() => decodeCursor(s, m)).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT' }));
     bad(c, 'KEYWORD');
     bad('');
     bad('!!!');

@@ -63,7 +63,16 @@ export interface ImportOptions {
 
 export interface ImportDeps {
   sql: Sql;
-  config: Pick<Config, 'imageDir' | 'maxImageBytes' | 'maxImagePixels' | 'fetchAllowPrivate' | 'fetchTimeoutMs' | 'fetchMaxRedirects' | 'textSearchConfig'>;
+  config: Pick<
+    Config,
+    | 'imageDir'
+    | 'maxImageBytes'
+    | 'maxImagePixels'
+    | 'fetchAllowPrivate'
+    | 'fetchTimeoutMs'
+    | 'fetchMaxRedirects'
+    | 'textSearchConfig'
+  >;
   /** the model vectors are written for (registered in embedding_model) */
   model: ModelIdentity;
   /** the embedder of `model`, loaded on first use (an import of precomputed vectors never loads one) */
@@ -162,6 +171,9 @@ interface PreparedBatch {
   rejects: RejectLine[];
 }
 
+/** Errors of the embedding engine that are about the image itself (ImageError codes). */
+const IMAGE_ERROR_CODES = new Set(['UNSUPPORTED_IMAGE', 'CORRUPT_IMAGE', 'IMAGE_TOO_LARGE']);
+
 class RejectError extends Error {
   constructor(
     readonly code: string,
@@ -171,7 +183,13 @@ class RejectError extends Error {
   }
 }
 
-const emptyCounts = (): ImportCounts => ({ imported: 0, updated: 0, skipped: 0, rejected: 0, images: { added: 0, embedded: 0, precomputed: 0, duplicate: 0, rejected: 0 } });
+const emptyCounts = (): ImportCounts => ({
+  imported: 0,
+  updated: 0,
+  skipped: 0,
+  rejected: 0,
+  images: { added: 0, embedded: 0, precomputed: 0, duplicate: 0, rejected: 0 },
+});
 
 function addCounts(a: ImportCounts, b: ImportCounts): ImportCounts {
   return {
@@ -194,13 +212,17 @@ const runnerId = () => ({ host: os.hostname(), pid: process.pid });
 /** Refuses to resume a job that a live process on this host is still running (two writers on one cursor). */
 function assertNotRunningElsewhere(job: JobRow): void {
   const r = job.params.runner as { host?: string; pid?: number } | undefined;
-  if (job.state !== 'running' || !r || r.host !== os.hostname() || typeof r.pid !== 'number' || r.pid === process.pid) return;
+  if (job.state !== 'running' || !r || r.host !== os.hostname() || typeof r.pid !== 'number' || r.pid === process.pid)
+    return;
   try {
     process.kill(r.pid, 0);
   } catch {
     return; // gone (killed, crashed): resume
   }
-  throw Object.assign(new Error(`import job ${job.id} is being run by process ${r.pid} on this host; wait for it or stop it first`), { code: 'IMPORT_RUNNING' });
+  throw Object.assign(
+    new Error(`import job ${job.id} is being run by process ${r.pid} on this host; wait for it or stop it first`),
+    { code: 'IMPORT_RUNNING' },
+  );
 }
 
 /** sha256 of the file and its record count (JSONL: lines; CSV: data rows), in one or two streaming passes. */
@@ -236,7 +258,14 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return out;
 }
 
-const str = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined);
+const str = (v: unknown): string | undefined =>
+  v === undefined || v === null
+    ? undefined
+    : typeof v === 'string'
+      ? v
+      : typeof v === 'number' || typeof v === 'boolean'
+        ? String(v)
+        : undefined;
 
 /** Documented import columns → the catalog's ProductInput (validation is validateProductInput's). */
 export function toProductInput(f: Record<string, unknown>): ProductInput {
@@ -273,7 +302,9 @@ export class Importer {
   private embedder(): Promise<ImageEmbedder> {
     this.embedderPromise ??= this.deps.embedder().then((e) => {
       if (e.modelId !== this.deps.model.modelId || e.dimension !== this.deps.model.dimension) {
-        throw new Error(`the embedder is ${e.modelId} (${e.dimension}-d) but the import writes vectors of ${this.deps.model.modelId} (${this.deps.model.dimension}-d)`);
+        throw new Error(
+          `the embedder is ${e.modelId} (${e.dimension}-d) but the import writes vectors of ${this.deps.model.modelId} (${this.deps.model.dimension}-d)`,
+        );
       }
       return e;
     });
@@ -299,7 +330,12 @@ export class Importer {
       assertNotRunningElsewhere(job);
       const saved = job.params.counts as ImportCounts | undefined;
       if (saved) jobCounts = addCounts(emptyCounts(), saved);
-      await updateJob(sql, job.id, { state: 'running', error: null, total: scan.records, params: { runner: runnerId() } });
+      await updateJob(sql, job.id, {
+        state: 'running',
+        error: null,
+        total: scan.records,
+        params: { runner: runnerId() },
+      });
       this.deps.log?.info({ job: job.id, cursor: resumedFrom }, 'resuming import');
     } else {
       job = await createJob(sql, {
@@ -307,7 +343,17 @@ export class Importer {
         modelId: model.modelId,
         total: scan.records,
         cursor: '0',
-        params: { ...identity, runner: runnerId(), file, format, imagesDir, rejectsFile, batchSize, concurrency, counts: emptyCounts() },
+        params: {
+          ...identity,
+          runner: runnerId(),
+          file,
+          format,
+          imagesDir,
+          rejectsFile,
+          batchSize,
+          concurrency,
+          counts: emptyCounts(),
+        },
       });
       await fsp.mkdir(path.dirname(rejectsFile), { recursive: true });
       await fsp.writeFile(rejectsFile, '');
@@ -318,7 +364,14 @@ export class Importer {
     let done = resumedFrom;
     let imagesDone = 0;
     const progress = () =>
-      opts.onProgress?.({ jobId, done, total: scan.records, imagesDone, rejected: jobCounts.rejected + run.rejected, elapsedMs: Date.now() - started });
+      opts.onProgress?.({
+        jobId,
+        done,
+        total: scan.records,
+        imagesDone,
+        rejected: jobCounts.rejected + run.rejected,
+        elapsedMs: Date.now() - started,
+      });
     progress();
 
     const ctx = { jobId, imagesDir, concurrency, rejectsFile, onImage: () => (imagesDone++, progress()) };
@@ -391,13 +444,21 @@ export class Importer {
 
   // ------------------------------------------------------------------------------------------ prepare
 
-  private async prepare(ctx: { imagesDir: string; concurrency: number; onImage: () => void }, records: ImportRecord[]): Promise<PreparedBatch> {
+  private async prepare(
+    ctx: { imagesDir: string; concurrency: number; onImage: () => void },
+    records: ImportRecord[],
+  ): Promise<PreparedBatch> {
     const rejects: RejectLine[] = [];
     const pending: { item: PreparedItem; refs: ImportImageRef[] }[] = [];
     for (const rec of records) {
       const skuGuess = typeof rec.fields?.sku === 'string' ? rec.fields.sku : null;
       if (rec.parseError || !rec.fields) {
-        rejects.push({ record: rec.n, sku: skuGuess, code: 'PARSE_ERROR', message: rec.parseError ?? 'unreadable record' });
+        rejects.push({
+          record: rec.n,
+          sku: skuGuess,
+          code: 'PARSE_ERROR',
+          message: rec.parseError ?? 'unreadable record',
+        });
         continue;
       }
       let input: ProductInput;
@@ -406,7 +467,12 @@ export class Importer {
         input = toProductInput(rec.fields);
         sku = validateProductInput(input).sku;
       } catch (err) {
-        rejects.push({ record: rec.n, sku: skuGuess, code: codeOf(err) === 'BAD_USER_INPUT' ? 'INVALID_PRODUCT' : 'PARSE_ERROR', message: (err as Error).message });
+        rejects.push({
+          record: rec.n,
+          sku: skuGuess,
+          code: codeOf(err) === 'BAD_USER_INPUT' ? 'INVALID_PRODUCT' : 'PARSE_ERROR',
+          message: (err as Error).message,
+        });
         continue;
       }
       pending.push({ item: { n: rec.n, sku, input, images: [], duplicates: 0 }, refs: rec.images });
@@ -429,8 +495,20 @@ export class Importer {
       try {
         return await this.prepareImage(ctx.imagesDir, p.item.sku, ref, index, known);
       } catch (err) {
-        const code = err instanceof RejectError ? err.code : (codeOf(err) ?? (err as { code?: string }).code ?? 'IMAGE_FAILED');
-        return { reject: { record: p.item.n, sku: p.item.sku, image: index, ref: refLabel(ref), code: String(code), message: (err as Error).message } as RejectLine };
+        // a bad image is a reject; anything else (model failed to load, worker crashed, …) stops the import
+        if (!(err instanceof RejectError) && !IMAGE_ERROR_CODES.has(String((err as { code?: unknown }).code)))
+          throw err;
+        const code = err instanceof RejectError ? err.code : String((err as { code?: unknown }).code);
+        return {
+          reject: {
+            record: p.item.n,
+            sku: p.item.sku,
+            image: index,
+            ref: refLabel(ref),
+            code: String(code),
+            message: (err as Error).message,
+          } as RejectLine,
+        };
       } finally {
         ctx.onImage();
       }
@@ -449,7 +527,10 @@ export class Importer {
     const full = path.resolve(imagesDir, p);
     const rel = path.relative(imagesDir, full);
     if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) {
-      throw new RejectError('IMAGE_PATH_INVALID', `image path ${JSON.stringify(p)} is outside the images folder ${imagesDir}`);
+      throw new RejectError(
+        'IMAGE_PATH_INVALID',
+        `image path ${JSON.stringify(p)} is outside the images folder ${imagesDir}`,
+      );
     }
     return full;
   }
@@ -464,9 +545,19 @@ export class Importer {
     }
     if (!st.isFile()) throw new RejectError('IMAGE_NOT_FOUND', `image ${JSON.stringify(label)} is not a file`);
     if (st.size > this.deps.config.maxImageBytes) {
-      throw new RejectError('IMAGE_TOO_LARGE', `image ${JSON.stringify(label)} has ${st.size} bytes, over the limit of ${this.deps.config.maxImageBytes}`);
+      throw new RejectError(
+        'IMAGE_TOO_LARGE',
+        `image ${JSON.stringify(label)} has ${st.size} bytes, over the limit of ${this.deps.config.maxImageBytes}`,
+      );
     }
-    return fsp.readFile(file);
+    try {
+      return await fsp.readFile(file);
+    } catch (err) {
+      throw new RejectError(
+        'IMAGE_UNREADABLE',
+        `image ${JSON.stringify(label)} cannot be read: ${(err as Error).message}`,
+      );
+    }
   }
 
   private checkVector(ref: ImportImageRef): Float32Array {
@@ -481,13 +572,17 @@ export class Importer {
     }
     const e = ref.embedding!;
     if (e.length !== model.dimension) {
-      throw new RejectError('EMBEDDING_INVALID', `embedding has ${e.length} dimensions; model ${model.modelId} has ${model.dimension}`);
+      throw new RejectError(
+        'EMBEDDING_INVALID',
+        `embedding has ${e.length} dimensions; model ${model.modelId} has ${model.dimension}`,
+      );
     }
     const v = new Float32Array(e.length);
     let norm = 0;
     for (let i = 0; i < e.length; i++) {
       const x = e[i];
-      if (typeof x !== 'number' || !Number.isFinite(x)) throw new RejectError('EMBEDDING_INVALID', `embedding component ${i} is not a finite number`);
+      if (typeof x !== 'number' || !Number.isFinite(x))
+        throw new RejectError('EMBEDDING_INVALID', `embedding component ${i} is not a finite number`);
       v[i] = x;
       norm += x * x;
     }
@@ -497,7 +592,13 @@ export class Importer {
     return v;
   }
 
-  private async prepareImage(imagesDir: string, sku: string, ref: ImportImageRef, index: number, known: Set<string>): Promise<PreparedImage> {
+  private async prepareImage(
+    imagesDir: string,
+    sku: string,
+    ref: ImportImageRef,
+    index: number,
+    known: Set<string>,
+  ): Promise<PreparedImage> {
     const { config } = this.deps;
     const vector = ref.embedding !== undefined ? this.checkVector(ref) : undefined;
     let bytes: Buffer | undefined;
@@ -529,9 +630,21 @@ export class Importer {
 
     if (!bytes) {
       // precomputed, no file: a reference row
-      const key = ref.url ?? ref.path ?? Buffer.from(vector!.buffer, vector!.byteOffset, vector!.byteLength).toString('hex');
+      const key =
+        ref.url ?? ref.path ?? Buffer.from(vector!.buffer, vector!.byteOffset, vector!.byteLength).toString('hex');
       const sha256 = createHash('sha256').update(`glimpse-precomputed:${key}`).digest('hex');
-      return { index, sha256, source: PRECOMPUTED_SOURCE, sourceUrl, contentType: PRECOMPUTED_CONTENT_TYPE, byteSize: 0, width: 0, height: 0, vector: vector!, precomputed: true };
+      return {
+        index,
+        sha256,
+        source: PRECOMPUTED_SOURCE,
+        sourceUrl,
+        contentType: PRECOMPUTED_CONTENT_TYPE,
+        byteSize: 0,
+        width: 0,
+        height: 0,
+        vector: vector!,
+        precomputed: true,
+      };
     }
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const base = { index, sha256, source, sourceUrl, byteSize: bytes.length, bytes, precomputed: Boolean(vector) };
@@ -540,7 +653,11 @@ export class Importer {
       return { ...base, contentType: '', width: 0, height: 0 };
     }
     // the embedder decodes (and so verifies) the image itself; precomputed files are verified here
-    const info = await inspectImage(bytes, { maxBytes: config.maxImageBytes, maxPixels: config.maxImagePixels, verify: Boolean(vector) });
+    const info = await inspectImage(bytes, {
+      maxBytes: config.maxImageBytes,
+      maxPixels: config.maxImagePixels,
+      verify: Boolean(vector),
+    });
     const v = vector ?? (await (await this.embedder()).embedImage(bytes));
     return { ...base, contentType: info.contentType, width: info.width, height: info.height, vector: v };
   }
@@ -569,7 +686,12 @@ export class Importer {
       try {
         total = addCounts(total, await this.commit(ctx.jobId, [item], own, item.n, addCounts(before, total)));
       } catch (err) {
-        const reject: RejectLine = { record: item.n, sku: item.sku, code: 'WRITE_FAILED', message: (err as Error).message };
+        const reject: RejectLine = {
+          record: item.n,
+          sku: item.sku,
+          code: 'WRITE_FAILED',
+          message: (err as Error).message,
+        };
         rejects.push(reject);
         const delta = emptyCounts();
         delta.rejected = 1;
@@ -597,7 +719,14 @@ export class Importer {
    * One transaction: upsert the products, add their new images and vectors, move the job cursor to `lastN`.
    * `fixed` replaces the computed counts (cursor-only commits of the fallback path).
    */
-  private async commit(jobId: string, items: PreparedItem[], rejects: RejectLine[], lastN: number, before: ImportCounts, fixed?: ImportCounts): Promise<ImportCounts> {
+  private async commit(
+    jobId: string,
+    items: PreparedItem[],
+    rejects: RejectLine[],
+    lastN: number,
+    before: ImportCounts,
+    fixed?: ImportCounts,
+  ): Promise<ImportCounts> {
     const { sql, config, model } = this.deps;
     const table = embeddingTable(model.dimension);
     const created: string[] = [];
@@ -609,7 +738,11 @@ export class Importer {
           delta.images.rejected = rejects.filter((r) => r.image !== undefined).length;
         }
         if (items.length) {
-          const res = await upsertProducts(tx, items.map((i) => i.input), config.textSearchConfig);
+          const res = await upsertProducts(
+            tx,
+            items.map((i) => i.input),
+            config.textSearchConfig,
+          );
           delta.imported += res.created;
           delta.updated += res.updated;
           // set-based writes: one query each for existing images, new image rows and vectors of the whole batch
@@ -618,7 +751,9 @@ export class Importer {
           const withImages = owned.filter((o) => o.item.images.length);
           if (withImages.length) {
             // the per-image lock serialises file writes with the clean-up of unreferenced files (image-store.ts)
-            const fileShas = [...new Set(withImages.flatMap((o) => o.item.images.filter((i) => i.bytes).map((i) => i.sha256)))].sort();
+            const fileShas = [
+              ...new Set(withImages.flatMap((o) => o.item.images.filter((i) => i.bytes).map((i) => i.sha256))),
+            ].sort();
             for (const sha of fileShas) await lockImage(tx, sha);
             const existing = new Map<string, string>(); // productId \0 sha256 → image id
             const nextPosition = new Map<string, number>();

@@ -27,7 +27,8 @@ interface ImportCliOptions {
 
 const positiveInt = (name: string, v: string, max: number): number => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw Object.assign(new Error(`${name} must be an integer from 1 to ${max}`), { code: 'USAGE' });
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw Object.assign(new Error(`${name} must be an integer from 1 to ${max}`), { code: 'USAGE' });
   return n;
 };
 
@@ -95,12 +96,20 @@ export default function register(program: Command): void {
     .command('import')
     .description('Import a catalog (JSON Lines or CSV): upsert products by sku, add and embed their images; resumable')
     .argument('<file>', 'catalog file (.jsonl / .csv; columns: docs/import.md)')
-    .option('--images <dir>', 'folder image paths are relative to (default: the catalog file\'s folder)')
-    .addOption(new Option('--format <format>', 'catalog format (default: from the file extension)').choices(['jsonl', 'csv']))
+    .option('--images <dir>', "folder image paths are relative to (default: the catalog file's folder)")
+    .addOption(
+      new Option('--format <format>', 'catalog format (default: from the file extension)').choices(['jsonl', 'csv']),
+    )
     .option('--concurrency <n>', 'images read, decoded and embedded at the same time', '16')
     .option('--batch-size <n>', 'records per transaction (and per resume step)', '100')
-    .option('--rejects <file>', 'where rejected records and images are written (JSON Lines; default: FILE.rejects.jsonl)')
-    .option('--model <id>', 'model to embed with: "test", a model id or folder (default: the active model, else GLIMPSE_MODEL)')
+    .option(
+      '--rejects <file>',
+      'where rejected records and images are written (JSON Lines; default: FILE.rejects.jsonl)',
+    )
+    .option(
+      '--model <id>',
+      'model to embed with: "test", a model id or folder (default: the active model, else GLIMPSE_MODEL)',
+    )
     .option('--json', 'print the summary as JSON')
     .option('--no-progress', 'no progress output')
     .action(async (file: string, opts: ImportCliOptions) => {
@@ -116,7 +125,9 @@ export default function register(program: Command): void {
       });
       const active = await registry.active();
       if (active && active.id !== model.row.id) {
-        process.stderr.write(`warning: writing vectors of model ${model.row.id}; the active model is ${active.id} (searches use the server's model)\n`);
+        process.stderr.write(
+          `warning: writing vectors of model ${model.row.id}; the active model is ${active.id} (searches use the server's model)\n`,
+        );
       }
 
       const abort = new AbortController();
@@ -124,7 +135,9 @@ export default function register(program: Command): void {
       const onSignal = () => {
         interrupts++;
         if (interrupts > 1) process.exit(130);
-        process.stderr.write('\nstopping after the current batch (Ctrl-C again to quit at once; the import stays resumable)\n');
+        process.stderr.write(
+          '\nstopping after the current batch (Ctrl-C again to quit at once; the import stays resumable)\n',
+        );
         abort.abort();
       };
       process.on('SIGINT', onSignal);
@@ -133,7 +146,8 @@ export default function register(program: Command): void {
       const tty = opts.progress && Boolean(process.stderr.isTTY);
       const bar = new cliProgress.SingleBar(
         {
-          format: ' import |{bar}| {percentage}% | {value}/{total} records | {ips} images/s | {rejected} rejected | ETA {etaText}',
+          format:
+            ' import |{bar}| {percentage}% | {value}/{total} records | {ips} images/s | {rejected} rejected | ETA {etaText}',
           hideCursor: true,
           stream: process.stderr,
           fps: 5,
@@ -163,7 +177,9 @@ export default function register(program: Command): void {
         if (now - lastLine < 5000 && p.done < p.total) return;
         lastLine = now;
         const pct = p.total ? ((100 * p.done) / p.total).toFixed(1) : '0.0';
-        process.stderr.write(`import: ${p.done}/${p.total} records (${pct}%), ${p.imagesDone} images, ${ips} images/s, ${p.rejected} rejected, ETA ${eta}\n`);
+        process.stderr.write(
+          `import: ${p.done}/${p.total} records (${pct}%), ${p.imagesDone} images, ${ips} images/s, ${p.rejected} rejected, ETA ${eta}\n`,
+        );
       };
 
       try {

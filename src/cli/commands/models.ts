@@ -18,7 +18,9 @@ async function withDb<T>(fn: (db: Database) => Promise<T>): Promise<T> {
 }
 
 export default function register(program: Command): void {
-  const models = program.command('models').description('Embedding models in the database: list, switch the active one, drop old vectors');
+  const models = program
+    .command('models')
+    .description('Embedding models in the database: list, switch the active one, drop old vectors');
 
   models
     .command('list')
@@ -31,9 +33,30 @@ export default function register(program: Command): void {
         return;
       }
       if (!list.length) process.stdout.write('no models registered yet\n');
-      const rows = [['ID', 'DIM', 'ACTIVE', 'TEST', 'VECTORS', 'MISSING', 'CREATED'], ...list.map((m) => [m.id, String(m.dimension), m.active ? 'yes' : '', m.isTest ? 'yes' : '', String(m.vectors), String(m.missing), m.createdAt.toISOString()])];
+      const rows = [
+        ['ID', 'DIM', 'ACTIVE', 'TEST', 'VECTORS', 'MISSING', 'CREATED'],
+        ...list.map((m) => [
+          m.id,
+          String(m.dimension),
+          m.active ? 'yes' : '',
+          m.isTest ? 'yes' : '',
+          String(m.vectors),
+          String(m.missing),
+          m.createdAt.toISOString(),
+        ]),
+      ];
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      if (list.length) process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
+      if (list.length)
+        process.stdout.write(
+          rows
+            .map((r) =>
+              r
+                .map((c, i) => c.padEnd(widths[i]!))
+                .join('  ')
+                .trimEnd(),
+            )
+            .join('\n') + '\n',
+        );
     });
 
   models
@@ -43,7 +66,9 @@ export default function register(program: Command): void {
     .option('--force', 'activate even if some images have no vector of this model')
     .action(async (id: string, opts: { force?: boolean }) => {
       const r = await withDb((db) => activateModel(db.sql, id, { force: Boolean(opts.force) }));
-      process.stdout.write(`active model: ${id} (was ${r.previous ?? 'none'})${r.missing ? `; ${r.missing} image(s) have no vector of it` : ''}\n`);
+      process.stdout.write(
+        `active model: ${id} (was ${r.previous ?? 'none'})${r.missing ? `; ${r.missing} image(s) have no vector of it` : ''}\n`,
+      );
     });
 
   models
@@ -53,6 +78,8 @@ export default function register(program: Command): void {
     .option('--forget', 'also remove the model from the registry')
     .action(async (id: string, opts: { forget?: boolean }) => {
       const r = await withDb((db) => dropModelVectors(db.sql, id, { forget: Boolean(opts.forget) }));
-      process.stdout.write(`deleted ${r.deleted} vector(s) of ${id}${opts.forget ? ' and removed it from the registry' : ''}\n`);
+      process.stdout.write(
+        `deleted ${r.deleted} vector(s) of ${id}${opts.forget ? ' and removed it from the registry' : ''}\n`,
+      );
     });
 }

@@ -37,61 +37,74 @@ export default function register(program: Command): void {
     .option('--no-activate', 'do not switch the active model when done')
     .option('--json', 'print the summary as JSON')
     .option('--no-progress', 'no progress output')
-    .action(async (opts: { model: string; batchSize: string; concurrency: string; activate: boolean; json?: boolean; progress: boolean }) => {
-      const config = loadConfig();
-      const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: undefined }, pino.destination(2));
-      const db = await openCliDatabase(config);
-      let close = async () => {};
-      const abort = new AbortController();
-      const onSignal = () => {
-        if (abort.signal.aborted) process.exit(130);
-        process.stderr.write('\nstopping after the current batch (the job stays resumable)\n');
-        abort.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      const tty = opts.progress && Boolean(process.stderr.isTTY);
-      const bar = new cliProgress.SingleBar(
-        { format: ' reembed |{bar}| {percentage}% | {value}/{total} images | {failed} failed | ETA {etaText}', hideCursor: true, stream: process.stderr },
-        cliProgress.Presets.shades_classic,
-      );
-      let barStarted = false;
-      let lastLine = 0;
-      let startDone: number | undefined;
-      try {
-        const model = await resolveCliModel(config, new ModelRegistry(db.sql), opts.model, logger);
-        close = model.close;
-        const embedder = await model.load();
-        const summary = await runReembed({ sql: db.sql, imageDir: config.imageDir, log: logger }, embedder, {
-          batchSize: Number(opts.batchSize) || 64,
-          concurrency: Number(opts.concurrency) || 16,
-          activate: opts.activate,
-          signal: abort.signal,
-          onProgress: (p) => {
-            startDone ??= p.done;
-            const rate = (p.done - startDone) / Math.max(0.001, p.elapsedMs / 1000);
-            const etaText = p.done >= p.total ? '0s' : rate > 0 ? duration((p.total - p.done) / rate) : '?';
-            if (tty) {
-              if (!barStarted) bar.start(p.total, p.done, { failed: p.failed, etaText });
-              barStarted = true;
-              bar.setTotal(p.total);
-              bar.update(p.done, { failed: p.failed, etaText });
-            } else if (opts.progress && Date.now() - lastLine >= 5000) {
-              lastLine = Date.now();
-              process.stderr.write(`reembed: ${p.done}/${p.total} images, ${p.failed} failed, ETA ${etaText}\n`);
-            }
+    .action(
+      async (opts: {
+        model: string;
+        batchSize: string;
+        concurrency: string;
+        activate: boolean;
+        json?: boolean;
+        progress: boolean;
+      }) => {
+        const config = loadConfig();
+        const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: undefined }, pino.destination(2));
+        const db = await openCliDatabase(config);
+        let close = async () => {};
+        const abort = new AbortController();
+        const onSignal = () => {
+          if (abort.signal.aborted) process.exit(130);
+          process.stderr.write('\nstopping after the current batch (the job stays resumable)\n');
+          abort.abort();
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        const tty = opts.progress && Boolean(process.stderr.isTTY);
+        const bar = new cliProgress.SingleBar(
+          {
+            format: ' reembed |{bar}| {percentage}% | {value}/{total} images | {failed} failed | ETA {etaText}',
+            hideCursor: true,
+            stream: process.stderr,
           },
-        });
-        if (barStarted) bar.stop();
-        barStarted = false;
-        process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : formatReembedSummary(summary));
-        if (summary.state === 'cancelled') process.exitCode = 130;
-      } finally {
-        if (barStarted) bar.stop();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        await close();
-        await db.close();
-      }
-    });
+          cliProgress.Presets.shades_classic,
+        );
+        let barStarted = false;
+        let lastLine = 0;
+        let startDone: number | undefined;
+        try {
+          const model = await resolveCliModel(config, new ModelRegistry(db.sql), opts.model, logger);
+          close = model.close;
+          const embedder = await model.load();
+          const summary = await runReembed({ sql: db.sql, imageDir: config.imageDir, log: logger }, embedder, {
+            batchSize: Number(opts.batchSize) || 64,
+            concurrency: Number(opts.concurrency) || 16,
+            activate: opts.activate,
+            signal: abort.signal,
+            onProgress: (p) => {
+              startDone ??= p.done;
+              const rate = (p.done - startDone) / Math.max(0.001, p.elapsedMs / 1000);
+              const etaText = p.done >= p.total ? '0s' : rate > 0 ? duration((p.total - p.done) / rate) : '?';
+              if (tty) {
+                if (!barStarted) bar.start(p.total, p.done, { failed: p.failed, etaText });
+                barStarted = true;
+                bar.setTotal(p.total);
+                bar.update(p.done, { failed: p.failed, etaText });
+              } else if (opts.progress && Date.now() - lastLine >= 5000) {
+                lastLine = Date.now();
+                process.stderr.write(`reembed: ${p.done}/${p.total} images, ${p.failed} failed, ETA ${etaText}\n`);
+              }
+            },
+          });
+          if (barStarted) bar.stop();
+          barStarted = false;
+          process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : formatReembedSummary(summary));
+          if (summary.state === 'cancelled') process.exitCode = 130;
+        } finally {
+          if (barStarted) bar.stop();
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          await close();
+          await db.close();
+        }
+      },
+    );
 }

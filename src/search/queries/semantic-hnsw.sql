@@ -6,7 +6,8 @@
 --     set_config('hnsw.iterative_scan', $2, true),
 --     set_config('hnsw.max_scan_tuples', $3, true),
 --     set_config('enable_seqscan', 'off', true),
---     set_config('enable_sort', 'off', true)
+--     set_config('enable_sort', 'off', true),
+--     set_config('jit', 'off', true)
 --   params: $1="500", $2="relaxed_order", $3="20000"
 --
 -- Parameters of this example:
