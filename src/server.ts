@@ -29,7 +29,7 @@ export interface ServerOverrides {
   /** close `models` on shutdown (default: true when the server created them, false when passed in) */
   closeModels?: boolean;
   /** the GraphQL schema and resolvers (default: schema.graphql and src/graphql/resolvers when present) */
-  graphql?: Pick<AppDeps, 'typeDefs' | 'resolvers' | 'createScope'>;
+  graphql?: GraphQLModule;
   keyVerifier?: AppDeps['keyVerifier'];
   /** exit the process on SIGTERM/SIGINT after shutting down (default false; the `serve` entry turns it on) */
   handleSignals?: boolean;
@@ -54,13 +54,18 @@ export interface RunningServer {
  * and src/graphql/resolvers/index.ts when present, which exports `resolvers` and
  * `createRequestScope(services, ctxBase)` and optionally `createServices({ config, db, models, logger })`.
  */
+/** Schema, resolvers and request scope for createApp, and how to stop the services' background work. */
+export type GraphQLModule = Pick<AppDeps, 'typeDefs' | 'resolvers' | 'createScope'> & {
+  closeServices?: () => Promise<void>;
+};
+
 export async function loadGraphQLModule(deps: {
   config: Config;
   db: Database;
   models: ServerModels;
   logger: Logger;
-}): Promise<Pick<AppDeps, 'typeDefs' | 'resolvers' | 'createScope'>> {
-  const out: Pick<AppDeps, 'typeDefs' | 'resolvers' | 'createScope'> = {};
+}): Promise<GraphQLModule> {
+  const out: GraphQLModule = {};
   const schemaFile = path.resolve(here, '..', 'schema.graphql');
   if (fs.existsSync(schemaFile)) out.typeDefs = fs.readFileSync(schemaFile, 'utf8');
   const resolversDir = path.join(here, 'graphql', 'resolvers');
@@ -72,6 +77,7 @@ export async function loadGraphQLModule(deps: {
     if (typeof mod.createRequestScope === 'function') {
       const services = typeof mod.createServices === 'function' ? await mod.createServices(deps) : deps;
       out.createScope = (base: ContextBase) => mod.createRequestScope(services, base);
+      if (typeof services.close === 'function') out.closeServices = () => services.close();
     }
   }
   return out;
@@ -110,8 +116,10 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   }
 
   let glimpse: Awaited<ReturnType<typeof createApp>>;
+  let closeServices: (() => Promise<void>) | undefined;
   try {
-    const gql = overrides.graphql ?? (await loadGraphQLModule({ config, db, models, logger }));
+    const { closeServices: stopServices, ...gql } = overrides.graphql ?? (await loadGraphQLModule({ config, db, models, logger }));
+    closeServices = stopServices;
     glimpse = await createApp({
       config,
       db,
@@ -171,6 +179,8 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       httpServer.closeAllConnections();
       await closed;
       await glimpse.stop().catch((err: unknown) => logger.warn({ err }, 'apollo stop failed'));
+      // background jobs stop after their current batch (resumable) before the database goes away
+      await closeServices?.().catch((err: unknown) => logger.warn({ err }, 'stopping background jobs failed'));
       if (closeModels)
         await Promise.resolve(models.close?.()).catch((err: unknown) =>
           logger.warn({ err }, 'closing the model failed'),

@@ -399,6 +399,12 @@ export interface ReembedRunnerDeps {
   current?: (() => ImageEmbedder | undefined) | undefined;
   /** loads another model by name (e.g. name => Embedder.load({ ...config, model: name })) */
   load: (model: string) => Promise<ClosableEmbedder>;
+  /**
+   * Called once a job has switched the active model, with the embedder it loaded for that model: the
+   * server adopts it so searches embed queries with the new model from that moment on. When given, the
+   * runner hands the embedder over instead of closing it.
+   */
+  onSwitched?: ((embedder: ClosableEmbedder) => void) | undefined;
   options?: Omit<ReembedOptions, 'job' | 'signal' | 'onProgress'>;
 }
 
@@ -447,6 +453,10 @@ export class ReembedRunner {
         signal: this.abort.signal,
       });
       log?.info({ job: job.id, ...summary }, `re-embed with ${summary.model} ${summary.state}`);
+      if (loaded && summary.state === 'succeeded' && this.deps.onSwitched) {
+        this.deps.onSwitched(embedder);
+        loaded = false; // handed over: the server owns it now
+      }
     } catch (err) {
       log?.error({ err, job: job.id, model }, 're-embed failed');
       await updateJob(sql, job.id, { state: 'failed', error: (err as Error).message }).catch(() => {});

@@ -77,6 +77,21 @@ export class ModelManager {
     );
   }
 
+  /**
+   * Switches to another loaded embedder (a re-embed job finished and made its model the active one).
+   * Requests already holding the old embedder finish on it: it is closed after a grace period.
+   */
+  adopt(next: Embedder, graceMs = 30_000): void {
+    const previous = this.embedder;
+    this.embedder = next;
+    this.state = 'ready';
+    this.reason = undefined;
+    this.logger.info({ model: next.modelId, previous: previous?.modelId }, 'switched to the newly activated embedding model');
+    if (previous && previous !== next) {
+      setTimeout(() => void previous.close().catch(() => {}), graceMs).unref();
+    }
+  }
+
   /** Start loading (and fetching, if allowed) in the background; resolves when done, never rejects. */
   start(): Promise<Embedder | undefined> {
     this.starting ??= this.run();

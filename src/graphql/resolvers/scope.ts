@@ -32,6 +32,8 @@ export interface JobRecord {
 /** Background job runner (re-embedding); optional: without one, startReembed answers MODEL_UNAVAILABLE. */
 export interface JobRunner {
   startReembed(modelId: string): Promise<JobRecord>;
+  /** stops running jobs after their current batch (they stay resumable) */
+  close?(): Promise<void>;
 }
 
 /** The model provider as the server hands it over; a ModelManager also has `get()`. */
@@ -47,6 +49,8 @@ export interface GlimpseServices {
   jobs?: JobRunner | undefined;
   /** the loaded embedder; throws MODEL_UNAVAILABLE while none is ready */
   embedder(): ImageEmbedder & QueryEmbedder;
+  /** stops background work (re-embed jobs) before the database closes */
+  close(): Promise<void>;
 }
 
 export interface ServiceDeps {
@@ -109,9 +113,18 @@ export function createServices(deps: ServiceDeps): GlimpseServices {
             }
           },
           load: (model) => Embedder.load({ ...deps.config, model }, log),
+          // searches follow the active model as soon as the job switches it
+          onSwitched: (next) => {
+            const adopt = (deps.models as { adopt?: (e: unknown) => void }).adopt;
+            if (typeof adopt === 'function') adopt.call(deps.models, next);
+            else void next.close?.();
+          },
         })
       : (deps.jobs ?? undefined);
-  return { config: deps.config, db: deps.db, log, models: deps.models, catalog, search, jobs, embedder };
+  const close = async () => {
+    await jobs?.close?.();
+  };
+  return { config: deps.config, db: deps.db, log, models: deps.models, catalog, search, jobs, embedder, close };
 }
 
 const servicesCache = new WeakMap<object, GlimpseServices>();
