@@ -41,6 +41,12 @@ const PRODUCTS = Number(arg('products', '100000'));
 const IMAGES = Number(arg('images', '300'));
 const POOL = Number(arg('pool', '10'));
 const KEEP = process.argv.includes('--keep');
+/** extra node flags for the server process, e.g. --server-node-args=--cpu-prof,--cpu-prof-dir=/tmp/prof */
+const SERVER_NODE_ARGS = (
+  process.argv.find((a) => a.startsWith('--server-node-args='))?.slice('--server-node-args='.length) ?? ''
+)
+  .split(',')
+  .filter(Boolean);
 const ADMIN_WRITES_PER_SECOND = Number(arg('writes-per-second', '5'));
 const BASE_URL =
   process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://glimpse:glimpse@127.0.0.1:5432/glimpse';
@@ -185,7 +191,7 @@ interface Server {
 
 async function startServerProcess(env: Record<string, string>): Promise<Server> {
   const port = await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const proc = spawn(process.execPath, [...SERVER_NODE_ARGS, '--import', 'tsx', 'src/server.ts'], {
     cwd: ROOT,
     env: {
       ...process.env,

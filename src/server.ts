@@ -110,7 +110,18 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     closeModels = overrides.closeModels ?? false;
   } else {
     const mm = new ModelManager(config, logger);
-    void mm.start();
+    // Local model files are loaded before the server listens: missing (with auto-fetch off) or corrupt
+    // files stop the start with a clear error instead of serving half-working. A model that must be
+    // downloaded is fetched in the background while catalog reads and keyword search already work.
+    const outcome = await mm.startupOutcome();
+    if (outcome === 'failed') {
+      const reason = mm.status().reason ?? 'unknown error';
+      await mm.close();
+      if (ownDb) await db.close().catch(() => {});
+      throw Object.assign(new Error(`embedding model "${config.model}" cannot be used: ${reason}`), {
+        code: 'MODEL_UNAVAILABLE',
+      });
+    }
     models = mm;
     closeModels = overrides.closeModels ?? true;
   }

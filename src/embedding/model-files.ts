@@ -462,7 +462,14 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
           { dir: spec.dir, files: files.map((x) => x.path), urls },
         );
       }
-      throw err;
+      if (err instanceof ModelFilesError) throw err;
+      // undici reports every failure as "fetch failed": say what was fetched and why
+      const cause = (err as { cause?: { message?: string } }).cause?.message;
+      throw new ModelFilesError(
+        'MODEL_FETCH_FAILED',
+        `cannot download ${url}: ${(err as Error).message}${cause ? ` (${cause})` : ''}`,
+        { dir: spec.dir, files: files.map((x) => x.path) },
+      );
     }
     if (r === null) {
       if (f.optional) continue;

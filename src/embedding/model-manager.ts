@@ -47,6 +47,8 @@ export class ModelManager {
   private progress: ModelStatus['fetch'];
   private starting: Promise<Embedder | undefined> | undefined;
   private readonly abort = new AbortController();
+  private settleStartup: (() => void) | undefined;
+  private readonly startupSettled = new Promise<void>((resolve) => (this.settleStartup = resolve));
 
   constructor(
     private readonly config: ModelManagerConfig,
@@ -98,6 +100,17 @@ export class ModelManager {
     return this.starting;
   }
 
+  /**
+   * Resolves once start-up has an outcome that does not depend on the network: the model is loaded, it
+   * failed (missing with auto-fetch off, corrupt, unloadable), or it went to a background download.
+   * The server waits for this before listening, so broken local model files stop it from starting.
+   */
+  async startupOutcome(): Promise<'ready' | 'fetching' | 'failed' | 'closed'> {
+    void this.start();
+    await Promise.race([this.startupSettled, this.starting]);
+    return this.state === 'ready' || this.state === 'fetching' || this.state === 'closed' ? this.state : 'failed';
+  }
+
   /** Wait for the model; rejects with ModelUnavailableError when it failed. */
   async ready(): Promise<Embedder> {
     await this.start();
@@ -117,6 +130,7 @@ export class ModelManager {
         if (!missing || spec?.kind !== 'hub' || !this.config.modelAutoFetch) throw err;
         this.state = 'fetching';
         this.reason = `the model "${spec.repo}" is being downloaded`;
+        this.settleStartup?.();
         this.logger.info(
           { model: spec.repo, dir: spec.dir, endpoint: this.config.hfEndpoint },
           'embedding model missing: fetching it in the background',

@@ -579,7 +579,7 @@ describe('(c) model files missing or corrupt at start', () => {
     return dir;
   }
 
-  it('truncated ONNX, a missing file, a missing hub model: never ready, the reason on /readyz, typed errors', async () => {
+  it('truncated ONNX, a missing file, a missing hub model without auto-fetch: clear error, exit 1, never listens', async () => {
     const truncated = modelFolder((d) => {
       const f = path.join(d, 'onnx', 'vision_model.onnx');
       fs.truncateSync(f, Math.floor(fs.statSync(f).size / 2));
@@ -590,14 +590,47 @@ describe('(c) model files missing or corrupt at start', () => {
     const missing = modelFolder((d) => fs.rmSync(path.join(d, 'onnx', 'vision_model.onnx')));
     const emptyCache = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-empty-models-'));
     dirs.push(emptyCache);
-    const cases: [string, Record<string, string>, RegExp][] = [
+    const fatal: [string, Record<string, string>, RegExp][] = [
       ['truncated vision_model.onnx', { GLIMPSE_MODEL: truncated }, /model/i],
       ['garbage text_model.onnx', { GLIMPSE_MODEL: garbage }, /model/i],
       ['missing vision_model.onnx', { GLIMPSE_MODEL: missing }, /vision_model\.onnx|missing/i],
       [
         'hub model not in the cache, auto-fetch off',
-        { GLIMPSE_MODEL: 'Xenova/clip-vit-base-patch32', GLIMPSE_MODEL_DIR: emptyCache },
+        { GLIMPSE_MODEL: 'Xenova/clip-vit-base-patch32', GLIMPSE_MODEL_DIR: emptyCache, GLIMPSE_MODEL_AUTO_FETCH: 'false' },
         /missing|not found|fetch/i,
+      ],
+    ];
+    // Local files that are missing or corrupt: a clear error and a non-zero exit, before anything listens.
+    const outcomes: Record<string, unknown> = {};
+    for (const [name, modelEnv, why] of fatal) {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-fault-c-'));
+      dirs.push(dataDir);
+      const c = await spawnServer({ DATABASE_URL: scratch.url, GLIMPSE_DATA_DIR: dataDir, ...modelEnv }, { expectListening: false });
+      const code = await Promise.race([c.exited, sleep(60_000).then(() => 'timeout' as const)]);
+      await stopChild(c);
+      expect(code, `${name}: exit code\n${c.output().slice(-2000)}`).toBe(1);
+      expect(c.output(), name).not.toMatch(/Glimpse listening/);
+      expect(c.output(), name).toMatch(/could not start the server: MODEL_UNAVAILABLE: embedding model .* cannot be used/);
+      expect(c.output(), name).toMatch(why);
+      expect(c.output(), name).not.toMatch(/\n\s+at .*\.ts:\d+/); // a message, not a stack trace
+      outcomes[name] = { exitCode: code, listened: false };
+    }
+    console.log('[faults] (c) model files missing/corrupt at start:', outcomes);
+  });
+
+  it('a model still to be downloaded: serves catalog reads and keyword search, never claims ready while the fetch fails', async () => {
+    const emptyCache = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-empty-models-'));
+    dirs.push(emptyCache);
+    const cases: [string, Record<string, string>, RegExp][] = [
+      [
+        'hub model not in the cache, download unreachable',
+        {
+          GLIMPSE_MODEL: 'Xenova/clip-vit-base-patch32',
+          GLIMPSE_MODEL_DIR: emptyCache,
+          GLIMPSE_MODEL_AUTO_FETCH: 'true',
+          HF_ENDPOINT: `http://127.0.0.1:${await freePort()}`, // nothing listens there
+        },
+        /MODEL_OFFLINE|download|fetch|unreachable|connect/i,
       ],
     ];
     // an admin key and a product, to try adding an image while the model is unavailable
@@ -629,7 +662,6 @@ describe('(c) model files missing or corrupt at start', () => {
       const c = await spawnServer({
         DATABASE_URL: scratch.url,
         GLIMPSE_DATA_DIR: dataDir,
-        GLIMPSE_MODEL_AUTO_FETCH: 'false',
         ...modelEnv,
       });
       try {
@@ -705,6 +737,6 @@ describe('(c) model files missing or corrupt at start', () => {
         await stopChild(c);
       }
     }
-    console.log('[faults] (c) model missing/corrupt:', outcomes);
+    console.log('[faults] (c) model download unreachable:', outcomes);
   });
 });

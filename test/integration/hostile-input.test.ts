@@ -872,6 +872,16 @@ describe('bombs', () => {
     const n = await timedPost(nested);
     expect(n.status).toBeLessThan(500);
     expect(n.ms).toBeLessThan(2000);
+    console.log(
+      '[hostile-input] 10 MB body:',
+      r.status,
+      codes(r as unknown as GqlResponse),
+      `${r.ms} ms`,
+      '| 100k-deep JSON:',
+      n.status,
+      codes(n as unknown as GqlResponse),
+      `${n.ms} ms`,
+    );
     await assertHealthy();
   });
 
@@ -896,6 +906,12 @@ describe('bombs', () => {
       expect(r.status, JSON.stringify(r.body)).toBe(413);
       expect(codes(r as unknown as GqlResponse)).toEqual(['PAYLOAD_TOO_LARGE']);
       expect(r.ms).toBeLessThan(2000);
+      console.log(
+        `[hostile-input] 1,000 files (${key ? 'addProductImages' : 'search'}):`,
+        r.status,
+        codes(r as unknown as GqlResponse),
+        `${r.ms} ms`,
+      );
     }
     expect(await snapshot()).toEqual(before);
     await assertHealthy();
