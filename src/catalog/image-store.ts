@@ -72,4 +72,47 @@ export class ImageStore {
       }
     });
   }
+
+  /**
+   * Deletes what a crash can leave behind: files no product_image row references (the process died
+   * between writing the file and committing its row) and abandoned temporary files. Only files older than
+   * `minAgeMs` are considered, so uploads in progress are never touched; each deletion re-checks under
+   * the image's advisory lock. Runs at server start and as `glimpse images gc`.
+   */
+  async sweep(sql: Sql, opts: { minAgeMs?: number } = {}): Promise<{ scanned: number; removed: number; tempRemoved: number }> {
+    const cutoff = Date.now() - (opts.minAgeMs ?? 10 * 60_000);
+    const out = { scanned: 0, removed: 0, tempRemoved: 0 };
+    let entries: string[];
+    try {
+      entries = (await fsp.readdir(this.imageDir, { recursive: true })) as string[];
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
+      throw err;
+    }
+    const candidates: string[] = [];
+    for (const rel of entries) {
+      const name = path.basename(rel);
+      const isTemp = name.endsWith('.tmp');
+      if (!isTemp && !/^[0-9a-f]{64}$/.test(name)) continue;
+      const st = await fsp.stat(path.join(this.imageDir, rel)).catch(() => undefined);
+      if (!st?.isFile() || st.mtimeMs > cutoff) continue;
+      if (isTemp) {
+        await fsp.rm(path.join(this.imageDir, rel), { force: true });
+        out.tempRemoved++;
+      } else {
+        out.scanned++;
+        candidates.push(name);
+      }
+    }
+    for (let i = 0; i < candidates.length; i += 1000) {
+      const batch = candidates.slice(i, i + 1000);
+      const referenced = new Set(
+        (await sql.query<{ sha256: string }>('SELECT DISTINCT sha256 FROM product_image WHERE sha256 = ANY($1::bpchar[])', [batch])).map(
+          (r) => r.sha256,
+        ),
+      );
+      for (const sha of batch) if (!referenced.has(sha) && (await this.removeIfUnreferenced(sql, sha))) out.removed++;
+    }
+    return out;
+  }
 }

@@ -8,7 +8,7 @@
  *  (b) The server (a child process: node --import tsx src/server.ts) killed with SIGKILL during a batch of
  *      admin uploads, then restarted: no image row without its file (or with a wrong file), no image without
  *      its vector, no orphaned rows, every acknowledged image present. Files without a row (written just before
- *      the kill, the transaction never committed) are counted and reported: the catalog has no GC for them yet.
+ *      the kill, the transaction never committed) are counted, then removed by the image store's sweep.
  *  (c) Model files missing or corrupt at start (auto-fetch off): the server never reports ready; /readyz is 503
  *      naming the model and why; health.ok is false; semantic search and adding images are MODEL_UNAVAILABLE.
  *
@@ -29,6 +29,8 @@ import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/db/index.js';
 import { buildTestModelFiles } from '../../src/embedding/test-model.js';
 import { silentLogger } from '../../src/logger.js';
+import { ImageStore } from '../../src/catalog/image-store.js';
+import { imagePath } from '../../src/catalog/image-store-paths.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { createScratchDatabase } from '../helpers/db.js';
 
@@ -541,6 +543,15 @@ describe('(b) server killed with SIGKILL during a batch of admin uploads', () =>
       expect(rows.length).toBeGreaterThanOrEqual(atKill);
       // orphan files are bounded by what was in flight at the kill (4 uploaders × 2 images)
       expect(orphanFiles.length).toBeLessThanOrEqual(8);
+      // the store's sweep (run at start for files older than 10 minutes; here with no age limit) removes
+      // exactly those files and leaves every referenced one in place
+      const swept = await new ImageStore(imageDir).sweep(db.sql, { minAgeMs: 0 });
+      expect(swept.removed + swept.tempRemoved).toBe(orphanFiles.length);
+      for (const r of rows) expect(fs.existsSync(imagePath(imageDir, r.sha256)), `file of image ${r.id}`).toBe(true);
+      const left = (fs.readdirSync(imageDir, { recursive: true }) as string[]).filter((f) =>
+        fs.statSync(path.join(imageDir, f)).isFile(),
+      );
+      expect(left.length).toBe(referenced.size);
 
       // the restarted server works: a new upload is stored and embedded
       const after = await post(

@@ -384,8 +384,11 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     expect(r.modelId).toBeNull();
     expect(r.plan.strategy).toBe('keyword');
     expect(ids(r)).toEqual(expected((p) => p.title.includes('dress')));
-    for (const h of r.hits)
-      (expect(h.score).toBeGreaterThan(0), expect(h.score).toBeLessThan(1), expect(h.matchedImageId).toBeNull());
+    for (const h of r.hits) {
+      expect(h.score).toBeGreaterThan(0);
+      expect(h.score).toBeLessThan(1);
+      expect(h.matchedImageId).toBeNull();
+    }
     // negative words, filters and pagination
     const neg = await noModel.search({
       mode: 'KEYWORD',
@@ -416,7 +419,10 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     // product 0 is first in both lists: score 1
     expect(r.hits[0]).toMatchObject({ productId: pid(0), semanticRank: 1, keywordRank: 1 });
     expect(r.hits[0]!.score).toBeCloseTo(1, 10);
-    for (const h of r.hits) (expect(h.score).toBeGreaterThan(0), expect(h.score).toBeLessThanOrEqual(1));
+    for (const h of r.hits) {
+      expect(h.score).toBeGreaterThan(0);
+      expect(h.score).toBeLessThanOrEqual(1);
+    }
     // shirts have no keyword match but still rank semantically; dresses rank above shirts of similar distance
     const shirt = r.hits.find((h) => h.productId === pid(2))!;
     expect(shirt.keywordRank).toBeNull();

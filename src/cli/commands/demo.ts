@@ -10,7 +10,8 @@ import { CatalogService } from '../../catalog/index.js';
 import { ModelRegistry } from '../../catalog/models.js';
 import { loadConfig } from '../../config.js';
 import { seedDemoCatalog } from '../../demo/seed.js';
-import { openCliDatabase, resolveCliModel } from './import.js';
+import { openCliDatabase } from '../database.js';
+import { resolveCliModel } from './import.js';
 
 export default function register(program: Command): void {
   const demo = program.command('demo').description('The storefront demo page (served at / by `glimpse serve`)');

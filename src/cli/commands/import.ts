@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import pino from 'pino';
 import { loadConfig, type Config } from '../../config.js';
-import { openDatabase, type Database } from '../../db/index.js';
+import { openCliDatabase } from '../database.js';
 import { Embedder } from '../../embedding/embedder.js';
 import { ModelRegistry, type ModelRow } from '../../catalog/models.js';
 import { Importer, type ImportProgress, type ImportSummary } from '../../catalog/import/importer.js';
@@ -38,17 +38,6 @@ export function duration(seconds: number): string {
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
-
-/** Opens the database for a CLI command (DATABASE_URL, or the embedded one). */
-export async function openCliDatabase(config: Config, poolSize = 4): Promise<Database> {
-  return openDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    dbPoolSize: poolSize,
-    dbStatementTimeoutMs: 0,
-    migrateOnStart: config.migrateOnStart,
-  });
 }
 
 /**

@@ -10,6 +10,7 @@ import importCmd from './import.js';
 import reembed from './reembed.js';
 import models from './models.js';
 import demo from './demo.js';
+import images from './images.js';
 
 /** Every subcommand registers itself here: add one import and one entry per command module. */
-export const commands: Array<(program: Command) => void> = [embed, model, keys, serve, config, tokenize, preprocess, importCmd, reembed, models, demo];
+export const commands: Array<(program: Command) => void> = [embed, model, keys, serve, config, tokenize, preprocess, importCmd, reembed, models, demo, images];

@@ -4,25 +4,8 @@
  */
 import { Command, Option } from 'commander';
 import { createKey, listKeys, revokeKey, type ApiKeyInfo } from '../../auth/api-keys.js';
-import { loadConfig } from '../../config.js';
-import { openDatabase, type Database } from '../../db/index.js';
+import { withDatabase } from '../database.js';
 import type { Role } from '../../graphql/context.js';
-
-async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const db = await openDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    dbPoolSize: 2,
-    dbStatementTimeoutMs: config.dbStatementTimeoutMs,
-    migrateOnStart: config.migrateOnStart,
-  });
-  try {
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
 
 const date = (d: Date | null) =>
   d

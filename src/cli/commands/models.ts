@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../../config.js';
 import type { Database } from '../../db/index.js';
 import { activateModel, dropModelVectors, listModels } from '../../catalog/reembed.js';
-import { openCliDatabase } from './import.js';
+import { openCliDatabase } from '../database.js';
 
 async function withDb<T>(fn: (db: Database) => Promise<T>): Promise<T> {
   const db = await openCliDatabase(loadConfig(), 2);

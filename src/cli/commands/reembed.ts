@@ -9,7 +9,8 @@ import pino from 'pino';
 import { loadConfig } from '../../config.js';
 import { ModelRegistry } from '../../catalog/models.js';
 import { runReembed, type ReembedSummary } from '../../catalog/reembed.js';
-import { duration, openCliDatabase, resolveCliModel } from './import.js';
+import { openCliDatabase } from '../database.js';
+import { duration, resolveCliModel } from './import.js';
 
 export function formatReembedSummary(s: ReembedSummary): string {
   const reasons = Object.entries(s.failures)

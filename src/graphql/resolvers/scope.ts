@@ -2,6 +2,7 @@
  * Services (built once at startup) and the per-request scope (services + fresh DataLoaders) that resolvers
  * reach through `ctx.scope`.
  */
+import { ImageStore } from '../../catalog/image-store.js';
 import { CatalogService, type ImageEmbedder } from '../../catalog/index.js';
 import { ReembedRunner } from '../../catalog/reembed.js';
 import { Embedder } from '../../embedding/embedder.js';
@@ -94,6 +95,11 @@ export function createServices(deps: ServiceDeps): GlimpseServices {
       return null;
     }
   });
+  // files a crash left without a row (written, never committed) are removed once they are old enough
+  void new ImageStore(deps.config.imageDir)
+    .sweep(deps.db.sql)
+    .then((r) => (r.removed || r.tempRemoved) && log?.info(r, 'removed image files left behind by an earlier crash'))
+    .catch((err: unknown) => log?.warn({ err }, 'image store clean-up failed'));
   // register the model as soon as it is ready (first search, first image); harmless when it is not
   void Promise.resolve()
     .then(() => catalog.models.ensure(embedder()))

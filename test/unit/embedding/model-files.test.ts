@@ -54,7 +54,18 @@ function serveBody(
   });
   if (req.method === 'HEAD') return void res.end();
   if (interrupt) {
-    res.write(slice.subarray(0, Math.floor(slice.length / 2)), () => setTimeout(() => res.socket?.destroy(), 20));
+    // cut the connection once the client has saved part of the body, so that it must resume with Range
+    // (a fixed delay is not enough on a loaded machine: the client may not have written anything yet)
+    const partName = `${path.basename(req.url ?? '')}.part`;
+    const deadline = Date.now() + 5000;
+    const cut = () => {
+      const saved = (fs.readdirSync(tmp, { recursive: true }) as string[]).some(
+        (f) => path.basename(f) === partName && fs.statSync(path.join(tmp, f)).size > 0,
+      );
+      if (saved || Date.now() > deadline) res.socket?.destroy();
+      else setTimeout(cut, 10);
+    };
+    res.write(slice.subarray(0, Math.floor(slice.length / 2)), () => setTimeout(cut, 10));
     return;
   }
   res.end(slice);
