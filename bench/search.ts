@@ -6,7 +6,8 @@
  *    anisotropic distribution with a decaying spectrum (σ_d ∝ (1+d)^-α; cluster centre + product offset +
  *    image offset), rounded to fp16 like the halfvec column; tags whose filters hit 50/10/1/0.1/0.01 %.
  * 2. Loads it into a scratch database on the PostgreSQL server (DATABASE_URL / TEST_DATABASE_URL) with
- *    batched INSERT … SELECT unnest(…) — the catalog import code path does not exist yet, so this is not it.
+ *    batched INSERT … SELECT unnest(…) — NOT the catalog import code path (src/catalog/import, written
+ *    concurrently; wiring the benchmark through it is a follow-up).
  * 3. Builds the HNSW index of the migration (time, size), then per selectivity runs the real SearchService:
  *    recall@10 (products) against exact ground truth computed here, latency p50/p95/p99 single client and
  *    `--clients` concurrent.
@@ -497,7 +498,7 @@ async function main() {
     log(`loaded in ${r2(loadSeconds)} s`);
     result.load = {
       seconds: r2(loadSeconds),
-      method: 'batched INSERT … SELECT unnest($arrays) (the catalog import path does not exist yet)',
+      method: 'batched INSERT … SELECT unnest($arrays) (not the catalog import path)',
     };
     const tableMB =
       (await db.sql.query<{ b: number }>(`SELECT pg_total_relation_size('embedding_768')::int8 AS b`))[0]!.b / 2 ** 20;

@@ -103,7 +103,9 @@ describe('search SQL builder', () => {
   it('exact shape: cannot be served by the HNSW index; only JIT off', () => {
     const q = buildSearch(base({ strategy: 'exact' }));
     expect(q.shape).toBe('semantic-exact');
-    expect(q.settings!.text).toBe("SELECT set_config('jit', 'off', true)");
+    expect(q.settings!.text).toBe(
+      "SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)",
+    );
     expect(q.text).not.toMatch(/ORDER BY e\.embedding <=>/);
     expect(q.text).toContain('ORDER BY e.product_id, distance, e.image_id');
   });

@@ -7,7 +7,8 @@
 --     set_config('hnsw.max_scan_tuples', $3, true),
 --     set_config('enable_seqscan', 'off', true),
 --     set_config('enable_sort', 'off', true),
---     set_config('jit', 'off', true)
+--     set_config('jit', 'off', true),
+--     set_config('max_parallel_workers_per_gather', '0', true)
 --   params: $1="500", $2="relaxed_order", $3="20000"
 --
 -- Parameters of this example:

@@ -2,7 +2,7 @@
 -- keyword: KEYWORD: full-text over title (A), brand (B), description (C); negative words; page 2.
 --
 -- In the same transaction, first:
---   SELECT set_config('jit', 'off', true)
+--   SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)
 --
 -- Parameters of this example:
 --   $1 = "women/dresses"

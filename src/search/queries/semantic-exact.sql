@@ -2,7 +2,7 @@
 -- semantic-exact: SEMANTIC, exact scan over the filtered rows (selective filter): cannot use the HNSW index.
 --
 -- In the same transaction, first:
---   SELECT set_config('jit', 'off', true)
+--   SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)
 --
 -- Parameters of this example:
 --   $1 = '[768 values]'
