@@ -1,6 +1,7 @@
 /**
- * ProductFilter: validation/normalisation and its SQL WHERE clause over `product` (alias `p`), for catalog
- * listings. The search core receives the same normalised filter.
+ * ProductFilter validation and normalisation (category path, currency, amounts, list sizes). Searches and
+ * catalog listings both receive the normalised filter; its SQL is built in one place, filterConditions
+ * in src/search/sql.ts.
  */
 import { badInput } from '../errors.js';
 import { normaliseCategory, validateAmount, validateCurrency } from './validation.js';
@@ -79,50 +80,4 @@ export function normaliseFilter(filter: ProductFilter | null | undefined): Produ
     }
   }
   return out;
-}
-
-/** SQL conditions (joined with AND, or 'TRUE') over alias `p`; parameters are appended to `params`. */
-export function filterSql(filter: ProductFilter, params: unknown[], alias = 'p'): string {
-  const conds: string[] = [];
-  const add = (v: unknown) => {
-    params.push(v);
-    return `$${params.length}`;
-  };
-  const c = (col: string) => `${alias}.${col}`;
-  if (filter.category) {
-    const p = add(filter.category);
-    if (filter.categoryExact) conds.push(`${c('category')} = ${p}`);
-    else {
-      const like = add(filter.category.replace(/[\\%_]/g, (m) => '\\' + m) + '/%');
-      conds.push(`(${c('category')} = ${p} OR ${c('category')} LIKE ${like})`);
-    }
-  }
-  if (filter.brands) conds.push(`${c('brand')} = ANY(${add(filter.brands)}::text[])`);
-  if (filter.price) {
-    conds.push(`${c('currency')} = ${add(filter.price.currency)} AND ${c('price')} IS NOT NULL`);
-    if (filter.price.min != null) conds.push(`${c('price')} >= ${add(filter.price.min)}::numeric`);
-    if (filter.price.max != null) conds.push(`${c('price')} <= ${add(filter.price.max)}::numeric`);
-  }
-  if (filter.inStock !== undefined && filter.inStock !== null) conds.push(`${c('in_stock')} = ${add(filter.inStock)}`);
-  if (filter.tagsAny?.length) conds.push(`${c('tags')} && ${add(filter.tagsAny)}::text[]`);
-  if (filter.tagsAll?.length) conds.push(`${c('tags')} @> ${add(filter.tagsAll)}::text[]`);
-  for (const a of filter.attributes ?? []) {
-    if (a.equals !== undefined && a.equals !== null) {
-      // string value, or a list containing it
-      const k = add(a.key);
-      const v = add(a.equals);
-      conds.push(
-        `(${c('attributes')} ->> ${k} = ${v} OR (jsonb_typeof(${c('attributes')} -> ${k}) = 'array' AND ${c('attributes')} -> ${k} ? ${v}))`,
-      );
-    } else {
-      const k = add(a.key);
-      const vs = add(a.in ?? []);
-      conds.push(
-        `(${c('attributes')} ->> ${k} = ANY(${vs}::text[]) OR (jsonb_typeof(${c('attributes')} -> ${k}) = 'array' AND ${c('attributes')} -> ${k} ?| ${vs}::text[]))`,
-      );
-    }
-  }
-  if (filter.createdAfter) conds.push(`${c('created_at')} >= ${add(filter.createdAfter)}`);
-  if (filter.createdBefore) conds.push(`${c('created_at')} < ${add(filter.createdBefore)}`);
-  return conds.length ? conds.join(' AND ') : 'TRUE';
 }

@@ -1,6 +1,6 @@
 /** Public API of the catalog module. */
 export { CatalogService, type CatalogServiceDeps } from './service.js';
-export { normaliseFilter, filterSql, type ProductFilter, type AttributeFilter } from './filter.js';
+export { normaliseFilter, type ProductFilter, type AttributeFilter } from './filter.js';
 export {
   ImageService,
   IMAGE_COLUMNS,

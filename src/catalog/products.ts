@@ -6,7 +6,8 @@
 import type { Sql } from '../db/index.js';
 import { badInput, notFound } from '../errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { filterSql, type ProductFilter } from './filter.js';
+import { filterConditions, Params } from '../search/sql.js';
+import type { ProductFilter } from './filter.js';
 import {
   LIMITS,
   validateProductInput,
@@ -235,8 +236,8 @@ export async function listProducts(sql: Sql, opts: ListOptions): Promise<Product
   const orderBy = opts.orderBy ?? 'NEWEST';
   const order = ORDERS[orderBy];
   if (!order) throw badInput(`orderBy: unknown ordering ${String(orderBy)}`, { field: 'orderBy' });
-  const params: unknown[] = [];
-  const conds = [filterSql(opts.filter, params)];
+  const params = new Params();
+  const conds = filterConditions(opts.filter, params);
   if (opts.after) {
     const [key, id] = decodeCursor(opts.after, orderBy, 2);
     if (typeof key !== 'string' || typeof id !== 'string' || !/^[0-9a-f-]{36}$/.test(id)) {
@@ -246,17 +247,15 @@ export async function listProducts(sql: Sql, opts: ListOptions): Promise<Product
       throw badInput('after: malformed cursor', { field: 'after' });
     if (order.type === 'numeric' && !/^-?\d+(\.\d+)?$/.test(key))
       throw badInput('after: malformed cursor', { field: 'after' });
-    params.push(key, id);
     conds.push(
-      `(${order.expr}, p.id) ${order.desc ? '<' : '>'} ($${params.length - 1}::${order.type}, $${params.length}::uuid)`,
+      `(${order.expr}, p.id) ${order.desc ? '<' : '>'} (${params.add(key, order.type)}, ${params.add(id, 'uuid')})`,
     );
   }
-  params.push(opts.first + 1);
   const dir = order.desc ? 'DESC' : 'ASC';
   const rows = await sql.query<ProductRow>(
-    `SELECT ${PRODUCT_COLUMNS} FROM product p WHERE ${conds.join(' AND ')}
-     ORDER BY ${order.expr} ${dir}, p.id ${dir} LIMIT $${params.length}`,
-    params,
+    `SELECT ${PRODUCT_COLUMNS} FROM product p WHERE ${conds.length ? conds.join(' AND ') : 'TRUE'}
+     ORDER BY ${order.expr} ${dir}, p.id ${dir} LIMIT ${params.add(opts.first + 1, 'int')}`,
+    params.values,
   );
   const hasNextPage = rows.length > opts.first;
   const page = rows.slice(0, opts.first);

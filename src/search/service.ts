@@ -4,6 +4,7 @@
  * selective, else HNSW with iterative scan), runs the statement from ./sql.ts and maps rows to hits.
  * It never calls ONNX itself: text goes through the injected `QueryEmbedder`.
  */
+import { searchDuration } from '../observability/metrics.js';
 import type { Sql } from '../db/sql.js';
 import { parseVector } from '../db/sql.js';
 import { GlimpseError, badInput, notFound } from '../errors.js';
@@ -99,6 +100,16 @@ export class SearchService {
   /** Runs a search; throws GlimpseError (BAD_USER_INPUT, NOT_FOUND, MODEL_UNAVAILABLE). */
   async search(req: SearchRequest): Promise<SearchResult> {
     const p = await this.prepare(req);
+    // database time only: query embedding happened in prepare (glimpse_embedding_duration_seconds)
+    const end = searchDuration.startTimer({ mode: p.mode, kind: p.plan.strategy });
+    try {
+      return await this.execute(p);
+    } finally {
+      end();
+    }
+  }
+
+  private async execute(p: Prepared): Promise<SearchResult> {
     for (;;) {
       const q = buildSearch(p.build);
       const rows = await this.run(q);

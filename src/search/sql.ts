@@ -110,8 +110,9 @@ function isoDate(d: Date | string): string {
 }
 
 /**
- * WHERE conditions on `product p` for a filter (AND-ed; empty list: no filter). Values are validated by
- * the service; here they only become parameters.
+ * WHERE conditions on `product p` for a filter (AND-ed; empty list: no filter): the one definition of what
+ * a ProductFilter means, used by searches and by catalog listings (`products`). Values are normalised by
+ * normaliseFilter (src/catalog/filter.ts) before they get here; here they only become parameters.
  */
 export function filterConditions(
   filter: ProductFilter | null | undefined,
@@ -138,9 +139,18 @@ export function filterConditions(
   if (filter.tagsAny != null) c.push(`p.tags && ${params.add([...filter.tagsAny], 'text[]')}`);
   if (filter.tagsAll != null) c.push(`p.tags @> ${params.add([...filter.tagsAll], 'text[]')}`);
   for (const a of filter.attributes ?? []) {
+    // The attribute's text form equals the value (strings, numbers, booleans), or it is a list of strings
+    // that contains it: jsonb `?` / `?|` match a string scalar equal to one of the values or an array
+    // holding one, e.g. {"size": ["S","M"]} matches equals "S".
     const key = params.add(a.key);
-    if (a.equals != null) c.push(`(p.attributes ->> ${key}) = ${params.add(a.equals)}`);
-    if (a.in != null) c.push(`(p.attributes ->> ${key}) = ANY(${params.add([...a.in], 'text[]')})`);
+    if (a.equals != null) {
+      const v = params.add(a.equals, 'text');
+      c.push(`((p.attributes ->> ${key}) = ${v} OR (p.attributes -> ${key}) ? ${v})`);
+    }
+    if (a.in != null) {
+      const vs = params.add([...a.in], 'text[]');
+      c.push(`((p.attributes ->> ${key}) = ANY(${vs}) OR (p.attributes -> ${key}) ?| ${vs})`);
+    }
     if (a.equals == null && a.in == null) c.push(`p.attributes ? ${key}`);
   }
   if (filter.createdAfter != null) c.push(`p.created_at >= ${params.add(isoDate(filter.createdAfter), 'timestamptz')}`);

@@ -911,3 +911,26 @@ describe('url fetch (local server, private addresses allowed)', () => {
     expect(await open.db.sql.query('SELECT count(*)::int AS n FROM product_image')).toEqual([{ n: 1 }]);
   });
 });
+
+describe('observability', () => {
+  it('records search latency by mode and strategy, and embedding batches, in /metrics', async () => {
+    const metric = async (name: string, labels: string): Promise<number> => {
+      const text = await (await fetch(`${srv.url}/metrics`)).text();
+      // summed over the series that carry these labels (e.g. both strategies of SEMANTIC)
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`) && labels.split(',').every((x) => l.includes(x)))
+        .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+    };
+    const kwBefore = await metric('glimpse_search_duration_seconds_count', 'mode="KEYWORD",kind="keyword"');
+    const semBefore = await metric('glimpse_search_duration_seconds_count', 'mode="SEMANTIC"');
+    const textBatchesBefore = await metric('glimpse_embedding_batch_size_count', 'kind="text"');
+    const kw = await srv.gql(`{ search(input: { text: "summer", mode: KEYWORD }) { edges { score } } }`);
+    expect(kw.body.errors).toBeUndefined();
+    const sem = await srv.gql(`{ search(input: { text: "metrics probe crimson ${Date.now()}" }) { edges { score } } }`);
+    expect(sem.body.errors).toBeUndefined();
+    expect(await metric('glimpse_search_duration_seconds_count', 'mode="KEYWORD",kind="keyword"')).toBe(kwBefore + 1);
+    expect(await metric('glimpse_search_duration_seconds_count', 'mode="SEMANTIC"')).toBeGreaterThan(semBefore);
+    expect(await metric('glimpse_embedding_batch_size_count', 'kind="text"')).toBeGreaterThan(textBatchesBefore);
+  });
+});

@@ -62,7 +62,7 @@ const products: P[] = Array.from({ length: N }, (_, i) => ({
   currency: i === 28 ? 'EUR' : 'USD',
   inStock: i % 5 !== 0,
   tags: [i % 2 === 0 ? 'red' : 'blue', ...(i % 7 === 0 ? ['sale'] : [])],
-  attributes: { color: i % 2 ? 'red' : 'blue', size: ['S', 'M', 'L'][i % 3], n: i },
+  attributes: { color: i % 2 ? 'red' : 'blue', size: ['S', 'M', 'L'][i % 3], n: i, fits: i % 4 === 0 ? ['slim', 'regular'] : ['regular'] },
   created: new Date(Date.UTC(2026, 0, 1 + i)).toISOString(),
   title: i % 3 === 2 ? `Linen shirt ${i}` : `Summer dress ${i}`,
   description: i % 5 === 0 ? 'with genuine leather trim' : 'soft cotton',
@@ -303,6 +303,8 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     ['attribute equals', { attributes: [{ key: 'size', equals: 'M' }] }, (p) => p.attributes.size === 'M'],
     ['attribute in', { attributes: [{ key: 'size', in: ['S', 'L'] }] }, (p) => p.attributes.size !== 'M'],
     ['attribute number as text', { attributes: [{ key: 'n', equals: '7' }] }, (p) => p.i === 7],
+    ['attribute list contains', { attributes: [{ key: 'fits', equals: 'slim' }] }, (p) => p.i % 4 === 0],
+    ['attribute list contains any', { attributes: [{ key: 'fits', in: ['slim', 'tall'] }] }, (p) => p.i % 4 === 0],
     [
       'created range',
       { createdAfter: '2026-01-05T00:00:00Z', createdBefore: new Date('2026-01-10T00:00:00Z') },

@@ -36,8 +36,8 @@ FROM (
     AND p.in_stock = $9::boolean
     AND p.tags && $10::text[]
     AND p.tags @> $11::text[]
-    AND (p.attributes ->> $12) = $13
-    AND (p.attributes ->> $14) = ANY($15::text[])
+    AND ((p.attributes ->> $12) = $13::text OR (p.attributes -> $12) ? $13::text)
+    AND ((p.attributes ->> $14) = ANY($15::text[]) OR (p.attributes -> $14) ?| $15::text[])
     AND p.created_at >= $16::timestamptz
     AND p.created_at < $17::timestamptz
   LIMIT $18::int

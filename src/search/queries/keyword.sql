@@ -46,8 +46,8 @@ kw AS MATERIALIZED (
     AND p.in_stock = $7::boolean
     AND p.tags && $8::text[]
     AND p.tags @> $9::text[]
-    AND (p.attributes ->> $10) = $11
-    AND (p.attributes ->> $12) = ANY($13::text[])
+    AND ((p.attributes ->> $10) = $11::text OR (p.attributes -> $10) ? $11::text)
+    AND ((p.attributes ->> $12) = ANY($13::text[]) OR (p.attributes -> $12) ?| $13::text[])
     AND p.created_at >= $14::timestamptz
     AND p.created_at < $15::timestamptz
 ),

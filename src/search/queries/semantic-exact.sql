@@ -44,8 +44,8 @@ WITH best AS MATERIALIZED (
     AND p.in_stock = $8::boolean
     AND p.tags && $9::text[]
     AND p.tags @> $10::text[]
-    AND (p.attributes ->> $11) = $12
-    AND (p.attributes ->> $13) = ANY($14::text[])
+    AND ((p.attributes ->> $11) = $12::text OR (p.attributes -> $11) ? $12::text)
+    AND ((p.attributes ->> $13) = ANY($14::text[]) OR (p.attributes -> $13) ?| $14::text[])
     AND p.created_at >= $15::timestamptz
     AND p.created_at < $16::timestamptz
   ORDER BY e.product_id, distance, e.image_id
