@@ -67,6 +67,7 @@ export const settings = {
   imageDir: setting('GLIMPSE_IMAGE_DIR', z.string().min(1), path.join(dataDirDefault, 'images'), 'Content-addressed store of uploaded originals.'),
   maxImageBytes: setting('GLIMPSE_MAX_IMAGE_BYTES', bytes, '20mb', 'Largest image file accepted.'),
   maxImagePixels: setting('GLIMPSE_MAX_IMAGE_PIXELS', int(1, 1_000_000_000), '50000000', 'Largest image (width x height) decoded.'),
+  maxImageAspectRatio: setting('GLIMPSE_MAX_IMAGE_ASPECT', num(1, 100_000), '100', 'Largest long-side/short-side ratio of an image accepted (a 1x100000 strip is not a product photo).'),
   maxFilesPerRequest: setting('GLIMPSE_MAX_FILES', int(1, 1000), '10', 'Most files in one multipart request.'),
   fetchAllowPrivate: setting('GLIMPSE_FETCH_ALLOW_PRIVATE', bool, 'false', 'Allow image URLs that resolve to private, loopback or link-local addresses.'),
   fetchTimeoutMs: setting('GLIMPSE_FETCH_TIMEOUT_MS', int(100, 600_000), '10000', 'Time limit for fetching an image URL.'),

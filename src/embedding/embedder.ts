@@ -27,7 +27,7 @@ export type EmbedderConfig = Pick<
   | 'maxBatchWaitMs'
   | 'textCacheSize'
 > &
-  Partial<Pick<Config, 'maxImageBytes' | 'maxImagePixels'>>;
+  Partial<Pick<Config, 'maxImageBytes' | 'maxImagePixels' | 'maxImageAspectRatio'>>;
 
 /** The logging this module does (a pino logger fits). */
 export interface EmbeddingLogger {
@@ -181,9 +181,10 @@ export class Embedder {
   /** Embed an image file's bytes (JPEG, PNG, WebP, AVIF, GIF, TIFF). Throws ImageError for bad input. */
   async embedImage(buf: Buffer | Uint8Array): Promise<Float32Array> {
     this.ensureOpen();
-    const limits: { maxBytes?: number; maxPixels?: number } = {};
+    const limits: { maxBytes?: number; maxPixels?: number; maxAspectRatio?: number } = {};
     if (this.config.maxImageBytes !== undefined) limits.maxBytes = this.config.maxImageBytes;
     if (this.config.maxImagePixels !== undefined) limits.maxPixels = this.config.maxImagePixels;
+    if (this.config.maxImageAspectRatio !== undefined) limits.maxAspectRatio = this.config.maxImageAspectRatio;
     // decode + resize run in an image thread: the resampler is JavaScript (Pillow-exact) and would block the event loop
     const pre = await this.pool.preprocess(buf, { config: this.model.preprocessor, ...limits });
     return this.embedImagePixels(pre.pixels);

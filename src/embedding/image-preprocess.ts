@@ -73,7 +73,14 @@ export interface ImageLimits {
   maxBytes?: number;
   /** Largest accepted width x height of the (first frame of the) image (default: 50 megapixels). */
   maxPixels?: number;
+  /**
+   * Largest accepted ratio of the long side to the short side (default 100). A product photo is never a
+   * 1×100000 strip: CLIP would see a 224-pixel sliver of it, and such files are a classic decoder attack.
+   */
+  maxAspectRatio?: number;
 }
+
+export const DEFAULT_MAX_ASPECT_RATIO = 100;
 
 export interface PreprocessOptions extends ImageLimits {
   /** A model's preprocessor_config.json (merged over CLIP's defaults). */
@@ -224,6 +231,14 @@ async function readHeader(input: Uint8Array, limits: ImageLimits): Promise<{ buf
     throw new ImageError(
       'IMAGE_TOO_LARGE',
       `${format.toUpperCase()} image: ${rawWidth}x${rawHeight} (${rawWidth * rawHeight} pixels) is over the limit of ${maxPixels} pixels`,
+    );
+  }
+  const maxAspect = limits.maxAspectRatio ?? DEFAULT_MAX_ASPECT_RATIO;
+  const aspect = Math.max(rawWidth, rawHeight) / Math.min(rawWidth, rawHeight);
+  if (aspect > maxAspect) {
+    throw new ImageError(
+      'IMAGE_TOO_LARGE',
+      `${format.toUpperCase()} image: ${rawWidth}x${rawHeight} has an aspect ratio of ${Math.round(aspect)}:1, over the limit of ${maxAspect}:1`,
     );
   }
   const swap = (meta.orientation ?? 1) >= 5 && (meta.orientation ?? 1) <= 8;

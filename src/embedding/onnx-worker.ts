@@ -62,6 +62,7 @@ export interface PreprocessMessage {
   config: PreprocessorConfig;
   maxBytes?: number;
   maxPixels?: number;
+  maxAspectRatio?: number;
 }
 export type ToWorker = InitMessage | TextRunMessage | ImageRunMessage | PreprocessMessage | { type: 'close' };
 
@@ -251,6 +252,7 @@ if (port) {
       const limits = {
         ...(msg.maxBytes !== undefined ? { maxBytes: msg.maxBytes } : {}),
         ...(msg.maxPixels !== undefined ? { maxPixels: msg.maxPixels } : {}),
+        ...(msg.maxAspectRatio !== undefined ? { maxAspectRatio: msg.maxAspectRatio } : {}),
       };
       preprocessImage(msg.data, { config: msg.config, ...limits }).then(
         (r) =>

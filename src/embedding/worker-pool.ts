@@ -249,7 +249,7 @@ export class WorkerPool {
    */
   preprocess(
     data: Uint8Array,
-    opts: { config: PreprocessorConfig; maxBytes?: number; maxPixels?: number },
+    opts: { config: PreprocessorConfig; maxBytes?: number; maxPixels?: number; maxAspectRatio?: number },
   ): Promise<PreprocessedImage> {
     if (this.closed) return Promise.reject(new Error('embedder is closed'));
     const slot = this.preSlots.reduce<Slot | undefined>(

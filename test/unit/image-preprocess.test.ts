@@ -147,7 +147,7 @@ describe('preprocessImage: generated hostile input', () => {
     });
   }
 
-  it('handles 1x100000 and 100000x1 images without blowing up', async () => {
+  it('rejects 1x100000 and 100000x1 strips by aspect ratio, and handles them in bounded time when allowed', async () => {
     const sizes: Array<[number, number]> = [
       [1, 100_000],
       [100_000, 1],
@@ -156,7 +156,11 @@ describe('preprocessImage: generated hostile input', () => {
       const png = await sharp({ create: { width: w, height: h, channels: 3, background: { r: 200, g: 40, b: 90 } } })
         .png()
         .toBuffer();
-      const r = await preprocessImage(png, LIMITS);
+      for (const check of [preprocessImage(png, LIMITS), inspectImage(png, LIMITS)]) {
+        await expect(check).rejects.toMatchObject({ code: 'IMAGE_TOO_LARGE', message: expect.stringMatching(/aspect ratio of 100000:1, over the limit of 100:1/) });
+      }
+      // the rocket_wide fixture (3000x90, 33:1) is a valid case, so the default leaves room for banners
+      const r = await preprocessImage(png, { ...LIMITS, maxAspectRatio: 1e6 });
       expect(r.dims).toEqual([3, 224, 224]);
       expect([r.width, r.height]).toEqual([w, h]);
       // a flat colour stays that colour

@@ -68,6 +68,7 @@ export interface ImportDeps {
     | 'imageDir'
     | 'maxImageBytes'
     | 'maxImagePixels'
+    | 'maxImageAspectRatio'
     | 'fetchAllowPrivate'
     | 'fetchTimeoutMs'
     | 'fetchMaxRedirects'
@@ -656,6 +657,7 @@ export class Importer {
     const info = await inspectImage(bytes, {
       maxBytes: config.maxImageBytes,
       maxPixels: config.maxImagePixels,
+      maxAspectRatio: config.maxImageAspectRatio,
       verify: Boolean(vector),
     });
     const v = vector ?? (await (await this.embedder()).embedImage(bytes));
