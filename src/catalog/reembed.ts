@@ -26,6 +26,7 @@ import type { ImageEmbedder } from './images.js';
 import { PRECOMPUTED_SOURCE } from './import/importer.js';
 import { createJob, findResumableJob, getJob, updateJob, type JobRow } from './jobs.js';
 import { embeddingTable, ModelRegistry, type ModelRow } from './models.js';
+import { mapLimit } from './concurrency.js';
 
 export interface ReembedDeps {
   sql: Sql;
@@ -75,19 +76,6 @@ interface ImageRef {
   sha256: string;
   source: string;
   has: boolean;
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';

@@ -4,6 +4,7 @@
  * selective, else HNSW with iterative scan), runs the statement from ./sql.ts and maps rows to hits.
  * It never calls ONNX itself: text goes through the injected `QueryEmbedder`.
  */
+import { normaliseFilter } from '../catalog/filter.js';
 import { searchDuration } from '../observability/metrics.js';
 import type { Sql } from '../db/sql.js';
 import { parseVector } from '../db/sql.js';
@@ -50,7 +51,6 @@ const MAX_RETRIES = 3;
 const MAX_TEXT = 1000;
 /** ceiling of the per-request hnsw.max_scan_tuples raised for filtered searches */
 const MAX_SCAN_TUPLES = 1_000_000;
-const MAX_LIST = 100;
 
 interface Row {
   best_score: number | null;
@@ -207,7 +207,7 @@ export class SearchService {
     const minScore = unitOrNull(req.minScore, 'minScore');
     const relativeCutoff = unitOrNull(req.relativeCutoff, 'relativeCutoff');
     const facets = validateFacets(req.facets);
-    validateFilter(req.filter);
+    const filter = normaliseFilter(req.filter);
     const cursor = req.after != null ? decodeCursor(req.after, mode) : null;
     const text = optText(req.text, 'text');
     const negativeText = optText(req.negativeText, 'negativeText');
@@ -215,7 +215,7 @@ export class SearchService {
     const build: BuildSearchInput = {
       mode,
       first,
-      filter: req.filter ?? null,
+      filter,
       minScore,
       relativeCutoff,
       bestScore: cursor?.bestScore ?? null,
@@ -450,57 +450,6 @@ function validateFacets(f: readonly FacetKind[] | null | undefined): FacetKind[]
   if (!Array.isArray(f)) throw badInput('`facets` must be a list', { field: 'facets' });
   for (const k of f) if (!FACETS.includes(k)) throw badInput(`unknown facet ${JSON.stringify(k)}`, { field: 'facets' });
   return [...new Set(f)];
-}
-
-const DECIMAL_RE = /^-?\d{1,10}(\.\d{1,2})?$/;
-
-function stringList(v: readonly string[] | null | undefined, field: string): void {
-  if (v == null) return;
-  if (!Array.isArray(v) || v.length > MAX_LIST || v.some((x) => typeof x !== 'string'))
-    throw badInput(`\`${field}\` must be a list of at most ${MAX_LIST} strings`, { field });
-}
-
-function validDate(v: Date | string | null | undefined, field: string): void {
-  if (v == null) return;
-  const d = v instanceof Date ? v : typeof v === 'string' ? new Date(v) : null;
-  if (!d || Number.isNaN(d.getTime())) throw badInput(`\`${field}\` is not a valid date-time`, { field });
-}
-
-/** Throws BAD_USER_INPUT for anything the SQL builder would choke on. */
-export function validateFilter(f: ProductFilter | null | undefined): void {
-  if (f == null) return;
-  if (typeof f !== 'object') throw badInput('`filter` must be an object', { field: 'filter' });
-  if (f.category != null && (typeof f.category !== 'string' || f.category.length === 0 || f.category.length > 500))
-    throw badInput('`filter.category` must be a non-empty string', { field: 'filter.category' });
-  stringList(f.brands, 'filter.brands');
-  stringList(f.tagsAny, 'filter.tagsAny');
-  stringList(f.tagsAll, 'filter.tagsAll');
-  if (f.price != null) {
-    if (typeof f.price.currency !== 'string' || !/^[A-Za-z]{3}$/.test(f.price.currency))
-      throw badInput('`filter.price.currency` must be a 3-letter currency code', { field: 'filter.price.currency' });
-    for (const k of ['min', 'max'] as const) {
-      const v = f.price[k];
-      if (v == null) continue;
-      const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : 'x') : v;
-      if (typeof s !== 'string' || !DECIMAL_RE.test(s))
-        throw badInput(`\`filter.price.${k}\` must be a decimal amount`, { field: `filter.price.${k}` });
-    }
-  }
-  if (f.inStock != null && typeof f.inStock !== 'boolean')
-    throw badInput('`filter.inStock` must be a boolean', { field: 'filter.inStock' });
-  if (f.attributes != null) {
-    if (!Array.isArray(f.attributes) || f.attributes.length > MAX_LIST)
-      throw badInput('`filter.attributes` must be a list', { field: 'filter.attributes' });
-    for (const a of f.attributes) {
-      if (!a || typeof a.key !== 'string' || !a.key)
-        throw badInput('attribute filter needs a `key`', { field: 'filter.attributes' });
-      if (a.equals != null && typeof a.equals !== 'string')
-        throw badInput('attribute `equals` must be a string', { field: 'filter.attributes' });
-      stringList(a.in, 'filter.attributes.in');
-    }
-  }
-  validDate(f.createdAfter, 'filter.createdAfter');
-  validDate(f.createdBefore, 'filter.createdBefore');
 }
 
 function facetsOf(meta: Row | undefined, kinds: readonly FacetKind[]): Facets {

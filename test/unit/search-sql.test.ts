@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { decodeCursor, encodeCursor } from '../../src/search/cursor.js';
 import { renderSearchQueries } from '../../src/search/dump.js';
-import { combineVectors, validateFilter } from '../../src/search/service.js';
+import { normaliseFilter } from '../../src/catalog/filter.js';
+import { combineVectors } from '../../src/search/service.js';
 import {
   Params,
   buildEstimate,
@@ -201,9 +202,23 @@ describe('filter validation', () => {
     [{ tagsAny: [1] }],
     [{ attributes: [{ equals: 'x' }] }],
     [{ createdBefore: 'not a date' }],
-    [{ category: '' }],
     [{ inStock: 'yes' }],
+    [{ attributes: [{ key: 'size', equals: 3 }] }],
+    [{ price: { min: '20', max: '10', currency: 'USD' } }],
   ])('rejects %j', (f) => {
-    expect(() => validateFilter(f as never)).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT' }));
+    expect(() => normaliseFilter(f as never)).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT' }));
+  });
+
+  it('normalises what searches and listings compare', () => {
+    expect(
+      normaliseFilter({ category: ' Women/Dresses/ ', brands: [' acme ', ''], price: { min: 5, currency: 'usd' }, createdAfter: '2026-01-01T00:00:00Z' }),
+    ).toEqual({
+      category: 'women/dresses',
+      categoryExact: false,
+      brands: ['acme'],
+      price: { min: '5.00', max: null, currency: 'USD' },
+      createdAfter: new Date('2026-01-01T00:00:00Z'),
+    });
+    expect(normaliseFilter({ category: '' })).toEqual({}); // "all categories"
   });
 });

@@ -40,6 +40,7 @@ import { fetchImage, type FetchImageOptions } from '../url-fetch.js';
 import { LIMITS, validateProductInput, type ProductInput } from '../validation.js';
 import { createJob, findResumableJob, updateJob, type JobRow } from '../jobs.js';
 import { detectFormat, readCatalog, type CatalogFormat, type ImportImageRef, type ImportRecord } from './source.js';
+import { mapLimit } from '../concurrency.js';
 
 export const PRECOMPUTED_SOURCE = 'precomputed';
 export const PRECOMPUTED_CONTENT_TYPE = 'application/x-glimpse-precomputed';
@@ -243,20 +244,6 @@ export async function scanCatalog(file: string, format: CatalogFormat): Promise<
     for await (const _ of readCatalog(file, 'csv')) records++;
   }
   return { sha256: hash.digest('hex'), records };
-}
-
-/** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 const str = (v: unknown): string | undefined =>
