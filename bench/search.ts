@@ -44,6 +44,8 @@ const Q = Number(arg('queries', '100'));
 const CLIENTS = Number(arg('clients', '8'));
 const OPTIONS = new Set(arg('options', 'halfvec,fp32,ivfflat,bq,hnswlib').split(','));
 const SEED = Number(arg('seed', '1'));
+// index builds: the HNSW graph must fit in maintenance_work_mem or the build slows down badly (~2 GB per 1M vectors)
+const MAINTENANCE_WORK_MEM = arg('maintenance-work-mem', '2GB');
 // generator: spectrum exponent and spreads (calibrated: see docs/performance.md "## Search")
 const ALPHA = Number(arg('alpha', '0.35'));
 const CLUSTER = Number(arg('cluster-spread', '1.0'));
@@ -364,7 +366,8 @@ async function buildIndex(
 ): Promise<{ name: string; seconds: number; sizeMB: number }> {
   const { ms } = await timed(() =>
     db.sql.transaction(async (tx) => {
-      await tx.exec(`SET LOCAL maintenance_work_mem = '2GB'; SET LOCAL max_parallel_maintenance_workers = 1;`);
+      if (!/^\d+(MB|GB)$/.test(MAINTENANCE_WORK_MEM)) throw new Error('--maintenance-work-mem: e.g. 2GB');
+      await tx.exec(`SET LOCAL maintenance_work_mem = '${MAINTENANCE_WORK_MEM}'; SET LOCAL max_parallel_maintenance_workers = 1;`);
       await tx.exec(ddl);
     }),
   );

@@ -184,6 +184,7 @@ describe('reembed', () => {
   });
 
   it('runs in the background for the startReembed mutation, with progress in the job row', async () => {
+    const adopted: string[] = [];
     const runner = new ReembedRunner({
       sql: db.sql,
       config,
@@ -192,6 +193,8 @@ describe('reembed', () => {
         if (name !== 'test-1024') throw new Error(`unknown model ${name}`);
         return projected(embedder, 'test-1024', 1024);
       },
+      // the server adopts the new model's embedder once the switch is committed (ModelManager.adopt)
+      onSwitched: (e) => void adopted.push(e.modelId),
       options: { batchSize: 5 },
     });
     const asJobRunner: JobRunner = runner; // what the resolvers' startReembed calls (services.jobs)
@@ -204,11 +207,13 @@ describe('reembed', () => {
     const done = (await getJob(db.sql, job.id))!;
     expect(done).toMatchObject({ state: 'succeeded', modelId: 'test-1024', done: images, failed: precomputed });
     expect((await new ModelRegistry(db.sql).active())?.id).toBe('test-1024');
+    expect(adopted).toEqual(['test-1024']);
     expect(await count(`SELECT count(*)::int AS n FROM embedding_1024`)).toBe(images - precomputed);
 
     const failed = await runner.startReembed('missing-model');
     await runner.wait('missing-model');
     expect((await getJob(db.sql, failed.id))!).toMatchObject({ state: 'failed', error: 'unknown model missing-model' });
+    expect(adopted).toEqual(['test-1024']); // a failed job hands nothing over
     expect((await new ModelRegistry(db.sql).active())?.id).toBe('test-1024');
   });
 });
