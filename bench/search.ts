@@ -367,7 +367,9 @@ async function buildIndex(
   const { ms } = await timed(() =>
     db.sql.transaction(async (tx) => {
       if (!/^\d+(MB|GB)$/.test(MAINTENANCE_WORK_MEM)) throw new Error('--maintenance-work-mem: e.g. 2GB');
-      await tx.exec(`SET LOCAL maintenance_work_mem = '${MAINTENANCE_WORK_MEM}'; SET LOCAL max_parallel_maintenance_workers = 1;`);
+      await tx.exec(
+        `SET LOCAL maintenance_work_mem = '${MAINTENANCE_WORK_MEM}'; SET LOCAL max_parallel_maintenance_workers = 1;`,
+      );
       await tx.exec(ddl);
     }),
   );

@@ -37,60 +37,230 @@ export const settings = {
   // --- server
   port: setting('PORT', int(0, 65535), '4000', 'HTTP port of the GraphQL server.'),
   host: setting('HOST', z.string().min(1), '0.0.0.0', 'Interface the server listens on.'),
-  publicUrl: setting('GLIMPSE_PUBLIC_URL', z.string().url().optional(), undefined, 'Base URL used in image URLs (default: derived from each request).'),
-  logLevel: setting('LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info', 'pino log level.'),
-  shutdownTimeoutMs: setting('GLIMPSE_SHUTDOWN_TIMEOUT_MS', int(0, 600_000), '10000', 'Graceful shutdown: how long in-flight requests may take to finish.'),
+  publicUrl: setting(
+    'GLIMPSE_PUBLIC_URL',
+    z.string().url().optional(),
+    undefined,
+    'Base URL used in image URLs (default: derived from each request).',
+  ),
+  logLevel: setting(
+    'LOG_LEVEL',
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    'info',
+    'pino log level.',
+  ),
+  shutdownTimeoutMs: setting(
+    'GLIMPSE_SHUTDOWN_TIMEOUT_MS',
+    int(0, 600_000),
+    '10000',
+    'Graceful shutdown: how long in-flight requests may take to finish.',
+  ),
   demoPage: setting('GLIMPSE_DEMO_PAGE', bool, 'true', 'Serve the storefront demo page at /.'),
 
   // --- database
-  databaseUrl: setting('DATABASE_URL', z.string().url().optional(), undefined, 'PostgreSQL URL (with pgvector). Unset: embedded PGlite under GLIMPSE_DATA_DIR.'),
-  dataDir: setting('GLIMPSE_DATA_DIR', z.string().min(1), dataDirDefault, 'Directory for embedded database, stored images and model cache.'),
+  databaseUrl: setting(
+    'DATABASE_URL',
+    z.string().url().optional(),
+    undefined,
+    'PostgreSQL URL (with pgvector). Unset: embedded PGlite under GLIMPSE_DATA_DIR.',
+  ),
+  dataDir: setting(
+    'GLIMPSE_DATA_DIR',
+    z.string().min(1),
+    dataDirDefault,
+    'Directory for embedded database, stored images and model cache.',
+  ),
   dbPoolSize: setting('GLIMPSE_DB_POOL_SIZE', int(1, 500), '10', 'Connections in the PostgreSQL pool.'),
-  dbStatementTimeoutMs: setting('GLIMPSE_DB_STATEMENT_TIMEOUT_MS', int(0, 3_600_000), '15000', 'statement_timeout for API queries (0: none).'),
-  migrateOnStart: setting('GLIMPSE_MIGRATE_ON_START', bool, 'true', 'Apply pending Prisma migrations when the server starts.'),
+  dbStatementTimeoutMs: setting(
+    'GLIMPSE_DB_STATEMENT_TIMEOUT_MS',
+    int(0, 3_600_000),
+    '15000',
+    'statement_timeout for API queries (0: none).',
+  ),
+  migrateOnStart: setting(
+    'GLIMPSE_MIGRATE_ON_START',
+    bool,
+    'true',
+    'Apply pending Prisma migrations when the server starts.',
+  ),
 
   // --- embedding model
-  model: setting('GLIMPSE_MODEL', z.string().min(1), 'Xenova/clip-vit-large-patch14', 'Model to use: a Hugging Face repo id in the model cache, a local folder path, or "test" for the generated test model (tests and demos only).'),
-  modelDir: setting('GLIMPSE_MODEL_DIR', z.string().min(1), path.join(dataDirDefault, 'models'), 'Model cache directory (one sub-folder per model, transformers.js layout).'),
-  modelDtype: setting('GLIMPSE_MODEL_DTYPE', z.enum(['fp32', 'fp16']), 'fp32', 'Which ONNX weights to load (fp16 halves memory; best on GPU).'),
-  modelAutoFetch: setting('GLIMPSE_MODEL_AUTO_FETCH', bool, 'true', 'Fetch the configured model in the background on first start when it is missing.'),
-  hfEndpoint: setting('HF_ENDPOINT', z.string().url(), 'https://huggingface.co', 'Hugging Face endpoint for `glimpse model fetch`.'),
-  executionProvider: setting('GLIMPSE_EP', z.enum(['cpu', 'cuda']), 'cpu', 'ONNX Runtime execution provider. cuda falls back to cpu with one warning if CUDA cannot load.'),
+  model: setting(
+    'GLIMPSE_MODEL',
+    z.string().min(1),
+    'Xenova/clip-vit-large-patch14',
+    'Model to use: a Hugging Face repo id in the model cache, a local folder path, or "test" for the generated test model (tests and demos only).',
+  ),
+  modelDir: setting(
+    'GLIMPSE_MODEL_DIR',
+    z.string().min(1),
+    path.join(dataDirDefault, 'models'),
+    'Model cache directory (one sub-folder per model, transformers.js layout).',
+  ),
+  modelDtype: setting(
+    'GLIMPSE_MODEL_DTYPE',
+    z.enum(['fp32', 'fp16']),
+    'fp32',
+    'Which ONNX weights to load (fp16 halves memory; best on GPU).',
+  ),
+  modelAutoFetch: setting(
+    'GLIMPSE_MODEL_AUTO_FETCH',
+    bool,
+    'true',
+    'Fetch the configured model in the background on first start when it is missing.',
+  ),
+  hfEndpoint: setting(
+    'HF_ENDPOINT',
+    z.string().url(),
+    'https://huggingface.co',
+    'Hugging Face endpoint for `glimpse model fetch`.',
+  ),
+  executionProvider: setting(
+    'GLIMPSE_EP',
+    z.enum(['cpu', 'cuda']),
+    'cpu',
+    'ONNX Runtime execution provider. cuda falls back to cpu with one warning if CUDA cannot load.',
+  ),
   cudaDeviceId: setting('GLIMPSE_CUDA_DEVICE', int(0, 64), '0', 'CUDA device id.'),
-  inferenceWorkers: setting('GLIMPSE_INFERENCE_WORKERS', int(1, 64), String(Math.max(1, Math.min(2, os.availableParallelism() - 1))), 'Worker threads running ONNX sessions.'),
-  intraOpThreads: setting('GLIMPSE_INTRA_OP_THREADS', int(0, 256), '0', 'ONNX Runtime intra-op threads per worker (0: ONNX default).'),
-  maxBatchSize: setting('GLIMPSE_MAX_BATCH', int(1, 1024), '16', 'Micro-batching: most inputs coalesced into one inference run.'),
-  maxBatchWaitMs: setting('GLIMPSE_MAX_BATCH_WAIT_MS', int(0, 1000), '5', 'Micro-batching: longest a request waits for others to join its batch.'),
-  textCacheSize: setting('GLIMPSE_TEXT_CACHE_SIZE', int(0, 10_000_000), '10000', 'LRU cache entries of text-query embeddings (0: off).'),
+  inferenceWorkers: setting(
+    'GLIMPSE_INFERENCE_WORKERS',
+    int(1, 64),
+    String(Math.max(1, Math.min(2, os.availableParallelism() - 1))),
+    'Worker threads running ONNX sessions.',
+  ),
+  intraOpThreads: setting(
+    'GLIMPSE_INTRA_OP_THREADS',
+    int(0, 256),
+    '0',
+    'ONNX Runtime intra-op threads per worker (0: ONNX default).',
+  ),
+  maxBatchSize: setting(
+    'GLIMPSE_MAX_BATCH',
+    int(1, 1024),
+    '16',
+    'Micro-batching: most inputs coalesced into one inference run.',
+  ),
+  maxBatchWaitMs: setting(
+    'GLIMPSE_MAX_BATCH_WAIT_MS',
+    int(0, 1000),
+    '5',
+    'Micro-batching: longest a request waits for others to join its batch.',
+  ),
+  textCacheSize: setting(
+    'GLIMPSE_TEXT_CACHE_SIZE',
+    int(0, 10_000_000),
+    '10000',
+    'LRU cache entries of text-query embeddings (0: off).',
+  ),
 
   // --- images
-  imageDir: setting('GLIMPSE_IMAGE_DIR', z.string().min(1), path.join(dataDirDefault, 'images'), 'Content-addressed store of uploaded originals.'),
+  imageDir: setting(
+    'GLIMPSE_IMAGE_DIR',
+    z.string().min(1),
+    path.join(dataDirDefault, 'images'),
+    'Content-addressed store of uploaded originals.',
+  ),
   maxImageBytes: setting('GLIMPSE_MAX_IMAGE_BYTES', bytes, '20mb', 'Largest image file accepted.'),
-  maxImagePixels: setting('GLIMPSE_MAX_IMAGE_PIXELS', int(1, 1_000_000_000), '50000000', 'Largest image (width x height) decoded.'),
-  maxImageAspectRatio: setting('GLIMPSE_MAX_IMAGE_ASPECT', num(1, 100_000), '100', 'Largest long-side/short-side ratio of an image accepted (a 1x100000 strip is not a product photo).'),
+  maxImagePixels: setting(
+    'GLIMPSE_MAX_IMAGE_PIXELS',
+    int(1, 1_000_000_000),
+    '50000000',
+    'Largest image (width x height) decoded.',
+  ),
+  maxImageAspectRatio: setting(
+    'GLIMPSE_MAX_IMAGE_ASPECT',
+    num(1, 100_000),
+    '100',
+    'Largest long-side/short-side ratio of an image accepted (a 1x100000 strip is not a product photo).',
+  ),
   maxFilesPerRequest: setting('GLIMPSE_MAX_FILES', int(1, 1000), '10', 'Most files in one multipart request.'),
-  fetchAllowPrivate: setting('GLIMPSE_FETCH_ALLOW_PRIVATE', bool, 'false', 'Allow image URLs that resolve to private, loopback or link-local addresses.'),
-  fetchTimeoutMs: setting('GLIMPSE_FETCH_TIMEOUT_MS', int(100, 600_000), '10000', 'Time limit for fetching an image URL.'),
-  fetchMaxRedirects: setting('GLIMPSE_FETCH_MAX_REDIRECTS', int(0, 20), '3', 'Redirects followed when fetching an image URL.'),
-  nearDuplicateThreshold: setting('GLIMPSE_NEAR_DUPLICATE_THRESHOLD', num(0, 1), '0.97', 'Cosine similarity from which an added image is reported as a near-duplicate.'),
+  fetchAllowPrivate: setting(
+    'GLIMPSE_FETCH_ALLOW_PRIVATE',
+    bool,
+    'false',
+    'Allow image URLs that resolve to private, loopback or link-local addresses.',
+  ),
+  fetchTimeoutMs: setting(
+    'GLIMPSE_FETCH_TIMEOUT_MS',
+    int(100, 600_000),
+    '10000',
+    'Time limit for fetching an image URL.',
+  ),
+  fetchMaxRedirects: setting(
+    'GLIMPSE_FETCH_MAX_REDIRECTS',
+    int(0, 20),
+    '3',
+    'Redirects followed when fetching an image URL.',
+  ),
+  nearDuplicateThreshold: setting(
+    'GLIMPSE_NEAR_DUPLICATE_THRESHOLD',
+    num(0, 1),
+    '0.97',
+    'Cosine similarity from which an added image is reported as a near-duplicate.',
+  ),
 
   // --- search
   maxFirst: setting('GLIMPSE_MAX_FIRST', int(1, 1000), '100', 'Hard cap on `first` (page size).'),
-  hnswEfSearch: setting('GLIMPSE_HNSW_EF_SEARCH', int(1, 1000), '100', 'hnsw.ef_search floor for vector searches (raised per request to cover the page).'),
-  hnswMaxScanTuples: setting('GLIMPSE_HNSW_MAX_SCAN_TUPLES', int(1, 100_000_000), '20000', 'hnsw.max_scan_tuples: iterative scan budget under filters.'),
-  exactScanThreshold: setting('GLIMPSE_EXACT_SCAN_ROWS', int(0, 100_000_000), '20000', 'Filters estimated to match at most this many embeddings use an exact scan instead of the HNSW index.'),
-  searchCandidateWindow: setting('GLIMPSE_SEARCH_CANDIDATES', int(10, 100_000), '500', 'Images taken from the HNSW scan for facets and HYBRID fusion (SEMANTIC pages take at least (first+1)×4); see docs/search.md.'),
+  hnswEfSearch: setting(
+    'GLIMPSE_HNSW_EF_SEARCH',
+    int(1, 1000),
+    '100',
+    'hnsw.ef_search floor for vector searches (raised per request to cover the page).',
+  ),
+  hnswMaxScanTuples: setting(
+    'GLIMPSE_HNSW_MAX_SCAN_TUPLES',
+    int(1, 100_000_000),
+    '20000',
+    'hnsw.max_scan_tuples: iterative scan budget under filters.',
+  ),
+  exactScanThreshold: setting(
+    'GLIMPSE_EXACT_SCAN_ROWS',
+    int(0, 100_000_000),
+    '20000',
+    'Filters estimated to match at most this many embeddings use an exact scan instead of the HNSW index.',
+  ),
+  searchCandidateWindow: setting(
+    'GLIMPSE_SEARCH_CANDIDATES',
+    int(10, 100_000),
+    '500',
+    'Images taken from the HNSW scan for facets and HYBRID fusion (SEMANTIC pages take at least (first+1)×4); see docs/search.md.',
+  ),
   rrfK: setting('GLIMPSE_RRF_K', int(1, 10_000), '60', 'Reciprocal rank fusion constant k for HYBRID mode.'),
-  textSearchConfig: setting('GLIMPSE_TEXT_SEARCH_CONFIG', z.string().regex(/^[a-z_]+$/), 'english', 'PostgreSQL text search configuration for KEYWORD/HYBRID queries and new products.'),
+  textSearchConfig: setting(
+    'GLIMPSE_TEXT_SEARCH_CONFIG',
+    z.string().regex(/^[a-z_]+$/),
+    'english',
+    'PostgreSQL text search configuration for KEYWORD/HYBRID queries and new products.',
+  ),
 
   // --- API limits and auth
-  requireReadKey: setting('GLIMPSE_REQUIRE_READ_KEY', bool, 'false', 'Require a read (or admin) API key for storefront queries.'),
+  requireReadKey: setting(
+    'GLIMPSE_REQUIRE_READ_KEY',
+    bool,
+    'false',
+    'Require a read (or admin) API key for storefront queries.',
+  ),
   maxBodyBytes: setting('GLIMPSE_MAX_BODY_BYTES', bytes, '1mb', 'Largest JSON request body.'),
   maxQueryDepth: setting('GLIMPSE_MAX_QUERY_DEPTH', int(1, 100), '10', 'Deepest GraphQL selection accepted.'),
   maxAliases: setting('GLIMPSE_MAX_ALIASES', int(1, 1000), '30', 'Most field aliases in one GraphQL operation.'),
-  maxComplexity: setting('GLIMPSE_MAX_COMPLEXITY', int(1, 10_000_000), '5000', 'Highest estimated cost of one GraphQL operation.'),
-  rateLimitPerMinute: setting('GLIMPSE_RATE_LIMIT_PER_MINUTE', int(0, 10_000_000), '600', 'Requests per minute per API key (or per IP without key); 0: off.'),
-  trustProxy: setting('GLIMPSE_TRUST_PROXY', z.string(), 'false', 'Express "trust proxy": false, true, a hop count, or comma-separated addresses/subnets of trusted proxies (client address for rate limits, protocol/host for image URLs from X-Forwarded-*).'),
+  maxComplexity: setting(
+    'GLIMPSE_MAX_COMPLEXITY',
+    int(1, 10_000_000),
+    '5000',
+    'Highest estimated cost of one GraphQL operation.',
+  ),
+  rateLimitPerMinute: setting(
+    'GLIMPSE_RATE_LIMIT_PER_MINUTE',
+    int(0, 10_000_000),
+    '600',
+    'Requests per minute per API key (or per IP without key); 0: off.',
+  ),
+  trustProxy: setting(
+    'GLIMPSE_TRUST_PROXY',
+    z.string(),
+    'false',
+    'Express "trust proxy": false, true, a hop count, or comma-separated addresses/subnets of trusted proxies (client address for rate limits, protocol/host for image URLs from X-Forwarded-*).',
+  ),
 } as const;
 
 type Settings = typeof settings;
@@ -109,7 +279,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     if (raw === '') raw = undefined;
     // defaults under the data dir follow GLIMPSE_DATA_DIR when it is set in `env`
     let def = s.default;
-    if (env.GLIMPSE_DATA_DIR && def?.startsWith(dataDirDefault)) def = def.replace(dataDirDefault, path.resolve(env.GLIMPSE_DATA_DIR));
+    if (env.GLIMPSE_DATA_DIR && def?.startsWith(dataDirDefault))
+      def = def.replace(dataDirDefault, path.resolve(env.GLIMPSE_DATA_DIR));
     const parsed = s.schema.safeParse(raw ?? def);
     if (parsed.success) out[key] = parsed.data;
     else problems.push(`${s.env}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
@@ -127,7 +298,15 @@ const docDefaults: Partial<Record<keyof Settings, string>> = {
 /** The settings table for docs: variable, default, description. */
 export function settingsTable(): string {
   const rows = (Object.entries(settings) as [keyof Settings, Setting][]).map(([key, s]) => {
-    const def = docDefaults[key] ?? (s.default === undefined ? '—' : '`' + s.default.replace(dataDirDefault, '$GLIMPSE_DATA_DIR').replace(/\$GLIMPSE_DATA_DIR\$GLIMPSE_DATA_DIR/, '$GLIMPSE_DATA_DIR') + '`');
+    const def =
+      docDefaults[key] ??
+      (s.default === undefined
+        ? '—'
+        : '`' +
+          s.default
+            .replace(dataDirDefault, '$GLIMPSE_DATA_DIR')
+            .replace(/\$GLIMPSE_DATA_DIR\$GLIMPSE_DATA_DIR/, '$GLIMPSE_DATA_DIR') +
+          '`');
     return `| \`${s.env}\` | ${def} | ${s.doc} |`;
   });
   return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n');

@@ -13,7 +13,8 @@ export const ERROR_CODES = {
   IMAGE_TOO_LARGE: 'The image exceeds the byte or pixel limit.',
   PAYLOAD_TOO_LARGE: 'The request body, an upload, or the number of files exceeds its limit.',
   RATE_LIMITED: 'Too many requests for this key (or address); retry after the indicated time.',
-  MODEL_UNAVAILABLE: 'The embedding model is not loaded yet (or failed to load); keyword search and catalog reads still work.',
+  MODEL_UNAVAILABLE:
+    'The embedding model is not loaded yet (or failed to load); keyword search and catalog reads still work.',
   SERVICE_UNAVAILABLE: 'The database is unreachable; retry shortly.',
   QUERY_TOO_COMPLEX: 'The GraphQL operation is too deep, has too many aliases, or is too costly.',
   INTERNAL: 'An unexpected server error (details are in the server log under the request id).',
@@ -35,7 +36,8 @@ export class GlimpseError extends Error {
 
 export const badInput = (message: string, details: Record<string, unknown> = {}) =>
   new GlimpseError('BAD_USER_INPUT', message, details);
-export const notFound = (what: string, id: string) => new GlimpseError('NOT_FOUND', `${what} ${JSON.stringify(id)} does not exist`, { id });
+export const notFound = (what: string, id: string) =>
+  new GlimpseError('NOT_FOUND', `${what} ${JSON.stringify(id)} does not exist`, { id });
 
 /** Errors from other modules that already carry one of our codes (e.g. ImageError, ModelUnavailableError). */
 export function codeOf(err: unknown): ErrorCode | undefined {

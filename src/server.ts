@@ -129,7 +129,8 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   let glimpse: Awaited<ReturnType<typeof createApp>>;
   let closeServices: (() => Promise<void>) | undefined;
   try {
-    const { closeServices: stopServices, ...gql } = overrides.graphql ?? (await loadGraphQLModule({ config, db, models, logger }));
+    const { closeServices: stopServices, ...gql } =
+      overrides.graphql ?? (await loadGraphQLModule({ config, db, models, logger }));
     closeServices = stopServices;
     glimpse = await createApp({
       config,

@@ -48,7 +48,8 @@ export function normaliseFilter(filter: ProductFilter | null | undefined): Produ
     out.price = { min, max, currency };
   }
   if (filter.inStock !== null && filter.inStock !== undefined) {
-    if (typeof filter.inStock !== 'boolean') throw badInput('filter.inStock: must be a boolean', { field: 'filter.inStock' });
+    if (typeof filter.inStock !== 'boolean')
+      throw badInput('filter.inStock: must be a boolean', { field: 'filter.inStock' });
     out.inStock = filter.inStock;
   }
   const tagsAny = list(filter.tagsAny, 'tagsAny');

@@ -79,7 +79,10 @@ export class ImageStore {
    * `minAgeMs` are considered, so uploads in progress are never touched; each deletion re-checks under
    * the image's advisory lock. Runs at server start and as `glimpse images gc`.
    */
-  async sweep(sql: Sql, opts: { minAgeMs?: number } = {}): Promise<{ scanned: number; removed: number; tempRemoved: number }> {
+  async sweep(
+    sql: Sql,
+    opts: { minAgeMs?: number } = {},
+  ): Promise<{ scanned: number; removed: number; tempRemoved: number }> {
     const cutoff = Date.now() - (opts.minAgeMs ?? 10 * 60_000);
     const out = { scanned: 0, removed: 0, tempRemoved: 0 };
     let entries: string[];
@@ -107,9 +110,12 @@ export class ImageStore {
     for (let i = 0; i < candidates.length; i += 1000) {
       const batch = candidates.slice(i, i + 1000);
       const referenced = new Set(
-        (await sql.query<{ sha256: string }>('SELECT DISTINCT sha256 FROM product_image WHERE sha256 = ANY($1::bpchar[])', [batch])).map(
-          (r) => r.sha256,
-        ),
+        (
+          await sql.query<{ sha256: string }>(
+            'SELECT DISTINCT sha256 FROM product_image WHERE sha256 = ANY($1::bpchar[])',
+            [batch],
+          )
+        ).map((r) => r.sha256),
       );
       for (const sha of batch) if (!referenced.has(sha) && (await this.removeIfUnreferenced(sql, sha))) out.removed++;
     }

@@ -146,7 +146,11 @@ export class ImageService {
           },
         );
       }
-      const info = await inspectImage(bytes, { maxBytes: config.maxImageBytes, maxPixels: config.maxImagePixels, maxAspectRatio: config.maxImageAspectRatio });
+      const info = await inspectImage(bytes, {
+        maxBytes: config.maxImageBytes,
+        maxPixels: config.maxImagePixels,
+        maxAspectRatio: config.maxImageAspectRatio,
+      });
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       return { label: src.label, bytes, sha256, info, source, sourceUrl };
     } catch (err) {

@@ -14,7 +14,10 @@ export function openCliDatabase(config: Config, poolSize = 4): Promise<Database>
 }
 
 /** Runs `fn` with the configured database open, closing it afterwards. */
-export async function withDatabase<T>(fn: (db: Database, config: Config) => Promise<T>, config = loadConfig()): Promise<T> {
+export async function withDatabase<T>(
+  fn: (db: Database, config: Config) => Promise<T>,
+  config = loadConfig(),
+): Promise<T> {
   const db = await openCliDatabase(config, 2);
   try {
     return await fn(db, config);

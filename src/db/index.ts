@@ -61,7 +61,11 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       sql: postgresSql(pool),
       prisma,
       location: redactUrl(opts.databaseUrl),
-      ping: (timeoutMs = 2000) => withTimeout(pool.query('SELECT 1').then(() => true), timeoutMs),
+      ping: (timeoutMs = 2000) =>
+        withTimeout(
+          pool.query('SELECT 1').then(() => true),
+          timeoutMs,
+        ),
       async close() {
         await prisma.$disconnect();
         await pool.end();
@@ -76,7 +80,11 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       sql: pgliteSql(lite),
       prisma,
       location: dir,
-      ping: (timeoutMs = 2000) => withTimeout(lite.query('SELECT 1').then(() => true), timeoutMs),
+      ping: (timeoutMs = 2000) =>
+        withTimeout(
+          lite.query('SELECT 1').then(() => true),
+          timeoutMs,
+        ),
       async close() {
         await prisma.$disconnect();
         await lite.close();

@@ -209,13 +209,15 @@ export class Embedder {
     const enc = this.tokenizer.encodeBatch(texts, { padTo: 'longest' });
     embeddingBatchSize.observe({ kind: 'text' }, texts.length);
     const end = embeddingDuration.startTimer({ kind: 'text' });
-    const r = await this.pool.run({
-      kind: 'text',
-      ids: enc.ids,
-      attentionMask: enc.attentionMask,
-      batch: enc.batch,
-      seqLen: enc.seqLen,
-    }).finally(end);
+    const r = await this.pool
+      .run({
+        kind: 'text',
+        ids: enc.ids,
+        attentionMask: enc.attentionMask,
+        batch: enc.batch,
+        seqLen: enc.seqLen,
+      })
+      .finally(end);
     return this.split(r);
   }
 

@@ -88,7 +88,10 @@ export class ModelManager {
     this.embedder = next;
     this.state = 'ready';
     this.reason = undefined;
-    this.logger.info({ model: next.modelId, previous: previous?.modelId }, 'switched to the newly activated embedding model');
+    this.logger.info(
+      { model: next.modelId, previous: previous?.modelId },
+      'switched to the newly activated embedding model',
+    );
     if (previous && previous !== next) {
       setTimeout(() => void previous.close().catch(() => {}), graceMs).unref();
     }

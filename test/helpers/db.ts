@@ -7,8 +7,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import { openDatabase, type Database } from '../../src/db/index.js';
 
-export const TEST_DATABASE_URL =
-  process.env.TEST_DATABASE_URL ?? 'postgresql://glimpse:glimpse@127.0.0.1:5432/glimpse';
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://glimpse:glimpse@127.0.0.1:5432/glimpse';
 
 export type TestDbKind = 'postgres' | 'pglite';
 
@@ -19,7 +18,9 @@ export interface TestDatabase extends Database {
 }
 
 /** Creates an empty scratch database on the test server and returns its URL. */
-export async function createScratchDatabase(prefix = 'glimpse_test'): Promise<{ url: string; drop: () => Promise<void> }> {
+export async function createScratchDatabase(
+  prefix = 'glimpse_test',
+): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `${prefix}_${crypto.randomBytes(5).toString('hex')}`;
   const admin = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 5000 });
   try {
@@ -58,7 +59,12 @@ export async function createTestDatabase(kind: TestDbKind = 'postgres', poolSize
     return Object.assign(db, { drop: () => db.close() });
   }
   const scratch = await createScratchDatabase();
-  const db = await openDatabase({ databaseUrl: scratch.url, dataDir: '/nonexistent', dbPoolSize: poolSize, dbStatementTimeoutMs: 30_000 });
+  const db = await openDatabase({
+    databaseUrl: scratch.url,
+    dataDir: '/nonexistent',
+    dbPoolSize: poolSize,
+    dbStatementTimeoutMs: 30_000,
+  });
   return Object.assign(db, {
     url: scratch.url,
     async drop() {

@@ -9,7 +9,10 @@ import { describe, expect, it } from 'vitest';
 
 function compose(...args: string[]): string {
   try {
-    return execFileSync('docker-compose', ['-f', 'docker-compose.yml', ...args], { encoding: 'utf8', env: { ...process.env, POSTGRES_PASSWORD: 's3cret' } });
+    return execFileSync('docker-compose', ['-f', 'docker-compose.yml', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, POSTGRES_PASSWORD: 's3cret' },
+    });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT') throw new Error('docker-compose is not installed: run `bash scripts/system-deps.sh`');
@@ -20,13 +23,19 @@ function compose(...args: string[]): string {
 describe('docker-compose.yml', () => {
   it('is valid and resolves a GPU api, a CPU profile and a healthy pgvector postgres', () => {
     const resolved = compose('--profile', 'cpu', 'config');
-    expect(compose('--profile', 'cpu', 'config', '--services').trim().split('\n').sort()).toEqual(['api', 'api-cpu', 'postgres']);
+    expect(compose('--profile', 'cpu', 'config', '--services').trim().split('\n').sort()).toEqual([
+      'api',
+      'api-cpu',
+      'postgres',
+    ]);
     expect(resolved).toMatch(/image: pgvector\/pgvector:0\.8\.0-pg17/);
     expect(resolved).toMatch(/pg_isready/);
     expect(resolved).toMatch(/capabilities:\s*\n\s*- gpu/);
     expect(resolved).toMatch(/driver: nvidia/);
     expect(resolved).toMatch(/DATABASE_URL: postgresql:\/\/glimpse:s3cret@postgres:5432\/glimpse/);
-    expect(resolved).toMatch(/GLIMPSE_MIGRATE_ON_START: 'true'|GLIMPSE_MIGRATE_ON_START: "true"|GLIMPSE_MIGRATE_ON_START: 'true'/);
+    expect(resolved).toMatch(
+      /GLIMPSE_MIGRATE_ON_START: 'true'|GLIMPSE_MIGRATE_ON_START: "true"|GLIMPSE_MIGRATE_ON_START: 'true'/,
+    );
     expect(resolved).toMatch(/condition: service_healthy/);
     expect(resolved).toMatch(/models:\/models/);
   });

@@ -607,7 +607,11 @@ describe('(c) model files missing or corrupt at start', () => {
       ['missing vision_model.onnx', { GLIMPSE_MODEL: missing }, /vision_model\.onnx|missing/i],
       [
         'hub model not in the cache, auto-fetch off',
-        { GLIMPSE_MODEL: 'Xenova/clip-vit-base-patch32', GLIMPSE_MODEL_DIR: emptyCache, GLIMPSE_MODEL_AUTO_FETCH: 'false' },
+        {
+          GLIMPSE_MODEL: 'Xenova/clip-vit-base-patch32',
+          GLIMPSE_MODEL_DIR: emptyCache,
+          GLIMPSE_MODEL_AUTO_FETCH: 'false',
+        },
         /missing|not found|fetch/i,
       ],
     ];
@@ -616,12 +620,17 @@ describe('(c) model files missing or corrupt at start', () => {
     for (const [name, modelEnv, why] of fatal) {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-fault-c-'));
       dirs.push(dataDir);
-      const c = await spawnServer({ DATABASE_URL: scratch.url, GLIMPSE_DATA_DIR: dataDir, ...modelEnv }, { expectListening: false });
+      const c = await spawnServer(
+        { DATABASE_URL: scratch.url, GLIMPSE_DATA_DIR: dataDir, ...modelEnv },
+        { expectListening: false },
+      );
       const code = await Promise.race([c.exited, sleep(60_000).then(() => 'timeout' as const)]);
       await stopChild(c);
       expect(code, `${name}: exit code\n${c.output().slice(-2000)}`).toBe(1);
       expect(c.output(), name).not.toMatch(/Glimpse listening/);
-      expect(c.output(), name).toMatch(/could not start the server: MODEL_UNAVAILABLE: embedding model .* cannot be used/);
+      expect(c.output(), name).toMatch(
+        /could not start the server: MODEL_UNAVAILABLE: embedding model .* cannot be used/,
+      );
       expect(c.output(), name).toMatch(why);
       expect(c.output(), name).not.toMatch(/\n\s+at .*\.ts:\d+/); // a message, not a stack trace
       outcomes[name] = { exitCode: code, listened: false };

@@ -26,9 +26,15 @@ describe.each(DB_KINDS)('migrations on %s', (kind) => {
     const idx = await db.sql.query<{ indexname: string; indexdef: string }>(
       `SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'embedding_%_hnsw_idx' ORDER BY indexname`,
     );
-    expect(idx.map((i) => i.indexname)).toEqual(['embedding_1024_hnsw_idx', 'embedding_512_hnsw_idx', 'embedding_768_hnsw_idx']);
+    expect(idx.map((i) => i.indexname)).toEqual([
+      'embedding_1024_hnsw_idx',
+      'embedding_512_hnsw_idx',
+      'embedding_768_hnsw_idx',
+    ]);
     expect(idx[2]!.indexdef).toMatch(/USING hnsw \(embedding halfvec_cosine_ops\)/);
-    await db.sql.query(`INSERT INTO product (sku, title, brand, description) VALUES ('m-1', 'Red summer dresses', 'Acme', 'light cotton')`);
+    await db.sql.query(
+      `INSERT INTO product (sku, title, brand, description) VALUES ('m-1', 'Red summer dresses', 'Acme', 'light cotton')`,
+    );
     const [row] = await db.sql.query<{ hit: boolean }>(
       `SELECT search_tsv @@ websearch_to_tsquery('english', 'dress cotton') AS hit FROM product WHERE sku = 'm-1'`,
     );

@@ -62,7 +62,12 @@ const products: P[] = Array.from({ length: N }, (_, i) => ({
   currency: i === 28 ? 'EUR' : 'USD',
   inStock: i % 5 !== 0,
   tags: [i % 2 === 0 ? 'red' : 'blue', ...(i % 7 === 0 ? ['sale'] : [])],
-  attributes: { color: i % 2 ? 'red' : 'blue', size: ['S', 'M', 'L'][i % 3], n: i, fits: i % 4 === 0 ? ['slim', 'regular'] : ['regular'] },
+  attributes: {
+    color: i % 2 ? 'red' : 'blue',
+    size: ['S', 'M', 'L'][i % 3],
+    n: i,
+    fits: i % 4 === 0 ? ['slim', 'regular'] : ['regular'],
+  },
   created: new Date(Date.UTC(2026, 0, 1 + i)).toISOString(),
   title: i % 3 === 2 ? `Linen shirt ${i}` : `Summer dress ${i}`,
   description: i % 5 === 0 ? 'with genuine leather trim' : 'soft cotton',

@@ -157,7 +157,10 @@ describe('preprocessImage: generated hostile input', () => {
         .png()
         .toBuffer();
       for (const check of [preprocessImage(png, LIMITS), inspectImage(png, LIMITS)]) {
-        await expect(check).rejects.toMatchObject({ code: 'IMAGE_TOO_LARGE', message: expect.stringMatching(/aspect ratio of 100000:1, over the limit of 100:1/) });
+        await expect(check).rejects.toMatchObject({
+          code: 'IMAGE_TOO_LARGE',
+          message: expect.stringMatching(/aspect ratio of 100000:1, over the limit of 100:1/),
+        });
       }
       // the rocket_wide fixture (3000x90, 33:1) is a valid case, so the default leaves room for banners
       const r = await preprocessImage(png, { ...LIMITS, maxAspectRatio: 1e6 });

@@ -211,7 +211,12 @@ describe('filter validation', () => {
 
   it('normalises what searches and listings compare', () => {
     expect(
-      normaliseFilter({ category: ' Women/Dresses/ ', brands: [' acme ', ''], price: { min: 5, currency: 'usd' }, createdAfter: '2026-01-01T00:00:00Z' }),
+      normaliseFilter({
+        category: ' Women/Dresses/ ',
+        brands: [' acme ', ''],
+        price: { min: 5, currency: 'usd' },
+        createdAfter: '2026-01-01T00:00:00Z',
+      }),
     ).toEqual({
       category: 'women/dresses',
       categoryExact: false,

@@ -66,7 +66,11 @@ function imagesOf(value: unknown): ImportImageRef[] {
 /** CSV cells are strings: tags are `|`-separated, attributes a JSON object, in_stock true/false/1/0/yes/no. */
 function fromCsv(row: Record<string, string>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...row };
-  if (typeof row.tags === 'string') out.tags = row.tags.split('|').map((t) => t.trim()).filter(Boolean);
+  if (typeof row.tags === 'string')
+    out.tags = row.tags
+      .split('|')
+      .map((t) => t.trim())
+      .filter(Boolean);
   if (typeof row.attributes === 'string' && row.attributes.trim()) {
     try {
       out.attributes = JSON.parse(row.attributes);
@@ -112,7 +116,13 @@ export async function* readCatalog(file: string, format: CatalogFormat): AsyncGe
     return;
   }
   const parser = fs.createReadStream(file).pipe(
-    parse({ columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), bom: true, skip_empty_lines: true, relax_column_count: true, max_record_size: MAX_LINE_CHARS }),
+    parse({
+      columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()),
+      bom: true,
+      skip_empty_lines: true,
+      relax_column_count: true,
+      max_record_size: MAX_LINE_CHARS,
+    }),
   );
   let n = 0;
   for await (const row of parser as AsyncIterable<Record<string, string>>) {

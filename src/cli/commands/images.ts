@@ -8,13 +8,20 @@ export default function register(program: Command): void {
   images
     .command('gc')
     .description('delete stored files no product image references, and abandoned temporary files')
-    .option('--min-age-minutes <n>', 'only files older than this (uploads in progress are younger)', (v) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('a number of minutes ≥ 0');
-      return n;
-    }, 10)
+    .option(
+      '--min-age-minutes <n>',
+      'only files older than this (uploads in progress are younger)',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('a number of minutes ≥ 0');
+        return n;
+      },
+      10,
+    )
     .action(async (opts: { minAgeMinutes: number }) => {
-      const r = await withDatabase((db, config) => new ImageStore(config.imageDir).sweep(db.sql, { minAgeMs: opts.minAgeMinutes * 60_000 }));
+      const r = await withDatabase((db, config) =>
+        new ImageStore(config.imageDir).sweep(db.sql, { minAgeMs: opts.minAgeMinutes * 60_000 }),
+      );
       process.stdout.write(`${JSON.stringify(r)}\n`);
     });
 }

@@ -13,4 +13,17 @@ import demo from './demo.js';
 import images from './images.js';
 
 /** Every subcommand registers itself here: add one import and one entry per command module. */
-export const commands: Array<(program: Command) => void> = [embed, model, keys, serve, config, tokenize, preprocess, importCmd, reembed, models, demo, images];
+export const commands: Array<(program: Command) => void> = [
+  embed,
+  model,
+  keys,
+  serve,
+  config,
+  tokenize,
+  preprocess,
+  importCmd,
+  reembed,
+  models,
+  demo,
+  images,
+];

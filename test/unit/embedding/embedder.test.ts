@@ -116,7 +116,13 @@ describe('Embedder on the test model', () => {
     // leaves it low. Unlike a timer's largest gap it does not count time the OS took the CPU away from an
     // idle process, which a busy 2-core CI machine does; the best of three attempts counts.
     const photo = await sharp({
-      create: { width: 2000, height: 1500, channels: 3, background: { r: 0, g: 0, b: 0 }, noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+      create: {
+        width: 2000,
+        height: 1500,
+        channels: 3,
+        background: { r: 0, g: 0, b: 0 },
+        noise: { type: 'gaussian', mean: 128, sigma: 40 },
+      },
     })
       .jpeg()
       .toBuffer();
