@@ -103,6 +103,9 @@ for _ in $(seq 1 30); do psql_su -c 'select 1' >/dev/null 2>&1 && break; sleep 0
 if [ "$(psql_su -c "select 1 from pg_roles where rolname='$USER_NAME'")" != "1" ]; then
   psql_su -c "create role \"$USER_NAME\" login createdb password '$PASSWORD'"
 fi
+# tests drop their scratch databases WITH (FORCE); an autovacuum worker inside one can only be terminated
+# by a member of pg_signal_backend
+psql_su -c "grant pg_signal_backend to \"$USER_NAME\"" >/dev/null
 if [ "$(psql_su -c "select 1 from pg_database where datname='$DB'")" != "1" ]; then
   psql_su -c "create database \"$DB\" owner \"$USER_NAME\""
 fi

@@ -44,7 +44,16 @@ export async function createScratchDatabase(
       const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
       await c.connect();
       try {
-        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        // a backend of the database may still be exiting (or an autovacuum worker starting): retry briefly
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+            break;
+          } catch (err) {
+            if (attempt >= 5) throw err;
+            await new Promise((r) => setTimeout(r, 300 * attempt));
+          }
+        }
       } finally {
         await c.end();
       }
