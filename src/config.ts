@@ -213,6 +213,12 @@ export const settings = {
     '20000',
     'hnsw.max_scan_tuples: iterative scan budget under filters.',
   ),
+  ivfflatProbes: setting(
+    'GLIMPSE_IVFFLAT_PROBES',
+    int(1, 32768),
+    '10',
+    "ivfflat.probes floor when a table's vector index is IVFFlat (`glimpse index rebuild --type ivfflat`): raised to cover the page, capped at the index's lists; see docs/search.md.",
+  ),
   exactScanThreshold: setting(
     'GLIMPSE_EXACT_SCAN_ROWS',
     int(0, 100_000_000),

@@ -40,6 +40,9 @@ function wrapTx(tx: Transaction): Sql {
         throw err;
       }
     },
+    session<T>(fn: (s: Sql) => Promise<T>): Promise<T> {
+      return fn(wrapTx(tx));
+    },
   };
 }
 
@@ -54,6 +57,15 @@ export function pgliteSql(db: PGlite): Sql {
     },
     transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
       return db.transaction((tx) => fn(wrapTx(tx)));
+    },
+    async session<T>(fn: (s: Sql) => Promise<T>): Promise<T> {
+      // one backend: the session is the database itself
+      const self = pgliteSql(db);
+      try {
+        return await fn(self);
+      } finally {
+        await db.exec('RESET ALL');
+      }
     },
   };
 }

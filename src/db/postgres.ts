@@ -34,7 +34,8 @@ export function createPool(opts: PostgresOptions): pg.Pool {
 
 type Queryable = pg.Pool | pg.PoolClient;
 
-function wrap(client: Queryable, pool: pg.Pool): Sql {
+/** `inTx`: `client` is a connection inside BEGIN (nested transactions become savepoints). */
+function wrap(client: Queryable, pool: pg.Pool, inTx = client !== pool): Sql {
   return {
     kind: 'postgres',
     async query<T>(text: string, params?: readonly unknown[]) {
@@ -45,12 +46,12 @@ function wrap(client: Queryable, pool: pg.Pool): Sql {
       await client.query(text);
     },
     async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
-      if (client !== pool) {
+      if (inTx) {
         // already inside a transaction: a savepoint keeps nested units atomic
         const name = `sp_${Math.random().toString(36).slice(2, 10)}`;
         await client.query(`SAVEPOINT ${name}`);
         try {
-          const out = await fn(wrap(client, pool));
+          const out = await fn(wrap(client, pool, true));
           await client.query(`RELEASE SAVEPOINT ${name}`);
           return out;
         } catch (err) {
@@ -58,11 +59,12 @@ function wrap(client: Queryable, pool: pg.Pool): Sql {
           throw err;
         }
       }
-      const conn = await pool.connect();
+      // a pooled connection, or the one connection of a session (then it stays checked out afterwards)
+      const conn = client === pool ? await pool.connect() : (client as pg.PoolClient);
       let broken: Error | undefined;
       try {
         await conn.query('BEGIN');
-        const out = await fn(wrap(conn, pool));
+        const out = await fn(wrap(conn, pool, true));
         await conn.query('COMMIT');
         return out;
       } catch (err) {
@@ -73,6 +75,21 @@ function wrap(client: Queryable, pool: pg.Pool): Sql {
         }
         throw err;
       } finally {
+        if (client === pool) conn.release(broken);
+      }
+    },
+    async session<T>(fn: (s: Sql) => Promise<T>): Promise<T> {
+      if (client !== pool) return fn(wrap(client, pool, inTx)); // already on one connection
+      const conn = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        return await fn(wrap(conn, pool, false));
+      } finally {
+        try {
+          await conn.query('RESET ALL');
+        } catch (err) {
+          broken = err as Error;
+        }
         conn.release(broken);
       }
     },

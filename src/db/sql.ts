@@ -16,6 +16,12 @@ export interface Sql {
    * throws. `SET LOCAL` inside applies to this transaction only (used to tune pgvector per search).
    */
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` on one connection, outside a transaction (session `SET`s, then statements that cannot run in a
+   * transaction block, e.g. CREATE INDEX CONCURRENTLY). Session settings are reset before the connection
+   * goes back to the pool.
+   */
+  session<T>(fn: (s: Sql) => Promise<T>): Promise<T>;
 }
 
 /** Formats a vector as pgvector's text input ('[0.1,0.2,…]'), for a `$n::halfvec(d)` / `::vector(d)` parameter. */

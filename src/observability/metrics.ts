@@ -40,7 +40,7 @@ export const errorsTotal = new Counter({
 /** Search latency by mode (SEMANTIC, KEYWORD, HYBRID) and query kind (text, image, product, combined). */
 export const searchDuration = new Histogram({
   name: 'glimpse_search_duration_seconds',
-  help: 'Search latency in the database (query embedding excluded) by mode and strategy (hnsw-iterative, exact, keyword).',
+  help: 'Search latency in the database (query embedding excluded) by mode and strategy (hnsw-iterative, ivfflat-iterative, exact, keyword).',
   labelNames: ['mode', 'kind'] as const,
   buckets: LATENCY_BUCKETS,
   registers: [registry],

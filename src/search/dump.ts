@@ -12,6 +12,7 @@ import {
   type BuildSearchInput,
   type BuiltQuery,
 } from './sql.js';
+import { buildIndexInfo } from './index-admin.js';
 import type { ProductFilter } from './types.js';
 
 const MODEL = 'Xenova/clip-vit-large-patch14';
@@ -55,6 +56,8 @@ const common = (over: Partial<BuildSearchInput>): BuildSearchInput => ({
   efSearch: 500,
   maxScanTuples: 20000,
   iterativeScan: 'relaxed_order',
+  probes: 10,
+  maxProbes: 40,
   rrfK: 60,
   textSearchConfig: 'english',
   ...over,
@@ -68,7 +71,15 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
       buildSearch(common({ strategy: 'hnsw-iterative', after: { kind: 'distance', value: 0.71, productId: PRODUCT } })),
   },
   {
-    description: 'SEMANTIC, exact scan over the filtered rows (selective filter): cannot use the HNSW index.',
+    description:
+      'SEMANTIC over an IVFFlat index (`glimpse index rebuild --type ivfflat`): the statement of semantic-hnsw, ivfflat.* settings.',
+    build: () =>
+      buildSearch(
+        common({ strategy: 'ivfflat-iterative', after: { kind: 'distance', value: 0.71, productId: PRODUCT } }),
+      ),
+  },
+  {
+    description: 'SEMANTIC, exact scan over the filtered rows (selective filter): cannot use the vector index.',
     build: () =>
       buildSearch(common({ strategy: 'exact', after: { kind: 'distance', value: 0.71, productId: PRODUCT } })),
   },
@@ -98,6 +109,18 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
       ),
   },
   {
+    description: 'HYBRID over an IVFFlat index: the statement of hybrid-hnsw, ivfflat.* settings.',
+    build: () =>
+      buildSearch(
+        common({
+          mode: 'HYBRID',
+          strategy: 'ivfflat-iterative',
+          text: 'red summer dress',
+          after: { kind: 'score', value: 0.8, productId: PRODUCT },
+        }),
+      ),
+  },
+  {
     description: 'HYBRID with the exact semantic scan (selective filter).',
     build: () =>
       buildSearch(
@@ -121,6 +144,11 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
   {
     description: '"More like this" from an image: its vector and product.',
     build: () => buildImageVector({ dimension: 768, modelId: MODEL, imageId: IMAGE }),
+  },
+  {
+    description:
+      "Type and options of a table's vector index, and the table's row estimate (cached ~60 s by the service).",
+    build: () => buildIndexInfo(768),
   },
   {
     description: 'The active model (vector-only queries while no embedder is loaded).',

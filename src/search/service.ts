@@ -1,7 +1,8 @@
 /**
  * SearchService: validates a search request, builds the query vector (docs/search.md: weighted sum of
  * normalised parts minus the negative, renormalised), picks the strategy (exact scan when the filter is
- * selective, else HNSW with iterative scan), runs the statement from ./sql.ts and maps rows to hits.
+ * selective, else the table's vector index — HNSW or IVFFlat, looked up in the catalog and cached — with an
+ * iterative scan), runs the statement from ./sql.ts and maps rows to hits.
  * It never calls ONNX itself: text goes through the injected `QueryEmbedder`.
  */
 import { normaliseFilter } from '../catalog/filter.js';
@@ -10,10 +11,12 @@ import type { Sql } from '../db/sql.js';
 import { parseVector } from '../db/sql.js';
 import { GlimpseError, badInput, notFound } from '../errors.js';
 import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor.js';
+import { cachedIndexInfo, type VectorIndexInfo } from './index-admin.js';
 import {
   EMBEDDING_TABLES,
   IMAGES_PER_HIT,
   MAX_EF_SEARCH,
+  MAX_PROBES,
   PRICE_BUCKETS,
   buildActiveModel,
   buildEstimate,
@@ -23,6 +26,7 @@ import {
   embeddingTable,
   explainText,
   hasFilter,
+  strategyShape,
   type BuildSearchInput,
   type BuiltQuery,
   type CursorKey,
@@ -51,6 +55,7 @@ const MAX_RETRIES = 3;
 const MAX_TEXT = 1000;
 /** ceiling of the per-request hnsw.max_scan_tuples raised for filtered searches */
 const MAX_SCAN_TUPLES = 1_000_000;
+export const DEFAULT_IVFFLAT_PROBES = 10;
 
 interface Row {
   best_score: number | null;
@@ -84,6 +89,10 @@ interface Prepared {
   modelId: string | null;
   build: BuildSearchInput;
   plan: SearchPlan;
+  /** lower bound of the fraction of embeddings passing the filter (1: unfiltered or unknown) */
+  matchFraction: number;
+  /** the table's vector index (index strategies only) */
+  index: VectorIndexInfo | null;
 }
 
 export class SearchService {
@@ -117,10 +126,10 @@ export class SearchService {
       const meta = rows[0];
       const hitRows = rows.filter((r) => r.product_id !== null);
       p.plan.candidateRows = meta?.candidate_rows ?? undefined;
-      // HNSW window saturated but page short: products with several images filled it; widen and retry
+      // index window saturated but page short: products with several images filled it; widen and retry
       if (
         p.mode === 'SEMANTIC' && // HYBRID fuses a fixed window: widening it would re-rank earlier pages
-        p.plan.strategy === 'hnsw-iterative' &&
+        p.plan.strategy !== 'exact' &&
         hitRows.length < p.first + 1 &&
         meta?.candidate_rows != null &&
         meta.candidate_rows >= p.build.window &&
@@ -128,9 +137,12 @@ export class SearchService {
       ) {
         p.plan.retries++;
         p.build.window *= 4;
-        p.build.efSearch = Math.min(MAX_EF_SEARCH, Math.max(p.build.efSearch ?? 0, p.build.window));
         p.plan.candidateWindow = p.build.window;
-        p.plan.efSearch = p.build.efSearch;
+        if (p.plan.strategy === 'ivfflat-iterative') this.tuneIvfflat(p);
+        else {
+          p.build.efSearch = Math.min(MAX_EF_SEARCH, Math.max(p.build.efSearch ?? 0, p.build.window));
+          p.plan.efSearch = p.build.efSearch;
+        }
         continue;
       }
       return this.result(p, meta, hitRows);
@@ -233,7 +245,7 @@ export class SearchService {
       if (!text) throw badInput('KEYWORD search needs `text`', { field: 'text' });
       if (req.imageVector || req.vector || req.productId || req.imageId)
         throw badInput('KEYWORD search takes `text` (and `negativeText`) only', { field: 'mode' });
-      return { mode, first, cursor, modelId: null, build, plan };
+      return { mode, first, cursor, modelId: null, build, plan, matchFraction: 1, index: null };
     }
     if (mode === 'HYBRID' && !text) throw badInput('HYBRID search needs `text`', { field: 'text' });
 
@@ -283,7 +295,7 @@ export class SearchService {
     build.dimension = model.dimension;
     build.excludeProductId = excludeProductId;
 
-    // ---- strategy: exact scan when the filter is selective
+    // ---- strategy: exact scan when the filter is selective, else the table's vector index
     let strategy: VectorStrategy = 'hnsw-iterative';
     /** lower bound of the fraction of embeddings passing the filter (1: unfiltered or unknown) */
     let matchFraction = 1;
@@ -302,14 +314,27 @@ export class SearchService {
       if (n <= this.config.exactScanThreshold) strategy = 'exact';
       else matchFraction = Math.min(1, n / Math.max(n, Number(row?.total ?? 0)));
     }
+    let index: VectorIndexInfo | null = null;
+    if (strategy !== 'exact') {
+      // the index type decides the settings (hnsw.* or ivfflat.*): a catalog lookup, cached ~60 s per table
+      index = await cachedIndexInfo(this.sql, model.dimension);
+      plan.index = index.type;
+      if (index.type === 'ivfflat') strategy = 'ivfflat-iterative';
+    }
     build.strategy = strategy;
     plan.strategy = strategy;
     plan.table = embeddingTable(model.dimension);
-    plan.shape = `${mode === 'SEMANTIC' ? 'semantic' : 'hybrid'}-${strategy === 'exact' ? 'exact' : 'hnsw'}`;
-    if (strategy === 'hnsw-iterative') {
+    plan.shape = `${mode === 'SEMANTIC' ? 'semantic' : 'hybrid'}-${strategyShape(strategy)}`;
+    const prepared: Prepared = { mode, first, cursor, modelId: model.id, build, plan, matchFraction, index };
+    if (strategy !== 'exact') {
       const pageWindow = (first + 1) * IMAGES_PER_HIT;
       build.window =
         mode === 'HYBRID' || facets?.length ? Math.max(pageWindow, this.config.searchCandidateWindow) : pageWindow;
+      plan.iterativeScan = 'relaxed_order';
+      plan.candidateWindow = build.window;
+    }
+    if (strategy === 'ivfflat-iterative') this.tuneIvfflat(prepared);
+    else if (strategy === 'hnsw-iterative') {
       build.efSearch = Math.min(MAX_EF_SEARCH, Math.max(this.config.hnswEfSearch, build.window));
       // the iterative scan visits about window / matchFraction tuples to fill the window: allow twice that
       build.maxScanTuples = Math.min(
@@ -318,14 +343,36 @@ export class SearchService {
       );
       build.iterativeScan = 'relaxed_order';
       plan.efSearch = build.efSearch;
-      plan.iterativeScan = 'relaxed_order';
       plan.maxScanTuples = build.maxScanTuples;
-      plan.candidateWindow = build.window;
     } else {
       build.window = Math.max((first + 1) * IMAGES_PER_HIT, this.config.searchCandidateWindow);
     }
     build.fusionWindow = Math.max(first + 1, this.config.searchCandidateWindow);
-    return { mode, first, cursor, modelId: model.id, build, plan };
+    return prepared;
+  }
+
+  /**
+   * IVFFlat settings for the current window (docs/search.md, "Choosing the index"): with r = rows per list,
+   * probes = min(lists, max(GLIMPSE_IVFFLAT_PROBES, ⌈window / r⌉)) — enough lists to hold the window, like
+   * ef_search ≥ window for HNSW — and the iterative scan may read up to
+   * max_probes = min(lists, max(2 × probes, ⌈2 × window / (r × f)⌉)) lists, f being the (lower-bound) fraction of
+   * embeddings that pass the filter: the filtered counterpart of hnsw.max_scan_tuples.
+   */
+  private tuneIvfflat(p: Prepared): void {
+    const lists = Math.max(1, Math.min(MAX_PROBES, p.index?.lists ?? 1));
+    const perList = p.index && p.index.rows > 0 ? p.index.rows / lists : null;
+    const window = p.build.window;
+    const floor = this.config.ivfflatProbes ?? DEFAULT_IVFFLAT_PROBES;
+    const probes = Math.min(lists, Math.max(floor, perList ? Math.ceil(window / perList) : 0));
+    const maxProbes = Math.min(
+      lists,
+      Math.max(2 * probes, perList ? Math.ceil((2 * window) / (perList * p.matchFraction)) : lists),
+    );
+    p.build.probes = probes;
+    p.build.maxProbes = maxProbes;
+    p.plan.lists = lists;
+    p.plan.probes = probes;
+    p.plan.maxProbes = maxProbes;
   }
 
   private async activeModel(): Promise<{ id: string; dimension: number }> {

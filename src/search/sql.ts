@@ -5,11 +5,14 @@
  * (`npm run search:sql`) so reviewers read SQL, not string concatenation.
  *
  * Shapes
- *  - semantic, strategy 'hnsw-iterative': the HNSW index scan (iterative, relaxed order) takes `window`
- *    images that pass the filters; every image of those products is then re-scored exactly and each
- *    product ranked by its best image (per-product aggregate), ordered by (distance, product id).
+ *  - semantic, strategy 'hnsw-iterative' / 'ivfflat-iterative': the vector index scan (iterative, relaxed
+ *    order) takes `window` images that pass the filters; every image of those products is then re-scored
+ *    exactly and each product ranked by its best image (per-product aggregate), ordered by (distance, product
+ *    id). The statement is the same for both index types; only the transaction's settings differ (hnsw.* or
+ *    ivfflat.*), so the shapes `*-hnsw` and `*-ivfflat` share their SQL text.
  *  - semantic, strategy 'exact': the filtered rows are scored exactly — DISTINCT ON (product_id) ordering
- *    cannot be served by the HNSW index, so the planner reads the filtered rows through ordinary indexes.
+ *    cannot be served by the vector index (HNSW or IVFFlat), so the planner reads the filtered rows through
+ *    ordinary indexes.
  *  - keyword: full-text match over product.search_tsv, ts_rank_cd normalised (flag 32: rank/(rank+1)).
  *  - hybrid: reciprocal rank fusion of the semantic list and the keyword list (each cut at `window`).
  * Facets, the best score and the HNSW candidate count come back on every row (and on a single row with a
@@ -39,8 +42,16 @@ export const FACET_LIMIT = 100;
 export const IMAGES_PER_HIT = 4;
 /** pgvector's largest hnsw.ef_search. */
 export const MAX_EF_SEARCH = 1000;
+/** pgvector's largest ivfflat.probes (= its largest number of lists). */
+export const MAX_PROBES = 32768;
 
-export type VectorStrategy = 'hnsw-iterative' | 'exact';
+/** hnsw-iterative / ivfflat-iterative: the table's vector index (by its type); exact: no vector index. */
+export type VectorStrategy = 'hnsw-iterative' | 'ivfflat-iterative' | 'exact';
+
+/** Suffix of the shape name of a strategy (src/search/queries/{semantic,hybrid}-<suffix>.sql). */
+export function strategyShape(strategy: VectorStrategy): 'hnsw' | 'ivfflat' | 'exact' {
+  return strategy === 'exact' ? 'exact' : strategy === 'ivfflat-iterative' ? 'ivfflat' : 'hnsw';
+}
 
 /** Keyset position after the last hit of the previous page. */
 export type CursorKey =
@@ -70,7 +81,7 @@ export interface BuildSearchInput {
   first: number;
   after?: CursorKey | null;
   facets?: readonly FacetKind[] | null;
-  /** images taken from the HNSW scan (hnsw-iterative) */
+  /** images taken from the vector index scan (hnsw-iterative, ivfflat-iterative) */
   window: number;
   /** HYBRID: products kept from each list before fusion */
   fusionWindow?: number;
@@ -78,6 +89,9 @@ export interface BuildSearchInput {
   efSearch?: number;
   maxScanTuples?: number;
   iterativeScan?: 'relaxed_order' | 'strict_order';
+  /** ivfflat-iterative: ivfflat.probes (lists scanned first) and ivfflat.max_probes (iterative scan budget) */
+  probes?: number;
+  maxProbes?: number;
 }
 
 export interface BuiltQuery {
@@ -239,6 +253,25 @@ function hnswSettings(opts: BuildSearchInput): { text: string; params: unknown[]
 }
 
 /**
+ * IVFFlat: `probes` lists first, then (iterative scan, pgvector 0.8: relaxed order is the only order IVFFlat
+ * offers) more lists until the LIMIT is filled or `max_probes` lists were read. The planner settings are those
+ * of the HNSW shape, for the same reasons.
+ */
+function ivfflatSettings(opts: BuildSearchInput): { text: string; params: unknown[] } {
+  const params = new Params();
+  const probes = Math.max(1, Math.min(MAX_PROBES, Math.round(opts.probes ?? 10)));
+  const maxProbes = Math.max(probes, Math.min(MAX_PROBES, Math.round(opts.maxProbes ?? probes)));
+  const text = `SELECT set_config('ivfflat.probes', ${params.add(String(probes))}, true),
+  set_config('ivfflat.iterative_scan', 'relaxed_order', true),
+  set_config('ivfflat.max_probes', ${params.add(String(maxProbes))}, true),
+  set_config('enable_seqscan', 'off', true),
+  set_config('enable_sort', 'off', true),
+  set_config('jit', 'off', true),
+  set_config('max_parallel_workers_per_gather', '0', true)`;
+  return { text, params: params.values };
+}
+
+/**
  * Settings of the other shapes: JIT and parallel workers off. Search statements are short; with the
  * disable_cost of the HNSW settings (or a large exact scan) their estimated cost passes jit_above_cost and
  * LLVM compilation would add 100+ ms to a 5 ms query; a parallel plan makes the planner prefer a parallel
@@ -264,7 +297,7 @@ function semanticCtes(
   const model = params.add(opts.modelId);
   if (opts.strategy === 'exact') {
     return `best AS MATERIALIZED (
-  -- exact: every filtered embedding is scored; ordered by product first, so the HNSW index cannot serve it
+  -- exact: every filtered embedding is scored; ordered by product first, so the vector index cannot serve it
   SELECT DISTINCT ON (e.product_id) e.product_id, e.image_id, (e.embedding <=> ${q}) AS distance
   FROM ${table} e
   JOIN product p ON p.id = e.product_id
@@ -274,7 +307,7 @@ function semanticCtes(
   }
   const window = params.add(opts.window, 'int');
   return `ann AS MATERIALIZED (
-  -- HNSW index scan (iterative, relaxed order: exact order restored below), filters applied during the scan
+  -- vector index scan (iterative, relaxed order: exact order restored below), filters applied during the scan
   SELECT e.product_id
   FROM ${table} e
   JOIN product p ON p.id = e.product_id
@@ -394,13 +427,19 @@ export function buildSearch(opts: BuildSearchInput): BuiltQuery {
   if (opts.vector.length !== opts.dimension)
     throw new RangeError(`vector has ${opts.vector.length} dimensions, expected ${opts.dimension}`);
   const strategy = opts.strategy ?? 'hnsw-iterative';
+  const shape = strategyShape(strategy);
   const q = params.add(vectorLiteral(opts.vector), `halfvec(${opts.dimension})`);
   const conds = filterConditions(opts.filter, params, opts.excludeProductId);
-  const settings = strategy === 'hnsw-iterative' ? hnswSettings(opts) : { ...NO_JIT, params: [] };
-  const candidateCount = strategy === 'hnsw-iterative' ? '(SELECT count(*)::int FROM ann)' : 'NULL::int';
+  const settings =
+    strategy === 'hnsw-iterative'
+      ? hnswSettings(opts)
+      : strategy === 'ivfflat-iterative'
+        ? ivfflatSettings(opts)
+        : { ...NO_JIT, params: [] };
+  const candidateCount = strategy !== 'exact' ? '(SELECT count(*)::int FROM ann)' : 'NULL::int';
   if (opts.mode === 'SEMANTIC') {
     const afterDistance =
-      strategy === 'hnsw-iterative' && opts.after?.kind === 'distance' ? params.add(opts.after.value, 'float8') : null;
+      strategy !== 'exact' && opts.after?.kind === 'distance' ? params.add(opts.after.value, 'float8') : null;
     const text = `WITH ${semanticCtes({ ...opts, strategy }, params, q, conds, afterDistance)},
 ranked AS (
   -- score = max(0, 1 - cosine distance) = max(0, cosine similarity)
@@ -412,7 +451,7 @@ matches AS (
   SELECT r.* FROM ranked r WHERE ${cutoffCondition(opts, params)}
 ),
 ${finalSelect(opts, params, 'pg.product_id, pg.image_id, pg.distance, pg.score', 'm.distance, m.product_id', candidateCount)}`;
-    return { shape: `semantic-${strategy === 'exact' ? 'exact' : 'hnsw'}`, settings, text, params: params.values };
+    return { shape: `semantic-${shape}`, settings, text, params: params.values };
   }
   // HYBRID
   const k = params.add(opts.rrfK ?? 60, 'float8');
@@ -443,7 +482,7 @@ matches AS (
   SELECT r.* FROM ranked r WHERE ${cutoffCondition(opts, params)}
 ),
 ${finalSelect(opts, params, 'pg.product_id, pg.image_id, pg.distance, pg.score, pg.semantic_rank, pg.keyword_rank', 'm.score DESC, m.product_id', candidateCount)}`;
-  return { shape: `hybrid-${strategy === 'exact' ? 'exact' : 'hnsw'}`, settings, text, params: params.values };
+  return { shape: `hybrid-${shape}`, settings, text, params: params.values };
 }
 
 function buildKeyword(opts: BuildSearchInput, params: Params): BuiltQuery {

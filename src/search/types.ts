@@ -122,20 +122,26 @@ export interface Facets {
   price?: PriceBucket[];
 }
 
-export type SearchStrategy = 'hnsw-iterative' | 'exact' | 'keyword';
+export type SearchStrategy = 'hnsw-iterative' | 'ivfflat-iterative' | 'exact' | 'keyword';
 
 /** How the search ran (for logs, `explain` in tests, and the benchmark). */
 export interface SearchPlan {
   mode: SearchMode;
-  /** vector part: hnsw-iterative or exact; 'keyword' for KEYWORD mode */
+  /** vector part: hnsw-iterative, ivfflat-iterative (by the table's index type) or exact; 'keyword' for KEYWORD mode */
   strategy: SearchStrategy;
   /** the generated-SQL shape (src/search/queries/<shape>.sql) */
   shape: string;
   table?: string;
+  /** type of the table's vector index, when the index path ran (null: the table has none) */
+  index?: 'hnsw' | 'ivfflat' | null;
   /** hnsw.ef_search used (hnsw-iterative only) */
   efSearch?: number;
   iterativeScan?: 'relaxed_order' | 'strict_order' | 'off';
   maxScanTuples?: number;
+  /** ivfflat-iterative: the index's lists, ivfflat.probes and ivfflat.max_probes used */
+  lists?: number;
+  probes?: number;
+  maxProbes?: number;
   /** embeddings matching the filters, counted up to exactScanThreshold + 1 (only when filtered) */
   estimatedRows?: number;
   /** images taken from the HNSW scan (LIMIT) */
@@ -179,4 +185,6 @@ export interface SearchConfig {
   textSearchConfig: string;
   /** images taken from the HNSW scan for facets and HYBRID fusion (see docs/search.md) */
   searchCandidateWindow: number;
+  /** ivfflat.probes floor when the table's index is IVFFlat (default 10) */
+  ivfflatProbes?: number;
 }

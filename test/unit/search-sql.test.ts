@@ -44,6 +44,20 @@ describe('search SQL builder', () => {
       expect(fs.readFileSync(path.join(QUERIES_DIR, name), 'utf8'), name).toBe(text);
   });
 
+  it('IVFFlat: the statement of the HNSW shape with ivfflat.* settings (probes ≤ max_probes)', () => {
+    const h = buildSearch(base({ strategy: 'hnsw-iterative' }));
+    const f = buildSearch(base({ strategy: 'ivfflat-iterative', probes: 12, maxProbes: 5 }));
+    expect(f.shape).toBe('semantic-ivfflat');
+    expect(f.text).toBe(h.text);
+    expect(f.params).toEqual(h.params);
+    expect(f.settings!.text).toMatch(/set_config\('ivfflat\.iterative_scan', 'relaxed_order', true\)/);
+    expect(f.settings!.text).not.toMatch(/hnsw\./);
+    expect(f.settings!.params).toEqual(['12', '12']);
+    expect(buildSearch(base({ mode: 'HYBRID', text: 'x', strategy: 'ivfflat-iterative' })).shape).toBe(
+      'hybrid-ivfflat',
+    );
+  });
+
   it('turns every filter into parameterised conditions (no values in the SQL text)', () => {
     const p = new Params();
     const conds = filterConditions(

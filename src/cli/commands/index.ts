@@ -11,6 +11,7 @@ import reembed from './reembed.js';
 import models from './models.js';
 import demo from './demo.js';
 import images from './images.js';
+import indexCmd from './index-cmd.js';
 
 /** Every subcommand registers itself here: add one import and one entry per command module. */
 export const commands: Array<(program: Command) => void> = [
@@ -26,4 +27,5 @@ export const commands: Array<(program: Command) => void> = [
   models,
   demo,
   images,
+  indexCmd,
 ];

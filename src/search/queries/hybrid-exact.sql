@@ -35,7 +35,7 @@
 --   $28 = 21
 
 WITH best AS MATERIALIZED (
-  -- exact: every filtered embedding is scored; ordered by product first, so the HNSW index cannot serve it
+  -- exact: every filtered embedding is scored; ordered by product first, so the vector index cannot serve it
   SELECT DISTINCT ON (e.product_id) e.product_id, e.image_id, (e.embedding <=> $1::halfvec(768)) AS distance
   FROM embedding_768 e
   JOIN product p ON p.id = e.product_id

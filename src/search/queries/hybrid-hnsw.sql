@@ -43,7 +43,7 @@
 --   $29 = 21
 
 WITH ann AS MATERIALIZED (
-  -- HNSW index scan (iterative, relaxed order: exact order restored below), filters applied during the scan
+  -- vector index scan (iterative, relaxed order: exact order restored below), filters applied during the scan
   SELECT e.product_id
   FROM embedding_768 e
   JOIN product p ON p.id = e.product_id
