@@ -17,6 +17,7 @@ import {
 } from '../../search/index-admin.js';
 import { EMBEDDING_TABLES } from '../../search/sql.js';
 import { withDatabase } from '../database.js';
+import { formatTable } from '../table.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -66,17 +67,7 @@ export function formatIndexStatus(tables: readonly VectorTableStatus[]): string 
     rows.push([t.table, String(t.rows), ...(t.index ? describeIndex(t.index) : ['(missing)', '', '', '', ''])]);
     for (const o of t.others) rows.push(['', '', ...describeIndex(o)]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return (
-    rows
-      .map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
+  return formatTable(rows);
 }
 
 export default function register(program: Command): void {

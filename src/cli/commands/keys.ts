@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { createKey, listKeys, revokeKey, type ApiKeyInfo } from '../../auth/api-keys.js';
 import { withDatabase } from '../database.js';
 import type { Role } from '../../graphql/context.js';
+import { formatTable } from '../table.js';
 
 const date = (d: Date | null) =>
   d
@@ -29,17 +30,7 @@ export function formatKeyTable(keys: ApiKeyInfo[]): string {
       date(k.revokedAt),
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return (
-    rows
-      .map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
+  return formatTable(rows);
 }
 
 export default function register(program: Command): void {
