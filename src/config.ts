@@ -192,6 +192,12 @@ export const settings = {
     '3',
     'Redirects followed when fetching an image URL.',
   ),
+  imageGcOnStart: setting(
+    'GLIMPSE_IMAGE_GC_ON_START',
+    bool,
+    'true',
+    'At start, delete stored image files that no row references (left by a crash) in the background. It walks the whole image directory: on very large stores turn it off and run `glimpse images gc` from a scheduler.',
+  ),
   nearDuplicateThreshold: setting(
     'GLIMPSE_NEAR_DUPLICATE_THRESHOLD',
     num(0, 1),

@@ -96,10 +96,11 @@ export function createServices(deps: ServiceDeps): GlimpseServices {
     }
   });
   // files a crash left without a row (written, never committed) are removed once they are old enough
-  void new ImageStore(deps.config.imageDir)
-    .sweep(deps.db.sql)
-    .then((r) => (r.removed || r.tempRemoved) && log?.info(r, 'removed image files left behind by an earlier crash'))
-    .catch((err: unknown) => log?.warn({ err }, 'image store clean-up failed'));
+  if (deps.config.imageGcOnStart)
+    void new ImageStore(deps.config.imageDir)
+      .sweep(deps.db.sql)
+      .then((r) => (r.removed || r.tempRemoved) && log?.info(r, 'removed image files left behind by an earlier crash'))
+      .catch((err: unknown) => log?.warn({ err }, 'image store clean-up failed'));
   // register the model as soon as it is ready (first search, first image); harmless when it is not
   void Promise.resolve()
     .then(() => catalog.models.ensure(embedder()))
