@@ -144,3 +144,23 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     },
   };
 }
+
+/** The `extensions.code` of each error of a GraphQL response. */
+export function errorCodes(res: Pick<GqlResponse, 'body'>): (string | undefined)[] {
+  return (res.body.errors ?? []).map((e) => e.extensions?.code);
+}
+
+/** Rows in a table of the server's database (for "nothing was written" checks). */
+export async function rowCount(srv: Pick<TestServer, 'db'>, table: string): Promise<number> {
+  const rows = await srv.db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+  return Number(rows[0]!.n);
+}
+
+/** Every file in the server's image store, sorted (relative paths). */
+export function storedFiles(srv: Pick<TestServer, 'config'>): string[] {
+  const dir = srv.config.imageDir;
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true }) as string[])
+    .filter((f) => fs.statSync(path.join(dir, f)).isFile())
+    .sort();
+}

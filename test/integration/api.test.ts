@@ -7,13 +7,19 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { ApolloClient, HttpLink, InMemoryCache, gql as apolloGql } from '@apollo/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imagePath } from '../../src/catalog/image-store-paths.js';
 import { CatalogService } from '../../src/catalog/index.js';
 import { readFixture, readFixtureJson } from '../helpers/fixtures.js';
-import { startTestServer, type GqlResponse, type TestServer } from '../helpers/server.js';
+import {
+  startTestServer,
+  type GqlResponse,
+  type TestServer,
+  errorCodes,
+  rowCount,
+  storedFiles,
+} from '../helpers/server.js';
 
 interface Cases {
   invalid: { file: string; why: string }[];
@@ -67,22 +73,11 @@ async function multipart<T = Record<string, unknown>>(
   return { status: res.status, headers: res.headers, body: JSON.parse(text) as GqlResponse<T>['body'] };
 }
 
-function codes(res: GqlResponse): (string | undefined)[] {
-  return (res.body.errors ?? []).map((e) => e.extensions?.code);
-}
+const codes = errorCodes;
 
-async function count(table: string): Promise<number> {
-  const rows = await srv.db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
-  return Number(rows[0]!.n);
-}
+const count = (table: string) => rowCount(srv, table);
 
-function storedFiles(): string[] {
-  const dir = srv.config.imageDir;
-  if (!fs.existsSync(dir)) return [];
-  return (fs.readdirSync(dir, { recursive: true }) as string[])
-    .filter((f) => fs.statSync(path.join(dir, f)).isFile())
-    .sort();
-}
+const files = () => storedFiles(srv);
 
 async function snapshot() {
   return {
@@ -90,7 +85,7 @@ async function snapshot() {
     images: await count('product_image'),
     vectors: await count('embedding_768'),
     jobs: await count('job'),
-    files: storedFiles(),
+    files: files(),
   };
 }
 

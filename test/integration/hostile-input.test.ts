@@ -35,7 +35,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeKey, createKey } from '../../src/auth/api-keys.js';
 import { ERROR_CODES } from '../../src/errors.js';
 import { readFixture, readFixtureJson } from '../helpers/fixtures.js';
-import { startTestServer, type GqlResponse, type TestServer } from '../helpers/server.js';
+import {
+  startTestServer,
+  type GqlResponse,
+  type TestServer,
+  errorCodes,
+  rowCount,
+  storedFiles,
+} from '../helpers/server.js';
 
 const SEARCH_RUNS = Number(process.env.GLIMPSE_FUZZ_SEARCH_RUNS ?? 1500);
 const MUTATION_RUNS = Number(process.env.GLIMPSE_FUZZ_MUTATION_RUNS ?? 700);
@@ -82,22 +89,11 @@ async function multipart(
   };
 }
 
-function codes(res: GqlResponse): (string | undefined)[] {
-  return (res.body.errors ?? []).map((e) => e.extensions?.code);
-}
+const codes = errorCodes;
 
-async function count(table: string): Promise<number> {
-  const rows = await srv.db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
-  return Number(rows[0]!.n);
-}
+const count = (table: string) => rowCount(srv, table);
 
-function storedFiles(): string[] {
-  const dir = srv.config.imageDir;
-  if (!fs.existsSync(dir)) return [];
-  return (fs.readdirSync(dir, { recursive: true }) as string[])
-    .filter((f) => fs.statSync(path.join(dir, f)).isFile())
-    .sort();
-}
+const files = () => storedFiles(srv);
 
 async function snapshot() {
   return {
@@ -106,7 +102,7 @@ async function snapshot() {
     vectors: await count('embedding_768'),
     keys: await count('api_key'),
     jobs: await count('job'),
-    files: storedFiles(),
+    files: files(),
   };
 }
 
