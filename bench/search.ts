@@ -5,9 +5,12 @@
  * 1. Generates a synthetic catalog: N products with 1–4 images, 768-d unit vectors from a clustered,
  *    anisotropic distribution with a decaying spectrum (σ_d ∝ (1+d)^-α; cluster centre + product offset +
  *    image offset), rounded to fp16 like the halfvec column; tags whose filters hit 50/10/1/0.1/0.01 %.
- * 2. Loads it into a scratch database on the PostgreSQL server (DATABASE_URL / TEST_DATABASE_URL) with
- *    batched INSERT … SELECT unnest(…) — NOT the catalog import code path (src/catalog/import, written
- *    concurrently; wiring the benchmark through it is a follow-up).
+ * 2. Loads it into a scratch database on the PostgreSQL server (DATABASE_URL / TEST_DATABASE_URL) through the
+ *    catalog import code path (`--load import`, the default: a JSON Lines catalog with precomputed embeddings,
+ *    imported by src/catalog/import's Importer exactly as `glimpse import` does), or with batched
+ *    INSERT … SELECT unnest(…) (`--load direct`, faster, for quick iterations). `--keep` keeps the database;
+ *    `--database NAME` runs the queries on such a kept database (same --products/--seed) without loading;
+ *    `--load-only --keep` just prepares one.
  * 3. Builds the HNSW index of the migration (time, size), then per selectivity runs the real SearchService:
  *    recall@10 (products) against exact ground truth computed here, latency p50/p95/p99 single client and
  *    `--clients` concurrent.
@@ -27,6 +30,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { openDatabase, type Database } from '../src/db/index.js';
 import { vectorLiteral } from '../src/db/sql.js';
+import { Importer } from '../src/catalog/import/importer.js';
 import { SearchService } from '../src/search/service.js';
 import type { ProductFilter, SearchConfig } from '../src/search/types.js';
 
@@ -44,6 +48,11 @@ const Q = Number(arg('queries', '100'));
 const CLIENTS = Number(arg('clients', '8'));
 const OPTIONS = new Set(arg('options', 'halfvec,fp32,ivfflat,bq,hnswlib').split(','));
 const SEED = Number(arg('seed', '1'));
+const LOADER = arg('load', 'import');
+if (LOADER !== 'import' && LOADER !== 'direct') throw new Error('--load: import or direct');
+/** a database kept by an earlier run with --keep (same --products, --seed and generator flags) */
+const REUSE = arg('database', '');
+if (REUSE && !/^glimpse_bench_[0-9a-f]+$/.test(REUSE)) throw new Error('--database: a glimpse_bench_… name');
 // index builds: the HNSW graph must fit in maintenance_work_mem or the build slows down badly (~2 GB per 1M vectors)
 const MAINTENANCE_WORK_MEM = arg('maintenance-work-mem', '2GB');
 // generator: spectrum exponent and spreads (calibrated: see docs/performance.md "## Search")
@@ -94,11 +103,30 @@ function toHalf(x: number): number {
   const ulp = 2 ** (e - 10);
   return Math.sign(x) * Math.round(a / ulp) * ulp;
 }
+/** the decimal written to the catalog file: 5 significant digits identify an fp16 value uniquely */
+const decimal = (x: number) => Number(x.toPrecision(5));
+/**
+ * Normalises in place to exactly what PostgreSQL will hold: the fp16 unit vector is written with 5 digits,
+ * the importer renormalises it in float32 (src/catalog/import/importer.ts checkVector) and halfvec rounds
+ * to fp16 again — so the ground truth is computed on the stored values, whichever loader runs.
+ */
 function normaliseHalf(v: Float32Array, off: number): void {
   let s = 0;
   for (let d = 0; d < D; d++) s += v[off + d]! * v[off + d]!;
   const n = Math.sqrt(s);
-  for (let d = 0; d < D; d++) v[off + d] = toHalf(v[off + d]! / n);
+  let s5 = 0;
+  for (let d = 0; d < D; d++) {
+    const w = Math.fround(decimal(toHalf(v[off + d]! / n)));
+    v[off + d] = w;
+    s5 += w * w;
+  }
+  const n5 = Math.sqrt(s5);
+  for (let d = 0; d < D; d++) v[off + d] = toHalf(Math.fround(v[off + d]! / n5));
+}
+
+interface Ids {
+  product: Map<string, number>;
+  image: Map<string, number>;
 }
 
 interface Catalog {
@@ -106,6 +134,8 @@ interface Catalog {
   vectors: Float32Array; // images × D, fp16-rounded unit vectors
   norms: Float32Array;
   imageProduct: Int32Array;
+  /** product p's images are firstImage[p] … firstImage[p+1]-1 (N+1 entries) */
+  firstImage: Int32Array;
   productTags: string[][];
   queries: Float32Array; // Q × D
 }
@@ -127,6 +157,8 @@ function generate(): Catalog {
   for (let i = 0; i < centres.length; i++) centres[i] = gauss() * sigma[i % D]! * CLUSTER;
   const counts = Array.from({ length: N }, () => 1 + Math.floor(rand() * 4));
   const images = counts.reduce((a, b) => a + b, 0);
+  const firstImage = new Int32Array(N + 1);
+  for (let p = 0; p < N; p++) firstImage[p + 1] = firstImage[p]! + counts[p]!;
   const vectors = new Float32Array(images * D);
   const imageProduct = new Int32Array(images);
   const productVec = new Float32Array(D);
@@ -168,7 +200,7 @@ function generate(): Catalog {
     for (let d = 0; d < D; d++) queries[q * D + d] = queries[q * D + d]! + gauss() * sigma[d]! * IMAGE;
     normaliseHalf(queries, q * D);
   }
-  return { images, vectors, norms, imageProduct, productTags, queries };
+  return { images, vectors, norms, imageProduct, firstImage, productTags, queries };
 }
 
 // ---------------------------------------------------------------- ground truth
@@ -275,12 +307,15 @@ async function concurrent(
 const uuid = (prefix: string, i: number) => `00000000-0000-4000-${prefix}-${i.toString(16).padStart(12, '0')}`;
 const qvec = (cat: Catalog, q: number) => cat.queries.subarray(q * D, (q + 1) * D);
 
+/** a new scratch database, or (`--database NAME`) the one a `--keep` run left */
 async function scratchDatabase(): Promise<{ db: Database; url: string; drop: () => Promise<void> }> {
-  const name = `glimpse_bench_${crypto.randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: DB_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
+  const name = REUSE || `glimpse_bench_${crypto.randomBytes(4).toString('hex')}`;
+  if (!REUSE) {
+    const admin = new pg.Client({ connectionString: DB_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${name}"`);
+    await admin.end();
+  }
   const u = new URL(DB_URL);
   u.pathname = `/${name}`;
   const db = await openDatabase({
@@ -302,10 +337,13 @@ async function scratchDatabase(): Promise<{ db: Database; url: string; drop: () 
   };
 }
 
-async function load(db: Database, cat: Catalog): Promise<number> {
+const priceOf = (p: number) => (((p * 7919) % 50000) / 100).toFixed(2);
+const categoryOf = (p: number) => `c${p % 20}/s${p % 7}`;
+
+/** loads with batched INSERT … unnest (`--load direct`): fast, but not the import code path */
+async function loadDirect(db: Database, cat: Catalog): Promise<Record<string, unknown>> {
   const sql = db.sql;
   const t0 = performance.now();
-  await sql.query(`INSERT INTO embedding_model (id, name, dimension, active) VALUES ($1, 'bench', 768, true)`, [MODEL]);
   const B = 2000;
   for (let s = 0; s < N; s += B) {
     const ids: string[] = [],
@@ -319,8 +357,8 @@ async function load(db: Database, cat: Catalog): Promise<number> {
       skus.push(`B${p}`);
       titles.push(`product ${p}`);
       tags.push(cat.productTags[p]!.join(','));
-      cats.push(`c${p % 20}/s${p % 7}`);
-      prices.push((((p * 7919) % 50000) / 100).toFixed(2));
+      cats.push(categoryOf(p));
+      prices.push(priceOf(p));
     }
     await sql.query(
       `INSERT INTO product (id, sku, title, category, price, currency, tags)
@@ -336,10 +374,11 @@ async function load(db: Database, cat: Catalog): Promise<number> {
       vecs: string[] = [],
       pos: number[] = [];
     for (let i = s; i < Math.min(cat.images, s + IB); i++) {
+      const p = cat.imageProduct[i]!;
       ids.push(uuid('9000', i));
-      pids.push(uuid('8000', cat.imageProduct[i]!));
+      pids.push(uuid('8000', p));
       vecs.push(vectorLiteral(cat.vectors.subarray(i * D, (i + 1) * D)));
-      pos.push(i);
+      pos.push(i - cat.firstImage[p]!);
     }
     await sql.transaction(async (tx) => {
       await tx.query(
@@ -355,8 +394,104 @@ async function load(db: Database, cat: Catalog): Promise<number> {
     });
     if ((s / IB) % 50 === 0) log(`loaded ${s + ids.length}/${cat.images} images`);
   }
-  await sql.exec('ANALYZE');
-  return (performance.now() - t0) / 1000;
+  return {
+    method: 'batched INSERT … SELECT unnest($arrays) (--load direct)',
+    seconds: r2((performance.now() - t0) / 1000),
+  };
+}
+
+/**
+ * Loads through the catalog import code path (`--load import`): writes the catalog as JSON Lines with
+ * precomputed embeddings, then runs src/catalog/import's Importer on it — the parser, validation, product
+ * upsert, image rows, vector writes and job bookkeeping of `glimpse import`, in its largest batches.
+ */
+async function loadViaImport(db: Database, cat: Catalog): Promise<Record<string, unknown>> {
+  // fp16 has 65,536 values: format each once
+  const texts = new Map<number, string>();
+  const decimalText = (x: number) => {
+    let t = texts.get(x);
+    if (t === undefined) texts.set(x, (t = String(decimal(x))));
+    return t;
+  };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-bench-'));
+  try {
+    const file = path.join(dir, 'catalog.jsonl');
+    const t0 = performance.now();
+    const out = fs.createWriteStream(file);
+    for (let p = 0; p < N; p++) {
+      const images: string[] = [];
+      for (let i = cat.firstImage[p]!; i < cat.firstImage[p + 1]!; i++) {
+        let v = '';
+        for (let d = 0; d < D; d++) v += (d ? ',' : '') + decimalText(cat.vectors[i * D + d]!);
+        images.push(`{"model":"${MODEL}","embedding":[${v}]}`);
+      }
+      const line = `{"sku":"B${p}","title":"product ${p}","category":"${categoryOf(p)}","price":"${priceOf(p)}","currency":"USD","tags":${JSON.stringify(cat.productTags[p])},"images":[${images.join(',')}]}\n`;
+      if (!out.write(line)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+    }
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    const writeSeconds = (performance.now() - t0) / 1000;
+    const fileMB = fs.statSync(file).size / 2 ** 20;
+    log(`wrote ${r2(fileMB)} MB catalog in ${r2(writeSeconds)} s; importing`);
+    const importer = new Importer({
+      sql: db.sql,
+      config: { ...loadConfig({}), imageDir: path.join(dir, 'images') },
+      model: { modelId: MODEL, dimension: D },
+      embedder: () => Promise.reject(new Error('the benchmark imports precomputed vectors only')),
+    });
+    let lastLog = 0;
+    const summary = await importer.run({
+      file,
+      batchSize: 1000,
+      onProgress: (p) => {
+        if (Date.now() - lastLog < 30_000) return;
+        lastLog = Date.now();
+        log(`import ${p.done}/${p.total} products, ${p.imagesDone} images, ${p.rejected} rejected`);
+      },
+    });
+    if (summary.rejected || summary.images.rejected || summary.imported !== N)
+      throw new Error(`import rejected records: ${JSON.stringify(summary)}`);
+    return {
+      method: 'catalog import code path (Importer, JSON Lines with precomputed embeddings, batch size 1000)',
+      seconds: r2(summary.seconds),
+      catalogFileMB: r2(fileMB),
+      writeFileSeconds: r2(writeSeconds),
+      productsPerSecond: r2(summary.productsPerSecond),
+      imagesPerSecond: r2(summary.imagesPerSecond),
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Maps database ids to the generator's indexes (the import assigns ids; skus are B<index>, positions 0…). */
+async function idMaps(db: Database, cat: Catalog): Promise<Ids> {
+  const product = new Map<string, number>();
+  for (const r of await db.sql.query<{ id: string; sku: string }>(`SELECT id::text AS id, sku FROM product`))
+    product.set(r.id, Number(r.sku.slice(1)));
+  const image = new Map<string, number>();
+  for (const r of await db.sql.query<{ id: string; sku: string; position: number }>(
+    `SELECT i.id::text AS id, p.sku, i.position FROM product_image i JOIN product p ON p.id = i.product_id`,
+  ))
+    image.set(r.id, cat.firstImage[Number(r.sku.slice(1))]! + Number(r.position));
+  if (product.size !== N || image.size !== cat.images)
+    throw new Error(
+      `database holds ${product.size} products / ${image.size} images; expected ${N} / ${cat.images} (same --products and --seed?)`,
+    );
+  // the stored vectors must be the generator's (ground truth): check a sample
+  const sample = await db.sql.query<{ id: string; v: string }>(
+    `SELECT image_id::text AS id, embedding::text AS v FROM embedding_768 TABLESAMPLE SYSTEM (1) LIMIT 200`,
+  );
+  let mismatched = 0;
+  for (const r of sample) {
+    const i = image.get(r.id)!;
+    const stored = r.v.slice(1, -1).split(',').map(Number);
+    if (stored.some((x, d) => Math.fround(x) !== cat.vectors[i * D + d])) mismatched++;
+  }
+  log(
+    `id maps: ${product.size} products, ${image.size} images; ${mismatched}/${sample.length} sampled vectors differ from the generator`,
+  );
+  if (mismatched) throw new Error('stored vectors differ from the generated ones: the ground truth would be wrong');
+  return { product, image };
 }
 
 async function buildIndex(
@@ -380,12 +515,43 @@ async function buildIndex(
 }
 
 /** raw top-10 image query with settings; returns image indexes */
+/**
+ * Brings the vector index and the tables into memory before anything is timed, as on a server that has
+ * been up a while: pg_prewarm where this role may create it (superuser, e.g. the compose Postgres),
+ * otherwise by reading them (a sequential pass over the tables, every query once at a wide ef_search).
+ */
+async function warmUp(db: Database, cat: Catalog): Promise<Record<string, unknown>> {
+  const t0 = performance.now();
+  try {
+    await db.sql.exec(`CREATE EXTENSION IF NOT EXISTS pg_prewarm`);
+    const rows = await db.sql.query<{ rel: string; blocks: number }>(
+      `SELECT r AS rel, pg_prewarm(r::regclass)::int8 AS blocks FROM unnest(ARRAY['embedding_768_hnsw_idx', 'embedding_768', 'product', 'product_image']) r`,
+    );
+    return { method: 'pg_prewarm', blocks: rows, seconds: r2((performance.now() - t0) / 1000) };
+  } catch {
+    await db.sql.exec(
+      `SELECT count(*) FROM embedding_768 WHERE embedding IS NOT NULL; SELECT count(*) FROM product WHERE tags IS NOT NULL`,
+    );
+    for (let q = 0; q < Q; q++)
+      await rawQuery(
+        db,
+        'SET LOCAL hnsw.ef_search = 400',
+        `SELECT image_id FROM embedding_768 ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`,
+        qvec(cat, q),
+      );
+    return { method: 'read (pg_prewarm not available to this role)', seconds: r2((performance.now() - t0) / 1000) };
+  }
+}
+
+let IDS: Ids = { product: new Map(), image: new Map() };
+const productIndex = (id: string) => IDS.product.get(id) ?? -1;
+
 async function rawQuery(db: Database, settings: string, text: string, v: Float32Array): Promise<number[]> {
   const rows = await db.sql.transaction(async (tx) => {
     if (settings) await tx.exec(settings);
     return tx.query<{ image_id: string }>(text, [vectorLiteral(v)]);
   });
-  return rows.map((r) => parseInt(r.image_id.slice(-12), 16));
+  return rows.map((r) => IDS.image.get(r.image_id) ?? -1);
 }
 
 async function rawSweep(db: Database, cat: Catalog, truth: Truth, label: string, settings: string, text: string) {
@@ -498,31 +664,54 @@ async function main() {
     )[0]!;
     (result.machine as Record<string, unknown>).postgres = versions.pg;
     (result.machine as Record<string, unknown>).pgvector = versions.vector;
-    await db.sql.exec('DROP INDEX embedding_768_hnsw_idx');
-    const loadSeconds = await load(db, cat);
-    log(`loaded in ${r2(loadSeconds)} s`);
-    result.load = {
-      seconds: r2(loadSeconds),
-      method: 'batched INSERT … SELECT unnest($arrays) (not the catalog import path)',
-    };
+    let indexes: { name: string; seconds?: number; sizeMB: number }[];
+    if (!REUSE) {
+      await db.sql.exec('DROP INDEX embedding_768_hnsw_idx');
+      await db.sql.query(`INSERT INTO embedding_model (id, name, dimension, active) VALUES ($1, 'bench', $2, true)`, [
+        MODEL,
+        D,
+      ]);
+      result.load = LOADER === 'import' ? await loadViaImport(db, cat) : await loadDirect(db, cat);
+      await db.sql.exec('ANALYZE');
+      log('loaded', result.load);
+      indexes = [
+        await buildIndex(
+          db,
+          'embedding_768_hnsw_idx',
+          `CREATE INDEX embedding_768_hnsw_idx ON embedding_768 USING hnsw (embedding halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)`,
+        ),
+      ];
+      await db.sql.exec('ANALYZE');
+    } else {
+      const size = (
+        await db.sql.query<{ b: number }>(`SELECT pg_relation_size('embedding_768_hnsw_idx')::int8 AS b`)
+      )[0]!.b;
+      indexes = [{ name: 'embedding_768_hnsw_idx', sizeMB: r2(size / 2 ** 20) }];
+      result.load = { reused: REUSE };
+      log(`reusing database ${REUSE}`);
+    }
     const tableMB =
-      (await db.sql.query<{ b: number }>(`SELECT pg_total_relation_size('embedding_768')::int8 AS b`))[0]!.b / 2 ** 20;
-    const indexes = [
-      await buildIndex(
-        db,
-        'embedding_768_hnsw_idx',
-        `CREATE INDEX embedding_768_hnsw_idx ON embedding_768 USING hnsw (embedding halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)`,
-      ),
-    ];
-    await db.sql.exec('ANALYZE');
+      (await db.sql.query<{ b: number }>(`SELECT pg_table_size('embedding_768')::int8 AS b`))[0]!.b / 2 ** 20;
+    IDS = await idMaps(db, cat);
+    if (flag('load-only')) {
+      log(`--load-only: database ${scratch.url} is ready for --database runs`);
+      result.indexes = indexes;
+      result.tableMB = r2(tableMB);
+      console.log(JSON.stringify(result, null, 2));
+      return;
+    }
+    result.warmUp = await warmUp(db, cat);
 
-    // ---- the service, per selectivity
-    const base = loadConfig({});
+    // ---- the service, per selectivity (its defaults; GLIMPSE_* search settings in the environment override them)
+    const base = loadConfig(
+      Object.fromEntries(Object.entries(process.env).filter(([k]) => /^GLIMPSE_(HNSW|EXACT|SEARCH|IVFFLAT)_/.test(k))),
+    );
     const config: SearchConfig = {
       maxFirst: base.maxFirst,
       hnswEfSearch: base.hnswEfSearch,
       hnswMaxScanTuples: base.hnswMaxScanTuples,
       exactScanThreshold: base.exactScanThreshold,
+      hnswTupleCost: base.hnswTupleCost,
       rrfK: base.rrfK,
       textSearchConfig: base.textSearchConfig,
       searchCandidateWindow: base.searchCandidateWindow,
@@ -547,7 +736,7 @@ async function main() {
         strategies.set(value.plan.strategy, (strategies.get(value.plan.strategy) ?? 0) + 1);
         rec.push(
           recall(
-            value.hits.map((h) => parseInt(h.productId.slice(-12), 16)),
+            value.hits.map((h) => productIndex(h.productId)),
             truth.products[s.name]![q]!,
           ),
         );
@@ -586,7 +775,7 @@ async function main() {
             }),
           );
           ms.push(t);
-          const got = [...new Set(value.map((r) => parseInt(r.product_id.slice(-12), 16)))];
+          const got = [...new Set(value.map((r) => productIndex(r.product_id)))];
           rows += value.length;
           rec.push(recall(got, truth.products[s.name]![q]!));
         }
@@ -704,7 +893,8 @@ async function main() {
         note: 'service recall is per product (best image), hnswlib per image; both against exact search over the same vectors',
       };
   } finally {
-    if (!flag('keep')) await scratch.drop();
+    if (REUSE) await db.close();
+    else if (!flag('keep')) await scratch.drop();
     else log(`kept scratch database ${scratch.url}`);
   }
   result.totalSeconds = r2((Date.now() - started.getTime()) / 1000);

@@ -227,9 +227,15 @@ export const settings = {
   ),
   exactScanThreshold: setting(
     'GLIMPSE_EXACT_SCAN_ROWS',
-    int(0, 100_000_000),
-    '20000',
-    'Filters estimated to match at most this many embeddings use an exact scan instead of the HNSW index.',
+    z.union([z.literal('auto'), int(0, 100_000_000)]),
+    'auto',
+    'Filtered searches matching at most this many embeddings score them exactly instead of walking the vector index. `auto`: the cost rule √(window × GLIMPSE_HNSW_TUPLE_COST × table rows), at least 2000; 0: never (docs/search.md).',
+  ),
+  hnswTupleCost: setting(
+    'GLIMPSE_HNSW_TUPLE_COST',
+    num(0.1, 10_000),
+    '20',
+    'Cost of one tuple visited by the HNSW iterative scan, in exactly scored rows (the `auto` exact-scan rule; measured in docs/performance.md).',
   ),
   searchCandidateWindow: setting(
     'GLIMPSE_SEARCH_CANDIDATES',

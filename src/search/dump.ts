@@ -6,6 +6,7 @@
 import {
   buildActiveModel,
   buildEstimate,
+  buildFilterEstimate,
   buildImageVector,
   buildProductVector,
   buildSearch,
@@ -133,7 +134,13 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
       ),
   },
   {
-    description: 'Selectivity estimate: embeddings passing the filter, counted up to exactScanThreshold + 1.',
+    description:
+      "The planner's estimate of the products passing a filter (statistics only; × images per product it picks the strategy).",
+    build: () => buildFilterEstimate({ filter: FILTER, excludeProductId: PRODUCT }),
+  },
+  {
+    description:
+      'Selectivity count (only for tables without statistics): embeddings passing the filter, counted up to the threshold + 1.',
     build: () =>
       buildEstimate({ dimension: 768, modelId: MODEL, filter: FILTER, excludeProductId: PRODUCT, limit: 20001 }),
   },

@@ -56,6 +56,8 @@ export interface VectorIndexInfo {
   lists?: number;
   /** the planner's row count of the table (0 when never analysed) */
   rows: number;
+  /** the planner's row count of `product` (0 when never analysed): images per product = rows ÷ productRows */
+  productRows: number;
 }
 
 /** Index type, options and the table's planner row count: catalog reads only. */
@@ -65,7 +67,8 @@ export function buildIndexInfo(dimension: number): BuiltQuery {
     shape: 'index-info',
     settings: null,
     text: `SELECT am.amname AS type, array_to_json(c.reloptions) AS options,
-  (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = '${table}'::regclass) AS rows
+  (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = '${table}'::regclass) AS rows,
+  (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'product'::regclass) AS product_rows
 FROM pg_class c
 JOIN pg_am am ON am.oid = c.relam
 WHERE c.oid = to_regclass($1)`,
@@ -75,18 +78,26 @@ WHERE c.oid = to_regclass($1)`,
 
 export async function readIndexInfo(sql: Sql, dimension: number): Promise<VectorIndexInfo> {
   const q = buildIndexInfo(dimension);
-  const row = (await sql.query<{ type: string; options: string[] | null; rows: number | null }>(q.text, q.params))[0];
+  const row = (
+    await sql.query<{ type: string; options: string[] | null; rows: number | null; product_rows: number | null }>(
+      q.text,
+      q.params,
+    )
+  )[0];
   if (!row) {
-    // no index under the standard name: the table's row count still sizes the search
-    const t = await sql.query<{ rows: number }>(
-      `SELECT greatest(reltuples, 0)::float8 AS rows FROM pg_class WHERE oid = '${embeddingTable(dimension)}'::regclass`,
+    // no index under the standard name: the tables' row counts still size the search
+    const t = await sql.query<{ rows: number; product_rows: number }>(
+      `SELECT greatest(reltuples, 0)::float8 AS rows,
+        (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'product'::regclass) AS product_rows
+       FROM pg_class WHERE oid = '${embeddingTable(dimension)}'::regclass`,
     );
-    return { type: null, rows: Number(t[0]?.rows ?? 0) };
+    return { type: null, rows: Number(t[0]?.rows ?? 0), productRows: Number(t[0]?.product_rows ?? 0) };
   }
   const rows = Number(row.rows ?? 0);
+  const productRows = Number(row.product_rows ?? 0);
   if (row.type === 'ivfflat')
-    return { type: 'ivfflat', lists: parseReloptions(row.options).lists ?? IVFFLAT_DEFAULT_LISTS, rows };
-  return { type: row.type === 'hnsw' ? 'hnsw' : null, rows };
+    return { type: 'ivfflat', lists: parseReloptions(row.options).lists ?? IVFFLAT_DEFAULT_LISTS, rows, productRows };
+  return { type: row.type === 'hnsw' ? 'hnsw' : null, rows, productRows };
 }
 
 /** per database handle (the server builds a SearchService per request), per dimension */

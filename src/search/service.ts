@@ -20,6 +20,7 @@ import {
   PRICE_BUCKETS,
   buildActiveModel,
   buildEstimate,
+  buildFilterEstimate,
   buildImageVector,
   buildProductVector,
   buildSearch,
@@ -56,10 +57,28 @@ const MAX_TEXT = 1000;
 /** ceiling of the per-request hnsw.max_scan_tuples raised for filtered searches */
 const MAX_SCAN_TUPLES = 1_000_000;
 export const DEFAULT_IVFFLAT_PROBES = 10;
+const NO_INDEX: VectorIndexInfo = { type: null, rows: 0, productRows: 0 };
+/** the `auto` exact-scan threshold never goes below this many rows (an exact scan of them takes ~1–5 ms) */
+export const MIN_EXACT_SCAN_ROWS = 2000;
+/** an exact scan chosen from statistics stops after this many × the threshold rows (then the index runs) */
+const EXACT_GUARD_FACTOR = 2;
+
+/** `Plan Rows` of the top node of an EXPLAIN (FORMAT JSON) result (json or its text), or null. */
+export function plannedRows(explain: unknown): number | null {
+  try {
+    const doc = typeof explain === 'string' ? (JSON.parse(explain) as unknown) : explain;
+    const rows = (doc as { Plan?: { 'Plan Rows'?: unknown } }[] | undefined)?.[0]?.Plan?.['Plan Rows'];
+    return typeof rows === 'number' && Number.isFinite(rows) && rows >= 0 ? rows : null;
+  } catch {
+    return null;
+  }
+}
 
 interface Row {
   best_score: number | null;
   candidate_rows: number | null;
+  /** exact scan with a guard: the filtered rows it scored (up to the guard) */
+  scanned_rows?: number | null;
   facet_categories?: { value: string; count: number }[];
   facet_brands?: { value: string; count: number }[];
   facet_in_stock?: { value: string; count: number }[];
@@ -91,8 +110,10 @@ interface Prepared {
   plan: SearchPlan;
   /** lower bound of the fraction of embeddings passing the filter (1: unfiltered or unknown) */
   matchFraction: number;
-  /** the table's vector index (index strategies only) */
-  index: VectorIndexInfo | null;
+  /** the table's vector index and row counts */
+  index: VectorIndexInfo;
+  /** images the index scan takes for this request (before any widening) */
+  window: number;
 }
 
 export class SearchService {
@@ -143,6 +164,32 @@ export class SearchService {
           p.build.efSearch = Math.min(MAX_EF_SEARCH, Math.max(p.build.efSearch ?? 0, p.build.window));
           p.plan.efSearch = p.build.efSearch;
         }
+        continue;
+      }
+      // the index scan ran dry (its tuple budget spent, or the filter matches fewer rows than estimated)
+      // with the page short: the filter is selective after all, and the exact scan is both right and cheap
+      if (
+        p.mode === 'SEMANTIC' &&
+        p.plan.strategy !== 'exact' &&
+        hitRows.length < p.first + 1 &&
+        meta?.candidate_rows != null &&
+        meta.candidate_rows < p.build.window &&
+        hasFilter(p.build.filter, p.build.excludeProductId) &&
+        this.config.exactScanThreshold !== 0 // 0: never exact
+      ) {
+        this.useExact(p, null);
+        p.plan.fallback = 'exact';
+        continue;
+      }
+      // the exact scan reached its guard: the statistics underestimated the filter; use the index
+      if (
+        p.plan.strategy === 'exact' &&
+        p.build.exactScanLimit != null &&
+        meta?.scanned_rows != null &&
+        meta.scanned_rows >= p.build.exactScanLimit
+      ) {
+        this.useIndex(p, Math.min(1, meta.scanned_rows / Math.max(1, p.index.rows)));
+        p.plan.fallback = 'index';
         continue;
       }
       return this.result(p, meta, hitRows);
@@ -245,7 +292,7 @@ export class SearchService {
       if (!text) throw badInput('KEYWORD search needs `text`', { field: 'text' });
       if (req.imageVector || req.vector || req.productId || req.imageId)
         throw badInput('KEYWORD search takes `text` (and `negativeText`) only', { field: 'mode' });
-      return { mode, first, cursor, modelId: null, build, plan, matchFraction: 1, index: null };
+      return { mode, first, cursor, modelId: null, build, plan, matchFraction: 1, index: NO_INDEX, window: 0 };
     }
     if (mode === 'HYBRID' && !text) throw badInput('HYBRID search needs `text`', { field: 'text' });
 
@@ -296,45 +343,36 @@ export class SearchService {
     build.excludeProductId = excludeProductId;
 
     // ---- strategy: exact scan when the filter is selective, else the table's vector index
-    let strategy: VectorStrategy = 'hnsw-iterative';
-    /** lower bound of the fraction of embeddings passing the filter (1: unfiltered or unknown) */
-    let matchFraction = 1;
-    if (hasFilter(build.filter, excludeProductId) && this.config.exactScanThreshold > 0) {
-      const est = buildEstimate({
-        dimension: model.dimension,
-        modelId: model.id,
-        filter: build.filter,
-        excludeProductId,
-        limit: this.config.exactScanThreshold + 1,
-      });
-      const row = (await this.sql.query<{ n: number; total: number | null }>(est.text, est.params))[0];
-      const n = Number(row?.n ?? 0);
-      plan.statements++;
-      plan.estimatedRows = n;
-      if (n <= this.config.exactScanThreshold) strategy = 'exact';
-      else matchFraction = Math.min(1, n / Math.max(n, Number(row?.total ?? 0)));
-    }
-    let index: VectorIndexInfo | null = null;
-    if (strategy !== 'exact') {
-      // the index type decides the settings (hnsw.* or ivfflat.*): a catalog lookup, cached ~60 s per table
-      index = await cachedIndexInfo(this.sql, model.dimension);
-      plan.index = index.type;
-      if (index.type === 'ivfflat') strategy = 'ivfflat-iterative';
-    }
-    build.strategy = strategy;
-    plan.strategy = strategy;
+    const pageWindow = (first + 1) * IMAGES_PER_HIT;
+    const window =
+      mode === 'HYBRID' || facets?.length ? Math.max(pageWindow, this.config.searchCandidateWindow) : pageWindow;
+    // the index type decides the settings (hnsw.* or ivfflat.*); its row counts size the choice: catalog
+    // lookups, cached ~60 s per table
+    const index = await cachedIndexInfo(this.sql, model.dimension);
+    const { strategy, matchFraction } = await this.chooseStrategy(build, model, window, index, plan);
     plan.table = embeddingTable(model.dimension);
-    plan.shape = `${mode === 'SEMANTIC' ? 'semantic' : 'hybrid'}-${strategyShape(strategy)}`;
-    const prepared: Prepared = { mode, first, cursor, modelId: model.id, build, plan, matchFraction, index };
-    if (strategy !== 'exact') {
-      const pageWindow = (first + 1) * IMAGES_PER_HIT;
-      build.window =
-        mode === 'HYBRID' || facets?.length ? Math.max(pageWindow, this.config.searchCandidateWindow) : pageWindow;
-      plan.iterativeScan = 'relaxed_order';
-      plan.candidateWindow = build.window;
-    }
-    if (strategy === 'ivfflat-iterative') this.tuneIvfflat(prepared);
-    else if (strategy === 'hnsw-iterative') {
+    build.fusionWindow = Math.max(first + 1, this.config.searchCandidateWindow);
+    const prepared: Prepared = { mode, first, cursor, modelId: model.id, build, plan, matchFraction, index, window };
+    if (strategy === 'exact') this.useExact(prepared, build.exactScanLimit ?? null);
+    else this.useIndex(prepared, matchFraction);
+    return prepared;
+  }
+
+  /** Sets a prepared search on the table's vector index (HNSW or IVFFlat, by the index's type). */
+  private useIndex(p: Prepared, matchFraction: number): void {
+    const { build, plan } = p;
+    const strategy: VectorStrategy = p.index.type === 'ivfflat' ? 'ivfflat-iterative' : 'hnsw-iterative';
+    p.matchFraction = matchFraction;
+    build.strategy = strategy;
+    build.exactScanLimit = null;
+    build.window = p.window;
+    plan.strategy = strategy;
+    plan.shape = `${p.mode === 'SEMANTIC' ? 'semantic' : 'hybrid'}-${strategyShape(strategy)}`;
+    plan.index = p.index.type;
+    plan.iterativeScan = 'relaxed_order';
+    plan.candidateWindow = build.window;
+    if (strategy === 'ivfflat-iterative') this.tuneIvfflat(p);
+    else {
       build.efSearch = Math.min(MAX_EF_SEARCH, Math.max(this.config.hnswEfSearch, build.window));
       // the iterative scan visits about window / matchFraction tuples to fill the window: allow twice that
       build.maxScanTuples = Math.min(
@@ -344,11 +382,81 @@ export class SearchService {
       build.iterativeScan = 'relaxed_order';
       plan.efSearch = build.efSearch;
       plan.maxScanTuples = build.maxScanTuples;
-    } else {
-      build.window = Math.max((first + 1) * IMAGES_PER_HIT, this.config.searchCandidateWindow);
     }
-    build.fusionWindow = Math.max(first + 1, this.config.searchCandidateWindow);
-    return prepared;
+  }
+
+  /**
+   * Sets a prepared search on the exact scan (chosen up front, or after an index scan ran dry). `limit`:
+   * the scan's guard (rows), null for none.
+   */
+  private useExact(p: Prepared, limit: number | null): void {
+    const { build, plan } = p;
+    build.strategy = 'exact';
+    build.exactScanLimit = limit;
+    build.window = Math.max((p.first + 1) * IMAGES_PER_HIT, this.config.searchCandidateWindow);
+    plan.strategy = 'exact';
+    plan.shape = `${p.mode === 'SEMANTIC' ? 'semantic' : 'hybrid'}-exact`;
+    for (const k of ['index', 'iterativeScan', 'candidateWindow', 'efSearch', 'maxScanTuples'] as const) delete plan[k];
+    for (const k of ['lists', 'probes', 'maxProbes', 'candidateRows'] as const) delete plan[k];
+  }
+
+  /**
+   * Exact scan or vector index (docs/search.md, "Choosing the strategy"). The exact scan scores every
+   * embedding that passes the filter: cost ≈ n rows. The index's iterative scan visits about window ÷ f
+   * tuples (f = n ÷ T, the fraction of the table's T embeddings that pass), each costing c exact-scan rows
+   * (graph walk + heap + filter check; GLIMPSE_HNSW_TUPLE_COST). The exact scan is cheaper while
+   * n ≤ window × c ÷ f, i.e. n ≤ √(window × c × T): the `auto` threshold (GLIMPSE_EXACT_SCAN_ROWS may fix it).
+   *
+   * n comes from the planner's statistics (EXPLAIN of the filter: nothing is read). Above the threshold the
+   * index path runs at once. At or below it the exact scan runs with a guard: it stops after 2 × threshold
+   * rows, and a scan that reaches the guard (the statistics were wrong) is re-run on the index. Without
+   * statistics (a table never analysed) a count that stops at threshold + 1 rows decides. A wrong estimate
+   * costs time, never results: an index scan that runs dry with the page short is re-run exact (execute()).
+   */
+  private async chooseStrategy(
+    build: BuildSearchInput,
+    model: { id: string; dimension: number },
+    window: number,
+    index: VectorIndexInfo,
+    plan: SearchPlan,
+  ): Promise<{ strategy: VectorStrategy; matchFraction: number }> {
+    const indexPath = { strategy: 'hnsw-iterative' as VectorStrategy, matchFraction: 1 };
+    if (!hasFilter(build.filter, build.excludeProductId)) return indexPath;
+    const total = index.rows;
+    const setting = this.config.exactScanThreshold;
+    const threshold =
+      setting === 'auto'
+        ? Math.max(MIN_EXACT_SCAN_ROWS, Math.round(Math.sqrt(window * this.config.hnswTupleCost * total)))
+        : setting;
+    if (threshold <= 0) return indexPath;
+    plan.exactScanThreshold = threshold;
+    if (total > 0 && index.productRows > 0) {
+      const q = buildFilterEstimate({ filter: build.filter, excludeProductId: build.excludeProductId });
+      const row = (await this.sql.query<{ 'QUERY PLAN': unknown }>(q.text, q.params))[0];
+      plan.statements++;
+      const products = plannedRows(row?.['QUERY PLAN']);
+      if (products != null) {
+        const estimated = Math.round((products * total) / index.productRows);
+        plan.plannerRows = estimated;
+        if (estimated > threshold) return { strategy: 'hnsw-iterative', matchFraction: Math.min(1, estimated / total) };
+        build.exactScanLimit = EXACT_GUARD_FACTOR * threshold;
+        return { strategy: 'exact', matchFraction: 1 };
+      }
+    }
+    const est = buildEstimate({
+      dimension: model.dimension,
+      modelId: model.id,
+      filter: build.filter,
+      excludeProductId: build.excludeProductId,
+      limit: threshold + 1,
+    });
+    const row = (await this.sql.query<{ n: number }>(est.text, est.params))[0];
+    const n = Number(row?.n ?? 0);
+    plan.statements++;
+    plan.estimatedRows = n;
+    if (n <= threshold) return { strategy: 'exact', matchFraction: 1 };
+    // n is a lower bound (the count stopped): the safe side for sizing the scan budget
+    return { strategy: 'hnsw-iterative', matchFraction: total > 0 ? Math.min(1, n / Math.max(n, total)) : 1 };
   }
 
   /**

@@ -83,6 +83,8 @@ export interface BuildSearchInput {
   facets?: readonly FacetKind[] | null;
   /** images taken from the vector index scan (hnsw-iterative, ivfflat-iterative) */
   window: number;
+  /** exact: stop scoring after this many filtered rows (a guard when the filter's size was estimated); null: all */
+  exactScanLimit?: number | null;
   /** HYBRID: products kept from each list before fusion */
   fusionWindow?: number;
   rrfK?: number;
@@ -207,6 +209,25 @@ FROM (
   return { shape: 'estimate', settings: null, text, params: params.values };
 }
 
+/**
+ * The planner's estimate of the products passing a filter: EXPLAIN of the filter alone over `product`, from
+ * the table statistics (nothing is read; ~0.3 ms). The service multiplies it by images per product and only
+ * runs the bounded count (buildEstimate) when the estimate is near the exact/index boundary.
+ */
+export function buildFilterEstimate(opts: {
+  filter?: ProductFilter | null;
+  excludeProductId?: string | null;
+}): BuiltQuery {
+  const params = new Params();
+  const conds = filterConditions(opts.filter, params, opts.excludeProductId);
+  return {
+    shape: 'filter-estimate',
+    settings: null,
+    text: `EXPLAIN (FORMAT JSON) SELECT 1 FROM product p WHERE true${and(conds)}`,
+    params: params.values,
+  };
+}
+
 /** Mean of a product's image vectors (one model), as text; null row values when it has none. */
 export function buildProductVector(opts: { dimension: number; modelId: string; productId: string }): BuiltQuery {
   const params = new Params();
@@ -296,13 +317,20 @@ function semanticCtes(
   const table = embeddingTable(opts.dimension!);
   const model = params.add(opts.modelId);
   if (opts.strategy === 'exact') {
-    return `best AS MATERIALIZED (
-  -- exact: every filtered embedding is scored; ordered by product first, so the vector index cannot serve it
-  SELECT DISTINCT ON (e.product_id) e.product_id, e.image_id, (e.embedding <=> ${q}) AS distance
+    return `scored AS MATERIALIZED (
+  -- exact: every filtered embedding is scored (no ORDER BY on the distance, so no vector index); the LIMIT
+  -- is a guard when the filter's size was estimated (NULL: none): reaching it sends the search to the index
+  SELECT e.product_id, e.image_id, (e.embedding <=> ${q}) AS distance
   FROM ${table} e
   JOIN product p ON p.id = e.product_id
   WHERE e.model_id = ${model}${and(conds)}
-  ORDER BY e.product_id, distance, e.image_id
+  LIMIT ${params.add(opts.exactScanLimit ?? null, 'int8')}
+),
+best AS MATERIALIZED (
+  -- each product once, by its best image
+  SELECT DISTINCT ON (product_id) product_id, image_id, distance
+  FROM scored
+  ORDER BY product_id, distance, image_id
 )`;
   }
   const window = params.add(opts.window, 'int');
@@ -382,9 +410,12 @@ function finalSelect(
   orderBy: string,
   candidateCount: string,
 ): string {
+  const scanned =
+    opts.mode !== 'KEYWORD' && opts.strategy === 'exact' ? '(SELECT count(*)::int FROM scored)' : 'NULL::int';
   return `meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
-  ${candidateCount} AS candidate_rows${facetSelects(opts.facets, params, 'matches')}
+  ${candidateCount} AS candidate_rows,
+  ${scanned} AS scanned_rows${facetSelects(opts.facets, params, 'matches')}
 )
 SELECT meta.*, ${pageCols}
 FROM meta

@@ -142,8 +142,17 @@ export interface SearchPlan {
   lists?: number;
   probes?: number;
   maxProbes?: number;
-  /** embeddings matching the filters, counted up to exactScanThreshold + 1 (only when filtered) */
+  /** filtered searches: the exact-scan threshold in embeddings (GLIMPSE_EXACT_SCAN_ROWS, or the `auto` cost rule) */
+  exactScanThreshold?: number;
+  /** embeddings passing the filter by the planner's statistics (filtered searches, when the table is analysed) */
+  plannerRows?: number;
+  /** embeddings matching the filters, counted up to the threshold + 1 (when the planner's estimate was near it) */
   estimatedRows?: number;
+  /**
+   * 'exact': the index scan ran dry with the page short and the search was re-run as an exact scan;
+   * 'index': the exact scan reached its guard (the filter matched more than estimated) and was re-run on the index
+   */
+  fallback?: 'exact' | 'index';
   /** images taken from the HNSW scan (LIMIT) */
   candidateWindow?: number;
   /** rows the HNSW scan actually produced */
@@ -180,7 +189,10 @@ export interface SearchConfig {
   maxFirst: number;
   hnswEfSearch: number;
   hnswMaxScanTuples: number;
-  exactScanThreshold: number;
+  /** embeddings up to which a filtered search scans exactly; 'auto': the cost rule (docs/search.md); 0: never */
+  exactScanThreshold: number | 'auto';
+  /** cost of one tuple visited by the HNSW iterative scan, in exact-scan rows (the `auto` rule's c) */
+  hnswTupleCost: number;
   rrfK: number;
   textSearchConfig: string;
   /** images taken from the HNSW scan for facets and HYBRID fusion (see docs/search.md) */

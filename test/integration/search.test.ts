@@ -97,6 +97,7 @@ const config: SearchConfig = {
   rrfK: 60,
   textSearchConfig: 'english',
   searchCandidateWindow: 100,
+  hnswTupleCost: 20,
 };
 
 /** deterministic gaussian-ish random for the bulk vectors */
@@ -510,7 +511,8 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     const req: SearchRequest = { vector: e0(), filter: { brands: ['acme'] }, first: 5 };
     const ex = await svc.explain(req);
     expect(ex.plan.strategy).toBe('exact');
-    expect(ex.plan.estimatedRows).toBeLessThanOrEqual(config.exactScanThreshold);
+    expect(ex.plan.plannerRows ?? ex.plan.estimatedRows).toBeLessThanOrEqual(20);
+    expect(ex.plan.exactScanThreshold).toBe(20);
     expect(ex.explain).not.toMatch(/hnsw/);
     const r = await svc.search(req);
     expect(ids(r)).toEqual(expected((p) => p.brand === 'acme').slice(0, 5));

@@ -66,6 +66,7 @@ const config: SearchConfig = {
   rrfK: 60,
   textSearchConfig: 'english',
   searchCandidateWindow: 100,
+  hnswTupleCost: 20,
 };
 
 async function seed(sql: Sql) {

@@ -122,7 +122,12 @@ describe('search SQL builder', () => {
       "SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)",
     );
     expect(q.text).not.toMatch(/ORDER BY e\.embedding <=>/);
-    expect(q.text).toContain('ORDER BY e.product_id, distance, e.image_id');
+    expect(q.text).toContain('ORDER BY product_id, distance, image_id');
+    // no guard: LIMIT NULL (all filtered rows); a guard: its row count
+    expect(q.text).toMatch(/LIMIT \$\d+::int8\n\)/);
+    expect(q.params).toContain(null);
+    expect(buildSearch(base({ strategy: 'exact', exactScanLimit: 5000 })).params).toContain(5000);
+    expect(q.text).toContain('(SELECT count(*)::int FROM scored) AS scanned_rows');
   });
 
   it('chooses the table by dimension from a whitelist; checks the vector length', () => {

@@ -24,19 +24,21 @@
 --   $17 = 60
 --   $18 = 500
 --   $19 = "Xenova/clip-vit-large-patch14"
---   $20 = "english"
---   $21 = "red summer dress"
---   $22 = 0.2
---   $23 = 0.31
---   $24 = 0.5
---   $25 = ["0","10","25","50","100","250","500","1000","2500","5000"]
---   $26 = 0.8
---   $27 = "00000000-0000-4000-8000-000000000001"
---   $28 = 21
+--   $20 = null
+--   $21 = "english"
+--   $22 = "red summer dress"
+--   $23 = 0.2
+--   $24 = 0.31
+--   $25 = 0.5
+--   $26 = ["0","10","25","50","100","250","500","1000","2500","5000"]
+--   $27 = 0.8
+--   $28 = "00000000-0000-4000-8000-000000000001"
+--   $29 = 21
 
-WITH best AS MATERIALIZED (
-  -- exact: every filtered embedding is scored; ordered by product first, so the vector index cannot serve it
-  SELECT DISTINCT ON (e.product_id) e.product_id, e.image_id, (e.embedding <=> $1::halfvec(768)) AS distance
+WITH scored AS MATERIALIZED (
+  -- exact: every filtered embedding is scored (no ORDER BY on the distance, so no vector index); the LIMIT
+  -- is a guard when the filter's size was estimated (NULL: none): reaching it sends the search to the index
+  SELECT e.product_id, e.image_id, (e.embedding <=> $1::halfvec(768)) AS distance
   FROM embedding_768 e
   JOIN product p ON p.id = e.product_id
   WHERE e.model_id = $19
@@ -52,9 +54,15 @@ WITH best AS MATERIALIZED (
     AND ((p.attributes ->> $13) = ANY($14::text[]) OR (p.attributes -> $13) ?| $14::text[])
     AND p.created_at >= $15::timestamptz
     AND p.created_at < $16::timestamptz
-  ORDER BY e.product_id, distance, e.image_id
+  LIMIT $20::int8
 ),
-kq AS (SELECT websearch_to_tsquery($20::regconfig, $21) AS q),
+best AS MATERIALIZED (
+  -- each product once, by its best image
+  SELECT DISTINCT ON (product_id) product_id, image_id, distance
+  FROM scored
+  ORDER BY product_id, distance, image_id
+),
+kq AS (SELECT websearch_to_tsquery($21::regconfig, $22) AS q),
 kw AS MATERIALIZED (
   -- ts_rank_cd normalisation 32: rank / (rank + 1), in [0,1)
   SELECT p.id AS product_id, ts_rank_cd(p.search_tsv, kq.q, 32)::float8 AS score
@@ -91,14 +99,15 @@ ranked AS (
   -- score = rrf normalised by its maximum 2/(k+1) (first in both lists), in [0,1]
   SELECT product_id, image_id, distance, semantic_rank, keyword_rank, rrf * ($17::float8 + 1) / 2 AS score
   FROM fused
-  WHERE rrf * ($17::float8 + 1) / 2 >= $22::float8
+  WHERE rrf * ($17::float8 + 1) / 2 >= $23::float8
 ),
 matches AS (
-  SELECT r.* FROM ranked r WHERE r.score >= $24::float8 * $23::float8
+  SELECT r.* FROM ranked r WHERE r.score >= $25::float8 * $24::float8
 ),
 meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   NULL::int AS candidate_rows,
+  (SELECT count(*)::int FROM scored) AS scanned_rows,
   (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
      FROM (SELECT p.category AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id WHERE p.category IS NOT NULL
            GROUP BY p.category ORDER BY count DESC, p.category LIMIT 100) f) AS facet_categories,
@@ -108,15 +117,15 @@ meta AS (
   (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY value DESC), '[]'::json)
      FROM (SELECT p.in_stock::text AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id GROUP BY p.in_stock) f) AS facet_in_stock,
   (SELECT coalesce(json_agg(json_build_object('currency', currency, 'bucket', bucket, 'count', count) ORDER BY currency, bucket), '[]'::json)
-     FROM (SELECT p.currency::text AS currency, width_bucket(p.price, $25::numeric[]) AS bucket, count(*)::int AS count
+     FROM (SELECT p.currency::text AS currency, width_bucket(p.price, $26::numeric[]) AS bucket, count(*)::int AS count
            FROM matches m JOIN product p ON p.id = m.product_id WHERE p.price IS NOT NULL AND p.currency IS NOT NULL GROUP BY 1, 2) f) AS facet_price
 )
 SELECT meta.*, pg.product_id, pg.image_id, pg.distance, pg.score, pg.semantic_rank, pg.keyword_rank
 FROM meta
 LEFT JOIN LATERAL (
   SELECT * FROM matches m
-  WHERE (m.score < $26::float8 OR (m.score = $26::float8 AND m.product_id > $27::uuid))
+  WHERE (m.score < $27::float8 OR (m.score = $27::float8 AND m.product_id > $28::uuid))
   ORDER BY m.score DESC, m.product_id
-  LIMIT $28::int
+  LIMIT $29::int
 ) pg ON true
 ORDER BY pg.score DESC, pg.product_id;

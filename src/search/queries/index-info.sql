@@ -5,7 +5,8 @@
 --   $1 = "embedding_768_hnsw_idx"
 
 SELECT am.amname AS type, array_to_json(c.reloptions) AS options,
-  (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'embedding_768'::regclass) AS rows
+  (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'embedding_768'::regclass) AS rows,
+  (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'product'::regclass) AS product_rows
 FROM pg_class c
 JOIN pg_am am ON am.oid = c.relam
 WHERE c.oid = to_regclass($1);

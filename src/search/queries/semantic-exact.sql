@@ -22,17 +22,19 @@
 --   $15 = "2026-01-01T00:00:00.000Z"
 --   $16 = "2026-12-01T00:00:00.000Z"
 --   $17 = "Xenova/clip-vit-large-patch14"
---   $18 = 0.2
---   $19 = 0.31
---   $20 = 0.5
---   $21 = ["0","10","25","50","100","250","500","1000","2500","5000"]
---   $22 = 0.71
---   $23 = "00000000-0000-4000-8000-000000000001"
---   $24 = 21
+--   $18 = null
+--   $19 = 0.2
+--   $20 = 0.31
+--   $21 = 0.5
+--   $22 = ["0","10","25","50","100","250","500","1000","2500","5000"]
+--   $23 = 0.71
+--   $24 = "00000000-0000-4000-8000-000000000001"
+--   $25 = 21
 
-WITH best AS MATERIALIZED (
-  -- exact: every filtered embedding is scored; ordered by product first, so the vector index cannot serve it
-  SELECT DISTINCT ON (e.product_id) e.product_id, e.image_id, (e.embedding <=> $1::halfvec(768)) AS distance
+WITH scored AS MATERIALIZED (
+  -- exact: every filtered embedding is scored (no ORDER BY on the distance, so no vector index); the LIMIT
+  -- is a guard when the filter's size was estimated (NULL: none): reaching it sends the search to the index
+  SELECT e.product_id, e.image_id, (e.embedding <=> $1::halfvec(768)) AS distance
   FROM embedding_768 e
   JOIN product p ON p.id = e.product_id
   WHERE e.model_id = $17
@@ -48,20 +50,27 @@ WITH best AS MATERIALIZED (
     AND ((p.attributes ->> $13) = ANY($14::text[]) OR (p.attributes -> $13) ?| $14::text[])
     AND p.created_at >= $15::timestamptz
     AND p.created_at < $16::timestamptz
-  ORDER BY e.product_id, distance, e.image_id
+  LIMIT $18::int8
+),
+best AS MATERIALIZED (
+  -- each product once, by its best image
+  SELECT DISTINCT ON (product_id) product_id, image_id, distance
+  FROM scored
+  ORDER BY product_id, distance, image_id
 ),
 ranked AS (
   -- score = max(0, 1 - cosine distance) = max(0, cosine similarity)
   SELECT product_id, image_id, distance, greatest(0, 1 - distance) AS score
   FROM best
-  WHERE greatest(0, 1 - distance) >= $18::float8
+  WHERE greatest(0, 1 - distance) >= $19::float8
 ),
 matches AS (
-  SELECT r.* FROM ranked r WHERE r.score >= $20::float8 * $19::float8
+  SELECT r.* FROM ranked r WHERE r.score >= $21::float8 * $20::float8
 ),
 meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   NULL::int AS candidate_rows,
+  (SELECT count(*)::int FROM scored) AS scanned_rows,
   (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
      FROM (SELECT p.category AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id WHERE p.category IS NOT NULL
            GROUP BY p.category ORDER BY count DESC, p.category LIMIT 100) f) AS facet_categories,
@@ -71,15 +80,15 @@ meta AS (
   (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY value DESC), '[]'::json)
      FROM (SELECT p.in_stock::text AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id GROUP BY p.in_stock) f) AS facet_in_stock,
   (SELECT coalesce(json_agg(json_build_object('currency', currency, 'bucket', bucket, 'count', count) ORDER BY currency, bucket), '[]'::json)
-     FROM (SELECT p.currency::text AS currency, width_bucket(p.price, $21::numeric[]) AS bucket, count(*)::int AS count
+     FROM (SELECT p.currency::text AS currency, width_bucket(p.price, $22::numeric[]) AS bucket, count(*)::int AS count
            FROM matches m JOIN product p ON p.id = m.product_id WHERE p.price IS NOT NULL AND p.currency IS NOT NULL GROUP BY 1, 2) f) AS facet_price
 )
 SELECT meta.*, pg.product_id, pg.image_id, pg.distance, pg.score
 FROM meta
 LEFT JOIN LATERAL (
   SELECT * FROM matches m
-  WHERE (m.distance, m.product_id) > ($22::float8, $23::uuid)
+  WHERE (m.distance, m.product_id) > ($23::float8, $24::uuid)
   ORDER BY m.distance, m.product_id
-  LIMIT $24::int
+  LIMIT $25::int
 ) pg ON true
 ORDER BY pg.distance, pg.product_id;

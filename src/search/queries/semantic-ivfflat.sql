@@ -87,6 +87,7 @@ matches AS (
 meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   (SELECT count(*)::int FROM ann) AS candidate_rows,
+  NULL::int AS scanned_rows,
   (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
      FROM (SELECT p.category AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id WHERE p.category IS NOT NULL
            GROUP BY p.category ORDER BY count DESC, p.category LIMIT 100) f) AS facet_categories,
