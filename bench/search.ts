@@ -32,7 +32,7 @@ import { openDatabase, type Database } from '../src/db/index.js';
 import { vectorLiteral } from '../src/db/sql.js';
 import { Importer } from '../src/catalog/import/importer.js';
 import { SearchService } from '../src/search/service.js';
-import type { ProductFilter, SearchConfig } from '../src/search/types.js';
+import type { FacetKind, ProductFilter, SearchConfig, SearchRequest } from '../src/search/types.js';
 
 const D = 768;
 const MODEL = 'bench-768';
@@ -124,6 +124,11 @@ function normaliseHalf(v: Float32Array, off: number): void {
   for (let d = 0; d < D; d++) v[off + d] = toHalf(Math.fround(v[off + d]! / n5));
 }
 
+const SAMPLE = 200;
+/** images whose stored vectors are compared with the generator's: evenly spread */
+const sampleIndexes = (images: number) =>
+  Array.from({ length: SAMPLE }, (_, k) => Math.floor((k * images) / SAMPLE) + (k % 4));
+
 interface Ids {
   product: Map<string, number>;
   image: Map<string, number>;
@@ -131,7 +136,10 @@ interface Ids {
 
 interface Catalog {
   images: number;
-  vectors: Float32Array; // images × D, fp16-rounded unit vectors
+  /** images × D, fp16-rounded unit vectors (empty when the catalog came from the cache: see `sample`) */
+  vectors: Float32Array;
+  /** the vectors of sampleIndexes(images), to check a database against the generator */
+  sample: Float32Array;
   norms: Float32Array;
   imageProduct: Int32Array;
   /** product p's images are firstImage[p] … firstImage[p+1]-1 (N+1 entries) */
@@ -200,7 +208,9 @@ function generate(): Catalog {
     for (let d = 0; d < D; d++) queries[q * D + d] = queries[q * D + d]! + gauss() * sigma[d]! * IMAGE;
     normaliseHalf(queries, q * D);
   }
-  return { images, vectors, norms, imageProduct, firstImage, productTags, queries };
+  const sample = new Float32Array(SAMPLE * D);
+  sampleIndexes(images).forEach((i, k) => sample.set(vectors.subarray(i * D, (i + 1) * D), k * D));
+  return { images, vectors, sample, norms, imageProduct, firstImage, productTags, queries };
 }
 
 // ---------------------------------------------------------------- ground truth
@@ -339,6 +349,15 @@ async function scratchDatabase(): Promise<{ db: Database; url: string; drop: () 
 
 const priceOf = (p: number) => (((p * 7919) % 50000) / 100).toFixed(2);
 const categoryOf = (p: number) => `c${p % 20}/s${p % 7}`;
+/** keyword vocabulary: a colour matches 10% of products, a style 1%, a colour and a style together 0.1% */
+const COLORS = ['red', 'blue', 'green', 'black', 'white', 'grey', 'pink', 'yellow', 'brown', 'purple'];
+const descriptionOf = (p: number) => `${COLORS[p % 10]} style${Math.floor(p / 10) % 100}`;
+const brandOf = (p: number) => `brand${p % 50}`;
+const KEYWORD_QUERIES = [
+  { text: 'red', matching: '10%' },
+  { text: 'style42', matching: '1%' },
+  { text: 'red style42', matching: '0.1%' },
+];
 
 /** loads with batched INSERT … unnest (`--load direct`): fast, but not the import code path */
 async function loadDirect(db: Database, cat: Catalog): Promise<Record<string, unknown>> {
@@ -349,6 +368,8 @@ async function loadDirect(db: Database, cat: Catalog): Promise<Record<string, un
     const ids: string[] = [],
       skus: string[] = [],
       titles: string[] = [],
+      descriptions: string[] = [],
+      brands: string[] = [],
       tags: string[] = [],
       cats: string[] = [],
       prices: string[] = [];
@@ -356,15 +377,17 @@ async function loadDirect(db: Database, cat: Catalog): Promise<Record<string, un
       ids.push(uuid('8000', p));
       skus.push(`B${p}`);
       titles.push(`product ${p}`);
+      descriptions.push(descriptionOf(p));
+      brands.push(brandOf(p));
       tags.push(cat.productTags[p]!.join(','));
       cats.push(categoryOf(p));
       prices.push(priceOf(p));
     }
     await sql.query(
-      `INSERT INTO product (id, sku, title, category, price, currency, tags)
-       SELECT id, sku, title, category, price, 'USD', string_to_array(nullif(tags, ''), ',')
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[]) AS t(id, sku, title, category, price, tags)`,
-      [ids, skus, titles, cats, prices, tags],
+      `INSERT INTO product (id, sku, title, description, brand, category, price, currency, tags)
+       SELECT id, sku, title, description, brand, category, price, 'USD', string_to_array(nullif(tags, ''), ',')
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::text[], $8::text[]) AS t(id, sku, title, category, price, tags, description, brand)`,
+      [ids, skus, titles, cats, prices, tags, descriptions, brands],
     );
   }
   const IB = 1000;
@@ -425,7 +448,7 @@ async function loadViaImport(db: Database, cat: Catalog): Promise<Record<string,
         for (let d = 0; d < D; d++) v += (d ? ',' : '') + decimalText(cat.vectors[i * D + d]!);
         images.push(`{"model":"${MODEL}","embedding":[${v}]}`);
       }
-      const line = `{"sku":"B${p}","title":"product ${p}","category":"${categoryOf(p)}","price":"${priceOf(p)}","currency":"USD","tags":${JSON.stringify(cat.productTags[p])},"images":[${images.join(',')}]}\n`;
+      const line = `{"sku":"B${p}","title":"product ${p}","description":"${descriptionOf(p)}","brand":"${brandOf(p)}","category":"${categoryOf(p)}","price":"${priceOf(p)}","currency":"USD","tags":${JSON.stringify(cat.productTags[p])},"images":[${images.join(',')}]}\n`;
       if (!out.write(line)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
     }
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
@@ -478,17 +501,23 @@ async function idMaps(db: Database, cat: Catalog): Promise<Ids> {
       `database holds ${product.size} products / ${image.size} images; expected ${N} / ${cat.images} (same --products and --seed?)`,
     );
   // the stored vectors must be the generator's (ground truth): check a sample
-  const sample = await db.sql.query<{ id: string; v: string }>(
-    `SELECT image_id::text AS id, embedding::text AS v FROM embedding_768 TABLESAMPLE SYSTEM (1) LIMIT 200`,
+  const byIndex = new Map([...image].map(([id, i]) => [i, id]));
+  const wanted = sampleIndexes(cat.images);
+  const stored = new Map(
+    (
+      await db.sql.query<{ id: string; v: string }>(
+        `SELECT image_id::text AS id, embedding::text AS v FROM embedding_768 WHERE image_id = ANY($1::uuid[])`,
+        [wanted.map((i) => byIndex.get(i))],
+      )
+    ).map((r) => [r.id, r.v.slice(1, -1).split(',').map(Number)]),
   );
   let mismatched = 0;
-  for (const r of sample) {
-    const i = image.get(r.id)!;
-    const stored = r.v.slice(1, -1).split(',').map(Number);
-    if (stored.some((x, d) => Math.fround(x) !== cat.vectors[i * D + d])) mismatched++;
-  }
+  wanted.forEach((i, k) => {
+    const v = stored.get(byIndex.get(i)!);
+    if (!v || v.some((x, d) => Math.fround(x) !== cat.sample[k * D + d])) mismatched++;
+  });
   log(
-    `id maps: ${product.size} products, ${image.size} images; ${mismatched}/${sample.length} sampled vectors differ from the generator`,
+    `id maps: ${product.size} products, ${image.size} images; ${mismatched}/${SAMPLE} sampled vectors differ from the generator`,
   );
   if (mismatched) throw new Error('stored vectors differ from the generated ones: the ground truth would be wrong');
   return { product, image };
@@ -515,6 +544,32 @@ async function buildIndex(
 }
 
 /** raw top-10 image query with settings; returns image indexes */
+/** A database kept before products had descriptions and brands (keyword vocabulary): adds them. */
+async function backfillText(db: Database): Promise<number> {
+  const missing = (
+    await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM product WHERE description IS NULL`)
+  )[0]!.n;
+  if (!missing) return 0;
+  const B = 20000;
+  for (let s = 0; s < N; s += B) {
+    const skus: string[] = [],
+      descriptions: string[] = [],
+      brands: string[] = [];
+    for (let p = s; p < Math.min(N, s + B); p++) {
+      skus.push(`B${p}`);
+      descriptions.push(descriptionOf(p));
+      brands.push(brandOf(p));
+    }
+    await db.sql.query(
+      `UPDATE product p SET description = x.d, brand = x.b FROM unnest($1::text[], $2::text[], $3::text[]) AS x(sku, d, b) WHERE p.sku = x.sku`,
+      [skus, descriptions, brands],
+    );
+  }
+  await db.sql.exec('VACUUM ANALYZE product');
+  log(`added descriptions and brands to ${missing} products`);
+  return missing;
+}
+
 /**
  * Brings the vector index and the tables into memory before anything is timed, as on a server that has
  * been up a while: pg_prewarm where this role may create it (superuser, e.g. the compose Postgres),
@@ -567,13 +622,73 @@ async function rawSweep(db: Database, cat: Catalog, truth: Truth, label: string,
   return out;
 }
 
+// ---------------------------------------------------------------- cache
+/**
+ * Generating 1M products and their ground truth takes ~15 min here. A run that keeps its database
+ * (--keep / --load-only) saves everything later --database runs need except the vectors themselves
+ * (ids, tags, queries, ground truth, the sample), so they start in seconds. hnswlib needs the vectors:
+ * with it in --options the catalog is generated again.
+ */
+const CACHE_DIR = path.join(
+  arg('cache-dir', path.join(os.tmpdir(), 'glimpse-bench-cache')),
+  `n${N}-q${Q}-s${SEED}-a${ALPHA}-c${CLUSTERS}-${CLUSTER}-${PRODUCT}-${IMAGE}`,
+);
+const ARRAYS = ['sample', 'norms', 'imageProduct', 'firstImage', 'queries'] as const;
+
+function saveCache(cat: Catalog, truth: Truth): void {
+  fs.mkdirSync(CACHE_DIR, { recursive: true });
+  for (const k of ARRAYS)
+    fs.writeFileSync(
+      path.join(CACHE_DIR, `${k}.bin`),
+      Buffer.from(cat[k].buffer, cat[k].byteOffset, cat[k].byteLength),
+    );
+  fs.writeFileSync(
+    path.join(CACHE_DIR, 'meta.json'),
+    JSON.stringify({ images: cat.images, productTags: cat.productTags, truth }),
+  );
+  log(`cached the catalog (without vectors) in ${CACHE_DIR}`);
+}
+
+function loadCache(): { cat: Catalog; truth: Truth } | null {
+  if (!fs.existsSync(path.join(CACHE_DIR, 'meta.json'))) return null;
+  const meta = JSON.parse(fs.readFileSync(path.join(CACHE_DIR, 'meta.json'), 'utf8')) as {
+    images: number;
+    productTags: string[][];
+    truth: Truth;
+  };
+  const read = (k: string) => {
+    const b = fs.readFileSync(path.join(CACHE_DIR, `${k}.bin`));
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+  };
+  const cat: Catalog = {
+    images: meta.images,
+    vectors: new Float32Array(0),
+    sample: new Float32Array(read('sample')),
+    norms: new Float32Array(read('norms')),
+    imageProduct: new Int32Array(read('imageProduct')),
+    firstImage: new Int32Array(read('firstImage')),
+    productTags: meta.productTags,
+    queries: new Float32Array(read('queries')),
+  };
+  return { cat, truth: meta.truth };
+}
+
 // ---------------------------------------------------------------- main
 async function main() {
   const started = new Date();
   log(`generating ${N} products (alpha ${ALPHA}, ${CLUSTERS} clusters)`);
-  const cat = generate();
-  log(`${cat.images} images; ground truth for ${Q} queries`);
-  const truth = groundTruth(cat);
+  const cached = REUSE && !OPTIONS.has('hnswlib') ? loadCache() : null;
+  let cat: Catalog;
+  let truth: Truth;
+  if (cached) {
+    ({ cat, truth } = cached);
+    log(`catalog and ground truth from ${CACHE_DIR}`);
+  } else {
+    cat = generate();
+    log(`${cat.images} images; ground truth for ${Q} queries`);
+    truth = groundTruth(cat);
+    if (flag('keep') || flag('load-only') || REUSE) saveCache(cat, truth);
+  }
   const result: Record<string, unknown> = {
     command: `npm run bench:search -- ${process.argv.slice(2).join(' ')}`.trim(),
     date: started.toISOString(),
@@ -687,7 +802,7 @@ async function main() {
         await db.sql.query<{ b: number }>(`SELECT pg_relation_size('embedding_768_hnsw_idx')::int8 AS b`)
       )[0]!.b;
       indexes = [{ name: 'embedding_768_hnsw_idx', sizeMB: r2(size / 2 ** 20) }];
-      result.load = { reused: REUSE };
+      result.load = { reused: REUSE, descriptionsAdded: await backfillText(db) };
       log(`reusing database ${REUSE}`);
     }
     const tableMB =
@@ -756,6 +871,82 @@ async function main() {
       service.push(row);
     }
     result.service = service;
+
+    // ---- unfiltered service recall/latency against hnsw.ef_search (GLIMPSE_HNSW_EF_SEARCH)
+    const efRows: Record<string, unknown>[] = [];
+    for (const ef of arg('service-ef', '').split(',').filter(Boolean).map(Number)) {
+      const tuned = new SearchService(db.sql, { ...config, hnswEfSearch: ef }, null);
+      const ms: number[] = [];
+      const rec: number[] = [];
+      await tuned.search({ vector: Array.from(qvec(cat, 0)), first: 10 });
+      for (let q = 0; q < Q; q++) {
+        const { ms: t, value } = await timed(() => tuned.search({ vector: Array.from(qvec(cat, q)), first: 10 }));
+        ms.push(t);
+        rec.push(
+          recall(
+            value.hits.map((h) => productIndex(h.productId)),
+            truth.products.none![q]!,
+          ),
+        );
+      }
+      const row = { efSearch: ef, recallAt10: r3(mean(rec)), ...lat(ms) };
+      log('service unfiltered', row);
+      efRows.push(row);
+    }
+    if (efRows.length) result.serviceEfSweep = efRows;
+
+    // ---- KEYWORD, HYBRID and facets (single client): the text side's latency; the query embedding is not
+    // part of it (bench:embed measures that), so the "embedder" hands out the benchmark's query vectors
+    let current = qvec(cat, 0);
+    const textSvc = new SearchService(db.sql, config, () => ({
+      modelId: MODEL,
+      dimension: D,
+      embedText: () => Promise.resolve(current),
+    }));
+    const other: Record<string, unknown>[] = [];
+    const measure = async (label: Record<string, unknown>, req: (q: number) => SearchRequest) => {
+      await textSvc.search(req(0));
+      const ms: number[] = [];
+      let rows = 0;
+      let strategy = '';
+      for (let q = 0; q < Q; q++) {
+        current = qvec(cat, q);
+        const { ms: t, value } = await timed(() => textSvc.search(req(q)));
+        ms.push(t);
+        rows += value.hits.length;
+        strategy = value.plan.strategy;
+      }
+      const row = { ...label, strategy, rowsReturned: r2(rows / Q), ...lat(ms) };
+      log(row);
+      other.push(row);
+    };
+    for (const k of KEYWORD_QUERIES) {
+      await measure({ mode: 'KEYWORD', text: k.text, matching: k.matching }, () => ({
+        mode: 'KEYWORD',
+        text: k.text,
+        first: 10,
+      }));
+      await measure({ mode: 'HYBRID', text: k.text, matching: k.matching }, () => ({
+        mode: 'HYBRID',
+        text: k.text,
+        first: 10,
+      }));
+    }
+    const allFacets: FacetKind[] = ['CATEGORY', 'BRAND', 'IN_STOCK', 'PRICE'];
+    for (const s of SELECTIVITIES.filter((x) => ['none', '10%', '1%'].includes(x.name)))
+      await measure({ mode: 'SEMANTIC', facets: allFacets.join(','), selectivity: s.name }, (q) => ({
+        vector: Array.from(qvec(cat, q)),
+        filter: s.tag ? { tagsAll: [s.tag] } : null,
+        facets: allFacets,
+        first: 10,
+      }));
+    await measure({ mode: 'KEYWORD', facets: allFacets.join(','), text: 'style42', matching: '1%' }, () => ({
+      mode: 'KEYWORD',
+      text: 'style42',
+      facets: allFacets,
+      first: 10,
+    }));
+    result.textAndFacets = other;
 
     // ---- the same, without the exact path and without iterative scan, to show what they buy (10% and 1%)
     const plainRows: Record<string, unknown>[] = [];
