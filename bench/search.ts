@@ -10,7 +10,7 @@
  *    imported by src/catalog/import's Importer exactly as `glimpse import` does), or with batched
  *    INSERT … SELECT unnest(…) (`--load direct`, faster, for quick iterations). `--keep` keeps the database;
  *    `--database NAME` runs the queries on such a kept database (same --products/--seed) without loading;
- *    `--load-only --keep` just prepares one.
+ *    `--load-only --keep` just prepares one; `--cache-only` just generates the catalog cache those runs read.
  * 3. Builds the HNSW index of the migration (time, size), then per selectivity runs the real SearchService:
  *    recall@10 (products) against exact ground truth computed here, latency p50/p95/p99 single client and
  *    `--clients` concurrent.
@@ -104,7 +104,12 @@ function toHalf(x: number): number {
   return Math.sign(x) * Math.round(a / ulp) * ulp;
 }
 /** the decimal written to the catalog file: 5 significant digits identify an fp16 value uniquely */
-const decimal = (x: number) => Number(x.toPrecision(5));
+const decimals = new Map<number, number>(); // fp16 has 65,536 values: toPrecision once per value
+const decimal = (x: number) => {
+  let d = decimals.get(x);
+  if (d === undefined) decimals.set(x, (d = Number(x.toPrecision(5))));
+  return d;
+};
 /**
  * Normalises in place to exactly what PostgreSQL will hold: the fp16 unit vector is written with 5 digits,
  * the importer renormalises it in float32 (src/catalog/import/importer.ts checkVector) and halfvec rounds
@@ -687,7 +692,8 @@ async function main() {
     cat = generate();
     log(`${cat.images} images; ground truth for ${Q} queries`);
     truth = groundTruth(cat);
-    if (flag('keep') || flag('load-only') || REUSE) saveCache(cat, truth);
+    if (flag('keep') || flag('load-only') || flag('cache-only') || REUSE) saveCache(cat, truth);
+    if (flag('cache-only')) return;
   }
   const result: Record<string, unknown> = {
     command: `npm run bench:search -- ${process.argv.slice(2).join(' ')}`.trim(),
