@@ -1,6 +1,7 @@
 /**
  * Search benchmark (`npm run bench:search -- [--products 100000] [--queries 100] [--clients 8]
- * [--options halfvec,fp32,ivfflat,bq,hnswlib] [--calibrate] [--keep]`).
+ * [--options halfvec,fp32,ivfflat,bq,hnswlib,ivfflat-service] [--calibrate] [--keep] [--load import|direct]
+ * [--database NAME] [--load-only] [--cache-only] [--service-ef 100,200]`).
  *
  * 1. Generates a synthetic catalog: N products with 1–4 images, 768-d unit vectors from a clustered,
  *    anisotropic distribution with a decaying spectrum (σ_d ∝ (1+d)^-α; cluster centre + product offset +
@@ -31,6 +32,7 @@ import { loadConfig } from '../src/config.js';
 import { openDatabase, type Database } from '../src/db/index.js';
 import { vectorLiteral } from '../src/db/sql.js';
 import { Importer } from '../src/catalog/import/importer.js';
+import { rebuildIndex } from '../src/search/index-admin.js';
 import { SearchService } from '../src/search/service.js';
 import type { FacetKind, ProductFilter, SearchConfig, SearchRequest } from '../src/search/types.js';
 
@@ -46,7 +48,7 @@ const flag = (name: string) => process.argv.includes(`--${name}`);
 const N = Number(arg('products', '100000'));
 const Q = Number(arg('queries', '100'));
 const CLIENTS = Number(arg('clients', '8'));
-const OPTIONS = new Set(arg('options', 'halfvec,fp32,ivfflat,bq,hnswlib').split(','));
+const OPTIONS = new Set(arg('options', 'halfvec,fp32,ivfflat,bq,hnswlib,ivfflat-service').split(','));
 const SEED = Number(arg('seed', '1'));
 const LOADER = arg('load', 'import');
 if (LOADER !== 'import' && LOADER !== 'direct') throw new Error('--load: import or direct');
@@ -839,43 +841,52 @@ async function main() {
     };
     result.serviceConfig = config;
     const svc = new SearchService(db.sql, config, null);
-    const service: Record<string, unknown>[] = [];
-    for (const s of SELECTIVITIES) {
-      const filter: ProductFilter | null = s.tag ? { tagsAll: [s.tag] } : null;
-      const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter, first: 10 });
-      await svc.search(req(0)); // warm
-      const ms: number[] = [];
-      const rec: number[] = [];
-      const strategies = new Map<string, number>();
-      let rows = 0;
-      let ef = 0;
-      for (let q = 0; q < Q; q++) {
-        const { ms: t, value } = await timed(() => svc.search(req(q)));
-        ms.push(t);
-        rows += value.hits.length;
-        ef = value.plan.efSearch ?? 0;
-        strategies.set(value.plan.strategy, (strategies.get(value.plan.strategy) ?? 0) + 1);
-        rec.push(
-          recall(
-            value.hits.map((h) => productIndex(h.productId)),
-            truth.products[s.name]![q]!,
-          ),
-        );
+    /** the service per selectivity: recall@10 (products), latency 1 client and CLIENTS concurrent */
+    const perSelectivity = async (): Promise<Record<string, unknown>[]> => {
+      const out: Record<string, unknown>[] = [];
+      for (const s of SELECTIVITIES) {
+        const filter: ProductFilter | null = s.tag ? { tagsAll: [s.tag] } : null;
+        const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter, first: 10 });
+        await svc.search(req(0)); // warm
+        const ms: number[] = [];
+        const rec: number[] = [];
+        const strategies = new Map<string, number>();
+        let rows = 0;
+        let ef = 0;
+        let probes = 0;
+        for (let q = 0; q < Q; q++) {
+          const { ms: t, value } = await timed(() => svc.search(req(q)));
+          ms.push(t);
+          rows += value.hits.length;
+          ef = value.plan.efSearch ?? ef;
+          probes = value.plan.probes ?? probes;
+          const k = value.plan.strategy + (value.plan.fallback ? ` (fallback ${value.plan.fallback})` : '');
+          strategies.set(k, (strategies.get(k) ?? 0) + 1);
+          rec.push(
+            recall(
+              value.hits.map((h) => productIndex(h.productId)),
+              truth.products[s.name]![q]!,
+            ),
+          );
+        }
+        const conc = await concurrent(Q, CLIENTS, (q) => svc.search(req(q)));
+        const row = {
+          selectivity: s.name,
+          matchingProducts: s.tag ? Math.max(1, Math.round(N * s.fraction)) : N,
+          strategy: [...strategies.entries()].map(([k, v]) => `${k}×${v}`).join(' '),
+          efSearch: ef || null,
+          ...(probes ? { probes } : {}),
+          recallAt10: r3(mean(rec)),
+          rowsReturned: r2(rows / Q),
+          single: lat(ms),
+          [`concurrent${CLIENTS}`]: { ...lat(conc.ms), qps: r2((Q / conc.wallMs) * 1000) },
+        };
+        log(row);
+        out.push(row);
       }
-      const conc = await concurrent(Q, CLIENTS, (q) => svc.search(req(q)));
-      const row = {
-        selectivity: s.name,
-        matchingProducts: s.tag ? Math.max(1, Math.round(N * s.fraction)) : N,
-        strategy: [...strategies.entries()].map(([k, v]) => `${k}×${v}`).join(' '),
-        efSearch: ef || null,
-        recallAt10: r3(mean(rec)),
-        rowsReturned: r2(rows / Q),
-        single: lat(ms),
-        [`concurrent${CLIENTS}`]: { ...lat(conc.ms), qps: r2((Q / conc.wallMs) * 1000) },
-      };
-      log(row);
-      service.push(row);
-    }
+      return out;
+    };
+    const service = await perSelectivity();
     result.service = service;
 
     // ---- unfiltered service recall/latency against hnsw.ef_search (GLIMPSE_HNSW_EF_SEARCH)
@@ -1068,6 +1079,25 @@ async function main() {
           candidates: cand,
         });
       await db.sql.exec(`DROP INDEX bench_bq_idx`);
+    }
+    // ---- the service over an IVFFlat index (`glimpse index rebuild --type ivfflat`, default lists): scratch
+    // databases only, since it replaces the table's HNSW index
+    if (OPTIONS.has('ivfflat-service') && !REUSE && !flag('keep')) {
+      const rebuilt = await rebuildIndex(db.sql, {
+        dimension: D,
+        type: 'ivfflat',
+        maintenanceWorkMem: MAINTENANCE_WORK_MEM,
+      });
+      log('rebuilt as ivfflat', { lists: rebuilt.after.parameters.lists, seconds: r2(rebuilt.buildSeconds) });
+      await db.sql.exec('ANALYZE');
+      result.serviceIvfflat = {
+        index: {
+          lists: rebuilt.after.parameters.lists,
+          buildSeconds: r2(rebuilt.buildSeconds),
+          sizeMB: r2(rebuilt.after.bytes / 2 ** 20),
+        },
+        rows: await perSelectivity(),
+      };
     }
     result.indexOptions = options;
     result.indexes = indexes;
