@@ -1,7 +1,7 @@
 /**
  * Search benchmark (`npm run bench:search -- [--products 100000] [--queries 100] [--clients 8]
  * [--options halfvec,fp32,ivfflat,bq,hnswlib,ivfflat-service] [--calibrate] [--keep] [--load import|direct]
- * [--database NAME] [--load-only] [--cache-only] [--service-ef 100,200]`).
+ * [--database NAME] [--load-only] [--cache-only] [--service-ef 100,200] [--results-dir DIR]`).
  *
  * 1. Generates a synthetic catalog: N products with 1–4 images, 768-d unit vectors from a clustered,
  *    anisotropic distribution with a decaying spectrum (σ_d ∝ (1+d)^-α; cluster centre + product offset +
@@ -1127,7 +1127,7 @@ async function main() {
   result.totalSeconds = r2((Date.now() - started.getTime()) / 1000);
   const json = JSON.stringify(result, null, 2);
   console.log(json);
-  const dir = fileURLToPath(new URL('./results', import.meta.url));
+  const dir = arg('results-dir', fileURLToPath(new URL('./results', import.meta.url)));
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `search-${started.toISOString().slice(0, 19).replace(/:/g, '')}-${N}.json`);
   fs.writeFileSync(file, json + '\n');
