@@ -889,6 +889,42 @@ async function main() {
     const service = await perSelectivity();
     result.service = service;
 
+    // ---- the two strategies forced, at the selectivities between which the cost rule switches: what the rule
+    // weighs (GLIMPSE_HNSW_TUPLE_COST is the ratio of an index-walked tuple to an exactly scored row)
+    const forced: Record<string, unknown>[] = [];
+    for (const s of SELECTIVITIES.filter((x) => ['10%', '1%', '0.1%'].includes(x.name))) {
+      for (const [strategy, threshold] of [
+        ['exact', 100_000_000],
+        ['index', 0],
+      ] as const) {
+        const f = new SearchService(db.sql, { ...config, exactScanThreshold: threshold }, null);
+        const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter: { tagsAll: [s.tag!] }, first: 10 });
+        await f.search(req(0));
+        const ms: number[] = [];
+        const rec: number[] = [];
+        for (let q = 0; q < Q; q++) {
+          const { ms: t, value } = await timed(() => f.search(req(q)));
+          ms.push(t);
+          rec.push(
+            recall(
+              value.hits.map((h) => productIndex(h.productId)),
+              truth.products[s.name]![q]!,
+            ),
+          );
+        }
+        const row = {
+          selectivity: s.name,
+          matchingEmbeddings: Math.round(cat.images * s.fraction),
+          forced: strategy,
+          recallAt10: r3(mean(rec)),
+          ...lat(ms),
+        };
+        log(row);
+        forced.push(row);
+      }
+    }
+    result.strategiesForced = forced;
+
     // ---- unfiltered service recall/latency against hnsw.ef_search (GLIMPSE_HNSW_EF_SEARCH)
     const efRows: Record<string, unknown>[] = [];
     for (const ef of arg('service-ef', '').split(',').filter(Boolean).map(Number)) {

@@ -234,7 +234,7 @@ export const settings = {
   hnswTupleCost: setting(
     'GLIMPSE_HNSW_TUPLE_COST',
     num(0.1, 10_000),
-    '20',
+    '6',
     'Cost of one tuple visited by the HNSW iterative scan, in exactly scored rows (the `auto` exact-scan rule; measured in docs/performance.md).',
   ),
   searchCandidateWindow: setting(
