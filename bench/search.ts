@@ -18,7 +18,7 @@
  * 4. Index options at the raw vector level (unfiltered image recall@10): HNSW halfvec (ef sweep), HNSW over
  *    fp32 `vector`, IVFFlat, binary quantisation + exact re-rank; and hnswlib-node in-process over the same
  *    vectors as the baseline.
- * JSON to stdout and bench/results/search-<date>.json; a markdown summary to stderr.
+ * JSON to stdout and bench/results/search-<date>.json; markdown tables to stderr (bench/search-report.ts).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -33,6 +33,7 @@ import { openDatabase, type Database } from '../src/db/index.js';
 import { vectorLiteral } from '../src/db/sql.js';
 import { Importer } from '../src/catalog/import/importer.js';
 import { rebuildIndex } from '../src/search/index-admin.js';
+import { renderReport } from './search-report.js';
 import { SearchService } from '../src/search/service.js';
 import type { FacetKind, ProductFilter, SearchConfig, SearchRequest } from '../src/search/types.js';
 
@@ -1168,6 +1169,7 @@ async function main() {
   const file = path.join(dir, `search-${started.toISOString().slice(0, 19).replace(/:/g, '')}-${N}.json`);
   fs.writeFileSync(file, json + '\n');
   log(`wrote ${file}`);
+  console.error('\n' + renderReport(result));
 }
 
 main().catch((err) => {
