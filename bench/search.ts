@@ -1,7 +1,7 @@
 /**
  * Search benchmark (`npm run bench:search -- [--products 100000] [--queries 100] [--clients 8]
  * [--options halfvec,fp32,ivfflat,bq,hnswlib,ivfflat-service] [--calibrate] [--keep] [--load import|direct]
- * [--database NAME] [--load-only] [--cache-only] [--service-ef 100,200] [--results-dir DIR]`).
+ * [--database NAME] [--load-only] [--cache-only] [--options-only] [--service-ef 100,200] [--results-dir DIR]`).
  *
  * 1. Generates a synthetic catalog: N products with 1–4 images, 768-d unit vectors from a clustered,
  *    anisotropic distribution with a decaying spectrum (σ_d ∝ (1+d)^-α; cluster centre + product offset +
@@ -887,155 +887,157 @@ async function main() {
       }
       return out;
     };
-    const service = await perSelectivity();
-    result.service = service;
+    // --options-only: just the index options (e.g. another index type on a kept 1M database)
+    const service = flag('options-only') ? [] : await perSelectivity();
+    if (service.length) result.service = service;
+    if (!flag('options-only')) {
+      // ---- the two strategies forced, at the selectivities between which the cost rule switches: what the rule
+      // weighs (GLIMPSE_HNSW_TUPLE_COST is the ratio of an index-walked tuple to an exactly scored row)
+      const forced: Record<string, unknown>[] = [];
+      for (const s of SELECTIVITIES.filter((x) => ['10%', '1%', '0.1%'].includes(x.name))) {
+        for (const [strategy, threshold] of [
+          ['exact', 100_000_000],
+          ['index', 0],
+        ] as const) {
+          const f = new SearchService(db.sql, { ...config, exactScanThreshold: threshold }, null);
+          const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter: { tagsAll: [s.tag!] }, first: 10 });
+          await f.search(req(0));
+          const ms: number[] = [];
+          const rec: number[] = [];
+          for (let q = 0; q < Q; q++) {
+            const { ms: t, value } = await timed(() => f.search(req(q)));
+            ms.push(t);
+            rec.push(
+              recall(
+                value.hits.map((h) => productIndex(h.productId)),
+                truth.products[s.name]![q]!,
+              ),
+            );
+          }
+          const row = {
+            selectivity: s.name,
+            matchingEmbeddings: Math.round(cat.images * s.fraction),
+            forced: strategy,
+            recallAt10: r3(mean(rec)),
+            ...lat(ms),
+          };
+          log(row);
+          forced.push(row);
+        }
+      }
+      result.strategiesForced = forced;
 
-    // ---- the two strategies forced, at the selectivities between which the cost rule switches: what the rule
-    // weighs (GLIMPSE_HNSW_TUPLE_COST is the ratio of an index-walked tuple to an exactly scored row)
-    const forced: Record<string, unknown>[] = [];
-    for (const s of SELECTIVITIES.filter((x) => ['10%', '1%', '0.1%'].includes(x.name))) {
-      for (const [strategy, threshold] of [
-        ['exact', 100_000_000],
-        ['index', 0],
-      ] as const) {
-        const f = new SearchService(db.sql, { ...config, exactScanThreshold: threshold }, null);
-        const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter: { tagsAll: [s.tag!] }, first: 10 });
-        await f.search(req(0));
+      // ---- unfiltered service recall/latency against hnsw.ef_search (GLIMPSE_HNSW_EF_SEARCH)
+      const efRows: Record<string, unknown>[] = [];
+      for (const ef of arg('service-ef', '').split(',').filter(Boolean).map(Number)) {
+        const tuned = new SearchService(db.sql, { ...config, hnswEfSearch: ef }, null);
         const ms: number[] = [];
         const rec: number[] = [];
+        await tuned.search({ vector: Array.from(qvec(cat, 0)), first: 10 });
         for (let q = 0; q < Q; q++) {
-          const { ms: t, value } = await timed(() => f.search(req(q)));
+          const { ms: t, value } = await timed(() => tuned.search({ vector: Array.from(qvec(cat, q)), first: 10 }));
           ms.push(t);
           rec.push(
             recall(
               value.hits.map((h) => productIndex(h.productId)),
-              truth.products[s.name]![q]!,
+              truth.products.none![q]!,
             ),
           );
         }
-        const row = {
-          selectivity: s.name,
-          matchingEmbeddings: Math.round(cat.images * s.fraction),
-          forced: strategy,
-          recallAt10: r3(mean(rec)),
-          ...lat(ms),
-        };
+        const row = { efSearch: ef, recallAt10: r3(mean(rec)), ...lat(ms) };
+        log('service unfiltered', row);
+        efRows.push(row);
+      }
+      if (efRows.length) result.serviceEfSweep = efRows;
+
+      // ---- KEYWORD, HYBRID and facets (single client): the text side's latency; the query embedding is not
+      // part of it (bench:embed measures that), so the "embedder" hands out the benchmark's query vectors
+      let current = qvec(cat, 0);
+      const textSvc = new SearchService(db.sql, config, () => ({
+        modelId: MODEL,
+        dimension: D,
+        embedText: () => Promise.resolve(current),
+      }));
+      const other: Record<string, unknown>[] = [];
+      const measure = async (label: Record<string, unknown>, req: (q: number) => SearchRequest) => {
+        await textSvc.search(req(0));
+        const ms: number[] = [];
+        let rows = 0;
+        let strategy = '';
+        for (let q = 0; q < Q; q++) {
+          current = qvec(cat, q);
+          const { ms: t, value } = await timed(() => textSvc.search(req(q)));
+          ms.push(t);
+          rows += value.hits.length;
+          strategy = value.plan.strategy;
+        }
+        const row = { ...label, strategy, rowsReturned: r2(rows / Q), ...lat(ms) };
         log(row);
-        forced.push(row);
+        other.push(row);
+      };
+      for (const k of KEYWORD_QUERIES) {
+        await measure({ mode: 'KEYWORD', text: k.text, matching: k.matching }, () => ({
+          mode: 'KEYWORD',
+          text: k.text,
+          first: 10,
+        }));
+        await measure({ mode: 'HYBRID', text: k.text, matching: k.matching }, () => ({
+          mode: 'HYBRID',
+          text: k.text,
+          first: 10,
+        }));
       }
-    }
-    result.strategiesForced = forced;
-
-    // ---- unfiltered service recall/latency against hnsw.ef_search (GLIMPSE_HNSW_EF_SEARCH)
-    const efRows: Record<string, unknown>[] = [];
-    for (const ef of arg('service-ef', '').split(',').filter(Boolean).map(Number)) {
-      const tuned = new SearchService(db.sql, { ...config, hnswEfSearch: ef }, null);
-      const ms: number[] = [];
-      const rec: number[] = [];
-      await tuned.search({ vector: Array.from(qvec(cat, 0)), first: 10 });
-      for (let q = 0; q < Q; q++) {
-        const { ms: t, value } = await timed(() => tuned.search({ vector: Array.from(qvec(cat, q)), first: 10 }));
-        ms.push(t);
-        rec.push(
-          recall(
-            value.hits.map((h) => productIndex(h.productId)),
-            truth.products.none![q]!,
-          ),
-        );
-      }
-      const row = { efSearch: ef, recallAt10: r3(mean(rec)), ...lat(ms) };
-      log('service unfiltered', row);
-      efRows.push(row);
-    }
-    if (efRows.length) result.serviceEfSweep = efRows;
-
-    // ---- KEYWORD, HYBRID and facets (single client): the text side's latency; the query embedding is not
-    // part of it (bench:embed measures that), so the "embedder" hands out the benchmark's query vectors
-    let current = qvec(cat, 0);
-    const textSvc = new SearchService(db.sql, config, () => ({
-      modelId: MODEL,
-      dimension: D,
-      embedText: () => Promise.resolve(current),
-    }));
-    const other: Record<string, unknown>[] = [];
-    const measure = async (label: Record<string, unknown>, req: (q: number) => SearchRequest) => {
-      await textSvc.search(req(0));
-      const ms: number[] = [];
-      let rows = 0;
-      let strategy = '';
-      for (let q = 0; q < Q; q++) {
-        current = qvec(cat, q);
-        const { ms: t, value } = await timed(() => textSvc.search(req(q)));
-        ms.push(t);
-        rows += value.hits.length;
-        strategy = value.plan.strategy;
-      }
-      const row = { ...label, strategy, rowsReturned: r2(rows / Q), ...lat(ms) };
-      log(row);
-      other.push(row);
-    };
-    for (const k of KEYWORD_QUERIES) {
-      await measure({ mode: 'KEYWORD', text: k.text, matching: k.matching }, () => ({
+      const allFacets: FacetKind[] = ['CATEGORY', 'BRAND', 'IN_STOCK', 'PRICE'];
+      for (const s of SELECTIVITIES.filter((x) => ['none', '10%', '1%'].includes(x.name)))
+        await measure({ mode: 'SEMANTIC', facets: allFacets.join(','), selectivity: s.name }, (q) => ({
+          vector: Array.from(qvec(cat, q)),
+          filter: s.tag ? { tagsAll: [s.tag] } : null,
+          facets: allFacets,
+          first: 10,
+        }));
+      await measure({ mode: 'KEYWORD', facets: allFacets.join(','), text: 'style42', matching: '1%' }, () => ({
         mode: 'KEYWORD',
-        text: k.text,
-        first: 10,
-      }));
-      await measure({ mode: 'HYBRID', text: k.text, matching: k.matching }, () => ({
-        mode: 'HYBRID',
-        text: k.text,
-        first: 10,
-      }));
-    }
-    const allFacets: FacetKind[] = ['CATEGORY', 'BRAND', 'IN_STOCK', 'PRICE'];
-    for (const s of SELECTIVITIES.filter((x) => ['none', '10%', '1%'].includes(x.name)))
-      await measure({ mode: 'SEMANTIC', facets: allFacets.join(','), selectivity: s.name }, (q) => ({
-        vector: Array.from(qvec(cat, q)),
-        filter: s.tag ? { tagsAll: [s.tag] } : null,
+        text: 'style42',
         facets: allFacets,
         first: 10,
       }));
-    await measure({ mode: 'KEYWORD', facets: allFacets.join(','), text: 'style42', matching: '1%' }, () => ({
-      mode: 'KEYWORD',
-      text: 'style42',
-      facets: allFacets,
-      first: 10,
-    }));
-    result.textAndFacets = other;
+      result.textAndFacets = other;
 
-    // ---- the same, without the exact path and without iterative scan, to show what they buy (10% and 1%)
-    const plainRows: Record<string, unknown>[] = [];
-    for (const s of SELECTIVITIES.filter((x) => x.name === '10%' || x.name === '1%')) {
-      for (const mode of ['off', 'relaxed_order'] as const) {
-        const rec: number[] = [];
-        const ms: number[] = [];
-        let rows = 0;
-        for (let q = 0; q < Q; q++) {
-          const text = `SELECT e.product_id FROM embedding_768 e JOIN product p ON p.id = e.product_id WHERE p.tags @> $2::text[] ORDER BY e.embedding <=> $1::halfvec(768) LIMIT 10`;
-          const { ms: t, value } = await timed(() =>
-            db.sql.transaction(async (tx) => {
-              await tx.exec(
-                `SET LOCAL hnsw.ef_search = 40; SET LOCAL hnsw.iterative_scan = ${mode}; SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off`,
-              );
-              return tx.query<{ product_id: string }>(text, [vectorLiteral(qvec(cat, q)), [s.tag!]]);
-            }),
-          );
-          ms.push(t);
-          const got = [...new Set(value.map((r) => productIndex(r.product_id)))];
-          rows += value.length;
-          rec.push(recall(got, truth.products[s.name]![q]!));
+      // ---- the same, without the exact path and without iterative scan, to show what they buy (10% and 1%)
+      const plainRows: Record<string, unknown>[] = [];
+      for (const s of SELECTIVITIES.filter((x) => x.name === '10%' || x.name === '1%')) {
+        for (const mode of ['off', 'relaxed_order'] as const) {
+          const rec: number[] = [];
+          const ms: number[] = [];
+          let rows = 0;
+          for (let q = 0; q < Q; q++) {
+            const text = `SELECT e.product_id FROM embedding_768 e JOIN product p ON p.id = e.product_id WHERE p.tags @> $2::text[] ORDER BY e.embedding <=> $1::halfvec(768) LIMIT 10`;
+            const { ms: t, value } = await timed(() =>
+              db.sql.transaction(async (tx) => {
+                await tx.exec(
+                  `SET LOCAL hnsw.ef_search = 40; SET LOCAL hnsw.iterative_scan = ${mode}; SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off`,
+                );
+                return tx.query<{ product_id: string }>(text, [vectorLiteral(qvec(cat, q)), [s.tag!]]);
+              }),
+            );
+            ms.push(t);
+            const got = [...new Set(value.map((r) => productIndex(r.product_id)))];
+            rows += value.length;
+            rec.push(recall(got, truth.products[s.name]![q]!));
+          }
+          const row = {
+            selectivity: s.name,
+            query: `plain ORDER BY … LIMIT 10, ef_search 40, iterative_scan ${mode}`,
+            recallAt10: r3(mean(rec)),
+            rowsReturned: r2(rows / Q),
+            ...lat(ms),
+          };
+          log(row);
+          plainRows.push(row);
         }
-        const row = {
-          selectivity: s.name,
-          query: `plain ORDER BY … LIMIT 10, ef_search 40, iterative_scan ${mode}`,
-          recallAt10: r3(mean(rec)),
-          rowsReturned: r2(rows / Q),
-          ...lat(ms),
-        };
-        log(row);
-        plainRows.push(row);
       }
+      result.withoutGlimpseStrategy = plainRows;
     }
-    result.withoutGlimpseStrategy = plainRows;
 
     // ---- index options, raw image level, unfiltered
     const options: Record<string, unknown>[] = [];
@@ -1141,15 +1143,15 @@ async function main() {
     result.tableMB = r2(tableMB);
 
     // equal-recall comparison: hnswlib latency interpolated at the service's unfiltered recall
-    const unf = service[0] as { recallAt10: number; single: { p50: number; p95: number } };
+    const unf = service[0] as { recallAt10: number; single: { p50: number; p95: number } } | undefined;
     const lib = hnswlibRows.filter((r) => r.option === 'hnswlib-node') as {
       recallAt10: number;
       p50: number;
       p95: number;
       ef: number;
     }[];
-    const atRecall = lib.find((r) => r.recallAt10 >= unf.recallAt10) ?? lib[lib.length - 1];
-    if (atRecall)
+    const atRecall = unf && (lib.find((r) => r.recallAt10 >= unf.recallAt10) ?? lib[lib.length - 1]);
+    if (unf && atRecall)
       result.equalRecall = {
         serviceUnfiltered: { recallAt10: unf.recallAt10, p50: unf.single.p50, p95: unf.single.p95 },
         hnswlib: atRecall,
