@@ -210,7 +210,7 @@ export const settings = {
   hnswEfSearch: setting(
     'GLIMPSE_HNSW_EF_SEARCH',
     int(1, 1000),
-    '100',
+    '200',
     'hnsw.ef_search floor for vector searches (raised per request to cover the page).',
   ),
   hnswMaxScanTuples: setting(

@@ -60,6 +60,11 @@ export const DEFAULT_IVFFLAT_PROBES = 10;
 const NO_INDEX: VectorIndexInfo = { type: null, rows: 0, productRows: 0 };
 /** the `auto` exact-scan threshold never goes below this many rows (an exact scan of them takes ~1–5 ms) */
 export const MIN_EXACT_SCAN_ROWS = 2000;
+/**
+ * Cost of an exactly scored row when facets are asked, in plain scored rows: the facets then aggregate every
+ * matching product (measured at 100K, 10% filter: 119 ms without facets, 194 ms with all four).
+ */
+const FACETED_ROW_COST = 2;
 /** an exact scan chosen from statistics stops after this many × the threshold rows (then the index runs) */
 const EXACT_GUARD_FACTOR = 2;
 
@@ -424,9 +429,11 @@ export class SearchService {
     if (!hasFilter(build.filter, build.excludeProductId)) return indexPath;
     const total = index.rows;
     const setting = this.config.exactScanThreshold;
+    // with facets the exact scan also aggregates every matching product (the index path: its window only)
+    const rowCost = build.facets?.length ? FACETED_ROW_COST : 1;
     const threshold =
       setting === 'auto'
-        ? Math.max(MIN_EXACT_SCAN_ROWS, Math.round(Math.sqrt(window * this.config.hnswTupleCost * total)))
+        ? Math.max(MIN_EXACT_SCAN_ROWS, Math.round(Math.sqrt((window * this.config.hnswTupleCost * total) / rowCost)))
         : setting;
     if (threshold <= 0) return indexPath;
     plan.exactScanThreshold = threshold;

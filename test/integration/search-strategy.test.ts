@@ -183,5 +183,9 @@ describe.each(DB_KINDS)('search strategy on %s', (kind) => {
     const cost = 10_000;
     const big = await auto(cost).search(req('half', 10));
     expect(big.plan.exactScanThreshold).toBe(Math.round(Math.sqrt((10 + 1) * 4 * cost * rows)));
+    // facets: a wider window (GLIMPSE_SEARCH_CANDIDATES), and each exactly scored row costs twice (the facets
+    // aggregate every matching product)
+    const faceted = await auto(cost).search({ ...req('half', 10), facets: ['BRAND'] });
+    expect(faceted.plan.exactScanThreshold).toBe(Math.round(Math.sqrt((100 * cost * rows) / 2)));
   });
 });
