@@ -60,7 +60,10 @@ export interface VectorIndexInfo {
   productRows: number;
 }
 
-/** Index type, options and the table's planner row count: catalog reads only. */
+/**
+ * Index type and options, and the planner's row counts of the table and of `product`: catalog reads only, one
+ * row always (type and options null when there is no index under the standard name).
+ */
 export function buildIndexInfo(dimension: number): BuiltQuery {
   const table = embeddingTable(dimension);
   return {
@@ -69,9 +72,9 @@ export function buildIndexInfo(dimension: number): BuiltQuery {
     text: `SELECT am.amname AS type, array_to_json(c.reloptions) AS options,
   (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = '${table}'::regclass) AS rows,
   (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'product'::regclass) AS product_rows
-FROM pg_class c
-JOIN pg_am am ON am.oid = c.relam
-WHERE c.oid = to_regclass($1)`,
+FROM (SELECT to_regclass($1) AS oid) i
+LEFT JOIN pg_class c ON c.oid = i.oid
+LEFT JOIN pg_am am ON am.oid = c.relam`,
     params: [vectorIndexName(dimension)],
   };
 }
@@ -79,25 +82,19 @@ WHERE c.oid = to_regclass($1)`,
 export async function readIndexInfo(sql: Sql, dimension: number): Promise<VectorIndexInfo> {
   const q = buildIndexInfo(dimension);
   const row = (
-    await sql.query<{ type: string; options: string[] | null; rows: number | null; product_rows: number | null }>(
-      q.text,
-      q.params,
-    )
+    await sql.query<{
+      type: string | null;
+      options: string[] | null;
+      rows: number | null;
+      product_rows: number | null;
+    }>(q.text, q.params)
   )[0];
-  if (!row) {
-    // no index under the standard name: the tables' row counts still size the search
-    const t = await sql.query<{ rows: number; product_rows: number }>(
-      `SELECT greatest(reltuples, 0)::float8 AS rows,
-        (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'product'::regclass) AS product_rows
-       FROM pg_class WHERE oid = '${embeddingTable(dimension)}'::regclass`,
-    );
-    return { type: null, rows: Number(t[0]?.rows ?? 0), productRows: Number(t[0]?.product_rows ?? 0) };
-  }
-  const rows = Number(row.rows ?? 0);
-  const productRows = Number(row.product_rows ?? 0);
-  if (row.type === 'ivfflat')
+  // without an index under the standard name the tables' row counts still size the search
+  const rows = Number(row?.rows ?? 0);
+  const productRows = Number(row?.product_rows ?? 0);
+  if (row?.type === 'ivfflat')
     return { type: 'ivfflat', lists: parseReloptions(row.options).lists ?? IVFFLAT_DEFAULT_LISTS, rows, productRows };
-  return { type: row.type === 'hnsw' ? 'hnsw' : null, rows, productRows };
+  return { type: row?.type === 'hnsw' ? 'hnsw' : null, rows, productRows };
 }
 
 /** per database handle (the server builds a SearchService per request), per dimension */

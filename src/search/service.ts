@@ -105,6 +105,12 @@ export interface SimilarOptions {
   facets?: readonly FacetKind[] | null;
 }
 
+/**
+ * What chooseStrategy decided: the exact scan (with a guard in rows when the filter's size was estimated from
+ * statistics, null when it was counted), or the table's vector index sized for a fraction of matching rows.
+ */
+type StrategyChoice = { strategy: 'exact'; guard: number | null } | { strategy: 'index'; matchFraction: number };
+
 /** A prepared search: everything decided before SQL runs (exposed for explain and tests). */
 interface Prepared {
   mode: SearchMode;
@@ -152,39 +158,31 @@ export class SearchService {
       const meta = rows[0];
       const hitRows = rows.filter((r) => r.product_id !== null);
       p.plan.candidateRows = meta?.candidate_rows ?? undefined;
-      // index window saturated but page short: products with several images filled it; widen and retry
-      if (
-        p.mode === 'SEMANTIC' && // HYBRID fuses a fixed window: widening it would re-rank earlier pages
-        p.plan.strategy !== 'exact' &&
-        hitRows.length < p.first + 1 &&
-        meta?.candidate_rows != null &&
-        meta.candidate_rows >= p.build.window &&
-        p.plan.retries < MAX_RETRIES
-      ) {
-        p.plan.retries++;
-        p.build.window *= 4;
-        p.plan.candidateWindow = p.build.window;
-        if (p.plan.strategy === 'ivfflat-iterative') this.tuneIvfflat(p);
-        else {
-          p.build.efSearch = Math.min(MAX_EF_SEARCH, Math.max(p.build.efSearch ?? 0, p.build.window));
-          p.plan.efSearch = p.build.efSearch;
-        }
-        continue;
-      }
-      // the index scan ran dry (its tuple budget spent, or the filter matches fewer rows than estimated)
-      // with the page short: the filter is selective after all, and the exact scan is both right and cheap
+      // an index scan with the page short (SEMANTIC only: HYBRID fuses a fixed window, and changing it would
+      // re-rank earlier pages)
       if (
         p.mode === 'SEMANTIC' &&
         p.plan.strategy !== 'exact' &&
         hitRows.length < p.first + 1 &&
-        meta?.candidate_rows != null &&
-        meta.candidate_rows < p.build.window &&
-        hasFilter(p.build.filter, p.build.excludeProductId) &&
-        this.config.exactScanThreshold !== 0 // 0: never exact
+        meta?.candidate_rows != null
       ) {
-        this.useExact(p, null);
-        p.plan.fallback = 'exact';
-        continue;
+        if (meta.candidate_rows >= p.build.window) {
+          // window saturated: products with several images filled it; widen and retry
+          if (p.plan.retries < MAX_RETRIES) {
+            p.plan.retries++;
+            p.build.window *= 4;
+            p.plan.candidateWindow = p.build.window;
+            if (p.plan.strategy === 'ivfflat-iterative') this.tuneIvfflat(p);
+            else this.setEfSearch(p);
+            continue;
+          }
+        } else if (hasFilter(p.build.filter, p.build.excludeProductId) && this.config.exactScanThreshold !== 0) {
+          // the scan ran dry (its tuple budget spent, or the filter matches fewer rows than estimated): the
+          // filter is selective after all, and the exact scan is both right and cheap (0: never exact)
+          this.useExact(p, null);
+          p.plan.fallback = 'exact';
+          continue;
+        }
       }
       // the exact scan reached its guard: the statistics underestimated the filter; use the index
       if (
@@ -354,12 +352,12 @@ export class SearchService {
     // the index type decides the settings (hnsw.* or ivfflat.*); its row counts size the choice: catalog
     // lookups, cached ~60 s per table
     const index = await cachedIndexInfo(this.sql, model.dimension);
-    const { strategy, matchFraction } = await this.chooseStrategy(build, model, window, index, plan);
+    const choice = await this.chooseStrategy(build, model, window, index, plan);
     plan.table = embeddingTable(model.dimension);
     build.fusionWindow = Math.max(first + 1, this.config.searchCandidateWindow);
-    const prepared: Prepared = { mode, first, cursor, modelId: model.id, build, plan, matchFraction, index, window };
-    if (strategy === 'exact') this.useExact(prepared, build.exactScanLimit ?? null);
-    else this.useIndex(prepared, matchFraction);
+    const prepared: Prepared = { mode, first, cursor, modelId: model.id, build, plan, matchFraction: 1, index, window };
+    if (choice.strategy === 'exact') this.useExact(prepared, choice.guard);
+    else this.useIndex(prepared, choice.matchFraction);
     return prepared;
   }
 
@@ -378,16 +376,21 @@ export class SearchService {
     plan.candidateWindow = build.window;
     if (strategy === 'ivfflat-iterative') this.tuneIvfflat(p);
     else {
-      build.efSearch = Math.min(MAX_EF_SEARCH, Math.max(this.config.hnswEfSearch, build.window));
+      this.setEfSearch(p);
       // the iterative scan visits about window / matchFraction tuples to fill the window: allow twice that
       build.maxScanTuples = Math.min(
         MAX_SCAN_TUPLES,
         Math.max(this.config.hnswMaxScanTuples, Math.ceil((2 * build.window) / matchFraction)),
       );
       build.iterativeScan = 'relaxed_order';
-      plan.efSearch = build.efSearch;
       plan.maxScanTuples = build.maxScanTuples;
     }
+  }
+
+  /** hnsw.ef_search: GLIMPSE_HNSW_EF_SEARCH, raised to cover the window (pgvector's maximum 1000). */
+  private setEfSearch(p: Prepared): void {
+    p.build.efSearch = Math.min(MAX_EF_SEARCH, Math.max(this.config.hnswEfSearch, p.build.window));
+    p.plan.efSearch = p.build.efSearch;
   }
 
   /**
@@ -424,8 +427,8 @@ export class SearchService {
     window: number,
     index: VectorIndexInfo,
     plan: SearchPlan,
-  ): Promise<{ strategy: VectorStrategy; matchFraction: number }> {
-    const indexPath = { strategy: 'hnsw-iterative' as VectorStrategy, matchFraction: 1 };
+  ): Promise<StrategyChoice> {
+    const indexPath: StrategyChoice = { strategy: 'index', matchFraction: 1 };
     if (!hasFilter(build.filter, build.excludeProductId)) return indexPath;
     const total = index.rows;
     const setting = this.config.exactScanThreshold;
@@ -445,9 +448,8 @@ export class SearchService {
       if (products != null) {
         const estimated = Math.round((products * total) / index.productRows);
         plan.plannerRows = estimated;
-        if (estimated > threshold) return { strategy: 'hnsw-iterative', matchFraction: Math.min(1, estimated / total) };
-        build.exactScanLimit = EXACT_GUARD_FACTOR * threshold;
-        return { strategy: 'exact', matchFraction: 1 };
+        if (estimated > threshold) return { strategy: 'index', matchFraction: Math.min(1, estimated / total) };
+        return { strategy: 'exact', guard: EXACT_GUARD_FACTOR * threshold };
       }
     }
     const est = buildEstimate({
@@ -461,9 +463,9 @@ export class SearchService {
     const n = Number(row?.n ?? 0);
     plan.statements++;
     plan.estimatedRows = n;
-    if (n <= threshold) return { strategy: 'exact', matchFraction: 1 };
+    if (n <= threshold) return { strategy: 'exact', guard: null };
     // n is a lower bound (the count stopped): the safe side for sizing the scan budget
-    return { strategy: 'hnsw-iterative', matchFraction: total > 0 ? Math.min(1, n / Math.max(n, total)) : 1 };
+    return { strategy: 'index', matchFraction: total > 0 ? Math.min(1, n / Math.max(n, total)) : 1 };
   }
 
   /**

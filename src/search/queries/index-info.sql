@@ -7,6 +7,6 @@
 SELECT am.amname AS type, array_to_json(c.reloptions) AS options,
   (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'embedding_768'::regclass) AS rows,
   (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'product'::regclass) AS product_rows
-FROM pg_class c
-JOIN pg_am am ON am.oid = c.relam
-WHERE c.oid = to_regclass($1);
+FROM (SELECT to_regclass($1) AS oid) i
+LEFT JOIN pg_class c ON c.oid = i.oid
+LEFT JOIN pg_am am ON am.oid = c.relam;
