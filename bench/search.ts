@@ -35,7 +35,7 @@ import { Importer } from '../src/catalog/import/importer.js';
 import { rebuildIndex } from '../src/search/index-admin.js';
 import { renderReport } from './search-report.js';
 import { SearchService } from '../src/search/service.js';
-import type { FacetKind, ProductFilter, SearchConfig, SearchRequest } from '../src/search/types.js';
+import type { FacetKind, ProductFilter, SearchConfig, SearchRequest, SearchResult } from '../src/search/types.js';
 
 const D = 768;
 const MODEL = 'bench-768';
@@ -844,33 +844,53 @@ async function main() {
     };
     result.serviceConfig = config;
     const svc = new SearchService(db.sql, config, null);
+    /**
+     * One untimed warm-up, then the Q queries one at a time: latency per query, the results, and recall@10
+     * (products) against `want` (per query) when given. `before(q)` runs untimed before each query.
+     */
+    const timeQueries = async (
+      service: SearchService,
+      req: (q: number) => SearchRequest,
+      want: number[][] | null,
+      before: (q: number) => void = () => {},
+    ) => {
+      before(0);
+      await service.search(req(0));
+      const ms: number[] = [];
+      const rec: number[] = [];
+      const results: SearchResult[] = [];
+      for (let q = 0; q < Q; q++) {
+        before(q);
+        const { ms: t, value } = await timed(() => service.search(req(q)));
+        ms.push(t);
+        results.push(value);
+        if (want)
+          rec.push(
+            recall(
+              value.hits.map((h) => productIndex(h.productId)),
+              want[q]!,
+            ),
+          );
+      }
+      return { ms, rec, results };
+    };
     /** the service per selectivity: recall@10 (products), latency 1 client and CLIENTS concurrent */
     const perSelectivity = async (): Promise<Record<string, unknown>[]> => {
       const out: Record<string, unknown>[] = [];
       for (const s of SELECTIVITIES) {
         const filter: ProductFilter | null = s.tag ? { tagsAll: [s.tag] } : null;
         const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter, first: 10 });
-        await svc.search(req(0)); // warm
-        const ms: number[] = [];
-        const rec: number[] = [];
+        const { ms, rec, results } = await timeQueries(svc, req, truth.products[s.name]!);
         const strategies = new Map<string, number>();
         let rows = 0;
         let ef = 0;
         let probes = 0;
-        for (let q = 0; q < Q; q++) {
-          const { ms: t, value } = await timed(() => svc.search(req(q)));
-          ms.push(t);
+        for (const value of results) {
           rows += value.hits.length;
           ef = value.plan.efSearch ?? ef;
           probes = value.plan.probes ?? probes;
           const k = value.plan.strategy + (value.plan.fallback ? ` (fallback ${value.plan.fallback})` : '');
           strategies.set(k, (strategies.get(k) ?? 0) + 1);
-          rec.push(
-            recall(
-              value.hits.map((h) => productIndex(h.productId)),
-              truth.products[s.name]![q]!,
-            ),
-          );
         }
         const conc = await concurrent(Q, CLIENTS, (q) => svc.search(req(q)));
         const row = {
@@ -903,19 +923,7 @@ async function main() {
         ] as const) {
           const f = new SearchService(db.sql, { ...config, exactScanThreshold: threshold }, null);
           const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter: { tagsAll: [s.tag!] }, first: 10 });
-          await f.search(req(0));
-          const ms: number[] = [];
-          const rec: number[] = [];
-          for (let q = 0; q < Q; q++) {
-            const { ms: t, value } = await timed(() => f.search(req(q)));
-            ms.push(t);
-            rec.push(
-              recall(
-                value.hits.map((h) => productIndex(h.productId)),
-                truth.products[s.name]![q]!,
-              ),
-            );
-          }
+          const { ms, rec } = await timeQueries(f, req, truth.products[s.name]!);
           const row = {
             selectivity: s.name,
             matchingEmbeddings: Math.round(cat.images * s.fraction),
@@ -933,19 +941,11 @@ async function main() {
       const efRows: Record<string, unknown>[] = [];
       for (const ef of arg('service-ef', '').split(',').filter(Boolean).map(Number)) {
         const tuned = new SearchService(db.sql, { ...config, hnswEfSearch: ef }, null);
-        const ms: number[] = [];
-        const rec: number[] = [];
-        await tuned.search({ vector: Array.from(qvec(cat, 0)), first: 10 });
-        for (let q = 0; q < Q; q++) {
-          const { ms: t, value } = await timed(() => tuned.search({ vector: Array.from(qvec(cat, q)), first: 10 }));
-          ms.push(t);
-          rec.push(
-            recall(
-              value.hits.map((h) => productIndex(h.productId)),
-              truth.products.none![q]!,
-            ),
-          );
-        }
+        const { ms, rec } = await timeQueries(
+          tuned,
+          (q) => ({ vector: Array.from(qvec(cat, q)), first: 10 }),
+          truth.products.none!,
+        );
         const row = { efSearch: ef, recallAt10: r3(mean(rec)), ...lat(ms) };
         log('service unfiltered', row);
         efRows.push(row);
@@ -962,17 +962,9 @@ async function main() {
       }));
       const other: Record<string, unknown>[] = [];
       const measure = async (label: Record<string, unknown>, req: (q: number) => SearchRequest) => {
-        await textSvc.search(req(0));
-        const ms: number[] = [];
-        let rows = 0;
-        let strategy = '';
-        for (let q = 0; q < Q; q++) {
-          current = qvec(cat, q);
-          const { ms: t, value } = await timed(() => textSvc.search(req(q)));
-          ms.push(t);
-          rows += value.hits.length;
-          strategy = value.plan.strategy;
-        }
+        const { ms, results } = await timeQueries(textSvc, req, null, (q) => (current = qvec(cat, q)));
+        const rows = results.reduce((n, r) => n + r.hits.length, 0);
+        const strategy = results[results.length - 1]?.plan.strategy ?? '';
         const row = { ...label, strategy, rowsReturned: r2(rows / Q), ...lat(ms) };
         log(row);
         other.push(row);
