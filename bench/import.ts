@@ -1,6 +1,6 @@
 /**
  * Import throughput on a scratch PostgreSQL database (TEST_DATABASE_URL, as the tests use):
- *   - images/s for N fixture-derived images (variants of the shared fixture photos: resized, cropped and
+ *   - images/s for N fixture-derived images (variants of the fixture photos in test/fixtures: resized, cropped and
  *     re-encoded with sharp so every file has its own sha256) on the given model (default: the TEST model):
  *       decode   decode + CLIP preprocessing alone (preprocessImage, `--concurrency` at a time)
  *       embed    inference alone (embedImagePixels on preprocessed pixels)

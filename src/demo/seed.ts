@@ -1,8 +1,8 @@
 /**
  * The demo catalog behind `npm run demo:seed` / `glimpse demo seed`: 48 generated products (6 kinds × 8
  * colours, 4 brands, prices in EUR, some out of stock) with 1–3 pictures each drawn with sharp — a gradient in
- * the product's colour with a simple silhouette — plus a few posters from the shared fixture photos when they
- * are there. The colour is named in each title, so even the generated test model ranks "red" red things first.
+ * the product's colour with a simple silhouette — plus a few posters from the repository's fixture photos
+ * (test/fixtures/images: CC0 / public-domain photos, see test/fixtures/README.md). The colour is named in each title, so even the generated test model ranks "red" red things first.
  *
  * Everything goes through CatalogService (the API's code path: originals stored content-addressed, images
  * embedded with the given model). Idempotent: products are upserted by sku, and an image a product already has
@@ -110,7 +110,7 @@ const KINDS: readonly Kind[] = [
 
 const BRANDS = ['Acme', 'Northwind', 'Lumen', 'Fjord'] as const;
 
-/** Posters made from the shared fixture photos (used only when the fixtures are there). */
+/** Posters made from the fixture photos (used only when the folder is there). */
 const PHOTO_POSTERS: ReadonlyArray<{ file: string; title: string }> = [
   { file: 'coffee.png', title: 'Espresso cup photo print' },
   { file: 'rocket.jpg', title: 'Rocket launch poster' },
@@ -226,11 +226,11 @@ export function demoProducts(fixturesDir: string | null = defaultFixturesDir()):
   return out;
 }
 
-/** ../shared/fixtures/images beside the project (or $GLIMPSE_FIXTURES_DIR/images), when it exists. */
+/** test/fixtures/images in the repository (or $GLIMPSE_FIXTURES_DIR/images), when it exists. */
 export function defaultFixturesDir(): string | null {
   const root = process.env.GLIMPSE_FIXTURES_DIR
     ? path.resolve(process.env.GLIMPSE_FIXTURES_DIR)
-    : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'fixtures');
+    : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures');
   const dir = path.join(root, 'images');
   return fs.existsSync(dir) ? dir : null;
 }

@@ -19,7 +19,7 @@ export default function register(program: Command): void {
     .command('seed')
     .description('Load a small demo catalog (about 50 products with generated pictures); idempotent')
     .option('--model <id>', 'model to embed with (default: GLIMPSE_MODEL, else the active model, else "test")')
-    .option('--no-photos', 'skip the posters made from the shared fixture photos')
+    .option('--no-photos', 'skip the posters made from the fixture photos (test/fixtures/images)')
     .option('--json', 'print the summary as JSON')
     .action(async (opts: { model?: string; photos: boolean; json?: boolean }) => {
       const envModel = process.env.GLIMPSE_MODEL || undefined;
