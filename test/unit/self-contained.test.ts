@@ -13,7 +13,7 @@ import { defaultFixturesDir } from '../../src/demo/seed.js';
 import { REPO_FIXTURES_DIR, readFixture, readFixtureJson } from '../helpers/fixtures.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-// spelled in pieces so this file does not match itself
+const SELF = path.relative(root, fileURLToPath(import.meta.url));
 const OUTSIDE = ['..', 'shared'].join('/');
 const FORBIDDEN: RegExp[] = [
   new RegExp(OUTSIDE.replace(/[./]/g, '\\$&')), // ../shared
@@ -25,7 +25,7 @@ function trackedTextFiles(): string[] {
   const out = execFileSync('git', ['ls-files', '-z'], { cwd: root, encoding: 'utf8' });
   return out
     .split('\0')
-    .filter((f) => f && !f.startsWith('test/fixtures/'))
+    .filter((f) => f && f !== SELF && !f.startsWith('test/fixtures/'))
     .filter((f) => fs.existsSync(path.join(root, f)) && fs.statSync(path.join(root, f)).isFile());
 }
 
