@@ -141,7 +141,10 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
 
   const verifier =
     deps.keyVerifier ??
-    createKeyVerifier(db.prisma, (err) => logger.warn({ err }, 'could not update api_key.last_used_at'));
+    createKeyVerifier(db.prisma, {
+      cacheTtlMs: config.apiKeyCacheTtlMs,
+      onError: (err) => logger.warn({ err }, 'could not update api_key.last_used_at'),
+    });
   const limiter = createRateLimiter(config.rateLimitPerMinute);
 
   let inFlight = 0;

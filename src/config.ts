@@ -267,6 +267,12 @@ export const settings = {
     '5000',
     'Highest estimated cost of one GraphQL operation.',
   ),
+  apiKeyCacheTtlMs: setting(
+    'GLIMPSE_API_KEY_CACHE_TTL_MS',
+    int(0, 600_000),
+    '5000',
+    'How long each server reuses an API key verdict before looking the key up again (0: every request). A revoked key is refused by every replica at most this long after revocation.',
+  ),
   rateLimitPerMinute: setting(
     'GLIMPSE_RATE_LIMIT_PER_MINUTE',
     int(0, 10_000_000),

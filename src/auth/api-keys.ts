@@ -5,8 +5,14 @@
  *
  * Verification hashes the presented key and looks the hash up (unique index): the secret is never compared
  * byte by byte, so response time does not depend on how much of a guess is right.
+ *
+ * Servers cache each verdict (valid or refused) for GLIMPSE_API_KEY_CACHE_TTL_MS, so a request does not look
+ * its key up every time. That TTL is the bound on revocation: a key revoked through any replica (or the CLI)
+ * is refused by every replica at most one TTL later, because each replica's cached verdict expires and the
+ * next lookup sees `revoked_at`.
  */
 import crypto from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Role } from '../graphql/context.js';
 import { badInput, notFound } from '../errors.js';
@@ -16,6 +22,8 @@ const KEY_RE = /^glk_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** last_used_at is written at most this often per key */
 export const LAST_USED_THROTTLE_MS = 60_000;
+/** verdicts cached per process (distinct keys presented within one TTL; the least recently used go first) */
+const VERDICT_CACHE_ENTRIES = 10_000;
 
 export interface ApiKeyInfo {
   id: string;
@@ -84,25 +92,48 @@ export interface KeyVerifier {
   verify(key: string): Promise<VerifiedKey | null>;
 }
 
+export interface KeyVerifierOptions {
+  /** how long a verdict is reused (ms); 0: every request looks its key up. Bounds how late a revocation bites. */
+  cacheTtlMs?: number;
+  /** a failed last_used_at update (logged, never fails the request) */
+  onError?: (err: unknown) => void;
+}
+
 /**
- * Verifies presented keys. Updates last_used_at at most once per LAST_USED_THROTTLE_MS per key (in the
- * background; a failed update is only logged).
+ * Verifies presented keys, caching each verdict for `cacheTtlMs` (concurrent requests with the same key share
+ * one lookup). Updates last_used_at at most once per LAST_USED_THROTTLE_MS per key (in the background).
  */
-export function createKeyVerifier(prisma: PrismaClient, onError: (err: unknown) => void = () => {}): KeyVerifier {
-  const lastWritten = new Map<string, number>();
+export function createKeyVerifier(prisma: PrismaClient, opts: KeyVerifierOptions = {}): KeyVerifier {
+  const onError = opts.onError ?? (() => {});
+  const ttl = Math.max(0, opts.cacheTtlMs ?? 0);
+  const lastWritten = new LRUCache<string, number>({ max: VERDICT_CACHE_ENTRIES });
+  // a verdict is boxed: lru-cache cannot hold a null value, and a refusal is worth caching too
+  const lookup = async (hash: string): Promise<{ key: VerifiedKey | null; lastUsedAt: number }> => {
+    const row = await prisma.apiKey.findUnique({ where: { keyHash: hash } });
+    if (!row || row.revokedAt || !isRole(row.role)) return { key: null, lastUsedAt: 0 };
+    return { key: { id: row.id, role: row.role, name: row.name }, lastUsedAt: row.lastUsedAt?.getTime() ?? 0 };
+  };
+  const verdicts =
+    ttl > 0
+      ? new LRUCache<string, { key: VerifiedKey | null; lastUsedAt: number }>({
+          max: VERDICT_CACHE_ENTRIES,
+          ttl,
+          fetchMethod: (hash) => lookup(hash),
+        })
+      : null;
   return {
     async verify(key) {
       if (!KEY_RE.test(key)) return null;
-      const row = await prisma.apiKey.findUnique({ where: { keyHash: hashKey(key) } });
-      if (!row || row.revokedAt || !isRole(row.role)) return null;
+      const hash = hashKey(key);
+      const verdict = verdicts ? await verdicts.fetch(hash) : await lookup(hash);
+      if (!verdict?.key) return null;
       const now = Date.now();
-      const last = Math.max(lastWritten.get(row.id) ?? 0, row.lastUsedAt?.getTime() ?? 0);
+      const last = Math.max(lastWritten.get(verdict.key.id) ?? 0, verdict.lastUsedAt);
       if (now - last >= LAST_USED_THROTTLE_MS) {
-        lastWritten.set(row.id, now);
-        if (lastWritten.size > 10_000) lastWritten.clear();
-        prisma.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: new Date(now) } }).catch(onError);
+        lastWritten.set(verdict.key.id, now);
+        prisma.apiKey.update({ where: { id: verdict.key.id }, data: { lastUsedAt: new Date(now) } }).catch(onError);
       }
-      return { id: row.id, role: row.role, name: row.name };
+      return verdict.key;
     },
   };
 }

@@ -162,7 +162,8 @@ const SEED_CATEGORIES = ['women/dresses', 'women/shoes', 'men/shirts', 'home/kit
 const SEED_BRANDS = ['Acme', 'Globex', 'Initech'];
 
 beforeAll(async () => {
-  srv = await startTestServer({ config: { rateLimitPerMinute: 0 } });
+  // key verdicts not cached: the auth matrix revokes a key and expects the very next request refused
+  srv = await startTestServer({ config: { rateLimitPerMinute: 0, apiKeyCacheTtlMs: 0 } });
   admin = await srv.createKey('admin');
   reader = await srv.createKey('read');
   const inputs = Array.from({ length: 24 }, (_, i) => ({

@@ -195,7 +195,8 @@ describe.each(['postgres', 'pglite'] as const)('server on %s', (kind) => {
 describe('API keys CLI (postgres)', () => {
   let srv: TestServer;
   beforeAll(async () => {
-    srv = await startTestServer({ db: 'postgres', models: 'none' });
+    // key verdicts not cached: the test revokes a key and expects the very next request refused
+    srv = await startTestServer({ db: 'postgres', models: 'none', config: { apiKeyCacheTtlMs: 0 } });
   });
   afterAll(async () => {
     await srv?.close();
