@@ -14,13 +14,11 @@
  *
  * Import killed with SIGKILL and rerun: covered by test/integration/import.test.ts.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,41 +31,14 @@ import { ImageStore } from '../../src/catalog/image-store.js';
 import { imagePath } from '../../src/catalog/image-store-paths.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { createScratchDatabase } from '../helpers/db.js';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-  everyMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-}
+import {
+  freePort,
+  sleep,
+  spawnServerProcess as spawnServer,
+  stopServerProcess as stopChild,
+  waitFor,
+  type ServerProcess as Child,
+} from '../helpers/processes.js';
 
 async function post(
   url: string,
@@ -331,55 +302,6 @@ describe('(a) PostgreSQL restarted while requests run', () => {
 });
 
 // ---------------------------------------------------------------- child-process server
-
-interface Child {
-  proc: ChildProcess;
-  url: string;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-async function spawnServer(
-  env: Record<string, string>,
-  opts: { expectListening?: boolean; timeoutMs?: number } = {},
-): Promise<Child> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'info',
-      GLIMPSE_DEMO_PAGE: 'false',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const url = `http://127.0.0.1:${port}`;
-  if (opts.expectListening !== false) {
-    await Promise.race([
-      waitFor('the server to listen', async () => out.includes('Glimpse listening'), opts.timeoutMs ?? 60_000, 50),
-      exited.then((code) => {
-        throw new Error(`server exited (${code}) before listening:\n${out.slice(-3000)}`);
-      }),
-    ]);
-  }
-  return { proc, url, output: () => out, exited };
-}
-
-async function stopChild(c: Child | undefined): Promise<void> {
-  if (!c || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
-  c.proc.kill('SIGTERM');
-  const t = setTimeout(() => c.proc.kill('SIGKILL'), 10_000);
-  await c.exited;
-  clearTimeout(t);
-}
 
 // ---------------------------------------------------------------- (b) SIGKILL during uploads
 
