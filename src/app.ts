@@ -29,6 +29,7 @@ import { imageHandler } from './http/images.js';
 import { queryLimitRules } from './http/query-limits.js';
 import type { Logger } from './logger.js';
 import { graphqlRequestDuration, httpRequestDuration, operationLabel, registry } from './observability/metrics.js';
+import { currentTimings, RequestTimings, withRequestTimings } from './observability/server-timing.js';
 
 /** The request context minus the per-request scope (what `createScope` receives). */
 export type ContextBase = Omit<RequestContext, 'scope'>;
@@ -108,6 +109,8 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
       const start = process.hrtime.bigint();
       return {
         async willSendResponse(rc) {
+          const timings = currentTimings();
+          if (timings) rc.response.http.headers.set('server-timing', timings.header());
           const seconds = Number(process.hrtime.bigint() - start) / 1e9;
           const name = rc.operationName ?? rc.request.operationName;
           graphqlRequestDuration.observe(
@@ -153,8 +156,9 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
   app.disable('x-powered-by');
   app.set('trust proxy', trustProxyValue(config.trustProxy));
 
-  // request id, in-flight accounting, HTTP metrics
+  // request id, in-flight accounting, HTTP metrics, the start of Server-Timing's `total`
   app.use((req: Request, res: Response, next: NextFunction) => {
+    res.locals.timings = new RequestTimings();
     const given = req.headers['x-request-id'];
     const id = typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID();
     (req as IncomingMessage & { id?: string }).id = id;
@@ -229,9 +233,10 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
         next(err);
       }
     },
-    (req: Request, _res: Response, next: NextFunction) => {
+    (req: Request, res: Response, next: NextFunction) => {
       if (!('body' in req) || req.body === undefined) req.body = {};
-      next();
+      // entered after the body is read (stream callbacks do not carry the request's async context)
+      withRequestTimings(res.locals.timings as RequestTimings, next);
     },
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<RequestContext> => {

@@ -9,6 +9,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import type pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
+import { timedSql } from '../observability/server-timing.js';
 import { migrate } from './migrate.js';
 import { openPGlite, pgliteSql } from './pglite.js';
 import { createPool, postgresSql } from './postgres.js';
@@ -58,7 +59,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
     db = {
       kind: 'postgres',
-      sql: postgresSql(pool),
+      sql: timedSql(postgresSql(pool)),
       prisma,
       location: redactUrl(opts.databaseUrl),
       ping: (timeoutMs = 2000) =>
@@ -77,7 +78,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     const prisma = new PrismaClient({ adapter: new PrismaPGlite(lite) });
     db = {
       kind: 'pglite',
-      sql: pgliteSql(lite),
+      sql: timedSql(pgliteSql(lite)),
       prisma,
       location: dir,
       ping: (timeoutMs = 2000) =>

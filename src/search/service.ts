@@ -7,6 +7,7 @@
  */
 import { normaliseFilter } from '../catalog/filter.js';
 import { searchDuration } from '../observability/metrics.js';
+import { noteStrategy, timeEmbed } from '../observability/server-timing.js';
 import type { Sql } from '../db/sql.js';
 import { parseVector } from '../db/sql.js';
 import { GlimpseError, badInput, notFound } from '../errors.js';
@@ -147,6 +148,7 @@ export class SearchService {
       return await this.execute(p);
     } finally {
       end();
+      noteStrategy(p.plan.fallback ? `${p.plan.strategy}+fallback-${p.plan.fallback}` : p.plan.strategy);
     }
   }
 
@@ -315,7 +317,7 @@ export class SearchService {
     };
     const parts: { w: number; v: Float32Array }[] = [];
     let excludeProductId: string | null = null;
-    if (text) parts.push({ w: weight(w.text, 'text', 1), v: await embedder!.embedText(text) });
+    if (text) parts.push({ w: weight(w.text, 'text', 1), v: await timeEmbed(() => embedder!.embedText(text)) });
     if (req.imageVector != null)
       parts.push({ w: weight(w.image, 'image', 1), v: checkVector(req.imageVector, model.dimension, 'image') });
     if (req.vector != null)
@@ -336,7 +338,7 @@ export class SearchService {
     if (negativeText)
       negative = {
         w: weight(w.negativeText, 'negativeText', DEFAULT_NEGATIVE_WEIGHT),
-        v: await embedder!.embedText(negativeText),
+        v: await timeEmbed(() => embedder!.embedText(negativeText)),
       };
     const vector = combineVectors(parts, negative, model.dimension);
 

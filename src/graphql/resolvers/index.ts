@@ -11,6 +11,7 @@ import type { ProductFilter } from '../../catalog/filter.js';
 import { imageUrl as imageUrlOf } from '../../catalog/image-store-paths.js';
 import type { ProductInput, ProductPatch } from '../../catalog/validation.js';
 import { GlimpseError, badInput, notFound } from '../../errors.js';
+import { timeEmbed } from '../../observability/server-timing.js';
 import type { SearchHit, SearchRequest, SearchResult } from '../../search/types.js';
 import { requireReader, requireRole } from '../auth.js';
 import type { RequestContext } from '../context.js';
@@ -121,7 +122,7 @@ export const resolvers = {
         const bytes = await readUpload(input.image, ctx.config.maxImageBytes, 'input.image');
         const embedder = services.embedder(); // MODEL_UNAVAILABLE
         try {
-          imageVector = await embedder.embedImage(bytes);
+          imageVector = await timeEmbed(() => embedder.embedImage(bytes));
         } catch (err) {
           const code = (err as { code?: unknown }).code;
           if (typeof code === 'string' && code !== 'MODEL_UNAVAILABLE') {
