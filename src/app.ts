@@ -22,11 +22,12 @@ import type { Config } from './config.js';
 import type { Database } from './db/index.js';
 import { mountDemo } from './demo/mount.js';
 import type { ModelProvider, RequestContext } from './graphql/context.js';
-import { ANONYMOUS, authMiddleware, createRateLimiter } from './http/auth.js';
+import { ANONYMOUS, authMiddleware } from './http/auth.js';
 import { classify, formatGraphQLError, requestStore, sendError } from './http/errors.js';
 import { healthResolvers, MINIMAL_TYPE_DEFS, readiness } from './http/health.js';
 import { imageHandler } from './http/images.js';
 import { queryLimitRules } from './http/query-limits.js';
+import { createRateLimiter } from './http/rate-limit.js';
 import type { Logger } from './logger.js';
 import { graphqlRequestDuration, httpRequestDuration, operationLabel, registry } from './observability/metrics.js';
 import { currentTimings, RequestTimings, withRequestTimings } from './observability/server-timing.js';
@@ -148,7 +149,8 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
       cacheTtlMs: config.apiKeyCacheTtlMs,
       onError: (err) => logger.warn({ err }, 'could not update api_key.last_used_at'),
     });
-  const limiter = createRateLimiter(config.rateLimitPerMinute);
+  const limiter = createRateLimiter(config.rateLimitPerMinute, db.pgPool);
+  if (limiter) logger.info({ store: limiter.store, perMinute: config.rateLimitPerMinute }, 'rate limits');
 
   let inFlight = 0;
   let shuttingDown = false;

@@ -277,7 +277,7 @@ export const settings = {
     'GLIMPSE_RATE_LIMIT_PER_MINUTE',
     int(0, 10_000_000),
     '600',
-    'Requests per minute per API key (or per IP without key); 0: off.',
+    'Requests per minute per API key (or per IP without key); 0: off. On PostgreSQL the budget is shared by every API replica (table rate_limit); on PGlite it is per process.',
   ),
   trustProxy: setting(
     'GLIMPSE_TRUST_PROXY',

@@ -23,6 +23,8 @@ export interface Database {
   kind: DatabaseKind;
   sql: Sql;
   prisma: PrismaClient;
+  /** the PostgreSQL pool (primary) for libraries that take one (shared rate limits); null on PGlite */
+  pgPool: pg.Pool | null;
   /** where the data lives, without credentials (for logs) */
   location: string;
   /** true when the database answers a trivial query within `timeoutMs` */
@@ -61,6 +63,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       kind: 'postgres',
       sql: timedSql(postgresSql(pool)),
       prisma,
+      pgPool: pool,
       location: redactUrl(opts.databaseUrl),
       ping: (timeoutMs = 2000) =>
         withTimeout(
@@ -80,6 +83,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       kind: 'pglite',
       sql: timedSql(pgliteSql(lite)),
       prisma,
+      pgPool: null,
       location: dir,
       ping: (timeoutMs = 2000) =>
         withTimeout(

@@ -3,13 +3,13 @@
  *  - `Authorization: Bearer <key>`: a valid key sets the caller's role; an unknown, malformed or revoked key
  *    is refused with UNAUTHENTICATED (401) even for queries. No header: anonymous.
  *  - GLIMPSE_REQUIRE_READ_KEY: anonymous callers are refused (401).
- *  - Rate limit per key (or per client address when anonymous): RATE_LIMITED (429, Retry-After).
+ *  - Rate limit per key (or per client address when anonymous; src/http/rate-limit.ts): RATE_LIMITED (429).
  */
 import type { NextFunction, Request, Response } from 'express';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { KeyVerifier } from '../auth/api-keys.js';
 import type { Caller } from '../graphql/context.js';
 import { classify, sendError } from './errors.js';
+import type { RateLimiter } from './rate-limit.js';
 
 declare module 'http' {
   interface IncomingMessage {
@@ -54,39 +54,5 @@ export function authMiddleware(verifier: KeyVerifier, opts: { requireReadKey: bo
       return;
     }
     next();
-  };
-}
-
-export interface RateLimiter {
-  /** false (and the 429 already sent) when `key` is over its budget */
-  take(key: string, res: Response): Promise<boolean>;
-}
-
-/** Fixed one-minute windows per key, in process memory (one server process; put a shared limiter in front for several). */
-export function createRateLimiter(perMinute: number): RateLimiter | null {
-  if (perMinute <= 0) return null;
-  const limiter = new RateLimiterMemory({ points: perMinute, duration: 60 });
-  return {
-    async take(key, res) {
-      try {
-        const r = await limiter.consume(key);
-        res.setHeader('RateLimit-Limit', String(perMinute));
-        res.setHeader('RateLimit-Remaining', String(r.remainingPoints));
-        return true;
-      } catch (rej) {
-        if (!(rej instanceof RateLimiterRes)) throw rej;
-        const retryAfterSeconds = Math.max(1, Math.ceil(rej.msBeforeNext / 1000));
-        res.setHeader('Retry-After', String(retryAfterSeconds));
-        res.setHeader('RateLimit-Limit', String(perMinute));
-        res.setHeader('RateLimit-Remaining', '0');
-        sendError(
-          res,
-          'RATE_LIMITED',
-          `rate limit of ${perMinute} requests per minute exceeded; retry in ${retryAfterSeconds} s`,
-          { retryAfterSeconds },
-        );
-        return false;
-      }
-    },
   };
 }
