@@ -1,17 +1,18 @@
 import fs from 'node:fs';
 import { PGlite, types, type Transaction } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { vector } from '@electric-sql/pglite-pgvector';
 import type { Sql } from './sql.js';
 
 /**
- * Embedded PostgreSQL (PGlite, WASM) with pgvector, persisted under `dataDir` (or in memory when
- * `dataDir` is 'memory://'). One backend: queries run one at a time, so it is 2–5× slower than a server
+ * Embedded PostgreSQL (PGlite, WASM) with pgvector and pg_trgm (the migrations create both), persisted under
+ * `dataDir` (or in memory when `dataDir` is 'memory://'). One backend: queries run one at a time, so it is 2–5× slower than a server
  * under concurrency — the right default for trying Glimpse, not for production traffic.
  */
 export async function openPGlite(dataDir: string): Promise<PGlite> {
   if (!dataDir.startsWith('memory://')) fs.mkdirSync(dataDir, { recursive: true });
   const db = await PGlite.create(dataDir, {
-    extensions: { vector },
+    extensions: { vector, pg_trgm },
     // same result types as node-postgres with Glimpse's parsers (see postgres.ts)
     parsers: { [types.NUMERIC]: (v: string) => v, [types.INT8]: (v: string) => Number(v) },
   });

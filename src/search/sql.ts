@@ -13,7 +13,8 @@
  *  - semantic, strategy 'exact': the filtered rows are scored exactly — DISTINCT ON (product_id) ordering
  *    cannot be served by the vector index (HNSW or IVFFlat), so the planner reads the filtered rows through
  *    ordinary indexes.
- *  - keyword: full-text match over product.search_tsv, ts_rank_cd normalised (flag 32: rank/(rank+1)).
+ *  - keyword: full-text match over product.search_tsv, or over the CJK n-grams in product.search_cjk for text with
+ *    CJK characters (PostgreSQL has no CJK parser); ts_rank_cd normalised (flag 32: rank/(rank+1)).
  *  - hybrid: reciprocal rank fusion of the semantic list and the keyword list (each cut at `window`).
  * Facets, the best score and the HNSW candidate count come back on every row (and on a single row with a
  * null product when the page is empty), so a search is one round trip.
@@ -359,19 +360,33 @@ best AS MATERIALIZED (
 )`;
 }
 
+/**
+ * The keyword match: the full-text column (the row's text search configuration) OR, for text with CJK
+ * characters, the CJK n-gram column (`glimpse_cjk_tsquery` is NULL for other text, so that branch is void).
+ * The score is the better of the two ts_rank_cd values; `negativeText` excludes products matching it either way.
+ */
 function keywordCtes(opts: BuildSearchInput, params: Params, conds: string[]): string {
   const cfg = params.add(opts.textSearchConfig ?? 'english', 'regconfig');
   const text = params.add(opts.text ?? '');
-  const tsq = opts.negativeText
-    ? `(SELECT CASE WHEN numnode(n) = 0 THEN t ELSE t && !!n END
-        FROM websearch_to_tsquery(${cfg}, ${text}) t, websearch_to_tsquery(${cfg}, ${params.add(opts.negativeText)}) n)`
-    : `websearch_to_tsquery(${cfg}, ${text})`;
-  return `kq AS (SELECT ${tsq} AS q),
+  const negative = opts.negativeText ? params.add(opts.negativeText) : null;
+  const negativeCols = negative
+    ? `,
+    (SELECT CASE WHEN numnode(n) = 0 THEN NULL ELSE n END FROM websearch_to_tsquery(${cfg}, ${negative}) n) AS nq,
+    glimpse_cjk_tsquery(${negative}) AS ncq`
+    : '';
+  const excluded = negative
+    ? `
+    AND NOT coalesce(p.search_tsv @@ kq.nq OR p.search_cjk @@ kq.ncq, false)`
+    : '';
+  return `kq AS (
+  SELECT websearch_to_tsquery(${cfg}, ${text}) AS q, glimpse_cjk_tsquery(${text}) AS cq${negativeCols}
+),
 kw AS MATERIALIZED (
   -- ts_rank_cd normalisation 32: rank / (rank + 1), in [0,1)
-  SELECT p.id AS product_id, ts_rank_cd(p.search_tsv, kq.q, 32)::float8 AS score
+  SELECT p.id AS product_id,
+    greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 AS score
   FROM product p, kq
-  WHERE p.search_tsv @@ kq.q${and(conds)}
+  WHERE (p.search_tsv @@ kq.q OR p.search_cjk @@ kq.cq)${excluded}${and(conds)}
 )`;
 }
 

@@ -77,12 +77,15 @@ best AS MATERIALIZED (
     ) x
   ) b
 ),
-kq AS (SELECT websearch_to_tsquery($21::regconfig, $22) AS q),
+kq AS (
+  SELECT websearch_to_tsquery($21::regconfig, $22) AS q, glimpse_cjk_tsquery($22) AS cq
+),
 kw AS MATERIALIZED (
   -- ts_rank_cd normalisation 32: rank / (rank + 1), in [0,1)
-  SELECT p.id AS product_id, ts_rank_cd(p.search_tsv, kq.q, 32)::float8 AS score
+  SELECT p.id AS product_id,
+    greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 AS score
   FROM product p, kq
-  WHERE p.search_tsv @@ kq.q
+  WHERE (p.search_tsv @@ kq.q OR p.search_cjk @@ kq.cq)
     AND (p.category = $2 OR p.category LIKE $3)
     AND p.brand = ANY($4::text[])
     AND p.currency = $5::bpchar

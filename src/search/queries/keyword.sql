@@ -31,13 +31,18 @@
 --   $24 = "00000000-0000-4000-8000-000000000001"
 --   $25 = 21
 
-WITH kq AS (SELECT (SELECT CASE WHEN numnode(n) = 0 THEN t ELSE t && !!n END
-        FROM websearch_to_tsquery($16::regconfig, $17) t, websearch_to_tsquery($16::regconfig, $18) n) AS q),
+WITH kq AS (
+  SELECT websearch_to_tsquery($16::regconfig, $17) AS q, glimpse_cjk_tsquery($17) AS cq,
+    (SELECT CASE WHEN numnode(n) = 0 THEN NULL ELSE n END FROM websearch_to_tsquery($16::regconfig, $18) n) AS nq,
+    glimpse_cjk_tsquery($18) AS ncq
+),
 kw AS MATERIALIZED (
   -- ts_rank_cd normalisation 32: rank / (rank + 1), in [0,1)
-  SELECT p.id AS product_id, ts_rank_cd(p.search_tsv, kq.q, 32)::float8 AS score
+  SELECT p.id AS product_id,
+    greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 AS score
   FROM product p, kq
-  WHERE p.search_tsv @@ kq.q
+  WHERE (p.search_tsv @@ kq.q OR p.search_cjk @@ kq.cq)
+    AND NOT coalesce(p.search_tsv @@ kq.nq OR p.search_cjk @@ kq.ncq, false)
     AND (p.category = $1 OR p.category LIKE $2)
     AND p.brand = ANY($3::text[])
     AND p.currency = $4::bpchar
