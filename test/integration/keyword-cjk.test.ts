@@ -4,9 +4,10 @@
  * Also: the same migration's pg_trgm trigram index serves similarity over titles, on PostgreSQL and PGlite.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { explainText, buildSearch } from '../../src/search/sql.js';
+import { loadConfig } from '../../src/config.js';
+import { buildSearch, explainText } from '../../src/search/sql.js';
 import { SearchService } from '../../src/search/service.js';
-import type { SearchConfig, SearchResult } from '../../src/search/types.js';
+import type { SearchResult } from '../../src/search/types.js';
 import { createTestDatabase, DB_KINDS, type TestDatabase } from '../helpers/db.js';
 
 const pid = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
@@ -23,16 +24,8 @@ const PRODUCTS: Array<{ title: string; brand?: string; description?: string }> =
   /* 8 */ { title: '红色运动鞋', description: '不是裙子' },
 ];
 
-const config: SearchConfig = {
-  maxFirst: 50,
-  hnswEfSearch: 40,
-  hnswMaxScanTuples: 20000,
-  exactScanThreshold: 20,
-  rrfK: 60,
-  textSearchConfig: 'english',
-  searchCandidateWindow: 100,
-  hnswTupleCost: 20,
-};
+// the server's defaults: nothing here depends on search tuning
+const config = loadConfig({});
 
 const ids = (r: SearchResult) => r.hits.map((h) => PRODUCTS[Number.parseInt(h.productId.slice(-12), 16)]!.title);
 
