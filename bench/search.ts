@@ -30,7 +30,7 @@ import hnswlib from 'hnswlib-node';
 import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { openDatabase, type Database } from '../src/db/index.js';
-import { vectorLiteral } from '../src/db/sql.js';
+import { vectorFromSql, vectorToSql } from '../src/db/vector.js';
 import { Importer } from '../src/catalog/import/importer.js';
 import { rebuildIndex } from '../src/search/index-admin.js';
 import { renderReport } from './search-report.js';
@@ -408,7 +408,7 @@ async function loadDirect(db: Database, cat: Catalog): Promise<Record<string, un
       const p = cat.imageProduct[i]!;
       ids.push(uuid('9000', i));
       pids.push(uuid('8000', p));
-      vecs.push(vectorLiteral(cat.vectors.subarray(i * D, (i + 1) * D)));
+      vecs.push(vectorToSql(cat.vectors.subarray(i * D, (i + 1) * D)));
       pos.push(i - cat.firstImage[p]!);
     }
     await sql.transaction(async (tx) => {
@@ -513,11 +513,11 @@ async function idMaps(db: Database, cat: Catalog): Promise<Ids> {
   const wanted = sampleIndexes(cat.images);
   const stored = new Map(
     (
-      await db.sql.query<{ id: string; v: string }>(
-        `SELECT image_id::text AS id, embedding::text AS v FROM embedding_768 WHERE image_id = ANY($1::uuid[])`,
+      await db.sql.query<{ id: string; v: unknown }>(
+        `SELECT image_id::text AS id, embedding AS v FROM embedding_768 WHERE image_id = ANY($1::uuid[])`,
         [wanted.map((i) => byIndex.get(i))],
       )
-    ).map((r) => [r.id, r.v.slice(1, -1).split(',').map(Number)]),
+    ).map((r) => [r.id, Array.from(vectorFromSql(r.v))]),
   );
   let mismatched = 0;
   wanted.forEach((i, k) => {
@@ -614,7 +614,7 @@ const productIndex = (id: string) => IDS.product.get(id) ?? -1;
 async function rawQuery(db: Database, settings: string, text: string, v: Float32Array): Promise<number[]> {
   const rows = await db.sql.transaction(async (tx) => {
     if (settings) await tx.exec(settings);
-    return tx.query<{ image_id: string }>(text, [vectorLiteral(v)]);
+    return tx.query<{ image_id: string }>(text, [vectorToSql(v)]);
   });
   return rows.map((r) => IDS.image.get(r.image_id) ?? -1);
 }
@@ -1011,7 +1011,7 @@ async function main() {
                 await tx.exec(
                   `SET LOCAL hnsw.ef_search = 40; SET LOCAL hnsw.iterative_scan = ${mode}; SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off`,
                 );
-                return tx.query<{ product_id: string }>(text, [vectorLiteral(qvec(cat, q)), [s.tag!]]);
+                return tx.query<{ product_id: string }>(text, [vectorToSql(qvec(cat, q)), [s.tag!]]);
               }),
             );
             ms.push(t);

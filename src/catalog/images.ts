@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/index.js';
-import { vectorLiteral } from '../db/index.js';
+import { vectorToSql } from '../db/index.js';
 import { codeOf, GlimpseError, badInput, notFound, type ErrorCode } from '../errors.js';
 import { inspectImage, type ImageInfo } from '../embedding/image-preprocess.js';
 import type { Logger } from '../logger.js';
@@ -218,7 +218,7 @@ export class ImageService {
             images.push(again);
             continue;
           }
-          const vector = vectorLiteral(distinct.get(p.sha256)!.vector!);
+          const vector = vectorToSql(distinct.get(p.sha256)!.vector!);
           const existing = (
             await tx.query<ImageRow>(
               `SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.product_id = $1::uuid AND i.sha256 = $2`,

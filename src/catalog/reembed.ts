@@ -18,7 +18,7 @@
 import fsp from 'node:fs/promises';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/index.js';
-import { vectorLiteral } from '../db/index.js';
+import { vectorToSql } from '../db/index.js';
 import { codeOf, GlimpseError, notFound } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ImageStore } from './image-store.js';
@@ -174,7 +174,7 @@ export async function runReembed(
             `INSERT INTO ${table} (image_id, model_id, product_id, embedding)
              SELECT i.id, $2, i.product_id, $3::halfvec(${model.dimension}) FROM product_image i WHERE i.id = $1::uuid
              ON CONFLICT (image_id, model_id) DO NOTHING RETURNING image_id`,
-            [res.r.id, model.id, vectorLiteral(res.vector)],
+            [res.r.id, model.id, vectorToSql(res.vector)],
           );
           embedded += ins.length;
         } else if (!failedIds.has(res.r.id)) {

@@ -14,9 +14,10 @@ import { migrate } from './migrate.js';
 import { openPGlite, pgliteSql } from './pglite.js';
 import { createPool, postgresSql } from './postgres.js';
 import type { DatabaseKind, Sql } from './sql.js';
+import { registerPoolVectorTypes, vectorTypeParsers } from './vector.js';
 
 export type { Sql, DatabaseKind } from './sql.js';
-export { vectorLiteral, parseVector } from './sql.js';
+export { vectorToSql, vectorFromSql } from './vector.js';
 export { PrismaClient } from '../generated/prisma/client.js';
 
 export interface Database {
@@ -52,12 +53,17 @@ export function redactUrl(url: string): string {
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   let db: Database;
+  // PostgreSQL: pgvector's parsers go into the pool's types once the migrations have made sure the extension exists
+  let registerVectors = async () => {};
   if (opts.databaseUrl) {
+    const types = vectorTypeParsers();
     const pool: pg.Pool = createPool({
       url: opts.databaseUrl,
       poolSize: opts.dbPoolSize,
       statementTimeoutMs: opts.dbStatementTimeoutMs,
+      types,
     });
+    registerVectors = () => registerPoolVectorTypes(pool, types);
     const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
     db = {
       kind: 'postgres',
@@ -96,13 +102,12 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       },
     };
   }
-  if (opts.migrateOnStart ?? true) {
-    try {
-      await migrate(db.sql);
-    } catch (err) {
-      await db.close().catch(() => {});
-      throw err;
-    }
+  try {
+    if (opts.migrateOnStart ?? true) await migrate(db.sql);
+    await registerVectors();
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
   }
   return db;
 }

@@ -3,6 +3,7 @@ import { PGlite, types, type Transaction } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { vector } from '@electric-sql/pglite-pgvector';
 import type { Sql } from './sql.js';
+import { registerPGliteVectorTypes } from './vector.js';
 
 /**
  * Embedded PostgreSQL (PGlite, WASM) with pgvector and pg_trgm (the migrations create both), persisted under
@@ -17,6 +18,7 @@ export async function openPGlite(dataDir: string): Promise<PGlite> {
     parsers: { [types.NUMERIC]: (v: string) => v, [types.INT8]: (v: string) => Number(v) },
   });
   await db.exec('CREATE EXTENSION IF NOT EXISTS vector');
+  await registerPGliteVectorTypes(db);
   return db;
 }
 

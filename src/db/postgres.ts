@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Sql } from './sql.js';
+import type { VectorTypeParsers } from './vector.js';
 
 // int8 (counts, sums) as JS numbers: every int8 Glimpse reads is far below 2^53. numeric stays a string
 // (prices are decimals and must not pass through floating point).
@@ -10,6 +11,8 @@ export interface PostgresOptions {
   poolSize: number;
   statementTimeoutMs: number;
   applicationName?: string;
+  /** result parsers for every connection (pgvector's, registered once the extension exists: src/db/vector.ts) */
+  types?: VectorTypeParsers;
 }
 
 export function createPool(opts: PostgresOptions): pg.Pool {
@@ -20,6 +23,7 @@ export function createPool(opts: PostgresOptions): pg.Pool {
     // fail fast when the database is down instead of queueing requests behind a dead server
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
+    ...(opts.types ? { types: opts.types } : {}),
     ...(opts.statementTimeoutMs > 0 ? { statement_timeout: opts.statementTimeoutMs } : {}),
   });
   // An idle client losing its connection (e.g. Postgres restarted) must not crash the process;

@@ -23,20 +23,3 @@ export interface Sql {
    */
   session<T>(fn: (s: Sql) => Promise<T>): Promise<T>;
 }
-
-/** Formats a vector as pgvector's text input ('[0.1,0.2,…]'), for a `$n::halfvec(d)` / `::vector(d)` parameter. */
-export function vectorLiteral(v: ArrayLike<number>): string {
-  let s = '[';
-  for (let i = 0; i < v.length; i++) {
-    const x = v[i]!;
-    if (!Number.isFinite(x)) throw new RangeError(`vector component ${i} is not finite`);
-    s += (i ? ',' : '') + x;
-  }
-  return s + ']';
-}
-
-/** Parses pgvector's text output back into numbers. */
-export function parseVector(text: string): Float32Array {
-  const inner = text.trim().replace(/^\[/, '').replace(/\]$/, '');
-  return Float32Array.from(inner.length ? inner.split(',').map(Number) : []);
-}

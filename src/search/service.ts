@@ -9,7 +9,7 @@ import { normaliseFilter } from '../catalog/filter.js';
 import { searchDuration } from '../observability/metrics.js';
 import { noteStrategy, timeEmbed } from '../observability/server-timing.js';
 import type { Sql } from '../db/sql.js';
-import { parseVector } from '../db/sql.js';
+import { vectorFromSql } from '../db/vector.js';
 import { GlimpseError, badInput, notFound } from '../errors.js';
 import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor.js';
 import { cachedIndexInfo, type VectorIndexInfo } from './index-admin.js';
@@ -508,16 +508,14 @@ export class SearchService {
     if (typeof productId !== 'string' || !isUuid(productId))
       throw badInput('`productId` is not a valid id', { field: 'productId' });
     const q = buildProductVector({ dimension: model.dimension, modelId: model.id, productId });
-    const row = (
-      await this.sql.query<{ product_count: number; vector: string | null; images: number }>(q.text, q.params)
-    )[0];
+    const row = (await this.sql.query<{ product_count: number; vector: unknown; images: number }>(q.text, q.params))[0];
     if (!row || Number(row.product_count) === 0) throw notFound('product', productId);
     if (!row.vector)
       throw badInput(`product ${productId} has no embedded images for model ${model.id}`, {
         field: 'productId',
         id: productId,
       });
-    return { productId, vector: parseVector(row.vector) };
+    return { productId, vector: vectorFromSql(row.vector) };
   }
 
   private async imageVector(
@@ -527,13 +525,11 @@ export class SearchService {
     if (typeof imageId !== 'string' || !isUuid(imageId))
       throw badInput('`imageId` is not a valid id', { field: 'imageId' });
     const q = buildImageVector({ dimension: model.dimension, modelId: model.id, imageId });
-    const row = (
-      await this.sql.query<{ image_id: string; product_id: string; vector: string | null }>(q.text, q.params)
-    )[0];
+    const row = (await this.sql.query<{ image_id: string; product_id: string; vector: unknown }>(q.text, q.params))[0];
     if (!row) throw notFound('image', imageId);
     if (!row.vector)
       throw badInput(`image ${imageId} has no embedding for model ${model.id}`, { field: 'imageId', id: imageId });
-    return { productId: row.product_id, vector: parseVector(row.vector) };
+    return { productId: row.product_id, vector: vectorFromSql(row.vector) };
   }
 }
 

@@ -19,7 +19,7 @@
  * Facets, the best score and the HNSW candidate count come back on every row (and on a single row with a
  * null product when the page is empty), so a search is one round trip.
  */
-import { vectorLiteral } from '../db/sql.js';
+import { vectorToSql } from '../db/vector.js';
 import type { FacetKind, ProductFilter, SearchMode } from './types.js';
 
 /** Vector tables by dimension: the table name is never taken from input. */
@@ -229,12 +229,12 @@ export function buildFilterEstimate(opts: {
   };
 }
 
-/** Mean of a product's image vectors (one model), as text; null row values when it has none. */
+/** Mean of a product's image vectors (one model); null row values when it has none. */
 export function buildProductVector(opts: { dimension: number; modelId: string; productId: string }): BuiltQuery {
   const params = new Params();
   const table = embeddingTable(opts.dimension);
   const text = `SELECT (SELECT count(*)::int FROM product WHERE id = ${params.add(opts.productId, 'uuid')}) AS product_count,
-  avg(e.embedding::vector)::text AS vector, count(*)::int AS images
+  avg(e.embedding::vector) AS vector, count(*)::int AS images
 FROM ${table} e
 WHERE e.product_id = $1::uuid AND e.model_id = ${params.add(opts.modelId)}`;
   return { shape: 'product-vector', settings: null, text, params: params.values };
@@ -244,7 +244,7 @@ WHERE e.product_id = $1::uuid AND e.model_id = ${params.add(opts.modelId)}`;
 export function buildImageVector(opts: { dimension: number; modelId: string; imageId: string }): BuiltQuery {
   const params = new Params();
   const table = embeddingTable(opts.dimension);
-  const text = `SELECT i.id AS image_id, i.product_id, e.embedding::vector::text AS vector
+  const text = `SELECT i.id AS image_id, i.product_id, e.embedding AS vector
 FROM product_image i
 LEFT JOIN ${table} e ON e.image_id = i.id AND e.model_id = ${params.add(opts.modelId)}
 WHERE i.id = ${params.add(opts.imageId, 'uuid')}`;
@@ -474,7 +474,7 @@ export function buildSearch(opts: BuildSearchInput): BuiltQuery {
     throw new RangeError(`vector has ${opts.vector.length} dimensions, expected ${opts.dimension}`);
   const strategy = opts.strategy ?? 'hnsw-iterative';
   const shape = strategyShape(strategy);
-  const q = params.add(vectorLiteral(opts.vector), `halfvec(${opts.dimension})`);
+  const q = params.add(vectorToSql(opts.vector), `halfvec(${opts.dimension})`);
   const conds = filterConditions(opts.filter, params, opts.excludeProductId);
   const settings =
     strategy === 'hnsw-iterative'

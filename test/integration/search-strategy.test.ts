@@ -5,7 +5,7 @@
  * wrong in a known direction and the results must still be the exact ones.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { vectorLiteral } from '../../src/db/sql.js';
+import { vectorToSql } from '../../src/db/vector.js';
 import { forgetIndexInfo } from '../../src/search/index-admin.js';
 import { MIN_EXACT_SCAN_ROWS, SearchService } from '../../src/search/service.js';
 import type { QueryEmbedder, SearchConfig, SearchRequest, SearchResult } from '../../src/search/types.js';
@@ -87,7 +87,7 @@ describe.each(DB_KINDS)('search strategy on %s', (kind) => {
       for (let j = 0; j < imageCount(i); j++) {
         img.push(`00000000-0000-4000-9000-${(i * 10 + j).toString(16).padStart(12, '0')}`);
         prod.push(pid(i));
-        vecs.push(vectorLiteral(randomUnit(next)));
+        vecs.push(vectorToSql(randomUnit(next)));
       }
     await db.sql.query(
       `INSERT INTO product_image (id, product_id, sha256, source, content_type, byte_size, width, height, position)

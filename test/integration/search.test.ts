@@ -3,7 +3,7 @@
  * whose exact ranking is known, plus a few hundred random vectors for the HNSW path under a rare filter.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { vectorLiteral } from '../../src/db/sql.js';
+import { vectorToSql } from '../../src/db/vector.js';
 import type { Sql } from '../../src/db/sql.js';
 import { SearchService } from '../../src/search/service.js';
 import type { QueryEmbedder, SearchConfig, SearchRequest, SearchResult } from '../../src/search/types.js';
@@ -185,10 +185,10 @@ async function seed(sql: Sql) {
         10,
         j,
       ]);
-      embs.push([iid(p.i, j), MODEL, pid(p.i), vectorLiteral(imageVector(p.i, j))]);
+      embs.push([iid(p.i, j), MODEL, pid(p.i), vectorToSql(imageVector(p.i, j))]);
     }
   // another model's vector for product 29 points straight at e0: must never be compared with MODEL's
-  embs.push([iid(29, 0), OTHER, pid(29), vectorLiteral(unit({ 0: 1 }))]);
+  embs.push([iid(29, 0), OTHER, pid(29), vectorToSql(unit({ 0: 1 }))]);
   await insertRows(sql, 'product_image', icols, images, ['uuid', 'uuid']);
   await insertRows(sql, 'embedding_768', ['image_id', 'model_id', 'product_id', 'embedding'], embs, [
     'uuid',
@@ -221,7 +221,7 @@ async function seed(sql: Sql) {
     bulkImages.push([iid(i, 0), pid(i), `b${k}`.padStart(64, '0'), 'upload', 'image/png', 100, 10, 10, 0]);
     const v = new Float32Array(D);
     for (let d = 0; d < D; d++) v[d] = r() + r() + r() - 1.5 + (d < 8 ? 2 * (r() - 0.5) : 0);
-    bulkEmbs.push([iid(i, 0), BULK, pid(i), vectorLiteral(unit(Object.fromEntries(Array.from(v, (x, d) => [d, x]))))]);
+    bulkEmbs.push([iid(i, 0), BULK, pid(i), vectorToSql(unit(Object.fromEntries(Array.from(v, (x, d) => [d, x]))))]);
   }
   await insertRows(sql, 'product', pcols, bulkProducts, pcasts);
   await insertRows(sql, 'product_image', icols, bulkImages, ['uuid', 'uuid']);

@@ -8,7 +8,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { vectorLiteral, type Sql } from '../../src/db/sql.js';
+import type { Sql } from '../../src/db/sql.js';
+import { vectorToSql } from '../../src/db/vector.js';
 import {
   defaultLists,
   indexParameters,
@@ -91,7 +92,7 @@ async function seed(sql: Sql) {
     await sql.query(
       `INSERT INTO embedding_512 (image_id, model_id, product_id, embedding)
        SELECT id, $1, pid, v::halfvec(512) FROM unnest($2::uuid[], $3::uuid[], $4::text[]) AS t(id, pid, v)`,
-      [MODEL, ids.map(iid), ids.map(pid), ids.map((i) => vectorLiteral(vectors[i]!))],
+      [MODEL, ids.map(iid), ids.map(pid), ids.map((i) => vectorToSql(vectors[i]!))],
     );
   }
   await sql.exec('ANALYZE');

@@ -28,7 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../config.js';
 import type { Sql } from '../../db/index.js';
-import { vectorLiteral } from '../../db/index.js';
+import { vectorToSql } from '../../db/index.js';
 import { codeOf } from '../../errors.js';
 import { inspectImage } from '../../embedding/image-preprocess.js';
 import type { Logger } from '../../logger.js';
@@ -804,7 +804,7 @@ export class Importer {
                   model.modelId,
                   vectors.map((v) => v.imageId ?? existing.get(`${v.productId}\0${v.img.sha256}`)!),
                   vectors.map((v) => v.productId),
-                  vectors.map((v) => vectorLiteral(v.img.vector!)),
+                  vectors.map((v) => vectorToSql(v.img.vector!)),
                 ],
               );
             }

@@ -5,7 +5,7 @@
 --   $1 = "Xenova/clip-vit-large-patch14"
 --   $2 = "00000000-0000-4000-9000-000000000001"
 
-SELECT i.id AS image_id, i.product_id, e.embedding::vector::text AS vector
+SELECT i.id AS image_id, i.product_id, e.embedding AS vector
 FROM product_image i
 LEFT JOIN embedding_768 e ON e.image_id = i.id AND e.model_id = $1
 WHERE i.id = $2::uuid;

@@ -6,6 +6,6 @@
 --   $2 = "Xenova/clip-vit-large-patch14"
 
 SELECT (SELECT count(*)::int FROM product WHERE id = $1::uuid) AS product_count,
-  avg(e.embedding::vector)::text AS vector, count(*)::int AS images
+  avg(e.embedding::vector) AS vector, count(*)::int AS images
 FROM embedding_768 e
 WHERE e.product_id = $1::uuid AND e.model_id = $2;
