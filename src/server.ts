@@ -11,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createApp, type AppDeps, type ContextBase } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
+import { pgvectorVersion, pgvectorWarning } from './db/pgvector-version.js';
 import { ModelManager } from './embedding/model-manager.js';
 import type { ModelProvider } from './graphql/context.js';
 import { createLogger, type Logger } from './logger.js';
@@ -102,6 +103,10 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   } else {
     logger.info({ database: db.location }, 'database: PostgreSQL');
   }
+  const pgvector = await pgvectorVersion(db.sql).catch(() => null);
+  const pgvectorIssue = pgvectorWarning(pgvector);
+  if (pgvectorIssue) logger.warn({ pgvector }, pgvectorIssue);
+  else logger.info({ pgvector }, `pgvector ${pgvector}`);
 
   let models: ServerModels;
   let closeModels: boolean;

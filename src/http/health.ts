@@ -1,8 +1,10 @@
 /**
- * Liveness/readiness: /healthz (process up), /readyz (database answers and the model is loaded), and the
- * GraphQL `health` query resolver (merged into the schema's resolvers when the schema declares it).
+ * Liveness/readiness: /healthz (process up), /readyz (database answers and the model is loaded; with the
+ * running pgvector version and a warning when it lacks the HNSW vacuum fix), and the GraphQL `health` query
+ * resolver (merged into the schema's resolvers when the schema declares it).
  */
 import type { Database } from '../db/index.js';
+import { pgvectorVersion, pgvectorWarning } from '../db/pgvector-version.js';
 import type { ModelProvider } from '../graphql/context.js';
 
 const startedAt = Date.now();
@@ -12,12 +14,16 @@ export interface Readiness {
   ready: boolean;
   /** why not ready, one line per cause (empty when ready) */
   reasons: string[];
-  database: { ok: boolean; kind: string };
+  database: { ok: boolean; kind: string; pgvector: string | null };
+  /** things an operator should fix that do not make the service unready (e.g. an old pgvector) */
+  warnings: string[];
   model: { ready: boolean; modelId: string | null; reason: string | null; device: string | null };
 }
 
 export async function readiness(db: Database, models: ModelProvider, pingTimeoutMs = 1000): Promise<Readiness> {
   const dbOk = await db.ping(pingTimeoutMs).catch(() => false);
+  const pgvector = dbOk ? await pgvectorVersion(db.sql).catch(() => null) : null;
+  const warning = dbOk ? pgvectorWarning(pgvector) : null;
   let st: ReturnType<ModelProvider['status']>;
   try {
     st = models.status();
@@ -30,7 +36,8 @@ export async function readiness(db: Database, models: ModelProvider, pingTimeout
   return {
     ready: dbOk && st.ready,
     reasons,
-    database: { ok: dbOk, kind: db.kind },
+    database: { ok: dbOk, kind: db.kind, pgvector },
+    warnings: warning ? [warning] : [],
     model: { ready: st.ready, modelId: st.modelId ?? null, reason: st.reason ?? null, device: st.device ?? null },
   };
 }
@@ -62,6 +69,7 @@ export function healthResolvers(db: Database, models: ModelProvider) {
           model: r.model.modelId,
           modelReady: r.model.ready,
           databaseKind: r.database.kind,
+          pgvectorVersion: r.database.pgvector,
           reasons: r.reasons,
           version: VERSION,
           uptimeSeconds: (Date.now() - startedAt) / 1000,

@@ -28,7 +28,10 @@ describe('docker-compose.yml', () => {
       'api-cpu',
       'postgres',
     ]);
-    expect(resolved).toMatch(/image: pgvector\/pgvector:0\.8\.0-pg17/);
+    // pinned to a pgvector with the HNSW vacuum fix (0.8.3+), never a floating tag
+    const tag = /image: pgvector\/pgvector:0\.8\.(\d+)-pg17-bookworm\n/.exec(resolved);
+    expect(tag, 'postgres image pinned to pgvector 0.8.x on PostgreSQL 17').not.toBeNull();
+    expect(Number(tag![1])).toBeGreaterThanOrEqual(3);
     expect(resolved).toMatch(/pg_isready/);
     expect(resolved).toMatch(/capabilities:\s*\n\s*- gpu/);
     expect(resolved).toMatch(/driver: nvidia/);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { FileUpload } from 'graphql-upload-minimal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareVersions } from '../../src/db/pgvector-version.js';
 import { GlimpseError } from '../../src/errors.js';
 import { imagePath } from '../../src/catalog/image-store-paths.js';
 import { requireRole } from '../../src/graphql/auth.js';
@@ -50,8 +51,23 @@ describe.each(['postgres', 'pglite'] as const)('server on %s', (kind) => {
     expect(h.status).toBe(200);
     expect(await h.json()).toEqual({ status: 'ok' });
     const r = await fetch(`${srv.url}/readyz`);
-    const body = (await r.json()) as { ready: boolean; reasons: string[]; database: { ok: boolean; kind: string } };
-    expect(body.database).toEqual({ ok: true, kind });
+    const body = (await r.json()) as {
+      ready: boolean;
+      reasons: string[];
+      warnings: string[];
+      database: { ok: boolean; kind: string; pgvector: string | null };
+    };
+    // the running extension's version, as the database reports it; an old one is a warning, not unreadiness
+    const [ext] = await srv.db.sql.query<{ v: string }>(
+      `SELECT extversion AS v FROM pg_extension WHERE extname = 'vector'`,
+    );
+    expect(body.database).toEqual({ ok: true, kind, pgvector: ext!.v });
+    const old = compareVersions(ext!.v, '0.8.3') < 0;
+    expect(body.warnings).toEqual(
+      old ? [expect.stringMatching(/pgvector .* older than 0\.8\.3.*ALTER EXTENSION vector UPDATE/)] : [],
+    );
+    const health = await srv.gql<{ health: { pgvectorVersion: string | null } }>('{ health { pgvectorVersion } }');
+    expect(health.body.data!.health.pgvectorVersion).toBe(ext!.v);
     if (kind === 'postgres') {
       expect(r.status).toBe(200);
       expect(body.ready).toBe(true);
@@ -200,6 +216,22 @@ describe('API keys CLI (postgres)', () => {
   });
   afterAll(async () => {
     await srv?.close();
+  });
+
+  it('glimpse index status shows the running pgvector version', async () => {
+    const env = { DATABASE_URL: srv.databaseUrl! };
+    const [ext] = await srv.db.sql.query<{ v: string }>(
+      `SELECT extversion AS v FROM pg_extension WHERE extname = 'vector'`,
+    );
+    const text = await cli(['index', 'status'], env);
+    expect(text.stdout.split('\n')[0]).toBe(`pgvector ${ext!.v}`);
+    expect(text.stderr.includes('older than 0.8.3')).toBe(compareVersions(ext!.v, '0.8.3') < 0);
+    const json = JSON.parse((await cli(['index', 'status', '--json'], env)).stdout) as {
+      pgvector: { version: string; warning: string | null };
+      tables: Array<{ table: string }>;
+    };
+    expect(json.pgvector.version).toBe(ext!.v);
+    expect(json.tables.map((t) => t.table)).toContain('embedding_768');
   });
 
   it('creates, lists and revokes keys; a revoked key is refused', async () => {

@@ -1,5 +1,6 @@
 /**
- * `glimpse index status [--dimension N] [--json]` and
+ * `glimpse index status [--dimension N] [--json]` (with the running pgvector version, and a warning when it
+ * lacks the HNSW vacuum fix) and
  * `glimpse index rebuild [--dimension 768] --type hnsw|ivfflat [--m 16] [--ef-construction 64] [--lists N]
  *  [--maintenance-work-mem 1GB] [--json]`: the vector index of each embedding table (src/search/index-admin.ts;
  * trade-offs in docs/search.md, "Choosing the index"). A rebuild builds the new index concurrently and swaps it
@@ -15,6 +16,7 @@ import {
   type VectorIndexType,
   type VectorTableStatus,
 } from '../../search/index-admin.js';
+import { pgvectorVersion, pgvectorWarning } from '../../db/pgvector-version.js';
 import { EMBEDDING_TABLES } from '../../search/sql.js';
 import { withDatabase } from '../database.js';
 import { formatTable } from '../table.js';
@@ -81,8 +83,17 @@ export default function register(program: Command): void {
     .option('--dimension <n>', 'only the table of this dimension', dimensionArg)
     .option('--json', 'print JSON')
     .action(async (opts: { dimension?: number; json?: boolean }) => {
-      const tables = await withDatabase((db) => indexStatus(db.sql, opts.dimension));
-      process.stdout.write(opts.json ? JSON.stringify(tables, null, 2) + '\n' : formatIndexStatus(tables));
+      const { version, tables } = await withDatabase(async (db) => ({
+        version: await pgvectorVersion(db.sql),
+        tables: await indexStatus(db.sql, opts.dimension),
+      }));
+      const warning = pgvectorWarning(version);
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ pgvector: { version, warning }, tables }, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(`pgvector ${version ?? '(not installed)'}\n${formatIndexStatus(tables)}`);
+      if (warning) process.stderr.write(`warning: ${warning}\n`);
     });
 
   index

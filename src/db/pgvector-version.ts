@@ -1,0 +1,39 @@
+/**
+ * Which pgvector the database runs, and whether it has the fixes Glimpse relies on. 0.8.3 fixed a possible
+ * HNSW index corruption when VACUUM runs alongside inserts (Glimpse's live imports and re-embeds do exactly
+ * that); 0.8.2 before it fixed a buffer overflow in parallel HNSW index builds (CVE-2026-3172), which bulk
+ * imports and `glimpse index rebuild` use. The version is shown by /readyz, the `health` query and
+ * `glimpse index status`; the server warns at start when it is older. Upgrading: docs/migrations.md.
+ */
+import type { Sql } from './sql.js';
+
+/** The first release with the HNSW vacuum fix. */
+export const PGVECTOR_MIN_RECOMMENDED = '0.8.3';
+
+/** The installed (`CREATE EXTENSION`ed) version in this database, or null when the extension is missing. */
+export async function pgvectorVersion(sql: Sql): Promise<string | null> {
+  const rows = await sql.query<{ v: string }>(`SELECT extversion AS v FROM pg_extension WHERE extname = 'vector'`);
+  return rows[0]?.v ?? null;
+}
+
+/** Numeric comparison of dotted versions ('0.8.10' > '0.8.3'); missing parts count as 0. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map((x) => parseInt(x, 10) || 0);
+  const pb = b.split('.').map((x) => parseInt(x, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d) return Math.sign(d);
+  }
+  return 0;
+}
+
+/** One line for operators when the version lacks the fixes (null when it is current enough). */
+export function pgvectorWarning(version: string | null): string | null {
+  if (version === null) return 'the pgvector extension is not installed in this database';
+  if (compareVersions(version, PGVECTOR_MIN_RECOMMENDED) >= 0) return null;
+  return (
+    `pgvector ${version} is older than ${PGVECTOR_MIN_RECOMMENDED}: VACUUM running alongside inserts can corrupt an ` +
+    `HNSW index (fixed in 0.8.3; parallel HNSW builds also overflow a buffer before 0.8.2, CVE-2026-3172). ` +
+    `Install a newer pgvector, run ALTER EXTENSION vector UPDATE, then REINDEX the HNSW indexes (docs/migrations.md)`
+  );
+}
