@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { vectorLiteral } from '../../src/db/sql.js';
+import { vectorToSql } from '../../src/db/vector.js';
 import { DB_KINDS } from '../helpers/db.js';
 import { startTestServer, type GqlResponse, type TestServer } from '../helpers/server.js';
 import { unitVector } from '../helpers/catalog-gen.js';
@@ -63,7 +63,7 @@ describe.each(DB_KINDS)('Server-Timing on %s', (kind) => {
       );
       await sql.query(
         `INSERT INTO embedding_768 (image_id, model_id, product_id, embedding) VALUES ($1, $2, $3, $4::halfvec(768))`,
-        [iid(i), model, pid(i), vectorLiteral(unitVector(D, i + 1))],
+        [iid(i), model, pid(i), vectorToSql(unitVector(D, i + 1))],
       );
     }
     await sql.exec('ANALYZE');
