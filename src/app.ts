@@ -19,7 +19,7 @@ import { GraphQLUpload, processRequest } from 'graphql-upload-minimal';
 import { pinoHttp } from 'pino-http';
 import { createKeyVerifier, type KeyVerifier } from './auth/api-keys.js';
 import type { Config } from './config.js';
-import type { Database } from './db/index.js';
+import { currentReadRoute, withReadRoute, type Database, type ReadRoute } from './db/index.js';
 import { mountDemo } from './demo/mount.js';
 import type { ModelProvider, RequestContext } from './graphql/context.js';
 import { ANONYMOUS, authMiddleware } from './http/auth.js';
@@ -123,6 +123,18 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
     },
   };
 
+  // storefront queries may read from a hot standby; mutations and admin callers read what they just wrote
+  const readRoutePlugin: ApolloServerPlugin<RequestContext> = {
+    async requestDidStart() {
+      return {
+        async didResolveOperation(rc) {
+          const route = currentReadRoute();
+          if (route) route.standby = rc.operation?.operation === 'query' && rc.contextValue.caller.role !== 'admin';
+        },
+      };
+    },
+  };
+
   const apollo = new ApolloServer<RequestContext>({
     typeDefs,
     resolvers,
@@ -133,7 +145,7 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
     stopOnTerminationSignals: false,
     validationRules: queryLimitRules(config),
     formatError: formatGraphQLError,
-    plugins: [metricsPlugin],
+    plugins: [metricsPlugin, readRoutePlugin],
     logger: {
       debug: (m) => logger.debug(m),
       info: (m) => logger.info(m),
@@ -200,6 +212,7 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
     res.status(r.ready ? 200 : 503).json(r);
   });
   app.get('/metrics', async (_req, res) => {
+    await db.pools().catch(() => {}); // the pool gauges as of this scrape
     res.setHeader('Content-Type', registry.contentType);
     res.send(await registry.metrics());
   });
@@ -238,7 +251,8 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
     (req: Request, res: Response, next: NextFunction) => {
       if (!('body' in req) || req.body === undefined) req.body = {};
       // entered after the body is read (stream callbacks do not carry the request's async context)
-      withRequestTimings(res.locals.timings as RequestTimings, next);
+      const route: ReadRoute = { standby: false }; // decided once the operation is parsed (readRoutePlugin)
+      withReadRoute(route, () => withRequestTimings(res.locals.timings as RequestTimings, next));
     },
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<RequestContext> => {

@@ -64,6 +64,33 @@ export const settings = {
     undefined,
     'PostgreSQL URL (with pgvector). Unset: embedded PGlite under GLIMPSE_DATA_DIR.',
   ),
+  databaseReadUrls: setting(
+    'DATABASE_READ_URLS',
+    z
+      .string()
+      .optional()
+      .transform((v) =>
+        (v ?? '')
+          .split(',')
+          .map((u) => u.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().url())),
+    undefined,
+    'Comma-separated PostgreSQL URLs of hot standbys of DATABASE_URL. Storefront queries (searches, listings, product reads) are answered by a healthy standby; mutations, admin callers and jobs use the primary (docs/scaling.md).',
+  ),
+  maxReplicaLagMs: setting(
+    'GLIMPSE_MAX_REPLICA_LAG_MS',
+    int(0, 3_600_000),
+    '2000',
+    'A standby whose replay lag exceeds this is skipped for reads until it catches up.',
+  ),
+  replicaCheckIntervalMs: setting(
+    'GLIMPSE_REPLICA_CHECK_INTERVAL_MS',
+    int(100, 600_000),
+    '1000',
+    'How often each standby is checked (reachable, in recovery, replay lag); a failed standby is retried at this interval.',
+  ),
   dataDir: setting(
     'GLIMPSE_DATA_DIR',
     z.string().min(1),

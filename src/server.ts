@@ -95,13 +95,16 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       dbPoolSize: config.dbPoolSize,
       dbStatementTimeoutMs: config.dbStatementTimeoutMs,
       migrateOnStart: config.migrateOnStart,
+      readUrls: config.databaseReadUrls,
+      maxReplicaLagMs: config.maxReplicaLagMs,
+      replicaCheckIntervalMs: config.replicaCheckIntervalMs,
     }));
   if (db.kind === 'pglite') {
     logger.warn(
       `embedded PGlite at ${db.location} — 2–5× slower than a PostgreSQL server, for trying Glimpse; set DATABASE_URL for production`,
     );
   } else {
-    logger.info({ database: db.location }, 'database: PostgreSQL');
+    logger.info({ database: db.location, standbys: config.databaseReadUrls.length }, 'database: PostgreSQL');
   }
   const pgvector = await pgvectorVersion(db.sql).catch(() => null);
   const pgvectorIssue = pgvectorWarning(pgvector);

@@ -13,15 +13,22 @@ import { timedSql } from '../observability/server-timing.js';
 import { migrate } from './migrate.js';
 import { openPGlite, pgliteSql } from './pglite.js';
 import { createPool, postgresSql } from './postgres.js';
+import { redactUrl } from './redact.js';
+import { publishPrimary, ReplicaSet, type PoolStatus } from './replicas.js';
+import { routedSql } from './routing.js';
 import type { DatabaseKind, Sql } from './sql.js';
 import { registerPoolVectorTypes, vectorTypeParsers } from './vector.js';
 
 export type { Sql, DatabaseKind } from './sql.js';
 export { vectorToSql, vectorFromSql } from './vector.js';
+export type { PoolStatus } from './replicas.js';
+export { redactUrl } from './redact.js';
+export { withReadRoute, currentReadRoute, type ReadRoute } from './routing.js';
 export { PrismaClient } from '../generated/prisma/client.js';
 
 export interface Database {
   kind: DatabaseKind;
+  /** the catalog's SQL: the primary, except reads of standby-routed requests (src/db/routing.ts) */
   sql: Sql;
   prisma: PrismaClient;
   /** the PostgreSQL pool (primary) for libraries that take one (shared rate limits); null on PGlite */
@@ -30,6 +37,8 @@ export interface Database {
   location: string;
   /** true when the database answers a trivial query within `timeoutMs` */
   ping(timeoutMs?: number): Promise<boolean>;
+  /** the primary and every standby, checked now (for /readyz and metrics) */
+  pools(timeoutMs?: number): Promise<PoolStatus[]>;
   close(): Promise<void>;
 }
 
@@ -39,46 +48,83 @@ export interface DatabaseOptions {
   dbPoolSize: number;
   dbStatementTimeoutMs: number;
   migrateOnStart?: boolean;
-}
-
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable url)';
-  }
+  /** hot standbys for storefront reads (PostgreSQL only) */
+  readUrls?: readonly string[] | undefined;
+  /** a standby further behind than this is skipped (default 2000) */
+  maxReplicaLagMs?: number | undefined;
+  /** how often standbys are checked (default 1000) */
+  replicaCheckIntervalMs?: number | undefined;
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   let db: Database;
-  // PostgreSQL: pgvector's parsers go into the pool's types once the migrations have made sure the extension exists
+  if (opts.readUrls?.length && !opts.databaseUrl)
+    throw new Error('DATABASE_READ_URLS needs DATABASE_URL: hot standbys are PostgreSQL servers, not embedded PGlite');
+  // PostgreSQL: pgvector's parsers go into the pools' types once the migrations have made sure the extension
+  // exists (a standby is a physical copy: same type OIDs, same parsers)
   let registerVectors = async () => {};
   if (opts.databaseUrl) {
     const types = vectorTypeParsers();
-    const pool: pg.Pool = createPool({
-      url: opts.databaseUrl,
-      poolSize: opts.dbPoolSize,
-      statementTimeoutMs: opts.dbStatementTimeoutMs,
-      types,
-    });
+    const poolOf = (url: string, applicationName: string) =>
+      createPool({
+        url,
+        poolSize: opts.dbPoolSize,
+        statementTimeoutMs: opts.dbStatementTimeoutMs,
+        applicationName,
+        types,
+      });
+    const pool: pg.Pool = poolOf(opts.databaseUrl, 'glimpse');
     registerVectors = () => registerPoolVectorTypes(pool, types);
+    const standbys = (opts.readUrls ?? []).map((url) => ({ url, pool: poolOf(url, 'glimpse-read') }));
+    const replicas = new ReplicaSet(pool, standbys, {
+      maxLagMs: opts.maxReplicaLagMs ?? 2000,
+      checkIntervalMs: opts.replicaCheckIntervalMs ?? 1000,
+    });
+    const primarySql = timedSql(postgresSql(pool));
+    const standbySql = new Map(replicas.status().map((st, i) => [st.name, timedSql(postgresSql(standbys[i]!.pool))]));
+    if (standbys.length) await replicas.start();
     const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+    const location = redactUrl(opts.databaseUrl);
     db = {
       kind: 'postgres',
-      sql: timedSql(postgresSql(pool)),
+      sql: standbys.length ? routedSql(primarySql, replicas, standbySql) : primarySql,
       prisma,
       pgPool: pool,
-      location: redactUrl(opts.databaseUrl),
+      location,
       ping: (timeoutMs = 2000) =>
         withTimeout(
           pool.query('SELECT 1').then(() => true),
           timeoutMs,
+          false,
         ),
+      async pools(timeoutMs = 1000) {
+        const [inRecovery] = await Promise.all([
+          withTimeout<boolean | null>(
+            pool.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r').then((r) => r.rows[0]!.r),
+            timeoutMs,
+            null,
+          ),
+          standbys.length ? withTimeout(replicas.check(), timeoutMs, undefined) : undefined,
+        ]);
+        const primary: PoolStatus = {
+          name: 'primary',
+          role: 'primary',
+          location,
+          ok: inRecovery !== null,
+          eligible: inRecovery !== null,
+          inRecovery,
+          lagMs: 0,
+          lagBytes: 0,
+          reason: inRecovery === null ? 'not reachable' : null,
+          connections: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount },
+        };
+        publishPrimary(primary);
+        return [primary, ...replicas.status()];
+      },
       async close() {
+        replicas.stop();
         await prisma.$disconnect();
-        await pool.end();
+        await Promise.all([pool.end(), ...standbys.map((s) => s.pool.end())]);
       },
     };
   } else {
@@ -95,7 +141,25 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
         withTimeout(
           lite.query('SELECT 1').then(() => true),
           timeoutMs,
+          false,
         ),
+      async pools() {
+        const ok = await this.ping();
+        return [
+          {
+            name: 'primary',
+            role: 'primary',
+            location: dir,
+            ok,
+            eligible: ok,
+            inRecovery: false,
+            lagMs: 0,
+            lagBytes: 0,
+            reason: ok ? null : 'not reachable',
+            connections: { total: 1, idle: 0, waiting: 0 },
+          },
+        ];
+      },
       async close() {
         await prisma.$disconnect();
         await lite.close();
@@ -112,13 +176,14 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   return db;
 }
 
-async function withTimeout(p: Promise<boolean>, ms: number): Promise<boolean> {
+/** `p`'s value, or `fallback` when it fails or takes longer than `ms`. */
+async function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
+  const timeout = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
   });
   try {
-    return await Promise.race([p.catch(() => false), timeout]);
+    return await Promise.race([p.catch(() => fallback), timeout]);
   } finally {
     clearTimeout(timer);
   }

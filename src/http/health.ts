@@ -1,9 +1,9 @@
 /**
- * Liveness/readiness: /healthz (process up), /readyz (database answers and the model is loaded; with the
- * running pgvector version and a warning when it lacks the HNSW vacuum fix), and the GraphQL `health` query
- * resolver (merged into the schema's resolvers when the schema declares it).
+ * Liveness/readiness: /healthz (process up), /readyz (database answers and the model is loaded; each database
+ * pool's state; the running pgvector version and a warning when it lacks the HNSW vacuum fix), and the GraphQL
+ * `health` query resolver (merged into the schema's resolvers when the schema declares it).
  */
-import type { Database } from '../db/index.js';
+import type { Database, PoolStatus } from '../db/index.js';
 import { pgvectorVersion, pgvectorWarning } from '../db/pgvector-version.js';
 import type { ModelProvider } from '../graphql/context.js';
 
@@ -15,13 +15,16 @@ export interface Readiness {
   /** why not ready, one line per cause (empty when ready) */
   reasons: string[];
   database: { ok: boolean; kind: string; pgvector: string | null };
+  /** the primary and each hot standby (a standby down or lagging does not make the server unready: reads fall back) */
+  pools: PoolStatus[];
   /** things an operator should fix that do not make the service unready (e.g. an old pgvector) */
   warnings: string[];
   model: { ready: boolean; modelId: string | null; reason: string | null; device: string | null };
 }
 
 export async function readiness(db: Database, models: ModelProvider, pingTimeoutMs = 1000): Promise<Readiness> {
-  const dbOk = await db.ping(pingTimeoutMs).catch(() => false);
+  const pools = await db.pools(pingTimeoutMs).catch((): PoolStatus[] => []);
+  const dbOk = pools[0]?.ok ?? false;
   const pgvector = dbOk ? await pgvectorVersion(db.sql).catch(() => null) : null;
   const warning = dbOk ? pgvectorWarning(pgvector) : null;
   let st: ReturnType<ModelProvider['status']>;
@@ -37,6 +40,7 @@ export async function readiness(db: Database, models: ModelProvider, pingTimeout
     ready: dbOk && st.ready,
     reasons,
     database: { ok: dbOk, kind: db.kind, pgvector },
+    pools,
     warnings: warning ? [warning] : [],
     model: { ready: st.ready, modelId: st.modelId ?? null, reason: st.reason ?? null, device: st.device ?? null },
   };

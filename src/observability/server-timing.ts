@@ -2,7 +2,8 @@
  * Per-request timings for the `Server-Timing` response header (docs/api.md), so that a client can read where
  * a request's time went without a profiler: `db` (wall time during which at least one SQL statement of the
  * request was in flight — overlapping statements count once, so db ≤ total), `embed` (query embedding),
- * `total` (first middleware to the response) and `strategy` (what each search chose).
+ * `total` (first middleware to the response), `strategy` (what each search chose) and `pool` (which database
+ * pools answered: primary, standby-1, …).
  *
  * The HTTP layer runs each GraphQL request inside `withRequestTimings`; the database layer (`timedSql`), the
  * search service and the resolvers report into the current request's timings through AsyncLocalStorage, so no
@@ -21,6 +22,8 @@ export class RequestTimings {
   embedMs = 0;
   /** the strategy of every search the request ran, in order */
   readonly strategies: string[] = [];
+  /** database pools that answered the request's statements (primary, standby-1, …; src/db/routing.ts) */
+  readonly pools = new Set<string>();
   private dbInFlight = 0;
   private dbBusySince = 0;
 
@@ -46,6 +49,7 @@ export class RequestTimings {
       `total;dur=${ms(now - this.start)}`,
     ];
     if (this.strategies.length) parts.push(`strategy;desc="${this.strategies.join(' ')}"`);
+    if (this.pools.size) parts.push(`pool;desc="${[...this.pools].join(' ')}"`);
     return parts.join(', ');
   }
 }
@@ -72,6 +76,11 @@ export async function timeEmbed<T>(fn: () => Promise<T>): Promise<T> {
   } finally {
     t.embedMs += performance.now() - start;
   }
+}
+
+/** Records which database pool answered a statement of the current request. */
+export function notePool(name: string): void {
+  store.getStore()?.pools.add(name);
 }
 
 /** Records the strategy a search chose (e.g. `hnsw-iterative`, `exact`, `exact+fallback-index`). */

@@ -14,7 +14,6 @@
  *
  * Import killed with SIGKILL and rerun: covered by test/integration/import.test.ts.
  */
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -31,6 +30,7 @@ import { ImageStore } from '../../src/catalog/image-store.js';
 import { imagePath } from '../../src/catalog/image-store-paths.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { createScratchDatabase } from '../helpers/db.js';
+import { TestCluster } from '../helpers/postgres-cluster.js';
 import {
   freePort,
   sleep,
@@ -67,76 +67,14 @@ async function post(
 
 // ---------------------------------------------------------------- (a) PostgreSQL restart
 
-/** A throwaway PostgreSQL 15 cluster with pgvector, owned by the `postgres` OS user when running as root. */
-class ThrowawayPostgres {
-  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-pg-'));
-  readonly data = path.join(this.dir, 'data');
-  readonly log = path.join(this.dir, 'postgres.log');
-  port = 0;
-  private readonly bin: string;
-  private readonly asPostgres = process.getuid?.() === 0;
-
-  constructor() {
-    const versions = fs
-      .readdirSync('/usr/lib/postgresql')
-      .filter((v) => fs.existsSync(`/usr/lib/postgresql/${v}/bin/initdb`))
-      .sort((a, b) => Number(b) - Number(a));
-    if (!versions.length) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql/*/bin');
-    this.bin = `/usr/lib/postgresql/${versions[0]}/bin`;
-  }
-
-  private run(cmd: string, args: string[]): void {
-    const [file, argv] = this.asPostgres
-      ? ['runuser', ['-u', 'postgres', '--', `${this.bin}/${cmd}`, ...args]]
-      : [`${this.bin}/${cmd}`, args];
-    const r = spawnSync(file, argv, { encoding: 'utf8', timeout: 60_000 });
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.stdout}`);
-  }
-
-  async init(): Promise<void> {
-    if (this.asPostgres) {
-      const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-      const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-      fs.chownSync(this.dir, uid, gid);
-    }
-    this.port = await freePort();
-    this.run('initdb', ['-D', this.data, '-U', 'glimpse', '--auth=trust', '-E', 'UTF8', '--no-instructions', '-N']);
-  }
-
-  start(): void {
-    const opts = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=32MB -c max_connections=40`;
-    this.run('pg_ctl', ['-D', this.data, '-l', this.log, '-o', opts, '-w', '-t', '60', 'start']);
-  }
-
-  /** mode 'immediate' = a crash (WAL recovery on the next start) */
-  stop(mode: 'fast' | 'immediate' = 'fast'): void {
-    this.run('pg_ctl', ['-D', this.data, '-m', mode, '-w', '-t', '60', 'stop']);
-  }
-
-  get url(): string {
-    return `postgresql://glimpse@127.0.0.1:${this.port}/postgres`;
-  }
-
-  destroy(): void {
-    try {
-      this.stop('immediate');
-    } catch {
-      /* not running */
-    }
-    fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
 describe('(a) PostgreSQL restarted while requests run', () => {
-  let pgc: ThrowawayPostgres;
+  let pgc: TestCluster;
   let srv: RunningServer;
   let db: Database;
   let dataDir: string;
 
   beforeAll(async () => {
-    pgc = new ThrowawayPostgres();
-    await pgc.init();
-    pgc.start();
+    pgc = await TestCluster.create();
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-fault-a-'));
     const config = loadConfig(
       { GLIMPSE_DATA_DIR: dataDir, GLIMPSE_MODEL: 'test', LOG_LEVEL: 'silent', DATABASE_URL: pgc.url },

@@ -31,7 +31,11 @@ export default function register(program: Command): void {
         return;
       }
       const config = loadConfig();
-      const shown = { ...config, databaseUrl: config.databaseUrl ? redactUrl(config.databaseUrl) : undefined };
+      const shown = {
+        ...config,
+        databaseUrl: config.databaseUrl ? redactUrl(config.databaseUrl) : undefined,
+        databaseReadUrls: config.databaseReadUrls.map(redactUrl),
+      };
       process.stdout.write(JSON.stringify(shown, null, 2) + '\n');
     });
 }
