@@ -8,6 +8,8 @@
  * it stopped. Originals come from the image store; images that came with a precomputed embedding and no file
  * (or whose file is gone) cannot be re-embedded and are counted as failed, with a reason, in the job params.
  * Images added while the job runs (random uuids may sort before the cursor) are picked up by catch-up passes.
+ * One runner per job across processes: the run holds the job's advisory lock (job-lock.ts); a second
+ * `runReembed` of the same job throws JobBusyError, and the background runner leaves such a job to its owner.
  * Only when every pass is done does the active model switch, in ONE transaction (old inactive, new active,
  * job succeeded): until then searches keep using the old model's vectors, which stay until
  * `dropModelVectors`.
@@ -25,6 +27,7 @@ import { ImageStore } from './image-store.js';
 import type { ImageEmbedder } from './images.js';
 import { PRECOMPUTED_SOURCE } from './import/importer.js';
 import { createJob, findResumableJob, getJob, updateJob, type JobRow } from './jobs.js';
+import { jobLocked, JobBusyError, withJobLock } from './job-lock.js';
 import { embeddingTable, ModelRegistry, type ModelRow } from './models.js';
 import { mapLimit } from './concurrency.js';
 
@@ -118,176 +121,182 @@ export async function runReembed(
       total,
       params: { model: model.id, failures: {} },
     });
-  await updateJob(sql, job.id, { state: 'running', modelId: model.id, total, error: null });
-  const jobId = job.id;
-  const failures: Record<string, number> = { ...((job.params.failures as Record<string, number> | undefined) ?? {}) };
-  let done = job.done;
-  let failed = job.failed;
-  let embedded = 0;
-  let alreadyEmbedded = 0;
-  /** images this run could not embed → reason */
-  const failedIds = new Map<string, string>();
-  const progress = () => opts.onProgress?.({ jobId, done, total, failed, elapsedMs: Date.now() - started });
-  progress();
+  const locked = await withJobLock(sql, job.id, () => runLocked(job!));
+  if (!locked.ran) throw new JobBusyError(job.id);
+  return locked.value;
 
-  /** Reads and embeds a batch; returns the vectors to write and the failures. */
-  const embedBatch = async (rows: ImageRef[]) => {
-    const todo = rows.filter((r) => !r.has && !failedIds.has(r.id));
-    alreadyEmbedded += rows.filter((r) => r.has).length;
-    const results = await mapLimit(
-      todo,
-      concurrency,
-      async (r): Promise<{ r: ImageRef; vector?: Float32Array; code?: string; message?: string }> => {
-        let bytes: Buffer;
-        try {
-          bytes = await fsp.readFile(store.path(r.sha256));
-        } catch {
-          return r.source === PRECOMPUTED_SOURCE
-            ? {
-                r,
-                code: 'NO_ORIGINAL',
-                message: 'imported with a precomputed embedding and no file: nothing to re-embed',
-              }
-            : { r, code: 'ORIGINAL_MISSING', message: `the original ${r.sha256} is missing from the image store` };
-        }
-        try {
-          return { r, vector: await embedder.embedImage(bytes) };
-        } catch (err) {
-          return { r, code: codeOf(err) ?? 'EMBED_FAILED', message: (err as Error).message };
-        }
-      },
-    );
-    return results;
-  };
-
-  const writeBatch = async (
-    results: Awaited<ReturnType<typeof embedBatch>>,
-    cursor: string | undefined,
-    handled: number,
-  ) => {
-    let newFailures = 0;
-    await sql.transaction(async (tx) => {
-      for (const res of results) {
-        if (res.vector) {
-          // INSERT … SELECT: an image deleted meanwhile is simply skipped
-          const ins = await tx.query(
-            `INSERT INTO ${table} (image_id, model_id, product_id, embedding)
-             SELECT i.id, $2, i.product_id, $3::halfvec(${model.dimension}) FROM product_image i WHERE i.id = $1::uuid
-             ON CONFLICT (image_id, model_id) DO NOTHING RETURNING image_id`,
-            [res.r.id, model.id, vectorToSql(res.vector)],
-          );
-          embedded += ins.length;
-        } else if (!failedIds.has(res.r.id)) {
-          failedIds.set(res.r.id, res.code!);
-          failures[res.code!] = (failures[res.code!] ?? 0) + 1;
-          newFailures++;
-          deps.log?.warn({ image: res.r.id, code: res.code }, `re-embed: ${res.message}`);
-        }
-      }
-      await updateJob(tx, jobId, {
-        ...(cursor !== undefined ? { cursor, done: done + handled } : {}),
-        failed: failed + newFailures,
-        params: { failures },
-      });
-    });
-    if (cursor !== undefined) done += handled;
-    failed += newFailures;
+  async function runLocked(job: JobRow): Promise<ReembedSummary> {
+    await updateJob(sql, job.id, { state: 'running', modelId: model.id, total, error: null });
+    const jobId = job.id;
+    const failures: Record<string, number> = { ...((job.params.failures as Record<string, number> | undefined) ?? {}) };
+    let done = job.done;
+    let failed = job.failed;
+    let embedded = 0;
+    let alreadyEmbedded = 0;
+    /** images this run could not embed → reason */
+    const failedIds = new Map<string, string>();
+    const progress = () => opts.onProgress?.({ jobId, done, total, failed, elapsedMs: Date.now() - started });
     progress();
-  };
 
-  let cancelled = false;
-  try {
-    // main pass, in id order from the cursor
-    let cursor = job.cursor ?? ZERO_UUID;
-    for (;;) {
-      if (opts.signal?.aborted) {
-        cancelled = true;
-        break;
-      }
-      const rows = await sql.query<ImageRef>(
-        `SELECT i.id::text AS id, i.product_id::text AS "productId", i.sha256::text AS sha256, i.source,
-                EXISTS (SELECT 1 FROM ${table} e WHERE e.image_id = i.id AND e.model_id = $2) AS has
-         FROM product_image i WHERE i.id > $1::uuid ORDER BY i.id LIMIT $3`,
-        [cursor, model.id, batchSize],
+    /** Reads and embeds a batch; returns the vectors to write and the failures. */
+    const embedBatch = async (rows: ImageRef[]) => {
+      const todo = rows.filter((r) => !r.has && !failedIds.has(r.id));
+      alreadyEmbedded += rows.filter((r) => r.has).length;
+      const results = await mapLimit(
+        todo,
+        concurrency,
+        async (r): Promise<{ r: ImageRef; vector?: Float32Array; code?: string; message?: string }> => {
+          let bytes: Buffer;
+          try {
+            bytes = await fsp.readFile(store.path(r.sha256));
+          } catch {
+            return r.source === PRECOMPUTED_SOURCE
+              ? {
+                  r,
+                  code: 'NO_ORIGINAL',
+                  message: 'imported with a precomputed embedding and no file: nothing to re-embed',
+                }
+              : { r, code: 'ORIGINAL_MISSING', message: `the original ${r.sha256} is missing from the image store` };
+          }
+          try {
+            return { r, vector: await embedder.embedImage(bytes) };
+          } catch (err) {
+            return { r, code: codeOf(err) ?? 'EMBED_FAILED', message: (err as Error).message };
+          }
+        },
       );
-      if (!rows.length) break;
-      cursor = rows[rows.length - 1]!.id;
-      await writeBatch(await embedBatch(rows), cursor, rows.length);
-    }
-    // catch-up: images added behind the cursor while the job ran
-    for (let pass = 0; pass < 3 && !cancelled; pass++) {
-      let wrote = 0;
-      let after = ZERO_UUID;
+      return results;
+    };
+
+    const writeBatch = async (
+      results: Awaited<ReturnType<typeof embedBatch>>,
+      cursor: string | undefined,
+      handled: number,
+    ) => {
+      let newFailures = 0;
+      await sql.transaction(async (tx) => {
+        for (const res of results) {
+          if (res.vector) {
+            // INSERT … SELECT: an image deleted meanwhile is simply skipped
+            const ins = await tx.query(
+              `INSERT INTO ${table} (image_id, model_id, product_id, embedding)
+               SELECT i.id, $2, i.product_id, $3::halfvec(${model.dimension}) FROM product_image i WHERE i.id = $1::uuid
+               ON CONFLICT (image_id, model_id) DO NOTHING RETURNING image_id`,
+              [res.r.id, model.id, vectorToSql(res.vector)],
+            );
+            embedded += ins.length;
+          } else if (!failedIds.has(res.r.id)) {
+            failedIds.set(res.r.id, res.code!);
+            failures[res.code!] = (failures[res.code!] ?? 0) + 1;
+            newFailures++;
+            deps.log?.warn({ image: res.r.id, code: res.code }, `re-embed: ${res.message}`);
+          }
+        }
+        await updateJob(tx, jobId, {
+          ...(cursor !== undefined ? { cursor, done: done + handled } : {}),
+          failed: failed + newFailures,
+          params: { failures },
+        });
+      });
+      if (cursor !== undefined) done += handled;
+      failed += newFailures;
+      progress();
+    };
+
+    let cancelled = false;
+    try {
+      // main pass, in id order from the cursor
+      let cursor = job.cursor ?? ZERO_UUID;
       for (;;) {
         if (opts.signal?.aborted) {
           cancelled = true;
           break;
         }
         const rows = await sql.query<ImageRef>(
-          `SELECT i.id::text AS id, i.product_id::text AS "productId", i.sha256::text AS sha256, i.source, false AS has
-           FROM product_image i WHERE i.id > $1::uuid
-             AND NOT EXISTS (SELECT 1 FROM ${table} e WHERE e.image_id = i.id AND e.model_id = $2)
-           ORDER BY i.id LIMIT $3`,
-          [after, model.id, batchSize],
+          `SELECT i.id::text AS id, i.product_id::text AS "productId", i.sha256::text AS sha256, i.source,
+                  EXISTS (SELECT 1 FROM ${table} e WHERE e.image_id = i.id AND e.model_id = $2) AS has
+           FROM product_image i WHERE i.id > $1::uuid ORDER BY i.id LIMIT $3`,
+          [cursor, model.id, batchSize],
         );
         if (!rows.length) break;
-        after = rows[rows.length - 1]!.id;
-        const fresh = rows.filter((r) => !failedIds.has(r.id));
-        if (!fresh.length) continue;
-        const before = embedded;
-        await writeBatch(await embedBatch(fresh), undefined, 0);
-        wrote += embedded - before;
+        cursor = rows[rows.length - 1]!.id;
+        await writeBatch(await embedBatch(rows), cursor, rows.length);
       }
-      if (!wrote) break;
+      // catch-up: images added behind the cursor while the job ran
+      for (let pass = 0; pass < 3 && !cancelled; pass++) {
+        let wrote = 0;
+        let after = ZERO_UUID;
+        for (;;) {
+          if (opts.signal?.aborted) {
+            cancelled = true;
+            break;
+          }
+          const rows = await sql.query<ImageRef>(
+            `SELECT i.id::text AS id, i.product_id::text AS "productId", i.sha256::text AS sha256, i.source, false AS has
+             FROM product_image i WHERE i.id > $1::uuid
+               AND NOT EXISTS (SELECT 1 FROM ${table} e WHERE e.image_id = i.id AND e.model_id = $2)
+             ORDER BY i.id LIMIT $3`,
+            [after, model.id, batchSize],
+          );
+          if (!rows.length) break;
+          after = rows[rows.length - 1]!.id;
+          const fresh = rows.filter((r) => !failedIds.has(r.id));
+          if (!fresh.length) continue;
+          const before = embedded;
+          await writeBatch(await embedBatch(fresh), undefined, 0);
+          wrote += embedded - before;
+        }
+        if (!wrote) break;
+      }
+    } catch (err) {
+      await updateJob(sql, jobId, { state: 'failed', error: (err as Error).message }).catch(() => {});
+      throw err;
     }
-  } catch (err) {
-    await updateJob(sql, jobId, { state: 'failed', error: (err as Error).message }).catch(() => {});
-    throw err;
-  }
 
-  const previous = await registry.active();
-  let activated = false;
-  if (!cancelled) {
-    // the catch-up passes retried every image still without a vector, so this run's failures are the whole story
-    for (const k of Object.keys(failures)) delete failures[k];
-    for (const code of failedIds.values()) failures[code] = (failures[code] ?? 0) + 1;
-    const missing = await missingVectorCount(sql, model);
-    const finalTotal = await imageCount(sql);
-    await sql.transaction(async (tx) => {
-      if (opts.activate ?? true) {
-        await switchActive(tx, model.id);
-        activated = true;
-      }
-      await updateJob(tx, jobId, {
-        state: 'succeeded',
-        done: finalTotal,
-        total: finalTotal,
-        failed: missing,
-        params: { failures, previousModel: previous?.id ?? null, activated },
+    const previous = await registry.active();
+    let activated = false;
+    if (!cancelled) {
+      // the catch-up passes retried every image still without a vector, so this run's failures are the whole story
+      for (const k of Object.keys(failures)) delete failures[k];
+      for (const code of failedIds.values()) failures[code] = (failures[code] ?? 0) + 1;
+      const missing = await missingVectorCount(sql, model);
+      const finalTotal = await imageCount(sql);
+      await sql.transaction(async (tx) => {
+        if (opts.activate ?? true) {
+          await switchActive(tx, model.id);
+          activated = true;
+        }
+        await updateJob(tx, jobId, {
+          state: 'succeeded',
+          done: finalTotal,
+          total: finalTotal,
+          failed: missing,
+          params: { failures, previousModel: previous?.id ?? null, activated },
+        });
       });
-    });
-    failed = missing;
-    done = finalTotal;
-    progress();
-  } else {
-    await updateJob(sql, jobId, { state: 'cancelled' });
+      failed = missing;
+      done = finalTotal;
+      progress();
+    } else {
+      await updateJob(sql, jobId, { state: 'cancelled' });
+    }
+    const seconds = (Date.now() - started) / 1000;
+    return {
+      jobId,
+      model: model.id,
+      dimension: model.dimension,
+      previousModel: previous?.id ?? null,
+      state: cancelled ? 'cancelled' : 'succeeded',
+      total: done,
+      embedded,
+      alreadyEmbedded,
+      failed,
+      failures,
+      activated,
+      seconds,
+      imagesPerSecond: seconds > 0 ? embedded / seconds : 0,
+    };
   }
-  const seconds = (Date.now() - started) / 1000;
-  return {
-    jobId,
-    model: model.id,
-    dimension: model.dimension,
-    previousModel: previous?.id ?? null,
-    state: cancelled ? 'cancelled' : 'succeeded',
-    total: done,
-    embedded,
-    alreadyEmbedded,
-    failed,
-    failures,
-    activated,
-    seconds,
-    imagesPerSecond: seconds > 0 ? embedded / seconds : 0,
-  };
 }
 
 /** Makes `modelId` the one active model, in the caller's transaction (old inactive and new active together). */
@@ -409,6 +418,8 @@ export class ReembedRunner {
     if (running) return (await getJob(this.deps.sql, running.job.id)) ?? running.job;
     const { sql } = this.deps;
     const existing = await findResumableJob(sql, 'reembed', { model });
+    // another replica (or `glimpse reembed`) is running it: report that job, do not start a second runner
+    if (existing && (await jobLocked(sql, existing.id))) return existing;
     const known = (await new ModelRegistry(sql).list()).find((m) => m.id === model);
     const job =
       existing ??
@@ -446,6 +457,10 @@ export class ReembedRunner {
         loaded = false; // handed over: the server owns it now
       }
     } catch (err) {
+      if (err instanceof JobBusyError) {
+        log?.info({ job: job.id, model }, 're-embed job taken by another runner meanwhile');
+        return;
+      }
       log?.error({ err, job: job.id, model }, 're-embed failed');
       await updateJob(sql, job.id, { state: 'failed', error: (err as Error).message }).catch(() => {});
     } finally {

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep, waitFor } from '../helpers/processes.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { Importer } from '../../src/catalog/import/importer.js';
 import { getJob } from '../../src/catalog/jobs.js';
@@ -20,6 +21,8 @@ import { Embedder } from '../../src/embedding/embedder.js';
 import type { JobRunner } from '../../src/graphql/resolvers/scope.js';
 import { SearchService } from '../../src/search/service.js';
 import { generateCatalog } from '../helpers/catalog-gen.js';
+import { openDatabase } from '../../src/db/index.js';
+import { JobBusyError, jobLocked } from '../../src/catalog/job-lock.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
@@ -215,5 +218,63 @@ describe('reembed', () => {
     expect((await getJob(db.sql, failed.id))!).toMatchObject({ state: 'failed', error: 'unknown model missing-model' });
     expect(adopted).toEqual(['test-1024']); // a failed job hands nothing over
     expect((await new ModelRegistry(db.sql).active())?.id).toBe('test-1024');
+  });
+});
+
+describe('one runner per job across API replicas', () => {
+  it('a second process neither runs nor requeues a job another process is running', async () => {
+    // another replica's view of the same database: its own pool, so its own sessions and advisory locks
+    const other = await openDatabase({
+      databaseUrl: db.url!,
+      dataDir: tmp,
+      dbPoolSize: 3,
+      dbStatementTimeoutMs: 30_000,
+      migrateOnStart: false,
+    });
+    try {
+      const base = projected(embedder, 'test-512-slow', 512);
+      const slow = { ...base, embedImage: async (b: Buffer | Uint8Array) => (await sleep(40), base.embedImage(b)) };
+      const first = runReembed({ sql: db.sql, imageDir: config.imageDir }, slow, {
+        batchSize: 2,
+        concurrency: 1,
+        activate: false,
+      });
+      const job = await waitFor(
+        'the first runner to start',
+        async () =>
+          (
+            await db.sql.query<{ id: string; state: string }>(
+              `SELECT id::text AS id, state FROM job WHERE params->>'model' = 'test-512-slow'`,
+            )
+          )[0],
+        30_000,
+        20,
+      );
+      // the CLI or another replica resuming the same job is refused while the first runs
+      await expect(
+        runReembed({ sql: other.sql, imageDir: config.imageDir }, slow, { activate: false }),
+      ).rejects.toBeInstanceOf(JobBusyError);
+      // the startReembed mutation on another replica reports the running job and starts no second runner
+      let loads = 0;
+      const runner = new ReembedRunner({
+        sql: other.sql,
+        config,
+        load: async () => (loads++, slow),
+        options: { activate: false },
+      });
+      const seen = await runner.startReembed('test-512-slow');
+      expect(seen.id).toBe(job.id);
+      expect(seen.state).toBe('running');
+      await runner.wait();
+      expect(loads).toBe(0);
+
+      const summary = await first;
+      expect(summary).toMatchObject({ jobId: job.id, state: 'succeeded', embedded: images - precomputed });
+      expect(await count(`SELECT count(*)::int AS n FROM job WHERE params->>'model' = 'test-512-slow'`)).toBe(1);
+      // released: the finished job's lock is free again (a resumable job could now be taken over)
+      expect(await jobLocked(other.sql, job.id)).toBe(false);
+    } finally {
+      await other.close();
+    }
   });
 });
