@@ -23,7 +23,7 @@ import { currentReadRoute, withReadRoute, type Database, type ReadRoute } from '
 import { mountDemo } from './demo/mount.js';
 import type { ModelProvider, RequestContext } from './graphql/context.js';
 import { ANONYMOUS, authMiddleware } from './http/auth.js';
-import { classify, formatGraphQLError, requestStore, sendError } from './http/errors.js';
+import { classify, formatGraphQLError, requestStore, retryAfterOf, sendError } from './http/errors.js';
 import { healthResolvers, MINIMAL_TYPE_DEFS, readiness } from './http/health.js';
 import { imageHandler } from './http/images.js';
 import { queryLimitRules } from './http/query-limits.js';
@@ -118,6 +118,10 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
             { operation: operationLabel(name), type: rc.operation?.operation ?? 'unknown' },
             seconds,
           );
+          // SERVICE_UNAVAILABLE / RATE_LIMITED inside a 200 response still tell HTTP clients when to retry
+          const errors = rc.response.body.kind === 'single' ? rc.response.body.singleResult.errors : undefined;
+          const retry = retryAfterOf(errors);
+          if (retry !== null) rc.response.http.headers.set('retry-after', String(retry));
         },
       };
     },

@@ -36,6 +36,8 @@ export class GlimpseError extends Error {
 
 export const badInput = (message: string, details: Record<string, unknown> = {}) =>
   new GlimpseError('BAD_USER_INPUT', message, details);
+/** The one wording of a page size out of range (resolvers, the search service and the validation rule). */
+export const firstRangeMessage = (max: number) => `first: must be an integer from 1 to ${max}`;
 export const notFound = (what: string, id: string) =>
   new GlimpseError('NOT_FOUND', `${what} ${JSON.stringify(id)} does not exist`, { id });
 

@@ -4,6 +4,7 @@ import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { vector } from '@electric-sql/pglite-pgvector';
 import type { Sql } from './sql.js';
 import { registerPGliteVectorTypes } from './vector.js';
+import { ConnectionLostError } from './unavailable.js';
 
 /**
  * Embedded PostgreSQL (PGlite, WASM) with pgvector and pg_trgm (the migrations create both), persisted under
@@ -50,13 +51,17 @@ function wrapTx(tx: Transaction): Sql {
 }
 
 export function pgliteSql(db: PGlite): Sql {
+  // a request still running while the server shuts down meets a closed database: unavailable, not a bug
+  const closedIsUnavailable = (err: unknown): never => {
+    throw db.closed && err instanceof Error ? new ConnectionLostError(err) : err;
+  };
   return {
     kind: 'pglite',
     async query<T>(text: string, params?: readonly unknown[]) {
-      return (await db.query<T>(text, params as unknown[] | undefined)).rows;
+      return (await db.query<T>(text, params as unknown[] | undefined).catch(closedIsUnavailable)).rows;
     },
     async exec(text: string) {
-      await db.exec(text);
+      await db.exec(text).catch(closedIsUnavailable);
     },
     transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
       return db.transaction((tx) => fn(wrapTx(tx)));

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Sql } from './sql.js';
 import type { VectorTypeParsers } from './vector.js';
+import { connectionErrorOf } from './unavailable.js';
 
 // int8 (counts, sums) as JS numbers: every int8 Glimpse reads is far below 2^53. numeric stays a string
 // (prices are decimals and must not pass through floating point).
@@ -15,8 +16,28 @@ export interface PostgresOptions {
   types?: VectorTypeParsers;
 }
 
+/** Driver errors with a code: a lost connection is SQLSTATE 08006, not a bare message (src/db/unavailable.ts). */
+const coded = (err: unknown): never => {
+  throw connectionErrorOf(err);
+};
+
+/**
+ * pg.Pool whose promise-style `query` and `connect` (what Prisma's adapter and our Sql use) throw coded
+ * connection errors. Callback-style calls (pg's own, inside the pool) are left as they are.
+ */
+class CodedPool extends pg.Pool {
+  override query(...args: unknown[]): never {
+    const out = (super.query as (...a: unknown[]) => unknown)(...args);
+    return (out instanceof Promise ? out.catch(coded) : out) as never;
+  }
+  override connect(...args: unknown[]): never {
+    const out = (super.connect as (...a: unknown[]) => unknown)(...args);
+    return (out instanceof Promise ? out.catch(coded) : out) as never;
+  }
+}
+
 export function createPool(opts: PostgresOptions): pg.Pool {
-  const pool = new pg.Pool({
+  const pool = new CodedPool({
     connectionString: opts.url,
     max: opts.poolSize,
     application_name: opts.applicationName ?? 'glimpse',
@@ -43,17 +64,17 @@ function wrap(client: Queryable, pool: pg.Pool, inTx = client !== pool): Sql {
   return {
     kind: 'postgres',
     async query<T>(text: string, params?: readonly unknown[]) {
-      const res = await client.query(text, params as unknown[] | undefined);
+      const res = await client.query(text, params as unknown[] | undefined).catch(coded);
       return res.rows as T[];
     },
     async exec(text: string) {
-      await client.query(text);
+      await client.query(text).catch(coded);
     },
     async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
       if (inTx) {
         // already inside a transaction: a savepoint keeps nested units atomic
         const name = `sp_${Math.random().toString(36).slice(2, 10)}`;
-        await client.query(`SAVEPOINT ${name}`);
+        await client.query(`SAVEPOINT ${name}`).catch(coded);
         try {
           const out = await fn(wrap(client, pool, true));
           await client.query(`RELEASE SAVEPOINT ${name}`);
@@ -67,9 +88,9 @@ function wrap(client: Queryable, pool: pg.Pool, inTx = client !== pool): Sql {
       const conn = client === pool ? await pool.connect() : (client as pg.PoolClient);
       let broken: Error | undefined;
       try {
-        await conn.query('BEGIN');
+        await conn.query('BEGIN').catch(coded);
         const out = await fn(wrap(conn, pool, true));
-        await conn.query('COMMIT');
+        await conn.query('COMMIT').catch(coded);
         return out;
       } catch (err) {
         try {

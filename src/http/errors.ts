@@ -7,6 +7,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Response } from 'express';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { codeOf, ERROR_CODES, GlimpseError, type ErrorCode } from '../errors.js';
+import { databaseUnavailability } from '../db/unavailable.js';
 import type { Logger } from '../logger.js';
 import { errorsTotal } from '../observability/metrics.js';
 
@@ -48,64 +49,6 @@ const APOLLO_CLIENT_CODES = new Set([
 ]);
 /** Kept as they are: Apollo Client's automatic persisted queries protocol depends on them. */
 const APOLLO_PROTOCOL_CODES = new Set(['PERSISTED_QUERY_NOT_FOUND', 'PERSISTED_QUERY_NOT_SUPPORTED']);
-
-const DB_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EPIPE',
-  'EAI_AGAIN',
-  '57P01',
-  '57P02',
-  '57P03',
-  '53300',
-  '08000',
-  '08001',
-  '08003',
-  '08004',
-  '08006',
-  'P1001',
-  'P1002',
-  'P1008',
-  'P1017',
-  'P2024',
-]);
-const DB_ERROR_KINDS = new Set([
-  'DatabaseNotReachable',
-  'DatabaseDoesNotExist',
-  'ConnectionClosed',
-  'SocketTimeout',
-  'TooManyConnections',
-  'TransactionAlreadyClosed',
-]);
-const DB_ERROR_MESSAGE =
-  /Connection terminated|timeout exceeded when trying to connect|Can't reach database server|connect ECONNREFUSED|Connection refused|terminating connection due to administrator command|the database system is (shutting down|starting up)|Client has encountered a connection error|PGlite is closed|Server has closed the connection|Client was closed and is not queryable/i;
-
-/** True for errors meaning "the database is unreachable right now" (anywhere in the cause chain). */
-export function isDatabaseUnavailable(err: unknown): boolean {
-  const seen = new Set<unknown>();
-  let e: unknown = err;
-  while (e && typeof e === 'object' && !seen.has(e)) {
-    seen.add(e);
-    const o = e as {
-      code?: unknown;
-      kind?: unknown;
-      message?: unknown;
-      cause?: unknown;
-      originalError?: unknown;
-      errors?: unknown;
-    };
-    if (typeof o.code === 'string' && DB_ERROR_CODES.has(o.code)) return true;
-    if (typeof o.kind === 'string' && DB_ERROR_KINDS.has(o.kind)) return true;
-    if (typeof o.message === 'string' && DB_ERROR_MESSAGE.test(o.message)) return true;
-    if (Array.isArray(o.errors) && o.errors.some((x) => isDatabaseUnavailable(x))) return true; // AggregateError
-    e = o.cause ?? o.originalError;
-  }
-  return false;
-}
 
 /** PostgreSQL errors caused by text the database cannot represent (22021: e.g. a NUL byte; 22P05). */
 const UNSTORABLE_TEXT_CODES = new Set(['22021', '22P05']);
@@ -171,9 +114,14 @@ export function classify(
       details: {},
     };
   }
-  if (isDatabaseUnavailable(inner)) {
-    logError(inner, 'database unavailable');
-    return { code: 'SERVICE_UNAVAILABLE', message: 'The database is unavailable; retry shortly.', details: {} };
+  const unavailable = databaseUnavailability(inner);
+  if (unavailable) {
+    logError(inner, `database unavailable (${unavailable.code})`);
+    return {
+      code: 'SERVICE_UNAVAILABLE',
+      message: `The database is unavailable; retry in ${unavailable.retryAfterSeconds} s.`,
+      details: { retryAfterSeconds: unavailable.retryAfterSeconds },
+    };
   }
   if (fallbackCode && APOLLO_PROTOCOL_CODES.has(fallbackCode))
     return { code: fallbackCode, message: (err as Error).message, details: {} };
@@ -183,6 +131,11 @@ export function classify(
       message: (err as Error).message,
       details: fallbackCode === 'BAD_USER_INPUT' ? {} : { reason: fallbackCode },
     };
+  }
+  if (isGraphQLError(err) && !err.originalError && !err.path) {
+    // raised by graphql-js itself before any resolver ran, about the request (e.g. "Too many errors
+    // processing variables" after 50 invalid list items, which Apollo leaves without a code)
+    return { code: 'BAD_USER_INPUT', message: err.message, details: {} };
   }
   const ext = isGraphQLError(err) ? err.extensions?.code : undefined;
   if (typeof ext === 'string' && ext in ERROR_CODES && ext !== 'INTERNAL')
@@ -214,6 +167,16 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
   };
 }
 
+/** The largest `extensions.retryAfterSeconds` of formatted errors (for a `Retry-After` header), or null. */
+export function retryAfterOf(errors: readonly GraphQLFormattedError[] | undefined): number | null {
+  let max: number | null = null;
+  for (const e of errors ?? []) {
+    const s = e.extensions?.retryAfterSeconds;
+    if (typeof s === 'number' && Number.isFinite(s)) max = Math.max(max ?? 0, s);
+  }
+  return max;
+}
+
 /** Sends a GraphQL-shaped error outside Apollo (body limits, auth, rate limit, CSRF, multipart). */
 export function sendError(
   res: Response,
@@ -224,6 +187,8 @@ export function sendError(
 ): void {
   errorsTotal.inc({ code });
   if (res.headersSent) return;
+  const retry = details.retryAfterSeconds;
+  if (typeof retry === 'number' && !res.hasHeader('retry-after')) res.setHeader('Retry-After', String(retry));
   res
     .status(status)
     .type('application/json')

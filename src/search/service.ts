@@ -9,8 +9,8 @@ import { normaliseFilter } from '../catalog/filter.js';
 import { searchDuration } from '../observability/metrics.js';
 import { noteStrategy, timeEmbed } from '../observability/server-timing.js';
 import type { Sql } from '../db/sql.js';
-import { vectorFromSql } from '../db/vector.js';
-import { GlimpseError, badInput, notFound } from '../errors.js';
+import { unitVector, vectorFromSql } from '../db/vector.js';
+import { GlimpseError, badInput, firstRangeMessage, notFound } from '../errors.js';
 import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor.js';
 import { cachedIndexInfo, type VectorIndexInfo } from './index-admin.js';
 import {
@@ -264,10 +264,8 @@ export class SearchService {
     const mode = req.mode ?? 'SEMANTIC';
     if (!MODES.includes(mode)) throw badInput(`unknown mode ${JSON.stringify(mode)}`, { field: 'mode' });
     const first = req.first ?? DEFAULT_FIRST;
-    if (!Number.isInteger(first) || first < 0)
-      throw badInput('`first` must be a non-negative integer', { field: 'first' });
-    if (first > this.config.maxFirst)
-      throw badInput(`\`first\` may be at most ${this.config.maxFirst}`, { field: 'first', max: this.config.maxFirst });
+    if (!Number.isInteger(first) || first < 1 || first > this.config.maxFirst)
+      throw badInput(firstRangeMessage(this.config.maxFirst), { field: 'first', min: 1, max: this.config.maxFirst });
     const minScore = unitOrNull(req.minScore, 'minScore');
     const relativeCutoff = unitOrNull(req.relativeCutoff, 'relativeCutoff');
     const facets = validateFacets(req.facets);
@@ -560,11 +558,14 @@ export function combineVectors(
   dimension: number,
 ): Float32Array {
   const q = new Float32Array(dimension);
+  // q is normalised at the end, so the weights only count relative to each other: dividing them by the
+  // largest keeps w·n(v) within float32 for any finite weight (1e308 would overflow it)
+  const scale = Math.max(negative?.w ?? 0, ...parts.map((p) => p.w));
   const add = (w: number, v: ArrayLike<number>) => {
     if (w === 0) return;
     const n = Float32Array.from(v);
     if (normalize(n) === 0) throw badInput('a query vector is all zeros', { field: 'vector' });
-    for (let i = 0; i < dimension; i++) q[i] = q[i]! + w * n[i]!;
+    for (let i = 0; i < dimension; i++) q[i] = q[i]! + (w / scale) * n[i]!;
   };
   for (const p of parts) add(p.w, p.v);
   if (negative) add(-negative.w, negative.v);
@@ -582,14 +583,9 @@ function checkVector(v: ArrayLike<number>, dimension: number, field: string): Fl
       expected: dimension,
       got: v.length,
     });
-  const out = new Float32Array(dimension);
-  for (let i = 0; i < dimension; i++) {
-    const x = v[i];
-    if (typeof x !== 'number' || !Number.isFinite(x))
-      throw badInput(`\`${field}\`[${i}] is not a finite number`, { field });
-    out[i] = x;
-  }
-  return out;
+  const unit = unitVector(v);
+  if (typeof unit === 'string') throw badInput(`\`${field}\`: ${unit}`, { field });
+  return unit;
 }
 
 function unitOrNull(v: number | null | undefined, field: string): number | null {

@@ -11,6 +11,10 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase, type Database } from '../../src/db/index.js';
+import { silentLogger } from '../../src/logger.js';
+import { startServer, type RunningServer } from '../../src/server.js';
 import { freePort } from './processes.js';
 
 function serverBin(): string {
@@ -84,9 +88,26 @@ export class TestCluster {
     this.run('initdb', ['-D', this.data, '-U', 'glimpse', '--auth=trust', '-E', 'UTF8', '--no-instructions', '-N']);
   }
 
+  /** extra `name=value` server settings for every start (e.g. a low max_connections for a fault test) */
+  settings: string[] = [];
+
+  private options(): string {
+    return [
+      `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=32MB -c max_connections=60`,
+      ...this.settings.map((x) => `-c ${x}`),
+    ].join(' ');
+  }
+
   start(): void {
-    const opts = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=32MB -c max_connections=60`;
-    this.run('pg_ctl', ['-D', this.data, '-l', this.log, '-o', opts, '-w', '-t', '60', 'start']);
+    this.run('pg_ctl', ['-D', this.data, '-l', this.log, '-o', this.options(), '-w', '-t', '60', 'start']);
+  }
+
+  /**
+   * `pg_ctl restart -m immediate` without waiting: a crash and an immediate start, so clients meet the
+   * recovery window (57P03 "not yet accepting connections", "starting up") rather than a refused port.
+   */
+  restartImmediately(): void {
+    this.run('pg_ctl', ['-D', this.data, '-l', this.log, '-o', this.options(), '-m', 'immediate', '-W', 'restart']);
   }
 
   /** mode 'immediate' = a crash (WAL recovery on the next start) */
@@ -106,4 +127,40 @@ export class TestCluster {
     }
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+export interface ServerOnTestCluster {
+  pgc: TestCluster;
+  srv: RunningServer;
+  db: Database;
+  close(): Promise<void>;
+}
+
+/** A private cluster with a Glimpse server (in process, test model loaded) on it. */
+export async function serverOnTestCluster(): Promise<ServerOnTestCluster> {
+  const pgc = await TestCluster.create();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-pgc-server-'));
+  const config = loadConfig(
+    { GLIMPSE_DATA_DIR: dataDir, GLIMPSE_MODEL: 'test', LOG_LEVEL: 'silent', DATABASE_URL: pgc.url },
+    { port: 0, host: '127.0.0.1', dbPoolSize: 8, rateLimitPerMinute: 0, shutdownTimeoutMs: 3000 },
+  );
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir,
+    dbPoolSize: 8,
+    dbStatementTimeoutMs: 15_000,
+  });
+  const srv = await startServer(config, { db, logger: silentLogger });
+  await (srv.models as { start?: () => Promise<unknown> }).start?.();
+  return {
+    pgc,
+    srv,
+    db,
+    async close() {
+      await srv.close().catch(() => {});
+      await db.close().catch(() => {});
+      pgc.destroy();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }

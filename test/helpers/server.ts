@@ -122,14 +122,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
         },
         body: JSON.stringify({ query, ...(variables ? { variables } : {}) }),
       });
-      const text = await res.text();
-      let body: GqlResponse<T>['body'];
-      try {
-        body = JSON.parse(text) as GqlResponse<T>['body'];
-      } catch {
-        throw new Error(`non-JSON response (HTTP ${res.status}): ${text.slice(0, 500)}`);
-      }
-      return { status: res.status, headers: res.headers, body };
+      return { status: res.status, headers: res.headers, body: await gqlBody<T>(res) };
     },
     async createKey(role: Role, name?: string) {
       return (await createKey(database.prisma, role, name ?? `test ${role}`)).key;
@@ -143,6 +136,51 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       })());
     },
   };
+}
+
+/** The JSON body of a GraphQL response; a non-JSON one fails loudly with its start. */
+async function gqlBody<T>(res: Response): Promise<GqlResponse<T>['body']> {
+  const text = await res.text();
+  try {
+    return JSON.parse(text) as GqlResponse<T>['body'];
+  } catch {
+    throw new Error(`non-JSON response (HTTP ${res.status}): ${text.slice(0, 500)}`);
+  }
+}
+
+/** A file of a GraphQL multipart request, placed at `variables.<at>`. */
+export interface UploadPart {
+  at: string;
+  name: string;
+  bytes: Buffer;
+  type?: string;
+}
+
+/**
+ * POSTs a GraphQL multipart request (https://github.com/jaydenseric/graphql-multipart-request-spec) with
+ * the CSRF preflight header (unless `preflight: false`); `ms` is the time to the whole response.
+ */
+export async function postMultipart<T = Record<string, unknown>>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown>,
+  uploads: UploadPart[],
+  opts: { key?: string; preflight?: boolean } = {},
+): Promise<GqlResponse<T> & { ms: number }> {
+  const form = new FormData();
+  form.append('operations', JSON.stringify({ query, variables }));
+  const map: Record<string, string[]> = {};
+  uploads.forEach((u, i) => (map[String(i)] = [`variables.${u.at}`]));
+  form.append('map', JSON.stringify(map));
+  uploads.forEach((u, i) =>
+    form.append(String(i), new Blob([new Uint8Array(u.bytes)], { type: u.type ?? 'application/octet-stream' }), u.name),
+  );
+  const headers: Record<string, string> = {};
+  if (opts.preflight !== false) headers['apollo-require-preflight'] = 'true';
+  if (opts.key) headers.authorization = `Bearer ${opts.key}`;
+  const t0 = Date.now();
+  const res = await fetch(url, { method: 'POST', body: form, headers });
+  return { status: res.status, headers: res.headers, body: await gqlBody<T>(res), ms: Date.now() - t0 };
 }
 
 /** The `extensions.code` of each error of a GraphQL response. */

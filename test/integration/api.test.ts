@@ -19,6 +19,8 @@ import {
   errorCodes,
   rowCount,
   storedFiles,
+  postMultipart,
+  type UploadPart,
 } from '../helpers/server.js';
 
 interface Cases {
@@ -42,35 +44,15 @@ let reader: string;
 /** id of the loaded (generated test) model */
 let MODEL: string;
 
-interface Upload {
-  /** variables path, e.g. 'files.0' or 'input.image' */
-  at: string;
-  name: string;
-  bytes: Buffer;
-  type?: string;
-}
+type Upload = UploadPart;
 
-/** A GraphQL multipart request (https://github.com/jaydenseric/graphql-multipart-request-spec). */
-async function multipart<T = Record<string, unknown>>(
+function multipart<T = Record<string, unknown>>(
   query: string,
   variables: Record<string, unknown>,
   uploads: Upload[],
   opts: { key?: string; preflight?: boolean } = {},
 ): Promise<GqlResponse<T>> {
-  const form = new FormData();
-  form.append('operations', JSON.stringify({ query, variables }));
-  const map: Record<string, string[]> = {};
-  uploads.forEach((u, i) => (map[String(i)] = [`variables.${u.at}`]));
-  form.append('map', JSON.stringify(map));
-  uploads.forEach((u, i) =>
-    form.append(String(i), new Blob([new Uint8Array(u.bytes)], { type: u.type ?? 'application/octet-stream' }), u.name),
-  );
-  const headers: Record<string, string> = {};
-  if (opts.preflight !== false) headers['apollo-require-preflight'] = 'true';
-  if (opts.key) headers.authorization = `Bearer ${opts.key}`;
-  const res = await fetch(srv.graphqlUrl, { method: 'POST', body: form, headers });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: JSON.parse(text) as GqlResponse<T>['body'] };
+  return postMultipart<T>(srv.graphqlUrl, query, variables, uploads, opts);
 }
 
 const codes = errorCodes;

@@ -22,15 +22,13 @@ import pg from 'pg';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey } from '../../src/auth/api-keys.js';
-import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/db/index.js';
 import { buildTestModelFiles } from '../../src/embedding/test-model.js';
-import { silentLogger } from '../../src/logger.js';
 import { ImageStore } from '../../src/catalog/image-store.js';
 import { imagePath } from '../../src/catalog/image-store-paths.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server.js';
 import { createScratchDatabase } from '../helpers/db.js';
-import { TestCluster } from '../helpers/postgres-cluster.js';
+import { serverOnTestCluster, type ServerOnTestCluster, type TestCluster } from '../helpers/postgres-cluster.js';
 import {
   freePort,
   sleep,
@@ -71,25 +69,15 @@ describe('(a) PostgreSQL restarted while requests run', () => {
   let pgc: TestCluster;
   let srv: RunningServer;
   let db: Database;
-  let dataDir: string;
+  let cluster: ServerOnTestCluster;
 
   beforeAll(async () => {
-    pgc = await TestCluster.create();
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-fault-a-'));
-    const config = loadConfig(
-      { GLIMPSE_DATA_DIR: dataDir, GLIMPSE_MODEL: 'test', LOG_LEVEL: 'silent', DATABASE_URL: pgc.url },
-      { port: 0, host: '127.0.0.1', dbPoolSize: 8, rateLimitPerMinute: 0, shutdownTimeoutMs: 3000 },
-    );
-    db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir, dbPoolSize: 8, dbStatementTimeoutMs: 15_000 });
-    srv = await startServer(config, { db, logger: silentLogger });
-    await (srv.models as { start?: () => Promise<unknown> }).start?.();
+    cluster = await serverOnTestCluster();
+    ({ pgc, srv, db } = cluster);
   });
 
   afterAll(async () => {
-    await srv?.close().catch(() => {});
-    await db?.close().catch(() => {});
-    pgc?.destroy();
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    await cluster?.close();
   });
 
   it('/readyz turns 503, requests fail fast with SERVICE_UNAVAILABLE, recovery is automatic, acknowledged writes survive', async () => {

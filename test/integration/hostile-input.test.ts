@@ -42,6 +42,8 @@ import {
   errorCodes,
   rowCount,
   storedFiles,
+  postMultipart,
+  type UploadPart,
 } from '../helpers/server.js';
 
 const SEARCH_RUNS = Number(process.env.GLIMPSE_FUZZ_SEARCH_RUNS ?? 1500);
@@ -55,38 +57,15 @@ let productId: string;
 let imageId: string;
 let seedIds: string[] = [];
 
-interface Upload {
-  at: string;
-  name: string;
-  bytes: Buffer;
-  type?: string;
-}
+type Upload = UploadPart;
 
-async function multipart(
+function multipart(
   query: string,
   variables: Record<string, unknown>,
   uploads: Upload[],
   opts: { key?: string } = {},
 ): Promise<GqlResponse & { ms: number }> {
-  const form = new FormData();
-  form.append('operations', JSON.stringify({ query, variables }));
-  const map: Record<string, string[]> = {};
-  uploads.forEach((u, i) => (map[String(i)] = [`variables.${u.at}`]));
-  form.append('map', JSON.stringify(map));
-  uploads.forEach((u, i) =>
-    form.append(String(i), new Blob([new Uint8Array(u.bytes)], { type: u.type ?? 'application/octet-stream' }), u.name),
-  );
-  const headers: Record<string, string> = { 'apollo-require-preflight': 'true' };
-  if (opts.key) headers.authorization = `Bearer ${opts.key}`;
-  const t0 = Date.now();
-  const res = await fetch(srv.graphqlUrl, { method: 'POST', body: form, headers });
-  const text = await res.text();
-  return {
-    status: res.status,
-    headers: res.headers,
-    body: JSON.parse(text) as GqlResponse['body'],
-    ms: Date.now() - t0,
-  };
+  return postMultipart(srv.graphqlUrl, query, variables, uploads, opts);
 }
 
 const codes = errorCodes;

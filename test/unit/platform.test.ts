@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hashKey } from '../../src/auth/api-keys.js';
 import { imagePath, imageUrl, sniffImageType } from '../../src/catalog/image-store-paths.js';
-import { isDatabaseUnavailable } from '../../src/http/errors.js';
 import { requireRole } from '../../src/graphql/auth.js';
 
 describe('platform helpers', () => {
@@ -27,19 +26,6 @@ describe('platform helpers', () => {
     expect(sniffImageType(b(0, 0, 0, 0x1c, 'ftypavif'))).toBe('image/avif');
     expect(sniffImageType(b('II', 0x2a, 0))).toBe('image/tiff');
     expect(sniffImageType(b('<svg'))).toBeUndefined();
-  });
-
-  it('recognises database-unavailable errors', () => {
-    expect(isDatabaseUnavailable(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe(true);
-    expect(
-      isDatabaseUnavailable(
-        Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
-      ),
-    ).toBe(true);
-    expect(
-      isDatabaseUnavailable(new Error('wrapped', { cause: new Error('timeout exceeded when trying to connect') })),
-    ).toBe(true);
-    expect(isDatabaseUnavailable(Object.assign(new Error('duplicate key'), { code: '23505' }))).toBe(false);
   });
 
   it('requireRole distinguishes anonymous, read and admin callers', () => {

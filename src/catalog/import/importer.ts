@@ -28,7 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../config.js';
 import type { Sql } from '../../db/index.js';
-import { vectorToSql } from '../../db/index.js';
+import { unitVector, vectorToSql } from '../../db/index.js';
 import { codeOf } from '../../errors.js';
 import { inspectImage } from '../../embedding/image-preprocess.js';
 import type { Logger } from '../../logger.js';
@@ -565,19 +565,9 @@ export class Importer {
         `embedding has ${e.length} dimensions; model ${model.modelId} has ${model.dimension}`,
       );
     }
-    const v = new Float32Array(e.length);
-    let norm = 0;
-    for (let i = 0; i < e.length; i++) {
-      const x = e[i];
-      if (typeof x !== 'number' || !Number.isFinite(x))
-        throw new RejectError('EMBEDDING_INVALID', `embedding component ${i} is not a finite number`);
-      v[i] = x;
-      norm += x * x;
-    }
-    if (!(norm > 0)) throw new RejectError('EMBEDDING_INVALID', 'embedding is all zeros');
-    norm = Math.sqrt(norm);
-    for (let i = 0; i < v.length; i++) v[i]! /= norm;
-    return v;
+    const unit = unitVector(e);
+    if (typeof unit === 'string') throw new RejectError('EMBEDDING_INVALID', `embedding: ${unit}`);
+    return unit;
   }
 
   private async prepareImage(

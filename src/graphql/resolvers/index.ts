@@ -10,7 +10,7 @@ import { LIMITS, normaliseFilter, parseId } from '../../catalog/index.js';
 import type { ProductFilter } from '../../catalog/filter.js';
 import { imageUrl as imageUrlOf } from '../../catalog/image-store-paths.js';
 import type { ProductInput, ProductPatch } from '../../catalog/validation.js';
-import { GlimpseError, badInput, notFound } from '../../errors.js';
+import { GlimpseError, badInput, firstRangeMessage, notFound } from '../../errors.js';
 import { timeEmbed } from '../../observability/server-timing.js';
 import type { SearchHit, SearchRequest, SearchResult } from '../../search/types.js';
 import { requireReader, requireRole } from '../auth.js';
@@ -35,9 +35,8 @@ type Ctx = RequestContext;
 
 function checkFirst(ctx: Ctx, first: number | null | undefined, def: number): number {
   const n = first ?? def;
-  if (!Number.isInteger(n) || n < 0) throw badInput('first: must be an integer ≥ 0', { field: 'first' });
-  if (n > ctx.config.maxFirst)
-    throw badInput(`first: at most ${ctx.config.maxFirst}`, { field: 'first', max: ctx.config.maxFirst });
+  if (!Number.isInteger(n) || n < 1 || n > ctx.config.maxFirst)
+    throw badInput(firstRangeMessage(ctx.config.maxFirst), { field: 'first', min: 1, max: ctx.config.maxFirst });
   return n;
 }
 
