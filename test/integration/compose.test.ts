@@ -23,10 +23,15 @@ function compose(...args: string[]): string {
 describe('docker-compose.yml', () => {
   it('is valid and resolves a GPU api, a CPU profile and a healthy pgvector postgres', () => {
     const resolved = compose('--profile', 'cpu', 'config');
+    // docker-compose 1.29 lists every service under --services, whatever the profile
     expect(compose('--profile', 'cpu', 'config', '--services').trim().split('\n').sort()).toEqual([
       'api',
+      'api-1',
+      'api-2',
       'api-cpu',
+      'lb',
       'postgres',
+      'postgres-standby',
     ]);
     // pinned to a pgvector with the HNSW vacuum fix (0.8.3+), never a floating tag
     const tag = /image: pgvector\/pgvector:0\.8\.(\d+)-pg17-bookworm\n/.exec(resolved);
@@ -41,6 +46,23 @@ describe('docker-compose.yml', () => {
     );
     expect(resolved).toMatch(/condition: service_healthy/);
     expect(resolved).toMatch(/models:\/models/);
+  });
+
+  it('resolves the scale profile: primary + hot standby, two API replicas reading from it, one load balancer', () => {
+    const services = compose('--profile', 'scale', 'config', '--services').trim().split('\n');
+    expect(services).toEqual(expect.arrayContaining(['postgres', 'postgres-standby', 'api-1', 'api-2', 'lb']));
+    const resolved = compose('--profile', 'scale', 'config');
+    const readUrls = resolved.match(
+      /DATABASE_READ_URLS: postgresql:\/\/glimpse:s3cret@postgres-standby:5432\/glimpse/g,
+    );
+    expect(readUrls?.length, 'both replicas read from the standby').toBe(2);
+    expect(resolved).toMatch(/allow-replication\.sh:\/docker-entrypoint-initdb\.d\/allow-replication\.sh/);
+    expect(resolved).toMatch(/standby\.sh:\/standby\.sh/);
+    const nginx = fs.readFileSync('deploy/nginx/glimpse.conf', 'utf8');
+    expect(nginx).toMatch(/server api-1:4000/);
+    expect(nginx).toMatch(/server api-2:4000/);
+    expect(fs.readFileSync('deploy/postgres/standby.sh', 'utf8')).toMatch(/pg_basebackup .* -R /);
+    expect(fs.readFileSync('deploy/postgres/allow-replication.sh', 'utf8')).toMatch(/host replication/);
   });
 
   it('uses a multi-stage, non-root Dockerfile whose install steps are the ones CI runs', () => {
