@@ -118,6 +118,27 @@ export const settings = {
     'Xenova/clip-vit-large-patch14',
     'Model to use: a Hugging Face repo id in the model cache, a local folder path, or "test" for the generated test model (tests and demos only).',
   ),
+  textModels: setting(
+    'GLIMPSE_TEXT_MODELS',
+    z
+      .string()
+      .optional()
+      .transform((v) =>
+        (v ?? '')
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string()).max(4)),
+    undefined,
+    'Extra text towers paired with GLIMPSE_MODEL\'s image space, comma-separated (at most 4): a Hugging Face repo id in the Immich export layout (e.g. immich-app/XLM-Roberta-Large-Vit-L-14), a local folder, or "test-multilingual" (the generated test tower). A tower of another space or dimension stops the server at start. See docs/models.md.',
+  ),
+  textRouting: setting(
+    'GLIMPSE_TEXT_ROUTING',
+    z.enum(['auto', 'multilingual', 'image-model']),
+    'auto',
+    "Which text model embeds a query when the request does not say (`language` / `textModel`): auto = the first text tower for text with CJK or other non-Latin letters, the image model's own text tower otherwise; multilingual = always the first text tower; image-model = always the image model's.",
+  ),
   modelDir: setting(
     'GLIMPSE_MODEL_DIR',
     z.string().min(1),

@@ -73,3 +73,44 @@ export class TextEmbeddingCache {
     return { size: this.lru.size, hits: this.lru.hits, misses: this.lru.misses, capacity: this.lru.capacity };
   }
 }
+
+/**
+ * A text model's query embeddings through its cache: a hit is returned at once, a text already being embedded
+ * joins that run, anything else runs `compute` once and is cached. Callers get copies.
+ */
+export class CachedTextEmbeddings {
+  private readonly cache: TextEmbeddingCache;
+  private readonly inflight = new Map<string, Promise<Float32Array>>();
+
+  constructor(
+    capacity: number,
+    modelId: string,
+    private readonly compute: (text: string) => Promise<Float32Array>,
+    private readonly onLookup: (hit: boolean) => void = () => {},
+  ) {
+    this.cache = new TextEmbeddingCache(capacity, modelId);
+  }
+
+  async embed(text: string): Promise<Float32Array> {
+    const cached = this.cache.get(text);
+    this.onLookup(cached !== undefined);
+    if (cached) return cached;
+    const key = normaliseQueryText(text);
+    const running = this.inflight.get(key);
+    if (running) return (await running).slice();
+    const p = this.compute(text).then((v) => {
+      this.cache.set(text, v);
+      return v;
+    });
+    this.inflight.set(key, p);
+    try {
+      return (await p).slice();
+    } finally {
+      this.inflight.delete(key);
+    }
+  }
+
+  get stats(): { size: number; hits: number; misses: number; capacity: number } {
+    return this.cache.stats;
+  }
+}

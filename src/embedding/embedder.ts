@@ -8,9 +8,13 @@
  */
 import type { Config } from '../config.js';
 import { Batcher } from './batcher.js';
-import { TextEmbeddingCache, normaliseQueryText } from './cache.js';
+import { CachedTextEmbeddings } from './cache.js';
 import { resolveModel, type ResolvedModel } from './model-files.js';
 import { embeddingBatchSize, embeddingDuration, recordCacheLookup } from '../observability/metrics.js';
+import { embeddingSpace } from './spaces.js';
+import { chooseTextModel, type TextRoute, type TextRoutingPolicy } from './text-routing.js';
+import type { TextTower } from './text-tower.js';
+import type { ResolvedTextTower } from './text-tower-files.js';
 import { ClipTokenizer } from './tokenizer.js';
 import { WorkerPool, type JobResult } from './worker-pool.js';
 
@@ -45,8 +49,28 @@ export interface EmbedderStats {
   worker: { batches: number; items: number; maxBatch: number };
 }
 
+/** A text tower that does not share the image model's space or dimension (refused at start). */
+export class ModelPairingError extends Error {
+  override name = 'ModelPairingError';
+  readonly code = 'MODEL_PAIRING';
+}
+
+/** A text model this embedder can embed queries with. */
+export interface TextModelInfo {
+  id: string;
+  dimension: number;
+  device: 'cpu' | 'cuda';
+  isTestModel: boolean;
+  /** the image model's own text tower, or a paired one */
+  kind: 'image-model' | 'paired';
+}
+
 export class Embedder {
   readonly modelId: string;
+  /** The image space its vectors live in (spaces.ts), if known: paired text towers must share it. */
+  readonly space: string | undefined;
+  private towers: TextTower[] = [];
+  private routing: TextRoutingPolicy = 'auto';
   readonly dimension: number;
   readonly device: 'cpu' | 'cuda';
   readonly isTestModel: boolean;
@@ -55,8 +79,7 @@ export class Embedder {
 
   private readonly textBatcher: Batcher<string, Float32Array>;
   private readonly imageBatcher: Batcher<Float32Array, Float32Array>;
-  private readonly cache: TextEmbeddingCache;
-  private readonly inflight = new Map<string, Promise<Float32Array>>();
+  private readonly texts: CachedTextEmbeddings;
   private readonly offIdle: () => void;
   private closed = false;
 
@@ -67,15 +90,22 @@ export class Embedder {
     private readonly pool: WorkerPool,
   ) {
     this.modelId = model.id;
+    this.space = embeddingSpace(model.id, model.config);
     this.isTestModel = model.isTestModel;
     this.device = pool.info.device;
     const outShape = pool.info.text.outputs.find((o) => o.name === pool.info.text.output)?.shape ?? [];
     const outDim = outShape[outShape.length - 1];
     this.dimension = typeof outDim === 'number' ? outDim : model.dimension;
-    const inShape = pool.info.vision.inputs.find((i) => i.name === pool.info.vision.input)?.shape ?? [];
+    const vision = pool.info.vision;
+    const inShape = vision?.inputs.find((i) => i.name === vision.input)?.shape ?? [];
     const dim = (i: number, d: number) => (typeof inShape[i] === 'number' ? (inShape[i] as number) : d);
     this.imageDims = [dim(1, 3), dim(2, 224), dim(3, 224)];
-    this.cache = new TextEmbeddingCache(config.textCacheSize, this.modelId);
+    this.texts = new CachedTextEmbeddings(
+      config.textCacheSize,
+      this.modelId,
+      (text) => this.textBatcher.push(text),
+      (hit) => recordCacheLookup('text_embedding', hit),
+    );
     const canRun = () => pool.idleCount() > 0;
     this.textBatcher = new Batcher({
       maxBatchSize: config.maxBatchSize,
@@ -154,28 +184,63 @@ export class Embedder {
     if (this.closed) throw new Error('embedder is closed');
   }
 
-  async embedText(text: string): Promise<Float32Array> {
-    this.ensureOpen();
-    const cached = this.cache.get(text);
-    recordCacheLookup('text_embedding', cached !== undefined);
-    if (cached) return cached;
-    const key = normaliseQueryText(text);
-    const running = this.inflight.get(key);
-    if (running) return (await running).slice();
-    const p = this.textBatcher.push(text).then((v) => {
-      this.cache.set(text, v);
-      return v;
-    });
-    this.inflight.set(key, p);
-    try {
-      return (await p).slice();
-    } finally {
-      this.inflight.delete(key);
-    }
+  /** Throws ModelPairingError unless a text tower's files say it shares this model's space and dimension. */
+  checkPairing(tower: Pick<ResolvedTextTower, 'id' | 'space' | 'dimension'>): void {
+    if (tower.dimension !== this.dimension)
+      throw new ModelPairingError(
+        `text model "${tower.id}" makes ${tower.dimension}-d vectors but the image model "${this.modelId}" makes ${this.dimension}-d ones; pair it with an image model of its space`,
+      );
+    if (!tower.space || !this.space || tower.space !== this.space)
+      throw new ModelPairingError(
+        `text model "${tower.id}" embeds into ${tower.space ? `the space of "${tower.space}"` : 'an unknown space'}, the image model "${this.modelId}" into ${this.space ? `that of "${this.space}"` : 'an unknown space'}: their vectors cannot be compared. Remove it from GLIMPSE_TEXT_MODELS, or set "glimpse_space" in its config.json if you know it was trained into this image space`,
+      );
   }
 
-  embedTexts(texts: string[]): Promise<Float32Array[]> {
-    return Promise.all(texts.map((t) => this.embedText(t)));
+  /** Pairs text towers (checked with checkPairing) with this model; queries are routed by `policy` (text-routing.ts). */
+  attachTextTowers(towers: TextTower[], policy: TextRoutingPolicy): void {
+    for (const t of towers) this.checkPairing({ id: t.modelId, space: t.files.space, dimension: t.dimension });
+    this.towers = towers;
+    this.routing = policy;
+  }
+
+  /** The text models a query can be embedded with: this model's own tower first, then the paired ones. */
+  textModels(): TextModelInfo[] {
+    const own: TextModelInfo = {
+      id: this.modelId,
+      dimension: this.dimension,
+      device: this.device,
+      isTestModel: this.isTestModel,
+      kind: 'image-model',
+    };
+    return [
+      own,
+      ...this.towers.map((t) => ({
+        id: t.modelId,
+        dimension: t.dimension,
+        device: t.device,
+        isTestModel: t.isTestModel,
+        kind: 'paired' as const,
+      })),
+    ];
+  }
+
+  /** Which text model embeds `text` for this route (throws TextRouteError for a bad choice). */
+  textModelFor(text: string, route: TextRoute = {}): string {
+    const ids = this.towers.map((t) => t.modelId);
+    return chooseTextModel(text, route, this.modelId, ids, this.routing);
+  }
+
+  /** A query text's vector, from the text model the route chooses (this model's own tower by default for Latin text). */
+  async embedText(text: string, route: TextRoute = {}): Promise<Float32Array> {
+    this.ensureOpen();
+    const chosen = this.textModelFor(text, route);
+    const tower = this.towers.find((t) => t.modelId === chosen);
+    if (tower) return tower.embedText(text);
+    return this.texts.embed(text);
+  }
+
+  embedTexts(texts: string[], route: TextRoute = {}): Promise<Float32Array[]> {
+    return Promise.all(texts.map((t) => this.embedText(t, route)));
   }
 
   /** Embed an image file's bytes (JPEG, PNG, WebP, AVIF, GIF, TIFF). Throws ImageError for bad input. */
@@ -235,7 +300,7 @@ export class Embedder {
     return {
       textBatches: [...this.textBatcher.batchSizes],
       imageBatches: [...this.imageBatcher.batchSizes],
-      cache: this.cache.stats,
+      cache: this.texts.stats,
       worker: { ...this.pool.stats },
     };
   }
@@ -247,6 +312,6 @@ export class Embedder {
     const err = new Error('embedder is closed');
     this.textBatcher.cancel(err);
     this.imageBatcher.cancel(err);
-    await this.pool.close();
+    await Promise.all([this.pool.close(), ...this.towers.map((t) => t.close())]);
   }
 }

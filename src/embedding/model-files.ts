@@ -234,6 +234,10 @@ export interface FetchOptions {
   /** Abort a transfer that receives nothing for this long. Default 60 s. */
   stallTimeoutMs?: number;
   signal?: AbortSignal;
+  /** The files to fetch (default: a transformers.js CLIP model's, `hubFiles(dtype)`). */
+  files?: Array<{ path: string; optional?: boolean }>;
+  /** Added to the offline instructions (files that are only known once others have arrived). */
+  offlineNote?: string;
 }
 
 export interface FetchResult {
@@ -443,7 +447,7 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
       `"${opts.repo}" is not a Hugging Face repo id; only hub models can be fetched`,
     );
   const repo = spec.repo;
-  const files = hubFiles(opts.dtype);
+  const files = opts.files ?? hubFiles(opts.dtype);
   const out: FetchResult = { dir: spec.dir, files: [] };
   for (const [i, f] of files.entries()) {
     const url = fileUrl(opts.endpoint, repo, f.path, opts.revision);
@@ -458,7 +462,7 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
           'MODEL_OFFLINE',
           `cannot reach ${new URL(opts.endpoint).host} (${code}). To install "${repo}" by hand, download these files:\n` +
             files.map((x, j) => `  ${urls[j]}${x.optional ? '   (optional)' : ''}`).join('\n') +
-            `\ninto ${spec.dir}/ keeping their relative paths (${files.map((x) => x.path).join(', ')}); or set HF_ENDPOINT to a reachable mirror.`,
+            `\ninto ${spec.dir}/ keeping their relative paths (${files.map((x) => x.path).join(', ')})${opts.offlineNote ? `; ${opts.offlineNote}` : ''}; or set HF_ENDPOINT to a reachable mirror.`,
           { dir: spec.dir, files: files.map((x) => x.path), urls },
         );
       }
@@ -475,7 +479,7 @@ export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
       if (f.optional) continue;
       throw new ModelFilesError(
         'MODEL_FETCH_FAILED',
-        `${url}: not found (HTTP 404); is "${repo}" a transformers.js CLIP repo with ${f.path}?`,
+        `${url}: not found (HTTP 404); is "${repo}" a ${opts.files ? 'repo' : 'transformers.js CLIP repo'} with ${f.path}?`,
         { urls: [url] },
       );
     }

@@ -2,11 +2,15 @@
  * Holds the server's Embedder, or the reason there is none yet. On start it loads the configured model; when a
  * hub model is missing and GLIMPSE_MODEL_AUTO_FETCH is on, it fetches it in the background first (progress to the
  * logger). Until then `get()` throws ModelUnavailableError (code MODEL_UNAVAILABLE), which the API maps to a
- * clear "model not ready" error while keyword search keeps working.
+ * clear "model not ready" error while keyword search keeps working. The text towers of GLIMPSE_TEXT_MODELS are
+ * loaded (and fetched, the same way) after the image model and paired with it; a tower of another space or
+ * dimension fails start-up (ModelPairingError) before any of its weights are loaded.
  */
 import type { Config } from '../config.js';
 import { Embedder, silentLogger, type EmbedderConfig, type EmbeddingLogger } from './embedder.js';
 import { fetchModel, ModelFilesError, parseModelName, type FetchProgress } from './model-files.js';
+import { TextTower } from './text-tower.js';
+import { fetchTextTower, resolveTextTower } from './text-tower-files.js';
 
 export class ModelUnavailableError extends Error {
   override name = 'ModelUnavailableError';
@@ -31,7 +35,9 @@ export interface ModelStatus {
   fetch?: { file: string; received: number; total?: number; fileIndex: number; fileCount: number };
 }
 
-export type ModelManagerConfig = EmbedderConfig & Pick<Config, 'modelAutoFetch' | 'hfEndpoint'>;
+export type ModelManagerConfig = EmbedderConfig &
+  Pick<Config, 'modelAutoFetch' | 'hfEndpoint'> &
+  Partial<Pick<Config, 'textModels' | 'textRouting'>>;
 
 export interface ModelManagerOptions {
   /** Replaces Embedder.load (tests). */
@@ -131,44 +137,14 @@ export class ModelManager {
         const missing = err instanceof ModelFilesError && err.code === 'MODEL_FILES_MISSING';
         const spec = missing ? parseModelName(this.config.model, this.config.modelDir) : undefined;
         if (!missing || spec?.kind !== 'hub' || !this.config.modelAutoFetch) throw err;
-        this.state = 'fetching';
-        this.reason = `the model "${spec.repo}" is being downloaded`;
-        this.settleStartup?.();
-        this.logger.info(
-          { model: spec.repo, dir: spec.dir, endpoint: this.config.hfEndpoint },
-          'embedding model missing: fetching it in the background',
+        await this.fetchInBackground('embedding model', spec, (common) =>
+          (this.opts.fetch ?? fetchModel)({ ...common, dtype: this.config.modelDtype }),
         );
-        let lastLog = 0;
-        await (this.opts.fetch ?? fetchModel)({
-          repo: spec.repo!,
-          dtype: this.config.modelDtype,
-          modelDir: this.config.modelDir,
-          endpoint: this.config.hfEndpoint,
-          signal: this.abort.signal,
-          onProgress: (p: FetchProgress) => {
-            this.progress = {
-              file: p.file,
-              received: p.received,
-              fileIndex: p.fileIndex,
-              fileCount: p.fileCount,
-              ...(p.total !== undefined ? { total: p.total } : {}),
-            };
-            const now = Date.now();
-            if (now - lastLog > 5000 || p.received === p.total) {
-              lastLog = now;
-              const pct = p.total ? ` ${((100 * p.received) / p.total).toFixed(1)}%` : '';
-              this.logger.info(
-                { file: p.file, received: p.received, total: p.total },
-                `model fetch: ${p.file} (${p.fileIndex + 1}/${p.fileCount})${pct}`,
-              );
-            }
-          },
-        });
-        this.progress = undefined;
         this.state = 'loading';
         this.reason = 'the model is loading';
         this.embedder = await load(this.config, this.logger);
       }
+      await this.pairTextTowers(this.embedder);
       if (this.isClosed()) {
         await this.embedder.close();
         return undefined;
@@ -183,6 +159,91 @@ export class ModelManager {
       this.reason = `${e.code ? `${e.code}: ` : ''}${e.message}`;
       this.logger.error({ err: e, model: this.config.model }, `embedding model unavailable: ${e.message}`);
       return undefined;
+    }
+  }
+
+  /**
+   * Downloads a missing hub model while the server already serves what needs no model: start-up is settled,
+   * status() says what is downloading (with progress).
+   */
+  private async fetchInBackground(
+    what: 'embedding model' | 'text model',
+    spec: { repo?: string; dir: string },
+    fetch: (common: {
+      repo: string;
+      modelDir: string;
+      endpoint: string;
+      signal: AbortSignal;
+      onProgress: (p: FetchProgress) => void;
+    }) => Promise<unknown>,
+  ): Promise<void> {
+    this.state = 'fetching';
+    this.reason = `the ${what === 'text model' ? 'text model' : 'model'} "${spec.repo}" is being downloaded`;
+    this.settleStartup?.();
+    this.logger.info(
+      { model: spec.repo, dir: spec.dir, endpoint: this.config.hfEndpoint },
+      `${what} missing: fetching it in the background`,
+    );
+    await fetch({
+      repo: spec.repo!,
+      modelDir: this.config.modelDir,
+      endpoint: this.config.hfEndpoint,
+      signal: this.abort.signal,
+      onProgress: this.onFetchProgress(),
+    });
+    this.progress = undefined;
+  }
+
+  /** Progress of a background download, to status() and (every 5 s) to the log. */
+  private onFetchProgress(): (p: FetchProgress) => void {
+    let lastLog = 0;
+    return (p) => {
+      this.progress = {
+        file: p.file,
+        received: p.received,
+        fileIndex: p.fileIndex,
+        fileCount: p.fileCount,
+        ...(p.total !== undefined ? { total: p.total } : {}),
+      };
+      const now = Date.now();
+      if (now - lastLog > 5000 || p.received === p.total) {
+        lastLog = now;
+        const pct = p.total ? ` ${((100 * p.received) / p.total).toFixed(1)}%` : '';
+        this.logger.info(
+          { file: p.file, received: p.received, total: p.total },
+          `model fetch: ${p.file} (${p.fileIndex + 1}/${p.fileCount})${pct}`,
+        );
+      }
+    };
+  }
+
+  /**
+   * Loads the configured text towers beside the image model: each is checked against its space and dimension
+   * first (from its config.json), fetched in the background when it is a missing hub model and auto-fetch is on.
+   */
+  private async pairTextTowers(embedder: Embedder): Promise<void> {
+    const names = this.config.textModels ?? [];
+    if (!names.length) return;
+    const towers: TextTower[] = [];
+    try {
+      for (const name of names) {
+        const files = await resolveTextTower(name, this.config.modelDir, this.logger).catch(async (err: unknown) => {
+          const spec =
+            err instanceof ModelFilesError &&
+            err.code === 'MODEL_FILES_MISSING' &&
+            parseModelName(name, this.config.modelDir);
+          if (!spec || spec.kind !== 'hub' || !this.config.modelAutoFetch) throw err;
+          await this.fetchInBackground('text model', spec, fetchTextTower);
+          this.state = 'loading';
+          return resolveTextTower(name, this.config.modelDir, this.logger);
+        });
+        embedder.checkPairing(files);
+        towers.push(await TextTower.load(name, this.config, this.logger));
+      }
+      embedder.attachTextTowers(towers, this.config.textRouting ?? 'auto');
+    } catch (err) {
+      await Promise.all([embedder.close(), ...towers.map((t) => t.close())]);
+      throw err;
     }
   }
 

@@ -1,6 +1,6 @@
 /**
- * Inference worker thread: owns the text and vision ONNX sessions of one model and runs batches sent by
- * worker-pool.ts. Inputs and outputs are found from the sessions' own metadata (names, element types, shapes),
+ * Inference worker thread: owns the text and vision ONNX sessions of one model (or the text session alone, for
+ * a text tower paired with another model's images) and runs batches sent by worker-pool.ts. Inputs and outputs are found from the sessions' own metadata (names, element types, shapes),
  * not constants. Results are L2-normalised float32 [batch, dim], transferred back without a copy.
  *
  * Started through worker-bootstrap.mjs (loads this TypeScript file in any host: tsx, vitest, node).
@@ -31,7 +31,8 @@ export interface SessionInfo {
 export interface InitMessage {
   type: 'init';
   textModelPath: string;
-  visionModelPath: string;
+  /** absent: a text-only worker (a text tower) */
+  visionModelPath?: string;
   executionProvider: ExecutionProvider;
   cudaDeviceId: number;
   intraOpThreads: number;
@@ -67,7 +68,7 @@ export interface PreprocessMessage {
 export type ToWorker = InitMessage | TextRunMessage | ImageRunMessage | PreprocessMessage | { type: 'close' };
 
 export type FromWorker =
-  | { type: 'ready'; device: ExecutionProvider; warning?: string; text: SessionInfo; vision: SessionInfo }
+  | { type: 'ready'; device: ExecutionProvider; warning?: string; text: SessionInfo; vision?: SessionInfo }
   | { type: 'init-error'; message: string; file?: string }
   | { type: 'result'; id: number; data: Float32Array; batch: number; dim: number; ms: number }
   | {
@@ -91,7 +92,8 @@ function describe(session: ort.InferenceSession, kind: 'text' | 'image'): Sessio
   const inputs = meta(session.inputMetadata);
   const outputs = meta(session.outputMetadata);
   const wantIn = kind === 'text' ? 'input_ids' : 'pixel_values';
-  const wantOut = kind === 'text' ? 'text_embeds' : 'image_embeds';
+  // text_embeds: transformers.js / Optimum CLIP exports; embedding: Immich's text towers (M-CLIP)
+  const wantOut = kind === 'text' ? ['text_embeds', 'embedding'] : ['image_embeds'];
   const input =
     inputs.find((i) => i.name === wantIn) ??
     inputs.find((i) =>
@@ -100,7 +102,7 @@ function describe(session: ort.InferenceSession, kind: 'text' | 'image'): Sessio
         : (i.type === 'float32' || i.type === 'float16') && i.shape.length === 4,
     );
   const output =
-    outputs.find((o) => o.name === wantOut) ??
+    outputs.find((o) => wantOut.includes(o.name)) ??
     outputs.find((o) => (o.type === 'float32' || o.type === 'float16') && o.shape.length === 2);
   if (!input)
     throw new Error(
@@ -149,7 +151,7 @@ async function init(msg: InitMessage): Promise<FromWorker> {
         logSeverityLevel: 4 as const,
       };
       textSession = await ort.InferenceSession.create(msg.textModelPath, cuda);
-      visionSession = await ort.InferenceSession.create(msg.visionModelPath, cuda);
+      if (msg.visionModelPath) visionSession = await ort.InferenceSession.create(msg.visionModelPath, cuda);
       device = 'cuda';
     } catch (err) {
       await textSession?.release().catch(() => undefined);
@@ -162,11 +164,17 @@ async function init(msg: InitMessage): Promise<FromWorker> {
   if (device === 'cpu') {
     const cpu = { ...base, executionProviders: ['cpu'] };
     textSession = await createSession(msg.textModelPath, cpu);
-    visionSession = await createSession(msg.visionModelPath, cpu);
+    if (msg.visionModelPath) visionSession = await createSession(msg.visionModelPath, cpu);
   }
   textInfo = describe(textSession!, 'text');
-  visionInfo = describe(visionSession!, 'image');
-  return { type: 'ready', device, ...(warning ? { warning } : {}), text: textInfo, vision: visionInfo };
+  visionInfo = visionSession ? describe(visionSession, 'image') : undefined;
+  return {
+    type: 'ready',
+    device,
+    ...(warning ? { warning } : {}),
+    text: textInfo,
+    ...(visionInfo ? { vision: visionInfo } : {}),
+  };
 }
 
 function typeOf(info: SessionInfo, name: string): string {

@@ -104,15 +104,7 @@ export function buildClipTokenizerJson(bpeText: string): Record<string, unknown>
   });
   const bosId = vocab[CLIP_BOS]!;
   const eosId = vocab[CLIP_EOS]!;
-  const special = (content: string, id: number) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  });
+  const special = addedSpecialToken;
   return {
     version: '1.0',
     truncation: null,
@@ -165,6 +157,11 @@ export function buildClipTokenizerJson(bpeText: string): Record<string, unknown>
       merges,
     },
   };
+}
+
+/** A tokenizer.json `added_tokens` entry for a special token. */
+export function addedSpecialToken(content: string, id: number): Record<string, unknown> {
+  return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
 }
 
 /** The default CLIP tokenizer config (what openai/clip-vit-* ship, except OpenAI pads with id 0). */

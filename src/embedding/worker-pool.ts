@@ -22,7 +22,8 @@ import type {
 export interface WorkerPoolOptions {
   size: number;
   textModelPath: string;
-  visionModelPath: string;
+  /** absent: text-only workers (a text tower) and no image threads */
+  visionModelPath?: string;
   executionProvider: ExecutionProvider;
   cudaDeviceId: number;
   /** ONNX intra-op threads per worker; 0 splits the machine's cores between the workers. */
@@ -36,7 +37,8 @@ export interface WorkerPoolOptions {
 export interface PoolInfo {
   device: ExecutionProvider;
   text: SessionInfo;
-  vision: SessionInfo;
+  /** absent for a text-only pool */
+  vision?: SessionInfo;
 }
 
 export type TextJob = Omit<TextRunMessage, 'type' | 'id'>;
@@ -107,7 +109,7 @@ export class WorkerPool {
     const init: InitMessage = {
       type: 'init',
       textModelPath: opts.textModelPath,
-      visionModelPath: opts.visionModelPath,
+      ...(opts.visionModelPath ? { visionModelPath: opts.visionModelPath } : {}),
       executionProvider: opts.executionProvider,
       cudaDeviceId: opts.cudaDeviceId,
       intraOpThreads: threads,
@@ -146,9 +148,9 @@ export class WorkerPool {
     const warning = results.find((r) => r.warning)?.warning;
     if (warning) opts.onFallback?.(warning);
     const device: ExecutionProvider = results.every((r) => r.device === 'cuda') ? 'cuda' : 'cpu';
-    const pool = new WorkerPool({ device, text: first.text, vision: first.vision });
+    const pool = new WorkerPool({ device, text: first.text, ...(first.vision ? { vision: first.vision } : {}) });
     for (const w of workers) pool.adopt(w);
-    const preSize = Math.max(1, opts.preprocessWorkers ?? size);
+    const preSize = opts.visionModelPath ? Math.max(1, opts.preprocessWorkers ?? size) : 0;
     for (let i = 0; i < preSize; i++)
       pool.adoptPreprocessor(new Worker(BOOTSTRAP, { workerData: { entry: WORKER_ENTRY } }));
     return pool;

@@ -40,6 +40,7 @@ import type {
   Facets,
   ProductFilter,
   QueryEmbedder,
+  TextRoute,
   SearchConfig,
   SearchHit,
   SearchMode,
@@ -118,6 +119,8 @@ interface Prepared {
   first: number;
   cursor: DecodedCursor | null;
   modelId: string | null;
+  /** the text model that embedded the query text, if any */
+  textModel?: string | null;
   build: BuildSearchInput;
   plan: SearchPlan;
   /** lower bound of the fraction of embeddings passing the filter (1: unfiltered or unknown) */
@@ -255,6 +258,7 @@ export class SearchService {
       pageInfo: { hasNextPage, endCursor: hits.length ? hits[hits.length - 1]!.cursor : null },
       facets: p.build.facets?.length ? facetsOf(meta, p.build.facets) : null,
       modelId: p.modelId,
+      textModel: p.textModel ?? null,
       plan: p.plan,
     };
   }
@@ -315,7 +319,11 @@ export class SearchService {
     };
     const parts: { w: number; v: Float32Array }[] = [];
     let excludeProductId: string | null = null;
-    if (text) parts.push({ w: weight(w.text, 'text', 1), v: await timeEmbed(() => embedder!.embedText(text)) });
+    // routing: one text model embeds the text and the negative text (chosen from both, so one space per query)
+    const route = { textModel: req.textModel ?? null, language: req.language ?? null };
+    const textModel = needsText ? routeText(embedder!, [text, negativeText].filter(Boolean).join(' '), route) : null;
+    const embedText = (t: string) => timeEmbed(() => embedder!.embedText(t, { textModel }));
+    if (text) parts.push({ w: weight(w.text, 'text', 1), v: await embedText(text) });
     if (req.imageVector != null)
       parts.push({ w: weight(w.image, 'image', 1), v: checkVector(req.imageVector, model.dimension, 'image') });
     if (req.vector != null)
@@ -336,7 +344,7 @@ export class SearchService {
     if (negativeText)
       negative = {
         w: weight(w.negativeText, 'negativeText', DEFAULT_NEGATIVE_WEIGHT),
-        v: await timeEmbed(() => embedder!.embedText(negativeText)),
+        v: await embedText(negativeText),
       };
     const vector = combineVectors(parts, negative, model.dimension);
 
@@ -355,7 +363,18 @@ export class SearchService {
     const choice = await this.chooseStrategy(build, model, window, index, plan);
     plan.table = embeddingTable(model.dimension);
     build.fusionWindow = Math.max(first + 1, this.config.searchCandidateWindow);
-    const prepared: Prepared = { mode, first, cursor, modelId: model.id, build, plan, matchFraction: 1, index, window };
+    const prepared: Prepared = {
+      mode,
+      first,
+      cursor,
+      modelId: model.id,
+      textModel,
+      build,
+      plan,
+      matchFraction: 1,
+      index,
+      window,
+    };
     if (choice.strategy === 'exact') this.useExact(prepared, choice.guard);
     else this.useIndex(prepared, choice.matchFraction);
     return prepared;
@@ -528,6 +547,22 @@ export class SearchService {
     if (!row.vector)
       throw badInput(`image ${imageId} has no embedding for model ${model.id}`, { field: 'imageId', id: imageId });
     return { productId: row.product_id, vector: vectorFromSql(row.vector) };
+  }
+}
+
+/** The text model a request's text goes to; a bad `textModel` / `language` is BAD_USER_INPUT. */
+function routeText(embedder: QueryEmbedder, text: string, route: TextRoute): string {
+  if (!embedder.textModelFor) {
+    if (route.textModel != null && route.textModel !== embedder.modelId)
+      throw badInput(`unknown textModel "${route.textModel}"`, { field: 'textModel' });
+    return embedder.modelId;
+  }
+  try {
+    return embedder.textModelFor(text, route);
+  } catch (err) {
+    const e = err as Error & { code?: string; field?: string };
+    if (e.code === 'BAD_USER_INPUT') throw badInput(e.message, { field: e.field ?? 'textModel' });
+    throw err;
   }
 }
 

@@ -55,6 +55,10 @@ export interface ProductFilter {
 export interface SearchInput {
   text?: string | null;
   negativeText?: string | null;
+  /** BCP 47 language of the text: chooses the text model (English: the image model's; other: a paired tower) */
+  language?: string | null;
+  /** the text model that embeds the text (an id from `models`); wins over `language` */
+  textModel?: string | null;
   /** the embedded `image` upload (L2-normalised or not: it is normalised again) */
   imageVector?: ArrayLike<number> | null;
   /** "more like this": mean of the product's image vectors; the product is excluded from the results */
@@ -170,15 +174,33 @@ export interface SearchResult {
   facets: Facets | null;
   /** the model whose vectors were compared (null in KEYWORD mode) */
   modelId: string | null;
+  /** the text model that embedded the query text (null when no text was embedded) */
+  textModel: string | null;
   plan: SearchPlan;
+}
+
+/** Which text model embeds a query's text (src/embedding/text-routing.ts). */
+export interface TextRoute {
+  textModel?: string | null;
+  language?: string | null;
 }
 
 /** What the search service needs from the embedding engine (src/embedding Embedder satisfies it). */
 export interface QueryEmbedder {
   readonly modelId: string;
   readonly dimension: number;
-  /** L2-normalised text embedding */
-  embedText(text: string): Promise<Float32Array>;
+  /** L2-normalised text embedding, by the text model the route chooses */
+  embedText(text: string, route?: TextRoute): Promise<Float32Array>;
+  /** the id of the text model that embeds `text` for `route` (absent: always modelId); throws for a bad route */
+  textModelFor?(text: string, route: TextRoute): string;
+  /** the text models it can embed with: its own first, then paired towers */
+  textModels?(): Array<{
+    id: string;
+    dimension: number;
+    device: 'cpu' | 'cuda';
+    isTestModel: boolean;
+    kind: 'image-model' | 'paired';
+  }>;
 }
 
 /** Returns the loaded embedder, or null while no model is ready (vector modes then fail MODEL_UNAVAILABLE). */

@@ -1,6 +1,6 @@
 /**
- * `glimpse model fetch [NAME] [--dtype fp32|fp16]`, `glimpse model list`, `glimpse model path [NAME]`:
- * manage the embedding model cache (GLIMPSE_MODEL_DIR).
+ * `glimpse model fetch [NAME] [--dtype fp32|fp16] [--text]`, `glimpse model list`, `glimpse model path [NAME]`:
+ * manage the embedding model cache (GLIMPSE_MODEL_DIR). `--text` fetches a text tower (GLIMPSE_TEXT_MODELS).
  */
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
@@ -13,6 +13,8 @@ import {
   type ModelDtype,
 } from '../../embedding/model-files.js';
 import { ensureTestModel } from '../../embedding/test-model.js';
+import { ensureTestTextTower, TEST_TEXT_TOWER_NAME } from '../../embedding/test-text-tower.js';
+import { fetchTextTower } from '../../embedding/text-tower-files.js';
 
 function mb(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
@@ -34,9 +36,18 @@ export default function register(program: Command): void {
       new Option('--dtype <dtype>', 'which ONNX weights (default: GLIMPSE_MODEL_DTYPE)').choices(['fp32', 'fp16']),
     )
     .option('--no-progress', 'no progress bar')
-    .action(async (name: string | undefined, opts: { dtype?: ModelDtype; progress: boolean }) => {
+    .option(
+      '--text',
+      'a text tower in the Immich export layout (default: the first of GLIMPSE_TEXT_MODELS); "test-multilingual" generates the test tower',
+    )
+    .action(async (name: string | undefined, opts: { dtype?: ModelDtype; progress: boolean; text?: boolean }) => {
       const config = loadConfig();
-      const repo = name ?? config.model;
+      const repo = name ?? (opts.text ? config.textModels[0] : config.model);
+      if (!repo) throw Object.assign(new Error('name a text model (GLIMPSE_TEXT_MODELS is empty)'), { code: 'USAGE' });
+      if (opts.text && repo === TEST_TEXT_TOWER_NAME) {
+        process.stdout.write(`${await ensureTestTextTower(config.modelDir)}\n`);
+        return;
+      }
       const dtype = opts.dtype ?? config.modelDtype;
       const spec = parseModelName(repo, config.modelDir);
       if (spec.kind === 'test') {
@@ -60,7 +71,8 @@ export default function register(program: Command): void {
       );
       let current = '';
       process.stderr.write(`fetching ${spec.repo} (${dtype}) from ${config.hfEndpoint} into ${spec.dir}\n`);
-      const result = await fetchModel({
+      const fetcher = opts.text ? fetchTextTower : fetchModel;
+      const result = await fetcher({
         repo: spec.repo!,
         dtype,
         modelDir: config.modelDir,

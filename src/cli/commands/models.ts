@@ -27,14 +27,17 @@ export default function register(program: Command): void {
     .description('List registered models with their vector counts')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const list = await withDb((db) => listModels(db.sql));
+      const config = loadConfig();
+      // the text models that embed queries for the configured model: its own tower, then GLIMPSE_TEXT_MODELS
+      const textModelsOf = (id: string) => (id === config.model ? [config.model, ...config.textModels] : []);
+      const list = (await withDb((db) => listModels(db.sql))).map((m) => ({ ...m, textModels: textModelsOf(m.id) }));
       if (opts.json) {
         process.stdout.write(JSON.stringify(list, null, 2) + '\n');
         return;
       }
       if (!list.length) process.stdout.write('no models registered yet\n');
       const rows = [
-        ['ID', 'DIM', 'ACTIVE', 'TEST', 'VECTORS', 'MISSING', 'CREATED'],
+        ['ID', 'DIM', 'ACTIVE', 'TEST', 'VECTORS', 'MISSING', 'TEXT MODELS', 'CREATED'],
         ...list.map((m) => [
           m.id,
           String(m.dimension),
@@ -42,6 +45,7 @@ export default function register(program: Command): void {
           m.isTest ? 'yes' : '',
           String(m.vectors),
           String(m.missing),
+          m.textModels.join(', '),
           m.createdAt.toISOString(),
         ]),
       ];
@@ -56,6 +60,10 @@ export default function register(program: Command): void {
                 .trimEnd(),
             )
             .join('\n') + '\n',
+        );
+      if (config.textModels.length)
+        process.stdout.write(
+          `text models paired with ${config.model}: ${config.textModels.join(', ')} (GLIMPSE_TEXT_ROUTING=${config.textRouting}; a tower of another space stops the server at start)\n`,
         );
     });
 

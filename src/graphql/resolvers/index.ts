@@ -68,7 +68,13 @@ async function toSearchConnection(ctx: Ctx, result: SearchResult) {
       keywordRank: h.keywordRank ?? null,
     });
   });
-  return { edges, pageInfo: result.pageInfo, facets: result.facets, model: result.modelId };
+  return {
+    edges,
+    pageInfo: result.pageInfo,
+    facets: result.facets,
+    model: result.modelId,
+    textModel: result.textModel,
+  };
 }
 
 const EMPTY_SEARCH: SearchResult = {
@@ -76,12 +82,15 @@ const EMPTY_SEARCH: SearchResult = {
   pageInfo: { hasNextPage: false, endCursor: null },
   facets: null,
   modelId: null,
+  textModel: null,
   plan: { mode: 'SEMANTIC', strategy: 'exact', shape: 'none', retries: 0, statements: 0 },
 };
 
 interface SearchInputArg {
   text?: string | null;
   negativeText?: string | null;
+  language?: string | null;
+  textModel?: string | null;
   image?: UploadValue | null;
   productId?: string | null;
   imageId?: string | null;
@@ -135,6 +144,8 @@ export const resolvers = {
       const req: SearchRequest = {
         text: input.text ?? null,
         negativeText: input.negativeText ?? null,
+        language: input.language ?? null,
+        textModel: input.textModel ?? null,
         imageVector,
         productId: input.productId ?? null,
         imageId: input.imageId ?? null,
@@ -415,6 +426,18 @@ export const resolvers = {
     },
     embeddedImageCount: (m: { id: string; dimension: number }, _: unknown, ctx: Ctx) =>
       scopeOf(ctx).catalog.models.embeddedImageCount(m.id, m.dimension),
+    textModels: (m: { id: string }, _: unknown, ctx: Ctx) => {
+      const { services } = scopeOf(ctx);
+      const s = services.models.status();
+      if (!s.ready || s.modelId !== m.id) return [];
+      return (services.embedder().textModels?.() ?? []).map((t) => ({
+        id: t.id,
+        dimension: t.dimension,
+        paired: t.kind === 'paired',
+        device: t.device,
+        isTest: t.isTestModel,
+      }));
+    },
   },
 };
 
