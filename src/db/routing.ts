@@ -12,6 +12,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { notePool } from '../observability/server-timing.js';
 import type { ReplicaSet } from './replicas.js';
+import { databaseUnavailability } from './unavailable.js';
 import type { Sql } from './sql.js';
 
 export interface ReadRoute {
@@ -31,18 +32,17 @@ export function currentReadRoute(): ReadRoute | undefined {
   return store.getStore();
 }
 
-const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
-
-/** 'down': the standby cannot serve (set it aside); 'primary': run this unit on the primary; null: a real error. */
+/**
+ * 'down': the standby cannot serve (set it aside); 'primary': run this unit on the primary; null: a real error.
+ * Decided by code (src/db/unavailable.ts), never by message text.
+ */
 export function standbyFailure(err: unknown): 'down' | 'primary' | null {
-  const e = err as { code?: unknown; message?: unknown };
-  const code = typeof e?.code === 'string' ? e.code : '';
-  const message = typeof e?.message === 'string' ? e.message : '';
-  if (CONNECTION_ERRNOS.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code))
-    return 'down';
-  if (/Connection terminated|timeout exceeded when trying to connect|not queryable/i.test(message)) return 'down';
-  if (code === '25006' || (code === '40001' && /conflict with recovery/i.test(message))) return 'primary';
-  return null;
+  if ((err as { code?: unknown })?.code === '25006') return 'primary'; // a write reached the standby
+  const u = databaseUnavailability(err);
+  if (!u) return null;
+  if (u.code === '40001' || u.code === '40P01') return 'primary'; // e.g. cancelled by a recovery conflict
+  if (u.code === '57014' || u.code === '55P03') return null; // a timeout is the query's own, not the standby's
+  return 'down';
 }
 
 /** An Sql over the primary that sends the reads of standby-routed requests to `replicas`. */
