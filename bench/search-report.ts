@@ -46,6 +46,69 @@ function serviceTable(rows: Row[]): string {
   );
 }
 
+/** The HTTP section: what a storefront sees beside the service and the search statement, per filter. */
+function httpTables(http: Row): string[] {
+  const rows = (http.rows as Row[] | undefined) ?? [];
+  const pagesKey = Object.keys(rows[0] ?? {}).find((k) => k.startsWith('recallPages')) ?? 'recallPages1to3';
+  const laterKey = Object.keys(rows[0] ?? {}).find((k) => k.startsWith('httpPages')) ?? 'httpPages2to3';
+  const out = [
+    table(
+      [
+        'Filter (products matching)',
+        'strategy',
+        'recall@10',
+        `recall ${pagesKey.replace('recallPages', 'pages ').replace('to', '–')}`,
+        'SQL p50 / p95 / p99 ms',
+        'service p50 / p95 / p99 ms',
+        'HTTP p50 / p95 / p99 ms',
+        'overhead p50 ms',
+        `HTTP ${laterKey.replace('httpPages', 'pages ').replace('to', '–')} p50 / p95 / p99 ms`,
+      ],
+      rows.map((r) => [
+        `${String(r.filter)} (${n(r.matchingProducts)})`,
+        r.strategy,
+        r.recallAt10,
+        r[pagesKey],
+        lat(r.sql as Lat),
+        lat(r.service as Lat),
+        lat(r.http as Lat),
+        r.overheadP50,
+        lat(r[laterKey] as Lat),
+      ]),
+    ),
+  ];
+  const text = http.cachedText as Row | undefined;
+  if (text)
+    out.push(
+      '',
+      table(
+        ['Query', 'recall@10', 'SQL', 'service', 'HTTP', 'overhead p50 ms'],
+        [
+          [
+            text.query,
+            text.recallAt10,
+            lat(text.sql as Lat),
+            lat(text.service as Lat),
+            lat(text.http as Lat),
+            text.overheadP50,
+          ],
+        ],
+      ),
+    );
+  const tp = (http.throughput as Row[] | undefined) ?? [];
+  if (tp.length)
+    out.push(
+      '',
+      table(
+        ['HTTP clients', 'p50 / p95 / p99 ms', 'requests/s'],
+        tp.map((r) => [r.clients, lat(r as unknown as Lat), r.qps]),
+      ),
+      '',
+      `${String(tp[tp.length - 1]!.clients)} clients: ${String(http.concurrencyGain)}× the single-client throughput.`,
+    );
+  return out;
+}
+
 export function renderReport(result: Row): string {
   const out: string[] = [];
   const cat = result.catalog as Row | undefined;
@@ -57,6 +120,7 @@ export function renderReport(result: Row): string {
       '.',
   );
   if (Array.isArray(result.service)) out.push('', serviceTable(result.service as Row[]));
+  if (result.http) out.push('', ...httpTables(result.http as Row));
   const ivf = result.serviceIvfflat as { index: Row; rows: Row[] } | undefined;
   if (ivf)
     out.push(

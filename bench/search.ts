@@ -35,6 +35,9 @@ import { Importer } from '../src/catalog/import/importer.js';
 import { rebuildIndex } from '../src/search/index-admin.js';
 import { renderReport } from './search-report.js';
 import { SearchService } from '../src/search/service.js';
+import type { BuiltQuery } from '../src/search/sql.js';
+import { createKey } from '../src/auth/api-keys.js';
+import { searchClient, startBenchServer } from './search-http.js';
 import type { FacetKind, ProductFilter, SearchConfig, SearchRequest, SearchResult } from '../src/search/types.js';
 
 const D = 768;
@@ -165,6 +168,37 @@ const SELECTIVITIES: { name: string; tag: string | null; fraction: number }[] = 
   { name: '0.01%', tag: 's0.01', fraction: 0.0001 },
 ];
 
+/**
+ * Every filter the user-facing (HTTP) section runs: one tag per selectivity, and compound filters whose
+ * conditions are not selective alone — brands + price range (≈5%, the issue's shape), category subtree + in
+ * stock + tag (≈1.7%) — with their predicate over the generator's products for the ground truth.
+ */
+interface BenchFilter {
+  name: string;
+  filter: ProductFilter | null;
+  matches: (p: number, cat: Catalog) => boolean;
+}
+const FIVE_BRANDS = ['brand0', 'brand1', 'brand2', 'brand3', 'brand4'];
+const FILTERS: BenchFilter[] = [
+  ...SELECTIVITIES.map((s) => ({
+    name: s.name,
+    filter: s.tag ? { tagsAll: [s.tag] } : null,
+    matches: (p: number, cat: Catalog) => !s.tag || cat.productTags[p]!.includes(s.tag),
+  })),
+  {
+    name: '5 brands + price ≤ 250',
+    filter: { brands: FIVE_BRANDS, price: { min: null, max: '250', currency: 'USD' } },
+    matches: (p) => FIVE_BRANDS.includes(brandOf(p)) && Number(priceOf(p)) <= 250,
+  },
+  {
+    name: 'category c3/* + in stock + tag 50%',
+    filter: { category: 'c3', inStock: true, tagsAll: ['s50'] },
+    matches: (p, cat) => categoryOf(p).startsWith('c3/') && inStockOf(p) && cat.productTags[p]!.includes('s50'),
+  },
+];
+/** pages the HTTP section follows by cursor (recall over pages 1…PAGES of 10) */
+const PAGES = 3;
+
 function generate(): Catalog {
   const rand = mulberry32(SEED);
   const gauss = gaussianSource(rand);
@@ -224,12 +258,19 @@ function generate(): Catalog {
 // ---------------------------------------------------------------- ground truth
 interface Truth {
   images: number[][]; // per query: top-10 image indexes
-  products: Record<string, number[][]>; // selectivity → per query top-10 product indexes
+  products: Record<string, number[][]>; // filter → per query top-10 product indexes
+  /** filter → per query the top PAGES × 10 product indexes (recall over pages 1…PAGES) */
+  pages: Record<string, number[][]>;
 }
 function groundTruth(cat: Catalog): Truth {
   const sims = new Float32Array(cat.images);
   const best = new Float32Array(N);
-  const truth: Truth = { images: [], products: Object.fromEntries(SELECTIVITIES.map((s) => [s.name, []])) };
+  const truth: Truth = {
+    images: [],
+    products: Object.fromEntries(FILTERS.map((f) => [f.name, []])),
+    pages: Object.fromEntries(FILTERS.map((f) => [f.name, []])),
+  };
+  const matching = FILTERS.map((f) => Uint8Array.from({ length: N }, (_, p) => (f.matches(p, cat) ? 1 : 0)));
   for (let q = 0; q < Q; q++) {
     const qo = q * D;
     let qn = 0;
@@ -253,15 +294,16 @@ function groundTruth(cat: Catalog): Truth {
         10,
       ),
     );
-    for (const s of SELECTIVITIES)
-      truth.products[s.name]!.push(
-        topK(
-          N,
-          (p) => best[p]!,
-          (p) => !s.tag || cat.productTags[p]!.includes(s.tag),
-          10,
-        ),
+    FILTERS.forEach((f, k) => {
+      const top = topK(
+        N,
+        (p) => best[p]!,
+        (p) => matching[k]![p] === 1,
+        PAGES * 10,
       );
+      truth.pages[f.name]!.push(top);
+      truth.products[f.name]!.push(top.slice(0, 10));
+    });
   }
   return truth;
 }
@@ -357,6 +399,8 @@ async function scratchDatabase(): Promise<{ db: Database; url: string; drop: () 
 
 const priceOf = (p: number) => (((p * 7919) % 50000) / 100).toFixed(2);
 const categoryOf = (p: number) => `c${p % 20}/s${p % 7}`;
+/** two products in three are in stock (independent of the category: 20 and 7 are coprime with 3) */
+const inStockOf = (p: number) => p % 3 !== 0;
 /** keyword vocabulary: a colour matches 10% of products, a style 1%, a colour and a style together 0.1% */
 const COLORS = ['red', 'blue', 'green', 'black', 'white', 'grey', 'pink', 'yellow', 'brown', 'purple'];
 const descriptionOf = (p: number) => `${COLORS[p % 10]} style${Math.floor(p / 10) % 100}`;
@@ -380,7 +424,8 @@ async function loadDirect(db: Database, cat: Catalog): Promise<Record<string, un
       brands: string[] = [],
       tags: string[] = [],
       cats: string[] = [],
-      prices: string[] = [];
+      prices: string[] = [],
+      stock: boolean[] = [];
     for (let p = s; p < Math.min(N, s + B); p++) {
       ids.push(uuid('8000', p));
       skus.push(`B${p}`);
@@ -390,12 +435,13 @@ async function loadDirect(db: Database, cat: Catalog): Promise<Record<string, un
       tags.push(cat.productTags[p]!.join(','));
       cats.push(categoryOf(p));
       prices.push(priceOf(p));
+      stock.push(inStockOf(p));
     }
     await sql.query(
-      `INSERT INTO product (id, sku, title, description, brand, category, price, currency, tags)
-       SELECT id, sku, title, description, brand, category, price, 'USD', string_to_array(nullif(tags, ''), ',')
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::text[], $8::text[]) AS t(id, sku, title, category, price, tags, description, brand)`,
-      [ids, skus, titles, cats, prices, tags, descriptions, brands],
+      `INSERT INTO product (id, sku, title, description, brand, category, price, currency, tags, in_stock)
+       SELECT id, sku, title, description, brand, category, price, 'USD', string_to_array(nullif(tags, ''), ','), s
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::text[], $8::text[], $9::bool[]) AS t(id, sku, title, category, price, tags, description, brand, s)`,
+      [ids, skus, titles, cats, prices, tags, descriptions, brands, stock],
     );
   }
   const IB = 1000;
@@ -456,7 +502,7 @@ async function loadViaImport(db: Database, cat: Catalog): Promise<Record<string,
         for (let d = 0; d < D; d++) v += (d ? ',' : '') + decimalText(cat.vectors[i * D + d]!);
         images.push(`{"model":"${MODEL}","embedding":[${v}]}`);
       }
-      const line = `{"sku":"B${p}","title":"product ${p}","description":"${descriptionOf(p)}","brand":"${brandOf(p)}","category":"${categoryOf(p)}","price":"${priceOf(p)}","currency":"USD","tags":${JSON.stringify(cat.productTags[p])},"images":[${images.join(',')}]}\n`;
+      const line = `{"sku":"B${p}","title":"product ${p}","description":"${descriptionOf(p)}","brand":"${brandOf(p)}","category":"${categoryOf(p)}","price":"${priceOf(p)}","currency":"USD","inStock":${inStockOf(p)},"tags":${JSON.stringify(cat.productTags[p])},"images":[${images.join(',')}]}\n`;
       if (!out.write(line)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
     }
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
@@ -641,7 +687,8 @@ async function rawSweep(db: Database, cat: Catalog, truth: Truth, label: string,
  */
 const CACHE_DIR = path.join(
   arg('cache-dir', path.join(os.tmpdir(), 'glimpse-bench-cache')),
-  `n${N}-q${Q}-s${SEED}-a${ALPHA}-c${CLUSTERS}-${CLUSTER}-${PRODUCT}-${IMAGE}`,
+  // v2: ground truth over 3 pages and the compound filters
+  `v2-n${N}-q${Q}-s${SEED}-a${ALPHA}-c${CLUSTERS}-${CLUSTER}-${PRODUCT}-${IMAGE}`,
 );
 const ARRAYS = ['sample', 'norms', 'imageProduct', 'firstImage', 'queries'] as const;
 
@@ -683,43 +730,76 @@ function loadCache(): { cat: Catalog; truth: Truth } | null {
   return { cat, truth: meta.truth };
 }
 
-// ---------------------------------------------------------------- main
-async function main() {
-  const started = new Date();
-  log(`generating ${N} products (alpha ${ALPHA}, ${CLUSTERS} clusters)`);
-  const cached = REUSE && !OPTIONS.has('hnswlib') ? loadCache() : null;
-  let cat: Catalog;
-  let truth: Truth;
-  if (cached) {
-    ({ cat, truth } = cached);
-    log(`catalog and ground truth from ${CACHE_DIR}`);
-  } else {
-    cat = generate();
-    log(`${cat.images} images; ground truth for ${Q} queries`);
-    truth = groundTruth(cat);
-    if (flag('keep') || flag('load-only') || flag('cache-only') || REUSE) saveCache(cat, truth);
-    if (flag('cache-only')) return;
+// ---------------------------------------------------------------- sections
+/**
+ * One untimed warm-up, then the Q queries one at a time: latency per query, the results, and recall@10
+ * (products) against `want` (per query) when given. `before(q)` runs untimed before each query.
+ */
+async function timeQueries(
+  service: SearchService,
+  req: (q: number) => SearchRequest,
+  want: number[][] | null,
+  before: (q: number) => void = () => {},
+) {
+  before(0);
+  await service.search(req(0));
+  const ms: number[] = [];
+  const rec: number[] = [];
+  const results: SearchResult[] = [];
+  for (let q = 0; q < Q; q++) {
+    before(q);
+    const { ms: t, value } = await timed(() => service.search(req(q)));
+    ms.push(t);
+    results.push(value);
+    if (want)
+      rec.push(
+        recall(
+          value.hits.map((h) => productIndex(h.productId)),
+          want[q]!,
+        ),
+      );
   }
-  const result: Record<string, unknown> = {
-    command: `npm run bench:search -- ${process.argv.slice(2).join(' ')}`.trim(),
-    date: started.toISOString(),
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 2 ** 30) },
-    catalog: {
-      products: N,
-      images: cat.images,
-      queries: Q,
-      generator: {
-        alpha: ALPHA,
-        clusters: CLUSTERS,
-        clusterSpread: CLUSTER,
-        productSpread: PRODUCT,
-        imageSpread: IMAGE,
-        seed: SEED,
-      },
-    },
-  };
+  return { ms, rec, results };
+}
 
-  // hnswlib baseline (in-process), image level
+/** the service per selectivity: recall@10 (products), latency 1 client and CLIENTS concurrent */
+async function serviceSection({ cat, truth }: Ctx, svc: SearchService): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  for (const s of SELECTIVITIES) {
+    const filter: ProductFilter | null = s.tag ? { tagsAll: [s.tag] } : null;
+    const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter, first: 10 });
+    const { ms, rec, results } = await timeQueries(svc, req, truth.products[s.name]!);
+    const strategies = new Map<string, number>();
+    let rows = 0;
+    let ef = 0;
+    let probes = 0;
+    for (const value of results) {
+      rows += value.hits.length;
+      ef = value.plan.efSearch ?? ef;
+      probes = value.plan.probes ?? probes;
+      const k = value.plan.strategy + (value.plan.fallback ? ` (fallback ${value.plan.fallback})` : '');
+      strategies.set(k, (strategies.get(k) ?? 0) + 1);
+    }
+    const conc = await concurrent(Q, CLIENTS, (q) => svc.search(req(q)));
+    const row = {
+      selectivity: s.name,
+      matchingProducts: s.tag ? Math.max(1, Math.round(N * s.fraction)) : N,
+      strategy: [...strategies.entries()].map(([k, v]) => `${k}×${v}`).join(' '),
+      efSearch: ef || null,
+      ...(probes ? { probes } : {}),
+      recallAt10: r3(mean(rec)),
+      rowsReturned: r2(rows / Q),
+      single: lat(ms),
+      [`concurrent${CLIENTS}`]: { ...lat(conc.ms), qps: r2((Q / conc.wallMs) * 1000) },
+    };
+    log(row);
+    out.push(row);
+  }
+  return out;
+}
+
+/** hnswlib-node in-process over the same vectors, image level: the baseline */
+async function hnswlibSection(cat: Catalog, truth: Truth): Promise<Record<string, unknown>[]> {
   const hnswlibRows: Record<string, unknown>[] = [];
   if (OPTIONS.has('hnswlib')) {
     const idx = new hnswlib.HierarchicalNSW('cosine', D);
@@ -774,6 +854,519 @@ async function main() {
       hnswlibRows.push(row);
     }
   }
+  return hnswlibRows;
+}
+
+/** Loads and indexes the catalog into a new scratch database, or describes the reused one. */
+async function loadOrReuse(db: Database, cat: Catalog, result: Record<string, unknown>): Promise<IndexInfo[]> {
+  let indexes: IndexInfo[];
+  if (!REUSE) {
+    await db.sql.exec('DROP INDEX embedding_768_hnsw_idx');
+    await db.sql.query(`INSERT INTO embedding_model (id, name, dimension, active) VALUES ($1, 'bench', $2, true)`, [
+      MODEL,
+      D,
+    ]);
+    result.load = LOADER === 'import' ? await loadViaImport(db, cat) : await loadDirect(db, cat);
+    await db.sql.exec('ANALYZE');
+    log('loaded', result.load);
+    indexes = [
+      await buildIndex(
+        db,
+        'embedding_768_hnsw_idx',
+        `CREATE INDEX embedding_768_hnsw_idx ON embedding_768 USING hnsw (embedding halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)`,
+      ),
+    ];
+    await db.sql.exec('ANALYZE');
+  } else {
+    const size = (await db.sql.query<{ b: number }>(`SELECT pg_relation_size('embedding_768_hnsw_idx')::int8 AS b`))[0]!
+      .b;
+    indexes = [{ name: 'embedding_768_hnsw_idx', sizeMB: r2(size / 2 ** 20) }];
+    result.load = { reused: REUSE, descriptionsAdded: await backfillText(db) };
+    log(`reusing database ${REUSE}`);
+  }
+  return indexes;
+}
+
+async function forcedSection({ db, cat, truth, config }: Ctx): Promise<Record<string, unknown>[]> {
+  // ---- the two strategies forced, at the selectivities between which the cost rule switches: what the rule
+  // weighs (GLIMPSE_HNSW_TUPLE_COST is the ratio of an index-walked tuple to an exactly scored row)
+  const forced: Record<string, unknown>[] = [];
+  for (const s of SELECTIVITIES.filter((x) => ['10%', '1%', '0.1%'].includes(x.name))) {
+    for (const [strategy, threshold] of [
+      ['exact', 100_000_000],
+      ['index', 0],
+    ] as const) {
+      const f = new SearchService(db.sql, { ...config, exactScanThreshold: threshold }, null);
+      const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter: { tagsAll: [s.tag!] }, first: 10 });
+      const { ms, rec } = await timeQueries(f, req, truth.products[s.name]!);
+      const row = {
+        selectivity: s.name,
+        matchingEmbeddings: Math.round(cat.images * s.fraction),
+        forced: strategy,
+        recallAt10: r3(mean(rec)),
+        ...lat(ms),
+      };
+      log(row);
+      forced.push(row);
+    }
+  }
+  return forced;
+}
+
+async function efSweepSection({ db, cat, truth, config }: Ctx): Promise<Record<string, unknown>[]> {
+  // ---- unfiltered service recall/latency against hnsw.ef_search (GLIMPSE_HNSW_EF_SEARCH)
+  const efRows: Record<string, unknown>[] = [];
+  for (const ef of arg('service-ef', '').split(',').filter(Boolean).map(Number)) {
+    const tuned = new SearchService(db.sql, { ...config, hnswEfSearch: ef }, null);
+    const { ms, rec } = await timeQueries(
+      tuned,
+      (q) => ({ vector: Array.from(qvec(cat, q)), first: 10 }),
+      truth.products.none!,
+    );
+    const row = { efSearch: ef, recallAt10: r3(mean(rec)), ...lat(ms) };
+    log('service unfiltered', row);
+    efRows.push(row);
+  }
+  return efRows;
+}
+
+async function textSection({ db, cat, config }: Ctx): Promise<Record<string, unknown>[]> {
+  // ---- KEYWORD, HYBRID and facets (single client): the text side's latency; the query embedding is not
+  // part of it (bench:embed measures that), so the "embedder" hands out the benchmark's query vectors
+  let current = qvec(cat, 0);
+  const textSvc = new SearchService(db.sql, config, () => ({
+    modelId: MODEL,
+    dimension: D,
+    embedText: () => Promise.resolve(current),
+  }));
+  const other: Record<string, unknown>[] = [];
+  const measure = async (label: Record<string, unknown>, req: (q: number) => SearchRequest) => {
+    const { ms, results } = await timeQueries(textSvc, req, null, (q) => (current = qvec(cat, q)));
+    const rows = results.reduce((n, r) => n + r.hits.length, 0);
+    const strategy = results[results.length - 1]?.plan.strategy ?? '';
+    const row = { ...label, strategy, rowsReturned: r2(rows / Q), ...lat(ms) };
+    log(row);
+    other.push(row);
+  };
+  for (const k of KEYWORD_QUERIES) {
+    await measure({ mode: 'KEYWORD', text: k.text, matching: k.matching }, () => ({
+      mode: 'KEYWORD',
+      text: k.text,
+      first: 10,
+    }));
+    await measure({ mode: 'HYBRID', text: k.text, matching: k.matching }, () => ({
+      mode: 'HYBRID',
+      text: k.text,
+      first: 10,
+    }));
+  }
+  const allFacets: FacetKind[] = ['CATEGORY', 'BRAND', 'IN_STOCK', 'PRICE'];
+  for (const s of SELECTIVITIES.filter((x) => ['none', '10%', '1%'].includes(x.name)))
+    await measure({ mode: 'SEMANTIC', facets: allFacets.join(','), selectivity: s.name }, (q) => ({
+      vector: Array.from(qvec(cat, q)),
+      filter: s.tag ? { tagsAll: [s.tag] } : null,
+      facets: allFacets,
+      first: 10,
+    }));
+  await measure({ mode: 'KEYWORD', facets: allFacets.join(','), text: 'style42', matching: '1%' }, () => ({
+    mode: 'KEYWORD',
+    text: 'style42',
+    facets: allFacets,
+    first: 10,
+  }));
+  return other;
+}
+
+async function plainSection({ db, cat, truth }: Ctx): Promise<Record<string, unknown>[]> {
+  // ---- the same, without the exact path and without iterative scan, to show what they buy (10% and 1%)
+  const plainRows: Record<string, unknown>[] = [];
+  for (const s of SELECTIVITIES.filter((x) => x.name === '10%' || x.name === '1%')) {
+    for (const mode of ['off', 'relaxed_order'] as const) {
+      const rec: number[] = [];
+      const ms: number[] = [];
+      let rows = 0;
+      for (let q = 0; q < Q; q++) {
+        const text = `SELECT e.product_id FROM embedding_768 e JOIN product p ON p.id = e.product_id WHERE p.tags @> $2::text[] ORDER BY e.embedding <=> $1::halfvec(768) LIMIT 10`;
+        const { ms: t, value } = await timed(() =>
+          db.sql.transaction(async (tx) => {
+            await tx.exec(
+              `SET LOCAL hnsw.ef_search = 40; SET LOCAL hnsw.iterative_scan = ${mode}; SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off`,
+            );
+            return tx.query<{ product_id: string }>(text, [vectorToSql(qvec(cat, q)), [s.tag!]]);
+          }),
+        );
+        ms.push(t);
+        const got = [...new Set(value.map((r) => productIndex(r.product_id)))];
+        rows += value.length;
+        rec.push(recall(got, truth.products[s.name]![q]!));
+      }
+      const row = {
+        selectivity: s.name,
+        query: `plain ORDER BY … LIMIT 10, ef_search 40, iterative_scan ${mode}`,
+        recallAt10: r3(mean(rec)),
+        rowsReturned: r2(rows / Q),
+        ...lat(ms),
+      };
+      log(row);
+      plainRows.push(row);
+    }
+  }
+  return plainRows;
+}
+
+async function optionsSection({ db, cat, truth }: Ctx, indexes: IndexInfo[]): Promise<Record<string, unknown>[]> {
+  // ---- index options, raw image level, unfiltered
+  const options: Record<string, unknown>[] = [];
+  const top = `SELECT image_id FROM embedding_768 ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`;
+  if (OPTIONS.has('halfvec'))
+    for (const ef of [40, 100, 200, 400])
+      options.push({
+        ...(await rawSweep(db, cat, truth, 'HNSW halfvec', `SET LOCAL hnsw.ef_search = ${ef}`, top)),
+        ef,
+      });
+  if (OPTIONS.has('fp32')) {
+    await db.sql.exec(
+      `CREATE TABLE bench_vec32 AS SELECT image_id, embedding::vector(768) AS embedding FROM embedding_768; ANALYZE bench_vec32`,
+    );
+    indexes.push(
+      await buildIndex(
+        db,
+        'bench_vec32_hnsw',
+        `CREATE INDEX bench_vec32_hnsw ON bench_vec32 USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)`,
+      ),
+    );
+    for (const ef of [40, 100, 200])
+      options.push({
+        ...(await rawSweep(
+          db,
+          cat,
+          truth,
+          'HNSW vector fp32',
+          `SET LOCAL hnsw.ef_search = ${ef}`,
+          `SELECT image_id FROM bench_vec32 ORDER BY embedding <=> $1::vector(768) LIMIT 10`,
+        )),
+        ef,
+      });
+    await db.sql.exec(`DROP TABLE bench_vec32`);
+  }
+  if (OPTIONS.has('ivfflat')) {
+    const lists = Math.max(10, Math.round(cat.images / 1000));
+    await db.sql.exec(`CREATE TABLE bench_ivf AS SELECT image_id, embedding FROM embedding_768; ANALYZE bench_ivf`);
+    indexes.push(
+      await buildIndex(
+        db,
+        'bench_ivf_idx',
+        `CREATE INDEX bench_ivf_idx ON bench_ivf USING ivfflat (embedding halfvec_cosine_ops) WITH (lists = ${lists})`,
+      ),
+    );
+    for (const probes of [5, 10, 20])
+      options.push({
+        ...(await rawSweep(
+          db,
+          cat,
+          truth,
+          `IVFFlat halfvec (lists ${lists})`,
+          `SET LOCAL ivfflat.probes = ${probes}`,
+          `SELECT image_id FROM bench_ivf ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`,
+        )),
+        probes,
+      });
+    await db.sql.exec(`DROP TABLE bench_ivf`);
+  }
+  if (OPTIONS.has('bq')) {
+    indexes.push(
+      await buildIndex(
+        db,
+        'bench_bq_idx',
+        `CREATE INDEX bench_bq_idx ON embedding_768 USING hnsw ((binary_quantize(embedding)::bit(768)) bit_hamming_ops) WITH (m = 16, ef_construction = 64)`,
+      ),
+    );
+    for (const cand of [100, 400, 1000])
+      options.push({
+        ...(await rawSweep(
+          db,
+          cat,
+          truth,
+          'binary quantisation HNSW + exact re-rank',
+          `SET LOCAL hnsw.ef_search = ${Math.min(1000, Math.max(40, cand))}; SET LOCAL enable_seqscan = off`,
+          `SELECT image_id FROM (SELECT image_id, embedding FROM embedding_768 ORDER BY binary_quantize(embedding)::bit(768) <~> binary_quantize($1::halfvec(768)) LIMIT ${cand}) c ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`,
+        )),
+        candidates: cand,
+      });
+    await db.sql.exec(`DROP INDEX bench_bq_idx`);
+  }
+  return options;
+}
+
+async function ivfflatServiceSection(ctx: Ctx): Promise<Record<string, unknown>> {
+  const { db } = ctx;
+  // ---- the service over an IVFFlat index (`glimpse index rebuild --type ivfflat`, default lists): scratch
+  // databases only, since it replaces the table's HNSW index
+
+  const rebuilt = await rebuildIndex(db.sql, {
+    dimension: D,
+    type: 'ivfflat',
+    maintenanceWorkMem: MAINTENANCE_WORK_MEM,
+  });
+  log('rebuilt as ivfflat', { lists: rebuilt.after.parameters.lists, seconds: r2(rebuilt.buildSeconds) });
+  await db.sql.exec('ANALYZE');
+  return {
+    index: {
+      lists: rebuilt.after.parameters.lists,
+      buildSeconds: r2(rebuilt.buildSeconds),
+      sizeMB: r2(rebuilt.after.bytes / 2 ** 20),
+    },
+    rows: await serviceSection(ctx, new SearchService(db.sql, ctx.config, null)),
+  };
+}
+
+function equalRecall(service: Record<string, unknown>[], hnswlibRows: Record<string, unknown>[]) {
+  // equal-recall comparison: hnswlib latency interpolated at the service's unfiltered recall
+  const unf = service[0] as { recallAt10: number; single: { p50: number; p95: number } } | undefined;
+  const lib = hnswlibRows.filter((r) => r.option === 'hnswlib-node') as {
+    recallAt10: number;
+    p50: number;
+    p95: number;
+    ef: number;
+  }[];
+  const atRecall = unf && (lib.find((r) => r.recallAt10 >= unf.recallAt10) ?? lib[lib.length - 1]);
+  if (!unf || !atRecall) return undefined;
+  return {
+    serviceUnfiltered: { recallAt10: unf.recallAt10, p50: unf.single.p50, p95: unf.single.p95 },
+    hnswlib: atRecall,
+    ratioP50: r2(unf.single.p50 / atRecall.p50),
+    note: 'service recall is per product (best image), hnswlib per image; both against exact search over the same vectors',
+  };
+}
+
+/** One SQL round trip set of the statement a search runs: its settings and the search statement in one transaction. */
+async function runBuilt(db: Database, q: BuiltQuery): Promise<void> {
+  if (!q.settings) {
+    await db.sql.query(q.text, q.params);
+    return;
+  }
+  await db.sql.transaction(async (tx) => {
+    await tx.query(q.settings!.text, q.settings!.params);
+    await tx.query(q.text, q.params);
+  });
+}
+
+/**
+ * What a storefront sees, beside what the service and PostgreSQL take, in one run. Per filter (every
+ * selectivity and the compound filters), query by query and interleaved so that a busy machine slows all three
+ * alike: the search statement the service builds, run alone (its settings, statement; "SQL"); the service
+ * in-process (`SearchService.search`, its planner estimate included); the real server over HTTP (GraphQL
+ * `search(input: {vector, filter}, first: 10)`, admin key, keep-alive loopback), then pages 2…PAGES by cursor
+ * for recall over the first PAGES × 10. Overhead = HTTP p50 − SQL p50. Then a cached text query (`text`
+ * instead of `vector`), and throughput with 1 and CLIENTS concurrent HTTP clients.
+ */
+async function httpSection(ctx: Ctx, databaseUrl: string): Promise<Record<string, unknown>> {
+  const { db, cat, truth, config } = ctx;
+  const svc = new SearchService(db.sql, config, null);
+  const key = (await createKey(db.prisma, 'admin', 'bench:search')).key;
+  const profileDir = arg('server-cpu-prof', '');
+  const server = await startBenchServer({
+    databaseUrl,
+    queries: cat.queries,
+    env: { LOG_LEVEL: arg('server-log-level', 'info'), GLIMPSE_DB_POOL_SIZE: String(CLIENTS + 2) },
+    nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+  });
+  const client = searchClient(server.url, key, CLIENTS);
+  const skuIndex = (sku: string) => Number(sku.slice(1));
+  const rows: Record<string, unknown>[] = [];
+  try {
+    const vectorInput = (f: BenchFilter, q: number) => ({ vector: Array.from(qvec(cat, q)), filter: f.filter });
+    for (const f of FILTERS) {
+      const req = (q: number): SearchRequest => ({ vector: Array.from(qvec(cat, q)), filter: f.filter, first: 10 });
+      // warm-up, untimed: each layer once
+      await runBuilt(db, (await svc.explain(req(0))).query);
+      await svc.search(req(0));
+      await client.search(vectorInput(f, 0), 10);
+      const sqlMs: number[] = [];
+      const serviceMs: number[] = [];
+      const httpMs: number[] = [];
+      const laterMs: number[] = [];
+      const serverDb: number[] = [];
+      const serverTotal: number[] = [];
+      const rec10: number[] = [];
+      const recPages: number[] = [];
+      const strategies = new Map<string, number>();
+      let fullPages = 0;
+      for (let q = 0; q < Q; q++) {
+        const built = (await svc.explain(req(q))).query;
+        sqlMs.push((await timed(() => runBuilt(db, built))).ms);
+        serviceMs.push((await timed(() => svc.search(req(q)))).ms);
+        const page = await client.search(vectorInput(f, q), 10);
+        httpMs.push(page.ms);
+        serverDb.push(page.server.db);
+        serverTotal.push(page.server.total);
+        strategies.set(page.server.strategy, (strategies.get(page.server.strategy) ?? 0) + 1);
+        const got = page.skus.map(skuIndex);
+        rec10.push(recall(got, truth.products[f.name]![q]!));
+        let cursor = page.endCursor;
+        for (let k = 1; k < PAGES && cursor; k++) {
+          const next = await client.search(vectorInput(f, q), 10, cursor);
+          laterMs.push(next.ms);
+          got.push(...next.skus.map(skuIndex));
+          cursor = next.hasNextPage ? next.endCursor : null;
+        }
+        const want = truth.pages[f.name]![q]!;
+        if (got.length >= Math.min(want.length, PAGES * 10) && new Set(got).size === got.length) fullPages++;
+        recPages.push(recall(got, want));
+      }
+      const row = {
+        filter: f.name,
+        matchingProducts: Array.from({ length: N }, (_, p) => p).filter((p) => f.matches(p, cat)).length,
+        strategy: [...strategies.entries()].map(([k, v]) => `${k}×${v}`).join(' '),
+        recallAt10: r3(mean(rec10)),
+        [`recallPages1to${PAGES}`]: r3(mean(recPages)),
+        fullDistinctPages: `${fullPages}/${Q}`,
+        sql: lat(sqlMs),
+        service: lat(serviceMs),
+        http: lat(httpMs),
+        overheadP50: r2(pct(httpMs, 50) - pct(sqlMs, 50)),
+        serverTimingP50: { db: r2(pct(serverDb, 50)), total: r2(pct(serverTotal, 50)) },
+        [`httpPages2to${PAGES}`]: lat(laterMs),
+      };
+      log(row);
+      rows.push(row);
+    }
+
+    // a text query whose embedding is cached (the benchmark server's embedder hands out query vector n for
+    // "q<n>"), unfiltered: the same statement as the vector search, without the 768 floats in the request
+    let current = qvec(cat, 0);
+    const textSvc = new SearchService(db.sql, config, () => ({
+      modelId: MODEL,
+      dimension: D,
+      embedText: () => Promise.resolve(current),
+    }));
+    const textReq = (q: number): SearchRequest => ({ text: `q${q}`, first: 10 });
+    await textSvc.search(textReq(0));
+    await client.search({ text: 'q0' }, 10);
+    const text = { sql: [] as number[], service: [] as number[], http: [] as number[], rec: [] as number[] };
+    for (let q = 0; q < Q; q++) {
+      current = qvec(cat, q);
+      const built = (await textSvc.explain(textReq(q))).query;
+      text.sql.push((await timed(() => runBuilt(db, built))).ms);
+      text.service.push((await timed(() => textSvc.search(textReq(q)))).ms);
+      const page = await client.search({ text: `q${q}` }, 10);
+      text.http.push(page.ms);
+      text.rec.push(recall(page.skus.map(skuIndex), truth.products.none![q]!));
+    }
+    const cachedText = {
+      query: 'SEMANTIC text, embedding cached, unfiltered',
+      recallAt10: r3(mean(text.rec)),
+      sql: lat(text.sql),
+      service: lat(text.service),
+      http: lat(text.http),
+      overheadP50: r2(pct(text.http, 50) - pct(text.sql, 50)),
+    };
+    log(cachedText);
+
+    // throughput: the unfiltered vector search, 1 client and CLIENTS concurrent (2 × Q requests each)
+    const throughput: Record<string, unknown>[] = [];
+    for (const clients of [1, CLIENTS]) {
+      const run = await concurrent(2 * Q, clients, (i) => client.search(vectorInput(FILTERS[0]!, i % Q), 10));
+      const row = { clients, ...lat(run.ms), qps: r2((2 * Q * 1000) / run.wallMs) };
+      log('http throughput', row);
+      throughput.push(row);
+    }
+    const single = throughput[0]!.qps as number;
+    return {
+      server:
+        'bench/search-server.ts (startServer of src/server.ts, real schema/resolvers/stack; LOG_LEVEL ' +
+        `${arg('server-log-level', 'info')}; embedder = the benchmark's query vectors)`,
+      rows,
+      cachedText,
+      throughput,
+      concurrencyGain: r2((throughput[1]!.qps as number) / single),
+    };
+  } finally {
+    client.close();
+    await server.stop();
+  }
+}
+
+interface IndexInfo {
+  name: string;
+  seconds?: number;
+  sizeMB: number;
+}
+
+/** What the sections share: the database, the generated catalog, its ground truth and the service settings. */
+interface Ctx {
+  db: Database;
+  cat: Catalog;
+  truth: Truth;
+  config: SearchConfig;
+}
+
+/** Sections to run (`--sections`, comma-separated; `--options-only` = options): all by default. */
+const ALL_SECTIONS = ['service', 'forced', 'ef', 'text', 'plain', 'options', 'ivfflat-service', 'http'] as const;
+const SECTIONS = new Set(
+  flag('options-only') ? ['options'] : arg('sections', ALL_SECTIONS.join(',')).split(',').filter(Boolean),
+);
+for (const s of SECTIONS)
+  if (!(ALL_SECTIONS as readonly string[]).includes(s))
+    throw new Error(`--sections: one of ${ALL_SECTIONS.join(', ')}`);
+
+/** The generated catalog and its ground truth: from the cache for --database runs, else generated. */
+function catalogAndTruth(): { cat: Catalog; truth: Truth } | null {
+  log(`generating ${N} products (alpha ${ALPHA}, ${CLUSTERS} clusters)`);
+  const cached = REUSE && !OPTIONS.has('hnswlib') ? loadCache() : null;
+  if (cached) {
+    log(`catalog and ground truth from ${CACHE_DIR}`);
+    return cached;
+  }
+  const cat = generate();
+  log(`${cat.images} images; ground truth for ${Q} queries`);
+  const truth = groundTruth(cat);
+  if (flag('keep') || flag('load-only') || flag('cache-only') || REUSE) saveCache(cat, truth);
+  return flag('cache-only') ? null : { cat, truth };
+}
+
+/** The service's settings: its defaults, GLIMPSE_* search settings in the environment override them. */
+function searchConfig(): SearchConfig {
+  const base = loadConfig(
+    Object.fromEntries(Object.entries(process.env).filter(([k]) => /^GLIMPSE_(HNSW|EXACT|SEARCH|IVFFLAT)_/.test(k))),
+  );
+  return {
+    maxFirst: base.maxFirst,
+    hnswEfSearch: base.hnswEfSearch,
+    hnswMaxScanTuples: base.hnswMaxScanTuples,
+    exactScanThreshold: base.exactScanThreshold,
+    hnswTupleCost: base.hnswTupleCost,
+    rrfK: base.rrfK,
+    textSearchConfig: base.textSearchConfig,
+    searchCandidateWindow: base.searchCandidateWindow,
+  };
+}
+
+// ---------------------------------------------------------------- main
+async function main() {
+  const started = new Date();
+  const generated = catalogAndTruth();
+  if (!generated) return;
+  const { cat, truth } = generated;
+  const result: Record<string, unknown> = {
+    command: `npm run bench:search -- ${process.argv.slice(2).join(' ')}`.trim(),
+    date: started.toISOString(),
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 2 ** 30) },
+    catalog: {
+      products: N,
+      images: cat.images,
+      queries: Q,
+      generator: {
+        alpha: ALPHA,
+        clusters: CLUSTERS,
+        clusterSpread: CLUSTER,
+        productSpread: PRODUCT,
+        imageSpread: IMAGE,
+        seed: SEED,
+      },
+    },
+  };
+  const hnswlibRows = await hnswlibSection(cat, truth);
   result.hnswlib = hnswlibRows;
   if (flag('calibrate')) {
     console.log(JSON.stringify(result, null, 2));
@@ -790,368 +1383,38 @@ async function main() {
     )[0]!;
     (result.machine as Record<string, unknown>).postgres = versions.pg;
     (result.machine as Record<string, unknown>).pgvector = versions.vector;
-    let indexes: { name: string; seconds?: number; sizeMB: number }[];
-    if (!REUSE) {
-      await db.sql.exec('DROP INDEX embedding_768_hnsw_idx');
-      await db.sql.query(`INSERT INTO embedding_model (id, name, dimension, active) VALUES ($1, 'bench', $2, true)`, [
-        MODEL,
-        D,
-      ]);
-      result.load = LOADER === 'import' ? await loadViaImport(db, cat) : await loadDirect(db, cat);
-      await db.sql.exec('ANALYZE');
-      log('loaded', result.load);
-      indexes = [
-        await buildIndex(
-          db,
-          'embedding_768_hnsw_idx',
-          `CREATE INDEX embedding_768_hnsw_idx ON embedding_768 USING hnsw (embedding halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)`,
-        ),
-      ];
-      await db.sql.exec('ANALYZE');
-    } else {
-      const size = (
-        await db.sql.query<{ b: number }>(`SELECT pg_relation_size('embedding_768_hnsw_idx')::int8 AS b`)
-      )[0]!.b;
-      indexes = [{ name: 'embedding_768_hnsw_idx', sizeMB: r2(size / 2 ** 20) }];
-      result.load = { reused: REUSE, descriptionsAdded: await backfillText(db) };
-      log(`reusing database ${REUSE}`);
-    }
+    const indexes = await loadOrReuse(db, cat, result);
     const tableMB =
       (await db.sql.query<{ b: number }>(`SELECT pg_table_size('embedding_768')::int8 AS b`))[0]!.b / 2 ** 20;
     IDS = await idMaps(db, cat);
+    result.indexes = indexes;
+    result.tableMB = r2(tableMB);
     if (flag('load-only')) {
       log(`--load-only: database ${scratch.url} is ready for --database runs`);
-      result.indexes = indexes;
-      result.tableMB = r2(tableMB);
       console.log(JSON.stringify(result, null, 2));
       return;
     }
     result.warmUp = await warmUp(db, cat);
-
-    // ---- the service, per selectivity (its defaults; GLIMPSE_* search settings in the environment override them)
-    const base = loadConfig(
-      Object.fromEntries(Object.entries(process.env).filter(([k]) => /^GLIMPSE_(HNSW|EXACT|SEARCH|IVFFLAT)_/.test(k))),
-    );
-    const config: SearchConfig = {
-      maxFirst: base.maxFirst,
-      hnswEfSearch: base.hnswEfSearch,
-      hnswMaxScanTuples: base.hnswMaxScanTuples,
-      exactScanThreshold: base.exactScanThreshold,
-      hnswTupleCost: base.hnswTupleCost,
-      rrfK: base.rrfK,
-      textSearchConfig: base.textSearchConfig,
-      searchCandidateWindow: base.searchCandidateWindow,
-    };
-    result.serviceConfig = config;
-    const svc = new SearchService(db.sql, config, null);
-    /**
-     * One untimed warm-up, then the Q queries one at a time: latency per query, the results, and recall@10
-     * (products) against `want` (per query) when given. `before(q)` runs untimed before each query.
-     */
-    const timeQueries = async (
-      service: SearchService,
-      req: (q: number) => SearchRequest,
-      want: number[][] | null,
-      before: (q: number) => void = () => {},
-    ) => {
-      before(0);
-      await service.search(req(0));
-      const ms: number[] = [];
-      const rec: number[] = [];
-      const results: SearchResult[] = [];
-      for (let q = 0; q < Q; q++) {
-        before(q);
-        const { ms: t, value } = await timed(() => service.search(req(q)));
-        ms.push(t);
-        results.push(value);
-        if (want)
-          rec.push(
-            recall(
-              value.hits.map((h) => productIndex(h.productId)),
-              want[q]!,
-            ),
-          );
-      }
-      return { ms, rec, results };
-    };
-    /** the service per selectivity: recall@10 (products), latency 1 client and CLIENTS concurrent */
-    const perSelectivity = async (): Promise<Record<string, unknown>[]> => {
-      const out: Record<string, unknown>[] = [];
-      for (const s of SELECTIVITIES) {
-        const filter: ProductFilter | null = s.tag ? { tagsAll: [s.tag] } : null;
-        const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter, first: 10 });
-        const { ms, rec, results } = await timeQueries(svc, req, truth.products[s.name]!);
-        const strategies = new Map<string, number>();
-        let rows = 0;
-        let ef = 0;
-        let probes = 0;
-        for (const value of results) {
-          rows += value.hits.length;
-          ef = value.plan.efSearch ?? ef;
-          probes = value.plan.probes ?? probes;
-          const k = value.plan.strategy + (value.plan.fallback ? ` (fallback ${value.plan.fallback})` : '');
-          strategies.set(k, (strategies.get(k) ?? 0) + 1);
-        }
-        const conc = await concurrent(Q, CLIENTS, (q) => svc.search(req(q)));
-        const row = {
-          selectivity: s.name,
-          matchingProducts: s.tag ? Math.max(1, Math.round(N * s.fraction)) : N,
-          strategy: [...strategies.entries()].map(([k, v]) => `${k}×${v}`).join(' '),
-          efSearch: ef || null,
-          ...(probes ? { probes } : {}),
-          recallAt10: r3(mean(rec)),
-          rowsReturned: r2(rows / Q),
-          single: lat(ms),
-          [`concurrent${CLIENTS}`]: { ...lat(conc.ms), qps: r2((Q / conc.wallMs) * 1000) },
-        };
-        log(row);
-        out.push(row);
-      }
-      return out;
-    };
-    // --options-only: just the index options (e.g. another index type on a kept 1M database)
-    const service = flag('options-only') ? [] : await perSelectivity();
+    const ctx: Ctx = { db, cat, truth, config: searchConfig() };
+    result.serviceConfig = ctx.config;
+    const service = SECTIONS.has('service')
+      ? await serviceSection(ctx, new SearchService(db.sql, ctx.config, null))
+      : [];
     if (service.length) result.service = service;
-    if (!flag('options-only')) {
-      // ---- the two strategies forced, at the selectivities between which the cost rule switches: what the rule
-      // weighs (GLIMPSE_HNSW_TUPLE_COST is the ratio of an index-walked tuple to an exactly scored row)
-      const forced: Record<string, unknown>[] = [];
-      for (const s of SELECTIVITIES.filter((x) => ['10%', '1%', '0.1%'].includes(x.name))) {
-        for (const [strategy, threshold] of [
-          ['exact', 100_000_000],
-          ['index', 0],
-        ] as const) {
-          const f = new SearchService(db.sql, { ...config, exactScanThreshold: threshold }, null);
-          const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter: { tagsAll: [s.tag!] }, first: 10 });
-          const { ms, rec } = await timeQueries(f, req, truth.products[s.name]!);
-          const row = {
-            selectivity: s.name,
-            matchingEmbeddings: Math.round(cat.images * s.fraction),
-            forced: strategy,
-            recallAt10: r3(mean(rec)),
-            ...lat(ms),
-          };
-          log(row);
-          forced.push(row);
-        }
-      }
-      result.strategiesForced = forced;
-
-      // ---- unfiltered service recall/latency against hnsw.ef_search (GLIMPSE_HNSW_EF_SEARCH)
-      const efRows: Record<string, unknown>[] = [];
-      for (const ef of arg('service-ef', '').split(',').filter(Boolean).map(Number)) {
-        const tuned = new SearchService(db.sql, { ...config, hnswEfSearch: ef }, null);
-        const { ms, rec } = await timeQueries(
-          tuned,
-          (q) => ({ vector: Array.from(qvec(cat, q)), first: 10 }),
-          truth.products.none!,
-        );
-        const row = { efSearch: ef, recallAt10: r3(mean(rec)), ...lat(ms) };
-        log('service unfiltered', row);
-        efRows.push(row);
-      }
+    if (SECTIONS.has('http')) result.http = await httpSection(ctx, scratch.url);
+    if (SECTIONS.has('forced')) result.strategiesForced = await forcedSection(ctx);
+    if (SECTIONS.has('ef')) {
+      const efRows = await efSweepSection(ctx);
       if (efRows.length) result.serviceEfSweep = efRows;
-
-      // ---- KEYWORD, HYBRID and facets (single client): the text side's latency; the query embedding is not
-      // part of it (bench:embed measures that), so the "embedder" hands out the benchmark's query vectors
-      let current = qvec(cat, 0);
-      const textSvc = new SearchService(db.sql, config, () => ({
-        modelId: MODEL,
-        dimension: D,
-        embedText: () => Promise.resolve(current),
-      }));
-      const other: Record<string, unknown>[] = [];
-      const measure = async (label: Record<string, unknown>, req: (q: number) => SearchRequest) => {
-        const { ms, results } = await timeQueries(textSvc, req, null, (q) => (current = qvec(cat, q)));
-        const rows = results.reduce((n, r) => n + r.hits.length, 0);
-        const strategy = results[results.length - 1]?.plan.strategy ?? '';
-        const row = { ...label, strategy, rowsReturned: r2(rows / Q), ...lat(ms) };
-        log(row);
-        other.push(row);
-      };
-      for (const k of KEYWORD_QUERIES) {
-        await measure({ mode: 'KEYWORD', text: k.text, matching: k.matching }, () => ({
-          mode: 'KEYWORD',
-          text: k.text,
-          first: 10,
-        }));
-        await measure({ mode: 'HYBRID', text: k.text, matching: k.matching }, () => ({
-          mode: 'HYBRID',
-          text: k.text,
-          first: 10,
-        }));
-      }
-      const allFacets: FacetKind[] = ['CATEGORY', 'BRAND', 'IN_STOCK', 'PRICE'];
-      for (const s of SELECTIVITIES.filter((x) => ['none', '10%', '1%'].includes(x.name)))
-        await measure({ mode: 'SEMANTIC', facets: allFacets.join(','), selectivity: s.name }, (q) => ({
-          vector: Array.from(qvec(cat, q)),
-          filter: s.tag ? { tagsAll: [s.tag] } : null,
-          facets: allFacets,
-          first: 10,
-        }));
-      await measure({ mode: 'KEYWORD', facets: allFacets.join(','), text: 'style42', matching: '1%' }, () => ({
-        mode: 'KEYWORD',
-        text: 'style42',
-        facets: allFacets,
-        first: 10,
-      }));
-      result.textAndFacets = other;
-
-      // ---- the same, without the exact path and without iterative scan, to show what they buy (10% and 1%)
-      const plainRows: Record<string, unknown>[] = [];
-      for (const s of SELECTIVITIES.filter((x) => x.name === '10%' || x.name === '1%')) {
-        for (const mode of ['off', 'relaxed_order'] as const) {
-          const rec: number[] = [];
-          const ms: number[] = [];
-          let rows = 0;
-          for (let q = 0; q < Q; q++) {
-            const text = `SELECT e.product_id FROM embedding_768 e JOIN product p ON p.id = e.product_id WHERE p.tags @> $2::text[] ORDER BY e.embedding <=> $1::halfvec(768) LIMIT 10`;
-            const { ms: t, value } = await timed(() =>
-              db.sql.transaction(async (tx) => {
-                await tx.exec(
-                  `SET LOCAL hnsw.ef_search = 40; SET LOCAL hnsw.iterative_scan = ${mode}; SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off`,
-                );
-                return tx.query<{ product_id: string }>(text, [vectorToSql(qvec(cat, q)), [s.tag!]]);
-              }),
-            );
-            ms.push(t);
-            const got = [...new Set(value.map((r) => productIndex(r.product_id)))];
-            rows += value.length;
-            rec.push(recall(got, truth.products[s.name]![q]!));
-          }
-          const row = {
-            selectivity: s.name,
-            query: `plain ORDER BY … LIMIT 10, ef_search 40, iterative_scan ${mode}`,
-            recallAt10: r3(mean(rec)),
-            rowsReturned: r2(rows / Q),
-            ...lat(ms),
-          };
-          log(row);
-          plainRows.push(row);
-        }
-      }
-      result.withoutGlimpseStrategy = plainRows;
     }
-
-    // ---- index options, raw image level, unfiltered
-    const options: Record<string, unknown>[] = [];
-    const top = `SELECT image_id FROM embedding_768 ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`;
-    if (OPTIONS.has('halfvec'))
-      for (const ef of [40, 100, 200, 400])
-        options.push({
-          ...(await rawSweep(db, cat, truth, 'HNSW halfvec', `SET LOCAL hnsw.ef_search = ${ef}`, top)),
-          ef,
-        });
-    if (OPTIONS.has('fp32')) {
-      await db.sql.exec(
-        `CREATE TABLE bench_vec32 AS SELECT image_id, embedding::vector(768) AS embedding FROM embedding_768; ANALYZE bench_vec32`,
-      );
-      indexes.push(
-        await buildIndex(
-          db,
-          'bench_vec32_hnsw',
-          `CREATE INDEX bench_vec32_hnsw ON bench_vec32 USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)`,
-        ),
-      );
-      for (const ef of [40, 100, 200])
-        options.push({
-          ...(await rawSweep(
-            db,
-            cat,
-            truth,
-            'HNSW vector fp32',
-            `SET LOCAL hnsw.ef_search = ${ef}`,
-            `SELECT image_id FROM bench_vec32 ORDER BY embedding <=> $1::vector(768) LIMIT 10`,
-          )),
-          ef,
-        });
-      await db.sql.exec(`DROP TABLE bench_vec32`);
-    }
-    if (OPTIONS.has('ivfflat')) {
-      const lists = Math.max(10, Math.round(cat.images / 1000));
-      await db.sql.exec(`CREATE TABLE bench_ivf AS SELECT image_id, embedding FROM embedding_768; ANALYZE bench_ivf`);
-      indexes.push(
-        await buildIndex(
-          db,
-          'bench_ivf_idx',
-          `CREATE INDEX bench_ivf_idx ON bench_ivf USING ivfflat (embedding halfvec_cosine_ops) WITH (lists = ${lists})`,
-        ),
-      );
-      for (const probes of [5, 10, 20])
-        options.push({
-          ...(await rawSweep(
-            db,
-            cat,
-            truth,
-            `IVFFlat halfvec (lists ${lists})`,
-            `SET LOCAL ivfflat.probes = ${probes}`,
-            `SELECT image_id FROM bench_ivf ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`,
-          )),
-          probes,
-        });
-      await db.sql.exec(`DROP TABLE bench_ivf`);
-    }
-    if (OPTIONS.has('bq')) {
-      indexes.push(
-        await buildIndex(
-          db,
-          'bench_bq_idx',
-          `CREATE INDEX bench_bq_idx ON embedding_768 USING hnsw ((binary_quantize(embedding)::bit(768)) bit_hamming_ops) WITH (m = 16, ef_construction = 64)`,
-        ),
-      );
-      for (const cand of [100, 400, 1000])
-        options.push({
-          ...(await rawSweep(
-            db,
-            cat,
-            truth,
-            'binary quantisation HNSW + exact re-rank',
-            `SET LOCAL hnsw.ef_search = ${Math.min(1000, Math.max(40, cand))}; SET LOCAL enable_seqscan = off`,
-            `SELECT image_id FROM (SELECT image_id, embedding FROM embedding_768 ORDER BY binary_quantize(embedding)::bit(768) <~> binary_quantize($1::halfvec(768)) LIMIT ${cand}) c ORDER BY embedding <=> $1::halfvec(768) LIMIT 10`,
-          )),
-          candidates: cand,
-        });
-      await db.sql.exec(`DROP INDEX bench_bq_idx`);
-    }
-    // ---- the service over an IVFFlat index (`glimpse index rebuild --type ivfflat`, default lists): scratch
-    // databases only, since it replaces the table's HNSW index
-    if (OPTIONS.has('ivfflat-service') && !REUSE && !flag('keep')) {
-      const rebuilt = await rebuildIndex(db.sql, {
-        dimension: D,
-        type: 'ivfflat',
-        maintenanceWorkMem: MAINTENANCE_WORK_MEM,
-      });
-      log('rebuilt as ivfflat', { lists: rebuilt.after.parameters.lists, seconds: r2(rebuilt.buildSeconds) });
-      await db.sql.exec('ANALYZE');
-      result.serviceIvfflat = {
-        index: {
-          lists: rebuilt.after.parameters.lists,
-          buildSeconds: r2(rebuilt.buildSeconds),
-          sizeMB: r2(rebuilt.after.bytes / 2 ** 20),
-        },
-        rows: await perSelectivity(),
-      };
-    }
-    result.indexOptions = options;
-    result.indexes = indexes;
-    result.tableMB = r2(tableMB);
-
-    // equal-recall comparison: hnswlib latency interpolated at the service's unfiltered recall
-    const unf = service[0] as { recallAt10: number; single: { p50: number; p95: number } } | undefined;
-    const lib = hnswlibRows.filter((r) => r.option === 'hnswlib-node') as {
-      recallAt10: number;
-      p50: number;
-      p95: number;
-      ef: number;
-    }[];
-    const atRecall = unf && (lib.find((r) => r.recallAt10 >= unf.recallAt10) ?? lib[lib.length - 1]);
-    if (unf && atRecall)
-      result.equalRecall = {
-        serviceUnfiltered: { recallAt10: unf.recallAt10, p50: unf.single.p50, p95: unf.single.p95 },
-        hnswlib: atRecall,
-        ratioP50: r2(unf.single.p50 / atRecall.p50),
-        note: 'service recall is per product (best image), hnswlib per image; both against exact search over the same vectors',
-      };
+    if (SECTIONS.has('text')) result.textAndFacets = await textSection(ctx);
+    if (SECTIONS.has('plain')) result.withoutGlimpseStrategy = await plainSection(ctx);
+    if (SECTIONS.has('options')) result.indexOptions = await optionsSection(ctx, indexes);
+    // the service over an IVFFlat index replaces the table's HNSW index: scratch databases only
+    if (SECTIONS.has('ivfflat-service') && OPTIONS.has('ivfflat-service') && !REUSE && !flag('keep'))
+      result.serviceIvfflat = await ivfflatServiceSection(ctx);
+    const equal = equalRecall(service, hnswlibRows);
+    if (equal) result.equalRecall = equal;
   } finally {
     if (REUSE) await db.close();
     else if (!flag('keep')) await scratch.drop();

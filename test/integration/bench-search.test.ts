@@ -1,6 +1,8 @@
 /**
  * The search benchmark end to end at a tiny size (npm run bench:search): generator → catalog import code path →
- * index build → the service per selectivity (HNSW, then IVFFlat) → KEYWORD/HYBRID/facets → index options.
+ * index build → the service per selectivity (HNSW, then IVFFlat) → the real server over HTTP beside the service and
+ * the search statement (simple and compound filters, pages 1–3 by cursor, a cached text query, 1 vs 2 clients) →
+ * KEYWORD/HYBRID/facets → index options.
  * Keeps the benchmark working; its numbers at real sizes live in docs/performance.md.
  */
 import { execFile } from 'node:child_process';
@@ -50,6 +52,11 @@ describe('bench:search', () => {
         serviceIvfflat: { rows: ServiceRow[] };
         textAndFacets: { mode: string; matching?: string; rowsReturned: number }[];
         indexOptions: { recallAt10: number }[];
+        http: {
+          rows: (Record<string, unknown> & { filter: string; strategy: string; recallAt10: number })[];
+          cachedText: { recallAt10: number; overheadP50: number };
+          throughput: { clients: number; qps: number }[];
+        };
       };
       expect(result.load.method).toMatch(/import code path/);
       for (const rows of [result.service, result.serviceIvfflat.rows]) {
@@ -70,6 +77,27 @@ describe('bench:search', () => {
         expect(t.rowsReturned).toBe(t.mode === 'KEYWORD' ? Math.min(10, keywordMatches) : 10);
       }
       expect(result.indexOptions.length).toBe(4);
+      // the storefront's view: every filter over HTTP, pages 1–3 full and distinct, exact where exact
+      expect(result.http.rows.map((r) => r.filter)).toEqual([
+        'none',
+        '50%',
+        '10%',
+        '1%',
+        '0.1%',
+        '0.01%',
+        '5 brands + price ≤ 250',
+        'category c3/* + in stock + tag 50%',
+      ]);
+      for (const r of result.http.rows) {
+        expect(r.fullDistinctPages).toBe('5/5');
+        if (/^exact×\d+$/.test(r.strategy)) expect([r.recallAt10, r.recallPages1to3]).toEqual([1, 1]);
+        expect(r.recallPages1to3).toBeGreaterThan(0.8);
+        for (const layer of ['sql', 'service', 'http'] as const)
+          expect((r[layer] as { p50: number }).p50).toBeGreaterThan(0);
+        expect(typeof r.overheadP50).toBe('number');
+      }
+      expect(result.http.cachedText.recallAt10).toBeGreaterThan(0.8);
+      expect(result.http.throughput.map((t) => t.clients)).toEqual([1, 2]);
       expect(fs.readdirSync(dir).filter((f) => f.endsWith('-3000.json'))).toHaveLength(1);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
