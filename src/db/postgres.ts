@@ -41,6 +41,11 @@ export function createPool(opts: PostgresOptions): pg.Pool {
     connectionString: opts.url,
     max: opts.poolSize,
     application_name: opts.applicationName ?? 'glimpse',
+    // Session defaults every statement of Glimpse relies on, sent with the connection's start-up instead of a
+    // transaction of settings per search (docs/search.md): statements are short, so JIT compilation (100+ ms
+    // once the planner's disable costs pass jit_above_cost) never pays, and a parallel plan made the exact
+    // search path seq-scan `product` instead of using the filter's index.
+    options: '-c jit=off -c max_parallel_workers_per_gather=0',
     // fail fast when the database is down instead of queueing requests behind a dead server
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,

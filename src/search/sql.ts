@@ -1,7 +1,9 @@
 /**
  * The search SQL builder: every search statement Glimpse runs is generated here (pure functions, no I/O),
  * as ONE parameterised statement per search, plus the pgvector settings for its transaction
- * (`set_config(..., true)` = SET LOCAL). The generated shapes are committed under src/search/queries/
+ * (`set_config(..., true)` = SET LOCAL; only the vector-index shapes have any: the exact and keyword shapes run
+ * as one statement without a transaction, on connections started with JIT and parallel workers off,
+ * src/db/postgres.ts). The generated shapes are committed under src/search/queries/
  * (`npm run search:sql`) so reviewers read SQL, not string concatenation.
  *
  * Shapes
@@ -294,17 +296,6 @@ function ivfflatSettings(opts: BuildSearchInput): { text: string; params: unknow
 }
 
 /**
- * Settings of the other shapes: JIT and parallel workers off. Search statements are short; with the
- * disable_cost of the HNSW settings (or a large exact scan) their estimated cost passes jit_above_cost and
- * LLVM compilation would add 100+ ms to a 5 ms query; a parallel plan makes the planner prefer a parallel
- * seq scan of `product` over the filter's index (measured: 21 ms instead of ~6 ms for a 1% filter at 100K).
- */
-const NO_JIT = {
-  text: `SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)`,
-  params: [] as unknown[],
-};
-
-/**
  * CTEs producing `best(product_id, image_id, distance)`: each candidate product once, with its best image
  * (exact distance). `q` is the query vector placeholder.
  */
@@ -481,7 +472,7 @@ export function buildSearch(opts: BuildSearchInput): BuiltQuery {
       ? hnswSettings(opts)
       : strategy === 'ivfflat-iterative'
         ? ivfflatSettings(opts)
-        : { ...NO_JIT, params: [] };
+        : null;
   const candidateCount = strategy !== 'exact' ? '(SELECT count(*)::int FROM ann)' : 'NULL::int';
   if (opts.mode === 'SEMANTIC') {
     const afterDistance =
@@ -543,7 +534,7 @@ matches AS (
   SELECT r.* FROM ranked r WHERE ${cutoffCondition(opts, params)}
 ),
 ${finalSelect(opts, params, 'pg.product_id, pg.score', 'm.score DESC, m.product_id', 'NULL::int')}`;
-  return { shape: 'keyword', settings: { ...NO_JIT, params: [] }, text, params: params.values };
+  return { shape: 'keyword', settings: null, text, params: params.values };
 }
 
 /** EXPLAIN of a built search (tests, benchmark): same settings, same parameters. */

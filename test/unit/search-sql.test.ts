@@ -115,12 +115,10 @@ describe('search SQL builder', () => {
     expect(q.params).toContain(11); // first + 1
   });
 
-  it('exact shape: cannot be served by the HNSW index; only JIT off', () => {
+  it('exact shape: cannot be served by the HNSW index; one statement, no settings transaction', () => {
     const q = buildSearch(base({ strategy: 'exact' }));
     expect(q.shape).toBe('semantic-exact');
-    expect(q.settings!.text).toBe(
-      "SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)",
-    );
+    expect(q.settings).toBeNull();
     expect(q.text).not.toMatch(/ORDER BY e\.embedding <=>/);
     expect(q.text).toContain('ORDER BY product_id, distance, image_id');
     // no guard: LIMIT NULL (all filtered rows); a guard: its row count

@@ -44,7 +44,8 @@ interface SearchEdgeValue {
   cursor: string;
   score: number;
   node: ProductRow;
-  matchedImage: ImageRow | null;
+  /** read only when the query selects `matchedImage` (SearchEdge.matchedImage): one round trip less otherwise */
+  matchedImageId: string | null;
   semanticRank: number | null;
   keywordRank: number | null;
 }
@@ -52,9 +53,6 @@ interface SearchEdgeValue {
 async function toSearchConnection(ctx: Ctx, result: SearchResult) {
   const { loaders } = scopeOf(ctx);
   const nodes = await Promise.all(result.hits.map((h) => loaders.product.load(h.productId)));
-  const images = await Promise.all(
-    result.hits.map((h) => (h.matchedImageId ? loaders.image.load(h.matchedImageId) : null)),
-  );
   const edges: SearchEdgeValue[] = [];
   result.hits.forEach((h: SearchHit, i) => {
     const node = nodes[i];
@@ -63,7 +61,7 @@ async function toSearchConnection(ctx: Ctx, result: SearchResult) {
       cursor: h.cursor,
       score: h.score,
       node,
-      matchedImage: images[i] ?? null,
+      matchedImageId: h.matchedImageId,
       semanticRank: h.semanticRank ?? null,
       keywordRank: h.keywordRank ?? null,
     });
@@ -381,6 +379,12 @@ export const resolvers = {
         );
       }
       return jobView(await services.jobs.startReembed(model));
+    },
+  },
+
+  SearchEdge: {
+    matchedImage(edge: SearchEdgeValue, _: unknown, ctx: Ctx): Promise<ImageRow | null> | null {
+      return edge.matchedImageId ? scopeOf(ctx).loaders.image.load(edge.matchedImageId) : null;
     },
   },
 
