@@ -35,7 +35,7 @@ import { Importer } from '../src/catalog/import/importer.js';
 import { rebuildIndex } from '../src/search/index-admin.js';
 import { renderReport } from './search-report.js';
 import { SearchService } from '../src/search/service.js';
-import type { BuiltQuery } from '../src/search/sql.js';
+import { inlineSettings, type BuiltQuery } from '../src/search/sql.js';
 import { createKey } from '../src/auth/api-keys.js';
 import { searchClient, startBenchServer } from './search-http.js';
 import type { FacetKind, ProductFilter, SearchConfig, SearchRequest, SearchResult } from '../src/search/types.js';
@@ -1139,16 +1139,14 @@ function equalRecall(service: Record<string, unknown>[], hnswlibRows: Record<str
   };
 }
 
-/** One SQL round trip set of the statement a search runs: its settings and the search statement in one transaction. */
+/** The search statement a search runs, alone: with its settings (if any) in one transaction. */
 async function runBuilt(db: Database, q: BuiltQuery): Promise<void> {
   if (!q.settings) {
     await db.sql.query(q.text, q.params);
     return;
   }
-  await db.sql.transaction(async (tx) => {
-    await tx.query(q.settings!.text, q.settings!.params);
-    await tx.query(q.text, q.params);
-  });
+  // as the service runs it: the settings in BEGIN's round trip
+  await db.sql.transaction((tx) => tx.query(q.text, q.params), { begin: inlineSettings(q.settings) });
 }
 
 /**

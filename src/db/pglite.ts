@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { PGlite, types, type Transaction } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { vector } from '@electric-sql/pglite-pgvector';
-import type { Sql } from './sql.js';
+import type { Sql, TransactionOptions } from './sql.js';
 import { registerPGliteVectorTypes } from './vector.js';
 import { ConnectionLostError } from './unavailable.js';
 
@@ -32,9 +32,10 @@ function wrapTx(tx: Transaction): Sql {
     async exec(text: string) {
       await tx.exec(text);
     },
-    async transaction<T>(fn: (inner: Sql) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (inner: Sql) => Promise<T>, opts?: TransactionOptions): Promise<T> {
       const name = `sp_${Math.random().toString(36).slice(2, 10)}`;
       await tx.exec(`SAVEPOINT ${name}`);
+      if (opts?.begin) await tx.exec(opts.begin);
       try {
         const out = await fn(wrapTx(tx));
         await tx.exec(`RELEASE SAVEPOINT ${name}`);
@@ -63,8 +64,11 @@ export function pgliteSql(db: PGlite): Sql {
     async exec(text: string) {
       await db.exec(text).catch(closedIsUnavailable);
     },
-    transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
-      return db.transaction((tx) => fn(wrapTx(tx)));
+    transaction<T>(fn: (tx: Sql) => Promise<T>, opts?: TransactionOptions): Promise<T> {
+      return db.transaction(async (tx) => {
+        if (opts?.begin) await tx.exec(opts.begin);
+        return fn(wrapTx(tx));
+      });
     },
     async session<T>(fn: (s: Sql) => Promise<T>): Promise<T> {
       // one backend: the session is the database itself

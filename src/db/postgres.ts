@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Sql } from './sql.js';
+import type { Sql, TransactionOptions } from './sql.js';
 import type { VectorTypeParsers } from './vector.js';
 import { connectionErrorOf } from './unavailable.js';
 
@@ -75,11 +75,13 @@ function wrap(client: Queryable, pool: pg.Pool, inTx = client !== pool): Sql {
     async exec(text: string) {
       await client.query(text).catch(coded);
     },
-    async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (tx: Sql) => Promise<T>, opts?: TransactionOptions): Promise<T> {
+      // the simple query protocol runs several statements in one round trip
+      const withBegin = (first: string) => (opts?.begin ? `${first}; ${opts.begin}` : first);
       if (inTx) {
         // already inside a transaction: a savepoint keeps nested units atomic
         const name = `sp_${Math.random().toString(36).slice(2, 10)}`;
-        await client.query(`SAVEPOINT ${name}`).catch(coded);
+        await client.query(withBegin(`SAVEPOINT ${name}`)).catch(coded);
         try {
           const out = await fn(wrap(client, pool, true));
           await client.query(`RELEASE SAVEPOINT ${name}`);
@@ -93,7 +95,7 @@ function wrap(client: Queryable, pool: pg.Pool, inTx = client !== pool): Sql {
       const conn = client === pool ? await pool.connect() : (client as pg.PoolClient);
       let broken: Error | undefined;
       try {
-        await conn.query('BEGIN').catch(coded);
+        await conn.query(withBegin('BEGIN')).catch(coded);
         const out = await fn(wrap(conn, pool, true));
         await conn.query('COMMIT').catch(coded);
         return out;

@@ -5,6 +5,11 @@
  */
 export type DatabaseKind = 'postgres' | 'pglite';
 
+export interface TransactionOptions {
+  /** SQL without parameters run right after BEGIN, in the same round trip (e.g. `SET LOCAL …`) */
+  begin?: string;
+}
+
 export interface Sql {
   readonly kind: DatabaseKind;
   /** One parameterised statement ($1, $2, …). */
@@ -14,8 +19,9 @@ export interface Sql {
   /**
    * Runs `fn` in one transaction on one connection: committed when it resolves, rolled back when it
    * throws. `SET LOCAL` inside applies to this transaction only (used to tune pgvector per search).
+   * `begin`: statements without parameters sent in the same round trip as BEGIN (a search's settings).
    */
-  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Sql) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /**
    * Runs `fn` on one connection, outside a transaction (session `SET`s, then statements that cannot run in a
    * transaction block, e.g. CREATE INDEX CONCURRENTLY). Session settings are reset before the connection

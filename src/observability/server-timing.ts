@@ -11,7 +11,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
-import type { Sql } from '../db/sql.js';
+import type { Sql, TransactionOptions } from '../db/sql.js';
 
 export class RequestTimings {
   /** performance.now() when the request arrived */
@@ -107,8 +107,8 @@ export function timedSql(sql: Sql): Sql {
       return trackDb(1, () => sql.query<T>(text, params));
     },
     exec: (text) => trackDb(1, () => sql.exec(text)),
-    transaction<T>(fn: (tx: Sql) => Promise<T>) {
-      return trackDb(2, () => sql.transaction((tx) => fn(timedSql(tx))));
+    transaction<T>(fn: (tx: Sql) => Promise<T>, opts?: TransactionOptions) {
+      return trackDb(2, () => sql.transaction((tx) => fn(timedSql(tx)), opts));
     },
     session<T>(fn: (s: Sql) => Promise<T>) {
       return sql.session((s) => fn(timedSql(s)));

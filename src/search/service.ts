@@ -5,6 +5,7 @@
  * iterative scan), runs the statement from ./sql.ts and maps rows to hits.
  * It never calls ONNX itself: text goes through the injected `QueryEmbedder`.
  */
+import { LRUCache } from 'lru-cache';
 import { normaliseFilter } from '../catalog/filter.js';
 import { searchDuration } from '../observability/metrics.js';
 import { noteStrategy, timeEmbed } from '../observability/server-timing.js';
@@ -28,6 +29,7 @@ import {
   embeddingTable,
   explainText,
   hasFilter,
+  inlineSettings,
   strategyShape,
   type BuildSearchInput,
   type BuiltQuery,
@@ -67,6 +69,13 @@ export const MIN_EXACT_SCAN_ROWS = 2000;
  * matching product (measured at 100K, 10% filter: 119 ms without facets, 194 ms with all four).
  */
 const FACETED_ROW_COST = 2;
+/**
+ * The planner's estimate of a filter is kept this long (per service, by statement and parameters): storefront
+ * filters repeat, statistics change only with ANALYZE, and a stale estimate costs time, never results (the
+ * fall-backs in execute()). Like the index information's cache (index-admin.ts), a minute.
+ */
+const FILTER_ESTIMATE_TTL_MS = 60_000;
+const FILTER_ESTIMATES = 1000;
 /** an exact scan chosen from statistics stops after this many × the threshold rows (then the index runs) */
 const EXACT_GUARD_FACTOR = 2;
 
@@ -133,6 +142,11 @@ interface Prepared {
 
 export class SearchService {
   private readonly embedder: EmbedderProvider;
+  /** planned product rows of a filter-estimate statement (its text and parameters as the key); boxed: null too */
+  private readonly filterEstimates = new LRUCache<string, { rows: number | null }>({
+    max: FILTER_ESTIMATES,
+    ttl: FILTER_ESTIMATE_TTL_MS,
+  });
 
   constructor(
     private readonly sql: Sql,
@@ -223,12 +237,10 @@ export class SearchService {
     return { plan: p.plan, query: q, explain: rows.map((r) => r['QUERY PLAN']).join('\n') };
   }
 
+  /** One statement; with settings, in a transaction whose BEGIN carries them (3 round trips, not 4). */
   private async run(q: BuiltQuery): Promise<Row[]> {
     if (!q.settings) return this.sql.query<Row>(q.text, q.params);
-    return this.sql.transaction(async (tx) => {
-      await tx.query(q.settings!.text, q.settings!.params);
-      return tx.query<Row>(q.text, q.params);
-    });
+    return this.sql.transaction((tx) => tx.query<Row>(q.text, q.params), { begin: inlineSettings(q.settings) });
   }
 
   private result(p: Prepared, meta: Row | undefined, rows: Row[]): SearchResult {
@@ -460,10 +472,7 @@ export class SearchService {
     if (threshold <= 0) return indexPath;
     plan.exactScanThreshold = threshold;
     if (total > 0 && index.productRows > 0) {
-      const q = buildFilterEstimate({ filter: build.filter, excludeProductId: build.excludeProductId });
-      const row = (await this.sql.query<{ 'QUERY PLAN': unknown }>(q.text, q.params))[0];
-      plan.statements++;
-      const products = plannedRows(row?.['QUERY PLAN']);
+      const products = await this.plannedFilterRows(build, plan);
       if (products != null) {
         const estimated = Math.round((products * total) / index.productRows);
         plan.plannerRows = estimated;
@@ -485,6 +494,19 @@ export class SearchService {
     if (n <= threshold) return { strategy: 'exact', guard: null };
     // n is a lower bound (the count stopped): the safe side for sizing the scan budget
     return { strategy: 'index', matchFraction: total > 0 ? Math.min(1, n / Math.max(n, total)) : 1 };
+  }
+
+  /** The planner's row estimate of the filter over `product` (EXPLAIN, nothing read), cached a minute. */
+  private async plannedFilterRows(build: BuildSearchInput, plan: SearchPlan): Promise<number | null> {
+    const q = buildFilterEstimate({ filter: build.filter, excludeProductId: build.excludeProductId });
+    const key = `${q.text}\0${JSON.stringify(q.params)}`;
+    const hit = this.filterEstimates.get(key);
+    if (hit) return hit.rows;
+    const row = (await this.sql.query<{ 'QUERY PLAN': unknown }>(q.text, q.params))[0];
+    plan.statements++;
+    const rows = plannedRows(row?.['QUERY PLAN']);
+    this.filterEstimates.set(key, { rows });
+    return rows;
   }
 
   /**

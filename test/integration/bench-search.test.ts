@@ -44,7 +44,7 @@ describe('bench:search', () => {
           '--results-dir',
           dir,
         ],
-        { env: { ...process.env, DATABASE_URL: TEST_DATABASE_URL }, maxBuffer: 64 << 20, timeout: 240_000 },
+        { env: { ...process.env, DATABASE_URL: TEST_DATABASE_URL }, maxBuffer: 64 << 20, timeout: 420_000 },
       );
       const result = JSON.parse(stdout) as {
         load: { method: string };
@@ -102,5 +102,5 @@ describe('bench:search', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  }, 300_000);
+  }, 480_000);
 });

@@ -67,7 +67,7 @@ describe.each(DB_KINDS)('Server-Timing on %s', (kind) => {
       );
     }
     await sql.exec('ANALYZE');
-  }, 120_000);
+  }, 300_000);
 
   afterAll(async () => {
     await srv?.close();

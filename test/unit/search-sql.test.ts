@@ -14,6 +14,7 @@ import {
   escapeLike,
   filterConditions,
   hasFilter,
+  inlineSettings,
   type BuildSearchInput,
 } from '../../src/search/sql.js';
 
@@ -113,6 +114,18 @@ describe('search SQL builder', () => {
     expect(q.settings!.text).toContain("set_config('hnsw.iterative_scan'");
     expect(q.settings!.params).toEqual(['100', 'relaxed_order', '20000']);
     expect(q.params).toContain(11); // first + 1
+  });
+
+  it('settings inline as quoted literals in the round trip of BEGIN; a quote cannot end the literal', () => {
+    const q = buildSearch(base({ strategy: 'hnsw-iterative', efSearch: 100, window: 44 }));
+    const sql = inlineSettings(q.settings!);
+    expect(sql).toContain("set_config('hnsw.ef_search', '100', true)");
+    expect(sql).toContain("set_config('hnsw.iterative_scan', 'relaxed_order', true)");
+    expect(sql).not.toMatch(/\$\d/);
+    expect(inlineSettings({ text: 'SELECT set_config($1, $2, true)', params: ['a', "x'; DROP TABLE t; --"] })).toBe(
+      "SELECT set_config('a', 'x''; DROP TABLE t; --', true)",
+    );
+    expect(() => inlineSettings({ text: 'SELECT $2', params: ['a'] })).toThrow(RangeError);
   });
 
   it('exact shape: cannot be served by the HNSW index; one statement, no settings transaction', () => {
