@@ -69,7 +69,7 @@ export function routedSql(primary: Sql, replicas: ReplicaSet, standbySql: Readon
     kind: primary.kind,
     query: (text, params) => run((sql) => sql.query(text, params)),
     exec: (text) => primary.exec(text), // migrations and DDL: always the primary
-    transaction: (fn) => run((sql) => sql.transaction(fn)),
+    transaction: (fn, opts) => run((sql) => sql.transaction(fn, opts)),
     session: (fn) => run((sql) => sql.session(fn)),
   };
 }
