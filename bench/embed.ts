@@ -1,9 +1,11 @@
 /**
  * Embedding throughput: texts/s (one at a time and micro-batched; short and 77-token queries), images/s
- * (decode + preprocess alone, inference alone, end to end). Default: the generated TEST model on CPU.
+ * (decode + preprocess alone, inference alone, end to end), and the latency of one query through the image model's
+ * own text tower beside the paired text tower (`--text-model`, e.g. M-CLIP's XLM-R; Chinese queries). Default: the
+ * generated TEST model and TEST multilingual tower on CPU.
  *
- *   npm run bench:embed -- [--model test|DIR|REPO] [--ep cpu|cuda] [--dtype fp32|fp16] [--workers N]
- *                          [--batch N] [--seconds S] [--no-write]
+ *   npm run bench:embed -- [--model test|DIR|REPO] [--text-model test-multilingual|DIR|REPO|none] [--ep cpu|cuda]
+ *                          [--dtype fp32|fp16] [--workers N] [--batch N] [--seconds S] [--no-write]
  * Prints JSON and writes bench/results/embed-<date>.json.
  */
 import fs from 'node:fs';
@@ -14,9 +16,14 @@ import sharp from 'sharp';
 import { loadConfig } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { preprocessImage } from '../src/embedding/image-preprocess.js';
+import { TextTower } from '../src/embedding/text-tower.js';
 
 const program = new Command()
   .option('--model <name>', 'model (folder, repo id in the cache, or "test")', 'test')
+  .option(
+    '--text-model <name>',
+    'paired text tower (default: test-multilingual with --model test, else GLIMPSE_TEXT_MODELS[0])',
+  )
   .addOption(new Option('--ep <provider>', 'execution provider').choices(['cpu', 'cuda']).default('cpu'))
   .addOption(new Option('--dtype <dtype>', 'weights').choices(['fp32', 'fp16']).default('fp32'))
   .option('--workers <n>', 'inference workers (default: GLIMPSE_INFERENCE_WORKERS)')
@@ -26,6 +33,7 @@ const program = new Command()
   .parse();
 const opts = program.opts<{
   model: string;
+  textModel?: string;
   ep: 'cpu' | 'cuda';
   dtype: 'fp32' | 'fp16';
   workers?: string;
@@ -94,6 +102,38 @@ const concurrency = Math.max(2, os.availableParallelism());
 const noWait = await Embedder.load({ ...config, maxBatchWaitMs: 0 }, logger);
 const shortBatch1NoWait = await rate(async () => (await noWait.embedText(shortQuery()), 1));
 const longBatch1NoWait = await rate(async () => (await noWait.embedText(longQuery()), 1));
+
+/** Latency of one query at a time (no batching wait): p50 / p95 / mean in ms over `seconds`. */
+async function latency(embed: (text: string) => Promise<unknown>, query: () => string) {
+  await embed(query()); // warm-up
+  const ms: number[] = [];
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    const t = performance.now();
+    await embed(query());
+    ms.push(performance.now() - t);
+  }
+  ms.sort((a, b) => a - b);
+  const at = (q: number) => Math.round(ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]! * 100) / 100;
+  const mean = Math.round((ms.reduce((a, b) => a + b, 0) / ms.length) * 100) / 100;
+  return { p50Ms: at(0.5), p95Ms: at(0.95), meanMs: mean, queries: ms.length };
+}
+const ZH = '红色 蓝色 连衣裙 运动鞋 皮革 棉 羊毛 衬衫 夹克 靴子 手提包 钱包 围巾 帽子 陶瓷 杯子'.split(' ');
+const zhQuery = () => `${ZH[counter % ZH.length]}${ZH[(counter * 7 + 3) % ZH.length]} ${counter++}`;
+const textModelName = opts.textModel ?? (opts.model === 'test' ? 'test-multilingual' : config.textModels[0]);
+let textTowers: Record<string, unknown> | null = null;
+if (textModelName && textModelName !== 'none') {
+  const tower = await TextTower.load(textModelName, { ...config, maxBatchWaitMs: 0 }, logger);
+  textTowers = {
+    [embedder.modelId]: { query: 'English, 3 words', ...(await latency((t) => noWait.embedText(t), shortQuery)) },
+    [tower.modelId]: { query: 'Chinese, 2 words', ...(await latency((t) => tower.embedText(t), zhQuery)) },
+    [`${tower.modelId} (English)`]: {
+      query: 'English, 3 words',
+      ...(await latency((t) => tower.embedText(t), shortQuery)),
+    },
+  };
+  await tower.close();
+}
 await noWait.close();
 
 const results = {
@@ -154,6 +194,8 @@ const report = {
   },
   unit: 'items per second',
   results,
+  /** one query at a time through each text tower (latency, not throughput) */
+  textTowers,
   observedBatches: { maxText: Math.max(0, ...stats.textBatches), maxImage: Math.max(0, ...stats.imageBatches) },
   warnings,
 };

@@ -10,6 +10,7 @@ const SEARCH_QUERY = `
 query DemoSearch($input: SearchInput!, $first: Int, $after: String) {
   search(input: $input, first: $first, after: $after) {
     model
+    textModel
     pageInfo { hasNextPage endCursor }
     facets {
       categories { value count }
@@ -143,7 +144,7 @@ async function runSearch({ append = false } = {}) {
     if (n === 0) setStatus('No products match. Try other words, another mode or fewer filters.', 'empty');
     else
       setStatus(
-        `${n} product${n === 1 ? '' : 's'} shown${search.pageInfo.hasNextPage ? ' (more available)' : ''} · ${search.model ? `model ${search.model}` : 'keyword search'}`,
+        `${n} product${n === 1 ? '' : 's'} shown${search.pageInfo.hasNextPage ? ' (more available)' : ''} · ${search.model ? `model ${search.model}` : 'keyword search'}${search.textModel && search.textModel !== search.model ? ` · query read by ${search.textModel}` : ''}`,
         'done',
       );
   } catch (err) {
