@@ -14,7 +14,10 @@ import {
   resolveModel,
   type ModelManagerConfig,
 } from '../../../src/embedding/index.js';
+import protobuf from 'protobufjs';
 import { buildTestModelFiles, clipBpeText } from '../../../src/embedding/test-model.js';
+import { buildTestTextTowerFiles } from '../../../src/embedding/test-text-tower.js';
+import { fetchTextTower, resolveTextTower } from '../../../src/embedding/text-tower-files.js';
 import { buildClipTokenizerJson } from '../../../src/embedding/tokenizer.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-fetch-'));
@@ -83,6 +86,42 @@ beforeAll(async () => {
   repos['fake/clip'] = { files, interrupt: new Set(['onnx/text_model.onnx', 'config.json']) };
   repos['fake/corrupt'] = { files, corrupt: new Set(['onnx/vision_model.onnx']) };
   repos['fake/auto'] = { files };
+  // a text tower in Immich's layout whose graph keeps its weights in an external file (as XLM-R large must)
+  const tower = buildTestTextTowerFiles();
+  const withExternal = protobuf.Root.fromJSON({
+    nested: {
+      M: { fields: { graph: { type: 'G', id: 7 } } },
+      G: { fields: { initializer: { rule: 'repeated', type: 'T', id: 5 } } },
+      T: {
+        fields: {
+          name: { type: 'string', id: 8 },
+          externalData: { rule: 'repeated', type: 'E', id: 13 },
+          dataLocation: { type: 'int32', id: 14 },
+        },
+      },
+      E: { fields: { key: { type: 'string', id: 1 }, value: { type: 'string', id: 2 } } },
+    },
+  }).lookupType('M');
+  const graph = withExternal.encode(
+    withExternal.fromObject({
+      graph: {
+        initializer: [
+          { name: 'w', externalData: [{ key: 'location', value: 'xlmr.weights' }], dataLocation: 1 },
+          { name: 'b', externalData: [{ key: 'location', value: 'xlmr.weights' }], dataLocation: 1 },
+        ],
+      },
+    }),
+  );
+  repos['fake/mclip'] = {
+    files: {
+      'config.json': tower['config.json']!,
+      'textual/model.onnx': Buffer.from(graph.finish()),
+      'textual/tokenizer.json': tower['textual/tokenizer.json']!,
+      'textual/tokenizer_config.json': tower['textual/tokenizer_config.json']!,
+      'textual/xlmr.weights': Buffer.alloc(300_000, 7),
+    },
+    interrupt: new Set(['textual/xlmr.weights']),
+  };
   server = http.createServer((req, res) => {
     requests.push({ method: req.method!, url: req.url!, ...(req.headers.range ? { range: req.headers.range } : {}) });
     const m = /^\/(cdn\/)?([^/]+\/[^/]+)\/(?:resolve\/main\/)?(.+)$/.exec(req.url!);
@@ -123,6 +162,18 @@ afterAll(async () => {
 });
 
 describe('model fetch', () => {
+  it('text tower: the Immich layout, then the external weight files its model.onnx names (resumed, verified)', async () => {
+    const modelDir = path.join(tmp, 'cache-text');
+    const r = await fetchTextTower({ repo: 'fake/mclip', modelDir, endpoint });
+    expect(r.dir).toBe(path.join(modelDir, 'fake', 'mclip'));
+    for (const [f, body] of Object.entries(repos['fake/mclip']!.files))
+      expect(fs.readFileSync(path.join(r.dir, f)).equals(body), f).toBe(true);
+    expect(requests.some((q) => q.range && q.url.endsWith('textual/xlmr.weights'))).toBe(true); // resumed
+    expect(requests.some((q) => q.url.endsWith('textual/special_tokens_map.json'))).toBe(true); // optional: 404
+    const resolved = await resolveTextTower('fake/mclip', modelDir);
+    expect(resolved).toMatchObject({ id: 'fake/mclip', dimension: 768, contextLength: 77, isTestModel: true });
+  });
+
   it('downloads, resumes interrupted transfers with Range, verifies and renames atomically', async () => {
     const modelDir = path.join(tmp, 'cache1');
     const progress: number[] = [];
