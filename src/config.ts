@@ -289,7 +289,7 @@ export const settings = {
     'GLIMPSE_SEARCH_CANDIDATES',
     int(10, 100_000),
     '500',
-    'Images taken from the HNSW scan for facets and HYBRID fusion (SEMANTIC pages take at least (first+1)×4); see docs/search.md.',
+    'Images taken from the vector index scan for HYBRID fusion and for a totalCount under a score cut (SEMANTIC pages take at least (first+1)×4); see docs/search.md.',
   ),
   rrfK: setting('GLIMPSE_RRF_K', int(1, 10_000), '60', 'Reciprocal rank fusion constant k for HYBRID mode.'),
   textSearchConfig: setting(

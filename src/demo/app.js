@@ -11,6 +11,8 @@ query DemoSearch($input: SearchInput!, $first: Int, $after: String) {
   search(input: $input, first: $first, after: $after) {
     model
     textModel
+    totalCount
+    totalCountExact
     pageInfo { hasNextPage endCursor }
     facets {
       categories { value count }
@@ -141,10 +143,11 @@ async function runSearch({ append = false } = {}) {
     $('#more').hidden = !search.pageInfo.hasNextPage;
     if (!append) renderFacets(search.facets);
     const n = state.seen.size;
+    const total = `${search.totalCount}${search.totalCountExact ? '' : '+'}`;
     if (n === 0) setStatus('No products match. Try other words, another mode or fewer filters.', 'empty');
     else
       setStatus(
-        `${n} product${n === 1 ? '' : 's'} shown${search.pageInfo.hasNextPage ? ' (more available)' : ''} · ${search.model ? `model ${search.model}` : 'keyword search'}${search.textModel && search.textModel !== search.model ? ` · query read by ${search.textModel}` : ''}`,
+        `${n} of ${total} product${search.totalCount === 1 ? '' : 's'} shown · ${search.model ? `model ${search.model}` : 'keyword search'}${search.textModel && search.textModel !== search.model ? ` · query read by ${search.textModel}` : ''}`,
         'done',
       );
   } catch (err) {

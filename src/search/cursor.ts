@@ -1,7 +1,7 @@
 /**
  * Opaque search cursors: base64url JSON of the keyset position after a hit — (distance, product id) for
  * SEMANTIC, (score, product id) for KEYWORD / HYBRID — plus the best score of the whole search so that
- * `relativeCutoff` means the same on every page. float8 values survive the round trip exactly (JSON
+ * `relativeCutoff` means the same on every page (and, where a later page cannot count it, page 1's total). float8 values survive the round trip exactly (JSON
  * numbers are IEEE doubles and Postgres prints float8 in shortest round-trip form).
  */
 import { badInput } from '../errors.js';
@@ -14,6 +14,10 @@ interface CursorJson {
   k: number;
   id: string;
   b: number | null;
+  /** the total of page 1 when a later page cannot count it (index path with a score cut) */
+  t?: number;
+  /** whether `t` is exact */
+  x?: boolean;
 }
 
 const MODE_CODE: Record<SearchMode, CursorJson['m']> = { SEMANTIC: 'S', KEYWORD: 'K', HYBRID: 'H' };
@@ -22,10 +26,20 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 export interface DecodedCursor {
   key: CursorKey;
   bestScore: number | null;
+  total?: { count: number; exact: boolean };
 }
 
-export function encodeCursor(mode: SearchMode, key: CursorKey, bestScore: number | null): string {
+export function encodeCursor(
+  mode: SearchMode,
+  key: CursorKey,
+  bestScore: number | null,
+  total?: { count: number; exact: boolean } | null,
+): string {
   const json: CursorJson = { v: 1, m: MODE_CODE[mode], k: key.value, id: key.productId, b: bestScore };
+  if (total) {
+    json.t = total.count;
+    json.x = total.exact;
+  }
   return Buffer.from(JSON.stringify(json), 'utf8').toString('base64url');
 }
 
@@ -49,14 +63,17 @@ export function decodeCursor(cursor: string, mode: SearchMode): DecodedCursor {
     !Number.isFinite(c.k) ||
     typeof c.id !== 'string' ||
     !UUID_RE.test(c.id) ||
-    !(c.b === null || (typeof c.b === 'number' && Number.isFinite(c.b)))
+    !(c.b === null || (typeof c.b === 'number' && Number.isFinite(c.b))) ||
+    !(c.t === undefined || (Number.isInteger(c.t) && c.t >= 0 && typeof c.x === 'boolean'))
   )
     throw bad();
   const key: CursorKey =
     mode === 'SEMANTIC'
       ? { kind: 'distance', value: c.k, productId: c.id }
       : { kind: 'score', value: c.k, productId: c.id };
-  return { key, bestScore: c.b ?? null };
+  const out: DecodedCursor = { key, bestScore: c.b ?? null };
+  if (c.t !== undefined) out.total = { count: c.t, exact: c.x! };
+  return out;
 }
 
 export function isUuid(s: string): boolean {

@@ -13,6 +13,7 @@ import {
   type BuildSearchInput,
   type BuiltQuery,
 } from './sql.js';
+import { buildFacets } from './facet-sql.js';
 import { buildIndexInfo } from './index-admin.js';
 import type { ProductFilter } from './types.js';
 
@@ -51,7 +52,8 @@ const common = (over: Partial<BuildSearchInput>): BuildSearchInput => ({
   relativeCutoff: 0.5,
   bestScore: 0.31,
   first: 20,
-  facets: ['CATEGORY', 'BRAND', 'IN_STOCK', 'PRICE'],
+  facets: ['CATEGORY', 'CATEGORY_TREE', 'BRAND', 'IN_STOCK', 'PRICE'],
+  total: true,
   window: 500,
   fusionWindow: 500,
   efSearch: 500,
@@ -132,6 +134,16 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
           after: { kind: 'score', value: 0.8, productId: PRODUCT },
         }),
       ),
+  },
+  {
+    description:
+      'Facets of a SEMANTIC search and its total: exact, disjunctive (each without its own filter condition), from the filter alone; run beside the search statement.',
+    build: () => buildFacets(common({ strategy: 'hnsw-iterative', minScore: null, relativeCutoff: null }))!,
+  },
+  {
+    description:
+      'Facets of a KEYWORD search: the text match and the score cuts, each facet without its own filter condition.',
+    build: () => buildFacets(common({ mode: 'KEYWORD', vector: null, text: 'red summer dress', bestScore: null }))!,
   },
   {
     description:

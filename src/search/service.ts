@@ -13,13 +13,13 @@ import type { Sql } from '../db/sql.js';
 import { unitVector, vectorFromSql } from '../db/vector.js';
 import { GlimpseError, badInput, firstRangeMessage, notFound } from '../errors.js';
 import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor.js';
+import { PRICE_BUCKETS, buildFacets } from './facet-sql.js';
 import { cachedIndexInfo, type VectorIndexInfo } from './index-admin.js';
 import {
   EMBEDDING_TABLES,
   IMAGES_PER_HIT,
   MAX_EF_SEARCH,
   MAX_PROBES,
-  PRICE_BUCKETS,
   buildActiveModel,
   buildEstimate,
   buildFilterEstimate,
@@ -29,6 +29,7 @@ import {
   embeddingTable,
   explainText,
   hasFilter,
+  hasScoreCut,
   inlineSettings,
   strategyShape,
   type BuildSearchInput,
@@ -54,7 +55,7 @@ import type {
 export const DEFAULT_FIRST = 20;
 export const DEFAULT_NEGATIVE_WEIGHT = 0.5;
 const MODES: readonly SearchMode[] = ['SEMANTIC', 'KEYWORD', 'HYBRID'];
-const FACETS: readonly FacetKind[] = ['CATEGORY', 'BRAND', 'IN_STOCK', 'PRICE'];
+const FACETS: readonly FacetKind[] = ['CATEGORY', 'CATEGORY_TREE', 'BRAND', 'IN_STOCK', 'PRICE'];
 /** a page that comes back short from a saturated HNSW window is retried with a 4× window, this often */
 const MAX_RETRIES = 3;
 const MAX_TEXT = 1000;
@@ -64,11 +65,6 @@ export const DEFAULT_IVFFLAT_PROBES = 10;
 const NO_INDEX: VectorIndexInfo = { type: null, rows: 0, productRows: 0 };
 /** the `auto` exact-scan threshold never goes below this many rows (an exact scan of them takes ~1–5 ms) */
 export const MIN_EXACT_SCAN_ROWS = 2000;
-/**
- * Cost of an exactly scored row when facets are asked, in plain scored rows: the facets then aggregate every
- * matching product (measured at 100K, 10% filter: 119 ms without facets, 194 ms with all four).
- */
-const FACETED_ROW_COST = 2;
 /**
  * The planner's estimate of a filter is kept this long (per service, by statement and parameters): storefront
  * filters repeat, statistics change only with ANALYZE, and a stale estimate costs time, never results (the
@@ -95,7 +91,12 @@ interface Row {
   candidate_rows: number | null;
   /** exact scan with a guard: the filtered rows it scored (up to the guard) */
   scanned_rows?: number | null;
+  total_count?: number | null;
+  total_exact?: boolean | null;
+  /** the facet statement's total (SEMANTIC without a score cut) */
+  facet_total?: number | null;
   facet_categories?: { value: string; count: number }[];
+  facet_category_tree?: { path: string; depth: number; count: number }[];
   facet_brands?: { value: string; count: number }[];
   facet_in_stock?: { value: string; count: number }[];
   facet_price?: { currency: string; bucket: number; count: number }[];
@@ -114,6 +115,7 @@ export interface SimilarOptions {
   minScore?: number | null;
   relativeCutoff?: number | null;
   facets?: readonly FacetKind[] | null;
+  total?: boolean | null;
 }
 
 /**
@@ -169,7 +171,25 @@ export class SearchService {
     }
   }
 
+  /** The search statement(s) and, beside them (concurrently on a pool), the facet statement. */
   private async execute(p: Prepared): Promise<SearchResult> {
+    const facetQuery = buildFacets(p.build);
+    const [result, facetRow] = await Promise.all([
+      this.rank(p),
+      facetQuery ? this.run(facetQuery).then((rows) => rows[0]) : undefined,
+    ]);
+    if (facetQuery) p.plan.statements++;
+    if (facetRow) {
+      if (p.build.facets?.length) result.facets = facetsOf(facetRow, p.build.facets);
+      if (result.totalCount == null && facetRow.facet_total != null) {
+        result.totalCount = Number(facetRow.facet_total);
+        result.totalCountExact = true;
+      }
+    }
+    return result;
+  }
+
+  private async rank(p: Prepared): Promise<SearchResult> {
     for (;;) {
       const q = buildSearch(p.build);
       const rows = await this.run(q);
@@ -247,6 +267,11 @@ export class SearchService {
     const hasNextPage = rows.length > p.first;
     const pageRows = rows.slice(0, p.first);
     const best = p.cursor?.bestScore ?? (meta?.best_score != null ? Number(meta.best_score) : null);
+    const total = this.totalOf(p, meta);
+    // the index path with a score cut counts its window: later pages start the window at the cursor, so page 1's
+    // total travels in the cursor
+    const carried =
+      p.build.total && p.plan.strategy !== 'exact' && p.mode === 'SEMANTIC' && hasScoreCut(p.build) ? total : null;
     const hits: SearchHit[] = pageRows.map((r) => {
       const key: CursorKey =
         p.mode === 'SEMANTIC'
@@ -256,7 +281,7 @@ export class SearchService {
         productId: r.product_id!,
         score: clamp01(Number(r.score)),
         matchedImageId: r.image_id ?? null,
-        cursor: encodeCursor(p.mode, key, best),
+        cursor: encodeCursor(p.mode, key, best, carried),
       };
       if (r.distance != null) hit.distance = Number(r.distance);
       if (p.mode === 'HYBRID') {
@@ -268,11 +293,25 @@ export class SearchService {
     return {
       hits,
       pageInfo: { hasNextPage, endCursor: hits.length ? hits[hits.length - 1]!.cursor : null },
-      facets: p.build.facets?.length ? facetsOf(meta, p.build.facets) : null,
+      facets: null,
+      totalCount: total?.count ?? null,
+      totalCountExact: total?.exact ?? null,
       modelId: p.modelId,
       textModel: p.textModel ?? null,
       plan: p.plan,
     };
+  }
+
+  /**
+   * The search's total (docs/search.md "Totals"): this statement's count, page 1's from the cursor, or null
+   * (then the facet statement counts it from the filter).
+   */
+  private totalOf(p: Prepared, meta: Row | undefined): { count: number; exact: boolean } | null {
+    if (!p.build.total) return null;
+    const fromCursor = p.cursor?.total;
+    if (fromCursor && p.mode === 'SEMANTIC' && p.plan.strategy !== 'exact' && hasScoreCut(p.build)) return fromCursor;
+    if (meta?.total_count == null) return null;
+    return { count: Number(meta.total_count), exact: meta.total_exact !== false };
   }
 
   private async prepare(req: SearchRequest): Promise<Prepared> {
@@ -293,6 +332,7 @@ export class SearchService {
     const build: BuildSearchInput = {
       mode,
       first,
+      total: req.total === true,
       filter,
       minScore,
       relativeCutoff,
@@ -367,8 +407,11 @@ export class SearchService {
 
     // ---- strategy: exact scan when the filter is selective, else the table's vector index
     const pageWindow = (first + 1) * IMAGES_PER_HIT;
+    // HYBRID fuses the top candidates; a total under a score cut counts the window (facets never need it)
     const window =
-      mode === 'HYBRID' || facets?.length ? Math.max(pageWindow, this.config.searchCandidateWindow) : pageWindow;
+      mode === 'HYBRID' || (build.total && hasScoreCut(build))
+        ? Math.max(pageWindow, this.config.searchCandidateWindow)
+        : pageWindow;
     // the index type decides the settings (hnsw.* or ivfflat.*); its row counts size the choice: catalog
     // lookups, cached ~60 s per table
     const index = await cachedIndexInfo(this.sql, model.dimension);
@@ -463,11 +506,9 @@ export class SearchService {
     if (!hasFilter(build.filter, build.excludeProductId)) return indexPath;
     const total = index.rows;
     const setting = this.config.exactScanThreshold;
-    // with facets the exact scan also aggregates every matching product (the index path: its window only)
-    const rowCost = build.facets?.length ? FACETED_ROW_COST : 1;
     const threshold =
       setting === 'auto'
-        ? Math.max(MIN_EXACT_SCAN_ROWS, Math.round(Math.sqrt((window * this.config.hnswTupleCost * total) / rowCost)))
+        ? Math.max(MIN_EXACT_SCAN_ROWS, Math.round(Math.sqrt(window * this.config.hnswTupleCost * total)))
         : setting;
     if (threshold <= 0) return indexPath;
     plan.exactScanThreshold = threshold;
@@ -672,7 +713,22 @@ function facetsOf(meta: Row | undefined, kinds: readonly FacetKind[]): Facets {
   const set = new Set(kinds);
   if (set.has('CATEGORY')) out.categories = meta?.facet_categories ?? [];
   if (set.has('BRAND')) out.brands = meta?.facet_brands ?? [];
-  if (set.has('IN_STOCK')) out.inStock = meta?.facet_in_stock ?? [];
+  if (set.has('CATEGORY_TREE'))
+    out.categoryTree = (meta?.facet_category_tree ?? []).map((n) => {
+      const cut = n.path.lastIndexOf('/');
+      return {
+        path: n.path,
+        name: cut < 0 ? n.path : n.path.slice(cut + 1),
+        depth: Number(n.depth),
+        parentPath: cut < 0 ? null : n.path.slice(0, cut),
+        count: n.count,
+      };
+    });
+  if (set.has('IN_STOCK')) {
+    out.inStock = meta?.facet_in_stock ?? [];
+    const n = (v: string) => out.inStock!.find((c) => c.value === v)?.count ?? 0;
+    out.stock = { inStock: n('true'), outOfStock: n('false') };
+  }
   if (set.has('PRICE'))
     out.price = (meta?.facet_price ?? []).map((b) => ({
       currency: b.currency,

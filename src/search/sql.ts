@@ -18,8 +18,9 @@
  *  - keyword: full-text match over product.search_tsv, or over the CJK n-grams in product.search_cjk for text with
  *    CJK characters (PostgreSQL has no CJK parser); ts_rank_cd normalised (flag 32: rank/(rank+1)).
  *  - hybrid: reciprocal rank fusion of the semantic list and the keyword list (each cut at `window`).
- * Facets, the best score and the HNSW candidate count come back on every row (and on a single row with a
- * null product when the page is empty), so a search is one round trip.
+ * The total, the best score and the HNSW candidate count come back on every row (and on a single row with a
+ * null product when the page is empty). Facets are a second statement (./facet-sql.ts), counted from the
+ * filter alone, that the service runs beside this one.
  */
 import { vectorToSql } from '../db/vector.js';
 import type { FacetKind, ProductFilter, SearchMode } from './types.js';
@@ -37,10 +38,6 @@ export function embeddingTable(dimension: number): string {
   return t;
 }
 
-/** Price facet bucket boundaries (lower bounds; the last bucket is open above). */
-export const PRICE_BUCKETS: readonly string[] = ['0', '10', '25', '50', '100', '250', '500', '1000', '2500', '5000'];
-/** Most values returned per category / brand facet. */
-export const FACET_LIMIT = 100;
 /** HNSW window per requested hit: products have 1–4 images, so (first+1)×4 images hold ≥ first+1 products. */
 export const IMAGES_PER_HIT = 4;
 /** pgvector's largest hnsw.ef_search. */
@@ -84,6 +81,8 @@ export interface BuildSearchInput {
   first: number;
   after?: CursorKey | null;
   facets?: readonly FacetKind[] | null;
+  /** count the matches (totalCount: columns total_count, total_exact) */
+  total?: boolean;
   /** images taken from the vector index scan (hnsw-iterative, ivfflat-iterative) */
   window: number;
   /** exact: stop scoring after this many filtered rows (a guard when the filter's size was estimated); null: all */
@@ -355,8 +354,12 @@ best AS MATERIALIZED (
  * The keyword match: the full-text column (the row's text search configuration) OR, for text with CJK
  * characters, the CJK n-gram column (`glimpse_cjk_tsquery` is NULL for other text, so that branch is void).
  * The score is the better of the two ts_rank_cd values; `negativeText` excludes products matching it either way.
+ * The CTE `kq` holds the query's tsqueries; KEYWORD_MATCH / KEYWORD_RANK read it (also in ./facet-sql.ts).
  */
-function keywordCtes(opts: BuildSearchInput, params: Params, conds: string[]): string {
+export function keywordQueryCte(
+  opts: Pick<BuildSearchInput, 'text' | 'negativeText' | 'textSearchConfig'>,
+  params: Params,
+): string {
   const cfg = params.add(opts.textSearchConfig ?? 'english', 'regconfig');
   const text = params.add(opts.text ?? '');
   const negative = opts.negativeText ? params.add(opts.negativeText) : null;
@@ -365,49 +368,35 @@ function keywordCtes(opts: BuildSearchInput, params: Params, conds: string[]): s
     (SELECT CASE WHEN numnode(n) = 0 THEN NULL ELSE n END FROM websearch_to_tsquery(${cfg}, ${negative}) n) AS nq,
     glimpse_cjk_tsquery(${negative}) AS ncq`
     : '';
-  const excluded = negative
-    ? `
-    AND NOT coalesce(p.search_tsv @@ kq.nq OR p.search_cjk @@ kq.ncq, false)`
-    : '';
   return `kq AS (
   SELECT websearch_to_tsquery(${cfg}, ${text}) AS q, glimpse_cjk_tsquery(${text}) AS cq${negativeCols}
-),
-kw AS MATERIALIZED (
-  -- ts_rank_cd normalisation 32: rank / (rank + 1), in [0,1)
-  SELECT p.id AS product_id,
-    greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 AS score
-  FROM product p, kq
-  WHERE (p.search_tsv @@ kq.q OR p.search_cjk @@ kq.cq)${excluded}${and(conds)}
 )`;
 }
 
-function facetSelects(facets: readonly FacetKind[] | null | undefined, params: Params, set: string): string {
-  const cols: string[] = [];
-  const kinds = new Set(facets ?? []);
-  const join = `FROM ${set} m JOIN product p ON p.id = m.product_id`;
-  if (kinds.has('CATEGORY'))
-    cols.push(`(SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
-     FROM (SELECT p.category AS value, count(*)::int AS count ${join} WHERE p.category IS NOT NULL
-           GROUP BY p.category ORDER BY count DESC, p.category LIMIT ${FACET_LIMIT}) f) AS facet_categories`);
-  if (kinds.has('BRAND'))
-    cols.push(`(SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
-     FROM (SELECT p.brand AS value, count(*)::int AS count ${join} WHERE p.brand IS NOT NULL
-           GROUP BY p.brand ORDER BY count DESC, p.brand LIMIT ${FACET_LIMIT}) f) AS facet_brands`);
-  if (kinds.has('IN_STOCK'))
-    cols.push(`(SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY value DESC), '[]'::json)
-     FROM (SELECT p.in_stock::text AS value, count(*)::int AS count ${join} GROUP BY p.in_stock) f) AS facet_in_stock`);
-  if (kinds.has('PRICE')) {
-    const bounds = params.add([...PRICE_BUCKETS], 'numeric[]');
-    cols.push(`(SELECT coalesce(json_agg(json_build_object('currency', currency, 'bucket', bucket, 'count', count) ORDER BY currency, bucket), '[]'::json)
-     FROM (SELECT p.currency::text AS currency, width_bucket(p.price, ${bounds}) AS bucket, count(*)::int AS count
-           ${join} WHERE p.price IS NOT NULL AND p.currency IS NOT NULL GROUP BY 1, 2) f) AS facet_price`);
-  }
-  return cols.length ? ',\n  ' + cols.join(',\n  ') : '';
+/** `p` matches the text of `kq` (and not its negative words, when given). */
+export function keywordMatch(opts: Pick<BuildSearchInput, 'negativeText'>): string {
+  const excluded = opts.negativeText
+    ? `\n    AND NOT coalesce(p.search_tsv @@ kq.nq OR p.search_cjk @@ kq.ncq, false)`
+    : '';
+  return `(p.search_tsv @@ kq.q OR p.search_cjk @@ kq.cq)${excluded}`;
+}
+
+/** ts_rank_cd normalisation 32: rank / (rank + 1), in [0,1); the better of the full-text and CJK ranks. */
+export const KEYWORD_RANK =
+  'greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8';
+
+function keywordCtes(opts: BuildSearchInput, params: Params, conds: string[]): string {
+  return `${keywordQueryCte(opts, params)},
+kw AS MATERIALIZED (
+  SELECT p.id AS product_id, ${KEYWORD_RANK} AS score
+  FROM product p, kq
+  WHERE ${keywordMatch(opts)}${and(conds)}
+)`;
 }
 
 /**
  * The final SELECT: `page` rows (first + 1, to know hasNextPage) LEFT JOINed to one `meta` row, so an
- * empty page still returns the best score, the facets and the HNSW candidate count.
+ * empty page still returns the best score, the facets, the total and the HNSW candidate count.
  */
 function finalSelect(
   opts: BuildSearchInput,
@@ -418,10 +407,13 @@ function finalSelect(
 ): string {
   const scanned =
     opts.mode !== 'KEYWORD' && opts.strategy === 'exact' ? '(SELECT count(*)::int FROM scored)' : 'NULL::int';
+  const total = totalColumns(opts, params);
   return `meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   ${candidateCount} AS candidate_rows,
-  ${scanned} AS scanned_rows${facetSelects(opts.facets, params, 'matches')}
+  ${scanned} AS scanned_rows,
+  ${total.count} AS total_count,
+  ${total.exact} AS total_exact
 )
 SELECT meta.*, ${pageCols}
 FROM meta
@@ -432,6 +424,34 @@ LEFT JOIN LATERAL (
   LIMIT ${params.add(opts.first + 1, 'int')}
 ) pg ON true
 ORDER BY ${orderBy.replace(/\bm\./g, 'pg.')}`;
+}
+
+/**
+ * totalCount: the matches one can page through. Exact wherever the statement sees every match: KEYWORD and
+ * the exact scan (every match is scored), HYBRID (its listing is the fused lists), and the index path without
+ * a score cut (every product with a vector that passes the filter, counted from the filter). The index path
+ * with a cut (minScore, relativeCutoff) counts the matches in its window: exact when the window held a
+ * product below the cut or the scan ran dry before filling it, else a lower bound (total_exact false). The
+ * index path without a cut leaves it NULL: the facet statement counts it from the filter (totalFromFilter).
+ */
+function totalColumns(opts: BuildSearchInput, params: Params): { count: string; exact: string } {
+  if (!opts.total || totalFromFilter(opts)) return { count: 'NULL::int', exact: 'NULL::boolean' };
+  const matches = '(SELECT count(*)::int FROM matches)';
+  if (opts.mode !== 'SEMANTIC' || opts.strategy === 'exact') return { count: matches, exact: 'true' };
+  return {
+    count: matches,
+    exact: `((SELECT count(*) FROM best) > ${matches} OR (SELECT count(*) FROM ann) < ${params.add(opts.window, 'int')})`,
+  };
+}
+
+/** SEMANTIC without a score cut: every product with a vector that passes the filter matches (any strategy). */
+export function totalFromFilter(opts: BuildSearchInput): boolean {
+  return opts.mode === 'SEMANTIC' && !hasScoreCut(opts);
+}
+
+/** Whether a score cut (minScore, relativeCutoff) shortens the ranked list. */
+export function hasScoreCut(opts: Pick<BuildSearchInput, 'minScore' | 'relativeCutoff'>): boolean {
+  return (opts.minScore != null && opts.minScore > 0) || (opts.relativeCutoff != null && opts.relativeCutoff > 0);
 }
 
 function pageKeyset(opts: BuildSearchInput, params: Params): string {
@@ -447,8 +467,12 @@ function pageKeyset(opts: BuildSearchInput, params: Params): string {
 /** relativeCutoff keeps scores ≥ cutoff × best (best of the whole search: from the cursor, else this query's). */
 function cutoffCondition(opts: BuildSearchInput, params: Params): string {
   if (opts.relativeCutoff == null || opts.relativeCutoff <= 0) return 'true';
-  const best = opts.bestScore != null ? params.add(opts.bestScore, 'float8') : '(SELECT max(score) FROM ranked)';
-  return `r.score >= ${params.add(opts.relativeCutoff, 'float8')} * ${best}`;
+  return `r.score >= ${params.add(opts.relativeCutoff, 'float8')} * ${bestScoreOf(opts, params)}`;
+}
+
+/** The best score of the whole search: from the cursor on later pages, else this statement's. */
+function bestScoreOf(opts: BuildSearchInput, params: Params): string {
+  return opts.bestScore != null ? params.add(opts.bestScore, 'float8') : '(SELECT max(score) FROM ranked)';
 }
 
 function minScoreCondition(opts: BuildSearchInput, params: Params, col = 'score'): string {

@@ -7,7 +7,7 @@
  */
 
 export type SearchMode = 'SEMANTIC' | 'KEYWORD' | 'HYBRID';
-export type FacetKind = 'CATEGORY' | 'BRAND' | 'IN_STOCK' | 'PRICE';
+export type FacetKind = 'CATEGORY' | 'CATEGORY_TREE' | 'BRAND' | 'IN_STOCK' | 'PRICE';
 
 /** Weights of the query parts (GraphQL QueryWeights). Absent: 1 for every positive part, 0.5 for negativeText. */
 export interface QueryWeights {
@@ -75,6 +75,8 @@ export interface SearchInput {
   /** drop results scoring below this fraction (0..1) of the best result of the whole search */
   relativeCutoff?: number | null;
   facets?: readonly FacetKind[] | null;
+  /** count the matches (SearchResult.totalCount); the API sets it when `totalCount` is selected */
+  total?: boolean | null;
 }
 
 /** One search call: the input plus connection arguments. */
@@ -118,11 +120,24 @@ export interface PriceBucket {
   count: number;
 }
 
+/** A node of the category tree facet: products at or below `path` */
+export interface CategoryFacet {
+  path: string;
+  name: string;
+  depth: number;
+  parentPath: string | null;
+  count: number;
+}
+
 export interface Facets {
   categories?: FacetCount[];
+  /** per level: the top level and the children of every ancestor of the selected category */
+  categoryTree?: CategoryFacet[];
   brands?: FacetCount[];
   /** values 'true' / 'false' */
   inStock?: FacetCount[];
+  /** the same counts as `inStock`, as numbers */
+  stock?: { inStock: number; outOfStock: number };
   price?: PriceBucket[];
 }
 
@@ -172,6 +187,10 @@ export interface SearchResult {
   pageInfo: PageInfo;
   /** only the kinds requested; over the match set documented in docs/search.md */
   facets: Facets | null;
+  /** matches one can page through (when `total` was asked); see docs/search.md "Totals" */
+  totalCount: number | null;
+  /** false: totalCount is a lower bound (the index path with a score cut filled its window) */
+  totalCountExact: boolean | null;
   /** the model whose vectors were compared (null in KEYWORD mode) */
   modelId: string | null;
   /** the text model that embedded the query text (null when no text was embedded) */

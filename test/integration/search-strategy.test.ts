@@ -183,9 +183,11 @@ describe.each(DB_KINDS)('search strategy on %s', (kind) => {
     const cost = 10_000;
     const big = await auto(cost).search(req('half', 10));
     expect(big.plan.exactScanThreshold).toBe(Math.round(Math.sqrt((10 + 1) * 4 * cost * rows)));
-    // facets: a wider window (GLIMPSE_SEARCH_CANDIDATES), and each exactly scored row costs twice (the facets
-    // aggregate every matching product)
+    // facets are a statement of their own (counted from the filter): they do not change the choice; HYBRID
+    // fuses a wider window (GLIMPSE_SEARCH_CANDIDATES), and so does a total under a score cut
     const faceted = await auto(cost).search({ ...req('half', 10), facets: ['BRAND'] });
-    expect(faceted.plan.exactScanThreshold).toBe(Math.round(Math.sqrt((100 * cost * rows) / 2)));
+    expect(faceted.plan.exactScanThreshold).toBe(big.plan.exactScanThreshold);
+    const counted = await auto(cost).search({ ...req('half', 10), total: true, minScore: 0.01 });
+    expect(counted.plan.exactScanThreshold).toBe(Math.round(Math.sqrt(100 * cost * rows)));
   });
 });

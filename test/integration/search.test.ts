@@ -369,7 +369,10 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     };
     const asMap = (xs: { value: string; count: number }[] | undefined) =>
       new Map((xs ?? []).map((x) => [x.value, x.count]));
-    expect(asMap(r.facets!.categories)).toEqual(count((p) => p.category));
+    // the category facet ignores the category filter (disjunctive): every category of the catalog
+    const everyCategory = new Map<string, number>();
+    for (const p of products) everyCategory.set(p.category, (everyCategory.get(p.category) ?? 0) + 1);
+    expect(asMap(r.facets!.categories)).toEqual(everyCategory);
     expect(asMap(r.facets!.brands)).toEqual(count((p) => p.brand));
     expect(asMap(r.facets!.inStock)).toEqual(count((p) => String(p.inStock)));
     const total = r.facets!.price!.reduce((s, b) => s + b.count, 0);
@@ -377,14 +380,70 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     const b = r.facets!.price!.find((x) => x.currency === 'USD' && x.min === '0')!;
     expect(b).toMatchObject({ max: '10', count: set.filter((p) => p.price < 10 && p.currency === 'USD').length });
     expect(r.hits).toHaveLength(2);
-    // facets on the HNSW path and with minScore
-    const hnsw = await svc.search({ vector: e0(), first: 2, minScore: cosine(5) - 0.001, facets: ['IN_STOCK'] });
-    expect(asMap(hnsw.facets!.inStock)).toEqual(
+    // disjunctive: each facet ignores its own condition (the brand facet still lists every brand of the
+    // category), the others narrow it
+    const acme = await svc.search({
+      vector: e0(),
+      first: 2,
+      filter: { category: 'women', brands: ['acme'] },
+      facets: ['CATEGORY', 'BRAND', 'IN_STOCK'],
+      total: true,
+    });
+    expect(asMap(acme.facets!.brands)).toEqual(count((p) => p.brand));
+    const acmeSet = set.filter((p) => p.brand === 'acme');
+    expect(asMap(acme.facets!.inStock)).toEqual(
       new Map([
-        ['true', 4],
-        ['false', 2],
+        ['true', acmeSet.filter((p) => p.inStock).length],
+        ['false', acmeSet.filter((p) => !p.inStock).length],
       ]),
     );
+    expect(acme.facets!.stock).toEqual({
+      inStock: acmeSet.filter((p) => p.inStock).length,
+      outOfStock: acmeSet.filter((p) => !p.inStock).length,
+    });
+    expect(acme.totalCount).toBe(acmeSet.length);
+    expect(acme.totalCountExact).toBe(true);
+    // the category tree: the top level, and the children of the open branch ('women' selected)
+    const tree = await svc.search({ vector: e0(), first: 1, filter: { category: 'women' }, facets: ['CATEGORY_TREE'] });
+    const under = (path: string) =>
+      products.filter((p) => p.category === path || p.category.startsWith(path + '/')).length;
+    expect(tree.facets!.categoryTree).toEqual(
+      expect.arrayContaining([
+        { path: 'women', name: 'women', depth: 1, parentPath: null, count: under('women') },
+        { path: 'men', name: 'men', depth: 1, parentPath: null, count: under('men') },
+        { path: 'women/dresses', name: 'dresses', depth: 2, parentPath: 'women', count: under('women/dresses') },
+        { path: 'women/dresses-sale', name: 'dresses-sale', depth: 2, parentPath: 'women', count: 1 },
+      ]),
+    );
+    // not open: men's children, and the grandchildren below women/dresses
+    expect(tree.facets!.categoryTree).toHaveLength(4);
+    // facets on the HNSW path come from the filter, not the candidate window; minScore cuts the list, not the
+    // counts, and the total counts the list
+    const hnsw = await svc.search({
+      vector: e0(),
+      first: 2,
+      minScore: cosine(5) - 0.001,
+      facets: ['IN_STOCK'],
+      total: true,
+    });
+    expect(hnsw.plan.strategy).toBe('hnsw-iterative');
+    expect(asMap(hnsw.facets!.inStock)).toEqual(
+      new Map([
+        ['true', products.filter((p) => p.inStock).length],
+        ['false', products.filter((p) => !p.inStock).length],
+      ]),
+    );
+    expect(hnsw.totalCount).toBe(6);
+    expect(hnsw.totalCountExact).toBe(true);
+    // later pages carry page 1's total
+    const page2 = await svc.search({
+      vector: e0(),
+      first: 2,
+      minScore: cosine(5) - 0.001,
+      total: true,
+      after: hnsw.pageInfo.endCursor,
+    });
+    expect(page2.totalCount).toBe(6);
   });
 
   it('KEYWORD: full-text, normalised rank, works without a model', async () => {
@@ -449,7 +508,9 @@ describe.each(DB_KINDS)('search on %s', (kind) => {
     });
     expect(acme.plan.strategy).toBe('exact');
     expect(new Set(ids(acme))).toEqual(new Set(expected((p) => p.brand === 'acme')));
-    expect(acme.facets!.brands).toEqual([{ value: 'acme', count: expected((p) => p.brand === 'acme').length }]);
+    // the brand facet is disjunctive: every brand with its count, though only acme is listed
+    expect(acme.facets!.brands).toHaveLength(BRANDS.length);
+    expect(acme.facets!.brands).toContainEqual({ value: 'acme', count: expected((p) => p.brand === 'acme').length });
   });
 
   it('more like this: product and image vectors, excluding the product itself', async () => {

@@ -5,6 +5,7 @@
  * The server (src/server.ts) calls `createServices({ config, db, models, logger })` once and
  * `createRequestScope(services, ctxBase)` per request.
  */
+import type { GraphQLResolveInfo } from 'graphql';
 import type { CategoryNode, ImageRow, ImageSource, ProductOrder, ProductRow } from '../../catalog/index.js';
 import { LIMITS, normaliseFilter, parseId } from '../../catalog/index.js';
 import type { ProductFilter } from '../../catalog/filter.js';
@@ -15,6 +16,7 @@ import { timeEmbed } from '../../observability/server-timing.js';
 import type { SearchHit, SearchRequest, SearchResult } from '../../search/types.js';
 import { requireReader, requireRole } from '../auth.js';
 import type { RequestContext } from '../context.js';
+import { selectsField } from '../selection.js';
 import { scalarResolvers } from './scalars.js';
 import { scopeOf, type JobRecord } from './scope.js';
 import { readUpload, type UploadValue } from './uploads.js';
@@ -70,6 +72,8 @@ async function toSearchConnection(ctx: Ctx, result: SearchResult) {
     edges,
     pageInfo: result.pageInfo,
     facets: result.facets,
+    totalCount: result.totalCount ?? 0,
+    totalCountExact: result.totalCountExact ?? true,
     model: result.modelId,
     textModel: result.textModel,
   };
@@ -79,6 +83,8 @@ const EMPTY_SEARCH: SearchResult = {
   hits: [],
   pageInfo: { hasNextPage: false, endCursor: null },
   facets: null,
+  totalCount: 0,
+  totalCountExact: true,
   modelId: null,
   textModel: null,
   plan: { mode: 'SEMANTIC', strategy: 'exact', shape: 'none', retries: 0, statements: 0 },
@@ -116,7 +122,12 @@ export const resolvers = {
   ...scalarResolvers,
 
   Query: {
-    async search(_: unknown, args: { input: SearchInputArg; first?: number | null; after?: string | null }, ctx: Ctx) {
+    async search(
+      _: unknown,
+      args: { input: SearchInputArg; first?: number | null; after?: string | null },
+      ctx: Ctx,
+      info?: GraphQLResolveInfo,
+    ) {
       requireReader(ctx);
       const { search, services } = scopeOf(ctx);
       const input = args.input ?? {};
@@ -154,6 +165,7 @@ export const resolvers = {
         minScore: input.minScore ?? null,
         relativeCutoff: input.relativeCutoff ?? null,
         facets: input.facets ?? null,
+        total: selectsField(info, 'totalCount'),
         first,
         after: args.after ?? null,
       };
@@ -202,6 +214,7 @@ export const resolvers = {
       _: unknown,
       args: { id: string; filter?: ProductFilter | null; first?: number | null; after?: string | null },
       ctx: Ctx,
+      info?: GraphQLResolveInfo,
     ) {
       requireReader(ctx);
       const { search, loaders } = scopeOf(ctx);
@@ -216,6 +229,7 @@ export const resolvers = {
           filter: normaliseFilter(args.filter),
           first,
           after: args.after ?? null,
+          total: selectsField(info, 'totalCount'),
         });
       } catch (err) {
         // images, but none embedded with the active model yet (e.g. during a re-embed): nothing to compare

@@ -35,12 +35,11 @@
 --   $21 = "english"
 --   $22 = "red summer dress"
 --   $23 = 0.2
---   $24 = 0.31
---   $25 = 0.5
---   $26 = ["0","10","25","50","100","250","500","1000","2500","5000"]
---   $27 = 0.8
---   $28 = "00000000-0000-4000-8000-000000000001"
---   $29 = 21
+--   $24 = 0.5
+--   $25 = 0.31
+--   $26 = 0.8
+--   $27 = "00000000-0000-4000-8000-000000000001"
+--   $28 = 21
 
 WITH ann AS MATERIALIZED (
   -- vector index scan (iterative, relaxed order: exact order restored below), filters applied during the scan
@@ -81,9 +80,7 @@ kq AS (
   SELECT websearch_to_tsquery($21::regconfig, $22) AS q, glimpse_cjk_tsquery($22) AS cq
 ),
 kw AS MATERIALIZED (
-  -- ts_rank_cd normalisation 32: rank / (rank + 1), in [0,1)
-  SELECT p.id AS product_id,
-    greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 AS score
+  SELECT p.id AS product_id, greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 AS score
   FROM product p, kq
   WHERE (p.search_tsv @@ kq.q OR p.search_cjk @@ kq.cq)
     AND (p.category = $2 OR p.category LIKE $3)
@@ -120,30 +117,21 @@ ranked AS (
   WHERE rrf * ($17::float8 + 1) / 2 >= $23::float8
 ),
 matches AS (
-  SELECT r.* FROM ranked r WHERE r.score >= $25::float8 * $24::float8
+  SELECT r.* FROM ranked r WHERE r.score >= $24::float8 * $25::float8
 ),
 meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   (SELECT count(*)::int FROM ann) AS candidate_rows,
   NULL::int AS scanned_rows,
-  (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
-     FROM (SELECT p.category AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id WHERE p.category IS NOT NULL
-           GROUP BY p.category ORDER BY count DESC, p.category LIMIT 100) f) AS facet_categories,
-  (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
-     FROM (SELECT p.brand AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id WHERE p.brand IS NOT NULL
-           GROUP BY p.brand ORDER BY count DESC, p.brand LIMIT 100) f) AS facet_brands,
-  (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY value DESC), '[]'::json)
-     FROM (SELECT p.in_stock::text AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id GROUP BY p.in_stock) f) AS facet_in_stock,
-  (SELECT coalesce(json_agg(json_build_object('currency', currency, 'bucket', bucket, 'count', count) ORDER BY currency, bucket), '[]'::json)
-     FROM (SELECT p.currency::text AS currency, width_bucket(p.price, $26::numeric[]) AS bucket, count(*)::int AS count
-           FROM matches m JOIN product p ON p.id = m.product_id WHERE p.price IS NOT NULL AND p.currency IS NOT NULL GROUP BY 1, 2) f) AS facet_price
+  (SELECT count(*)::int FROM matches) AS total_count,
+  true AS total_exact
 )
 SELECT meta.*, pg.product_id, pg.image_id, pg.distance, pg.score, pg.semantic_rank, pg.keyword_rank
 FROM meta
 LEFT JOIN LATERAL (
   SELECT * FROM matches m
-  WHERE (m.score < $27::float8 OR (m.score = $27::float8 AND m.product_id > $28::uuid))
+  WHERE (m.score < $26::float8 OR (m.score = $26::float8 AND m.product_id > $27::uuid))
   ORDER BY m.score DESC, m.product_id
-  LIMIT $29::int
+  LIMIT $28::int
 ) pg ON true
 ORDER BY pg.score DESC, pg.product_id;

@@ -21,12 +21,11 @@
 --   $17 = "red summer dress"
 --   $18 = "leather"
 --   $19 = 0.2
---   $20 = 0.31
---   $21 = 0.5
---   $22 = ["0","10","25","50","100","250","500","1000","2500","5000"]
---   $23 = 0.42
---   $24 = "00000000-0000-4000-8000-000000000001"
---   $25 = 21
+--   $20 = 0.5
+--   $21 = 0.31
+--   $22 = 0.42
+--   $23 = "00000000-0000-4000-8000-000000000001"
+--   $24 = 21
 
 WITH kq AS (
   SELECT websearch_to_tsquery($16::regconfig, $17) AS q, glimpse_cjk_tsquery($17) AS cq,
@@ -34,9 +33,7 @@ WITH kq AS (
     glimpse_cjk_tsquery($18) AS ncq
 ),
 kw AS MATERIALIZED (
-  -- ts_rank_cd normalisation 32: rank / (rank + 1), in [0,1)
-  SELECT p.id AS product_id,
-    greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 AS score
+  SELECT p.id AS product_id, greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 AS score
   FROM product p, kq
   WHERE (p.search_tsv @@ kq.q OR p.search_cjk @@ kq.cq)
     AND NOT coalesce(p.search_tsv @@ kq.nq OR p.search_cjk @@ kq.ncq, false)
@@ -59,30 +56,21 @@ ranked AS (
   WHERE score >= $19::float8
 ),
 matches AS (
-  SELECT r.* FROM ranked r WHERE r.score >= $21::float8 * $20::float8
+  SELECT r.* FROM ranked r WHERE r.score >= $20::float8 * $21::float8
 ),
 meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   NULL::int AS candidate_rows,
   NULL::int AS scanned_rows,
-  (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
-     FROM (SELECT p.category AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id WHERE p.category IS NOT NULL
-           GROUP BY p.category ORDER BY count DESC, p.category LIMIT 100) f) AS facet_categories,
-  (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
-     FROM (SELECT p.brand AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id WHERE p.brand IS NOT NULL
-           GROUP BY p.brand ORDER BY count DESC, p.brand LIMIT 100) f) AS facet_brands,
-  (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY value DESC), '[]'::json)
-     FROM (SELECT p.in_stock::text AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id GROUP BY p.in_stock) f) AS facet_in_stock,
-  (SELECT coalesce(json_agg(json_build_object('currency', currency, 'bucket', bucket, 'count', count) ORDER BY currency, bucket), '[]'::json)
-     FROM (SELECT p.currency::text AS currency, width_bucket(p.price, $22::numeric[]) AS bucket, count(*)::int AS count
-           FROM matches m JOIN product p ON p.id = m.product_id WHERE p.price IS NOT NULL AND p.currency IS NOT NULL GROUP BY 1, 2) f) AS facet_price
+  (SELECT count(*)::int FROM matches) AS total_count,
+  true AS total_exact
 )
 SELECT meta.*, pg.product_id, pg.score
 FROM meta
 LEFT JOIN LATERAL (
   SELECT * FROM matches m
-  WHERE (m.score < $23::float8 OR (m.score = $23::float8 AND m.product_id > $24::uuid))
+  WHERE (m.score < $22::float8 OR (m.score = $22::float8 AND m.product_id > $23::uuid))
   ORDER BY m.score DESC, m.product_id
-  LIMIT $25::int
+  LIMIT $24::int
 ) pg ON true
 ORDER BY pg.score DESC, pg.product_id;

@@ -21,12 +21,11 @@
 --   $17 = "Xenova/clip-vit-large-patch14"
 --   $18 = null
 --   $19 = 0.2
---   $20 = 0.31
---   $21 = 0.5
---   $22 = ["0","10","25","50","100","250","500","1000","2500","5000"]
---   $23 = 0.71
---   $24 = "00000000-0000-4000-8000-000000000001"
---   $25 = 21
+--   $20 = 0.5
+--   $21 = 0.31
+--   $22 = 0.71
+--   $23 = "00000000-0000-4000-8000-000000000001"
+--   $24 = 21
 
 WITH scored AS MATERIALIZED (
   -- exact: every filtered embedding is scored (no ORDER BY on the distance, so no vector index); the LIMIT
@@ -62,30 +61,21 @@ ranked AS (
   WHERE greatest(0, 1 - distance) >= $19::float8
 ),
 matches AS (
-  SELECT r.* FROM ranked r WHERE r.score >= $21::float8 * $20::float8
+  SELECT r.* FROM ranked r WHERE r.score >= $20::float8 * $21::float8
 ),
 meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   NULL::int AS candidate_rows,
   (SELECT count(*)::int FROM scored) AS scanned_rows,
-  (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
-     FROM (SELECT p.category AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id WHERE p.category IS NOT NULL
-           GROUP BY p.category ORDER BY count DESC, p.category LIMIT 100) f) AS facet_categories,
-  (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
-     FROM (SELECT p.brand AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id WHERE p.brand IS NOT NULL
-           GROUP BY p.brand ORDER BY count DESC, p.brand LIMIT 100) f) AS facet_brands,
-  (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY value DESC), '[]'::json)
-     FROM (SELECT p.in_stock::text AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id GROUP BY p.in_stock) f) AS facet_in_stock,
-  (SELECT coalesce(json_agg(json_build_object('currency', currency, 'bucket', bucket, 'count', count) ORDER BY currency, bucket), '[]'::json)
-     FROM (SELECT p.currency::text AS currency, width_bucket(p.price, $22::numeric[]) AS bucket, count(*)::int AS count
-           FROM matches m JOIN product p ON p.id = m.product_id WHERE p.price IS NOT NULL AND p.currency IS NOT NULL GROUP BY 1, 2) f) AS facet_price
+  (SELECT count(*)::int FROM matches) AS total_count,
+  true AS total_exact
 )
 SELECT meta.*, pg.product_id, pg.image_id, pg.distance, pg.score
 FROM meta
 LEFT JOIN LATERAL (
   SELECT * FROM matches m
-  WHERE (m.distance, m.product_id) > ($23::float8, $24::uuid)
+  WHERE (m.distance, m.product_id) > ($22::float8, $23::uuid)
   ORDER BY m.distance, m.product_id
-  LIMIT $25::int
+  LIMIT $24::int
 ) pg ON true
 ORDER BY pg.distance, pg.product_id;

@@ -32,9 +32,9 @@
 --   $18 = "Xenova/clip-vit-large-patch14"
 --   $19 = 500
 --   $20 = 0.2
---   $21 = 0.31
---   $22 = 0.5
---   $23 = ["0","10","25","50","100","250","500","1000","2500","5000"]
+--   $21 = 0.5
+--   $22 = 0.31
+--   $23 = 500
 --   $24 = 0.71
 --   $25 = "00000000-0000-4000-8000-000000000001"
 --   $26 = 21
@@ -82,23 +82,14 @@ ranked AS (
   WHERE greatest(0, 1 - distance) >= $20::float8
 ),
 matches AS (
-  SELECT r.* FROM ranked r WHERE r.score >= $22::float8 * $21::float8
+  SELECT r.* FROM ranked r WHERE r.score >= $21::float8 * $22::float8
 ),
 meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   (SELECT count(*)::int FROM ann) AS candidate_rows,
   NULL::int AS scanned_rows,
-  (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
-     FROM (SELECT p.category AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id WHERE p.category IS NOT NULL
-           GROUP BY p.category ORDER BY count DESC, p.category LIMIT 100) f) AS facet_categories,
-  (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY count DESC, value), '[]'::json)
-     FROM (SELECT p.brand AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id WHERE p.brand IS NOT NULL
-           GROUP BY p.brand ORDER BY count DESC, p.brand LIMIT 100) f) AS facet_brands,
-  (SELECT coalesce(json_agg(json_build_object('value', value, 'count', count) ORDER BY value DESC), '[]'::json)
-     FROM (SELECT p.in_stock::text AS value, count(*)::int AS count FROM matches m JOIN product p ON p.id = m.product_id GROUP BY p.in_stock) f) AS facet_in_stock,
-  (SELECT coalesce(json_agg(json_build_object('currency', currency, 'bucket', bucket, 'count', count) ORDER BY currency, bucket), '[]'::json)
-     FROM (SELECT p.currency::text AS currency, width_bucket(p.price, $23::numeric[]) AS bucket, count(*)::int AS count
-           FROM matches m JOIN product p ON p.id = m.product_id WHERE p.price IS NOT NULL AND p.currency IS NOT NULL GROUP BY 1, 2) f) AS facet_price
+  (SELECT count(*)::int FROM matches) AS total_count,
+  ((SELECT count(*) FROM best) > (SELECT count(*)::int FROM matches) OR (SELECT count(*) FROM ann) < $23::int) AS total_exact
 )
 SELECT meta.*, pg.product_id, pg.image_id, pg.distance, pg.score
 FROM meta
