@@ -290,7 +290,7 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
         res,
         'PAYLOAD_TOO_LARGE',
         e.type === 'entity.too.large'
-          ? `request body exceeds the limit of ${config.maxBodyBytes} bytes`
+          ? `request body exceeds the limit of ${config.maxBodyBytes} bytes (GLIMPSE_MAX_BODY_BYTES): send less per request (e.g. fewer products per upsertProducts call) or raise it`
           : (e.message ?? 'payload too large'),
         { limit: config.maxBodyBytes },
       );

@@ -306,7 +306,12 @@ export const settings = {
     'false',
     'Require a read (or admin) API key for storefront queries.',
   ),
-  maxBodyBytes: setting('GLIMPSE_MAX_BODY_BYTES', bytes, '1mb', 'Largest JSON request body.'),
+  maxBodyBytes: setting(
+    'GLIMPSE_MAX_BODY_BYTES',
+    bytes,
+    '4mb',
+    'Largest JSON request body. The default takes a full upsertProducts call (1,000 products) of about 4 KB each.',
+  ),
   maxQueryDepth: setting('GLIMPSE_MAX_QUERY_DEPTH', int(1, 100), '10', 'Deepest GraphQL selection accepted.'),
   maxAliases: setting('GLIMPSE_MAX_ALIASES', int(1, 1000), '30', 'Most field aliases in one GraphQL operation.'),
   maxComplexity: setting(

@@ -47,10 +47,19 @@ function firstInRangeRule(max: number): ValidationRule {
   });
 }
 
+/** The setting that raises each limit, and what a client can change instead (named in the message). */
+const REMEDY: Record<string, string> = {
+  depth: 'select less deeply nested fields, or raise GLIMPSE_MAX_QUERY_DEPTH',
+  aliases: 'use fewer aliases, or raise GLIMPSE_MAX_ALIASES',
+  complexity: 'select fewer fields or nested lists (images of products of images…), or raise GLIMPSE_MAX_COMPLEXITY',
+};
+
 function reject(what: string) {
   return (ctx: ValidationContext | null, err: GraphQLError) => {
-    const detail = err.message.replace(/^Syntax Error:\s*/, '');
-    const glimpse = new GlimpseError('QUERY_TOO_COMPLEX', `operation rejected: ${detail}`, { limit: what });
+    const detail = err.message.replace(/^Syntax Error:\s*/, '').replace(/\.?\s*$/, '');
+    const glimpse = new GlimpseError('QUERY_TOO_COMPLEX', `operation rejected: ${detail}; ${REMEDY[what]}`, {
+      limit: what,
+    });
     const report = new GraphQLError(glimpse.message, { originalError: glimpse });
     if (!ctx) throw report;
     ctx.reportError(report);
