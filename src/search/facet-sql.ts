@@ -85,9 +85,9 @@ function membership(opts: BuildSearchInput, params: Params): { ctes: string[]; f
   if (opts.mode === 'SEMANTIC') return { ctes: [], from: 'product p', conds: [hasVector()] };
   const ctes = [keywordQueryCte(opts, params)];
   if (opts.mode === 'HYBRID')
-    return { ctes, from: 'product p, kq', conds: [`(p.search_tsv @@ kq.q OR ${hasVector()})`] };
-  const rank = 'ts_rank_cd(p.search_tsv, kq.q, 32)::float8';
-  const conds = ['p.search_tsv @@ kq.q'];
+    return { ctes, from: 'product p, kq', conds: [`(${keywordMatch(opts)} OR ${hasVector()})`] };
+  const rank = KEYWORD_RANK;
+  const conds = [keywordMatch(opts)];
   if (opts.minScore != null && opts.minScore > 0) conds.push(`${rank} >= ${params.add(opts.minScore, 'float8')}`);
   if (opts.relativeCutoff != null && opts.relativeCutoff > 0) {
     // the best score of the whole search (the search's own filter): from the cursor on later pages

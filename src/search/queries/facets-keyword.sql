@@ -87,7 +87,7 @@ WITH kq AS (
   SELECT websearch_to_tsquery($1::regconfig, $2) AS q, glimpse_cjk_tsquery($2) AS cq
 ),
 kw_best AS (
-  SELECT max(ts_rank_cd(p.search_tsv, kq.q, 32)::float8) AS score FROM product p, kq WHERE (p.search_tsv @@ kq.q OR p.search_cjk @@ kq.cq)
+  SELECT max(greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8) AS score FROM product p, kq WHERE (p.search_tsv @@ kq.q OR p.search_cjk @@ kq.cq)
     AND (p.category = $4 OR p.category LIKE $5)
     AND p.brand = ANY($6::text[])
     AND p.currency = $7::bpchar
@@ -105,9 +105,9 @@ facet_set_category AS MATERIALIZED (
   -- the match set without its category condition (the category facet is disjunctive)
   SELECT p.id, p.category, p.brand, p.in_stock, p.price, p.currency
   FROM product p, kq
-  WHERE p.search_tsv @@ kq.q
-    AND ts_rank_cd(p.search_tsv, kq.q, 32)::float8 >= $3::float8
-    AND ts_rank_cd(p.search_tsv, kq.q, 32)::float8 >= $19::float8 * (SELECT score FROM kw_best)
+  WHERE (p.search_tsv @@ kq.q OR p.search_cjk @@ kq.cq)
+    AND greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 >= $3::float8
+    AND greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 >= $19::float8 * (SELECT score FROM kw_best)
     AND p.brand = ANY($20::text[])
     AND p.currency = $21::bpchar
     AND p.price >= $22::numeric
@@ -124,9 +124,9 @@ facet_set_brands AS MATERIALIZED (
   -- the match set without its brands condition (the brands facet is disjunctive)
   SELECT p.id, p.category, p.brand, p.in_stock, p.price, p.currency
   FROM product p, kq
-  WHERE p.search_tsv @@ kq.q
-    AND ts_rank_cd(p.search_tsv, kq.q, 32)::float8 >= $3::float8
-    AND ts_rank_cd(p.search_tsv, kq.q, 32)::float8 >= $19::float8 * (SELECT score FROM kw_best)
+  WHERE (p.search_tsv @@ kq.q OR p.search_cjk @@ kq.cq)
+    AND greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 >= $3::float8
+    AND greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 >= $19::float8 * (SELECT score FROM kw_best)
     AND (p.category = $33 OR p.category LIKE $34)
     AND p.currency = $35::bpchar
     AND p.price >= $36::numeric
@@ -143,9 +143,9 @@ facet_set_inStock AS MATERIALIZED (
   -- the match set without its inStock condition (the inStock facet is disjunctive)
   SELECT p.id, p.category, p.brand, p.in_stock, p.price, p.currency
   FROM product p, kq
-  WHERE p.search_tsv @@ kq.q
-    AND ts_rank_cd(p.search_tsv, kq.q, 32)::float8 >= $3::float8
-    AND ts_rank_cd(p.search_tsv, kq.q, 32)::float8 >= $19::float8 * (SELECT score FROM kw_best)
+  WHERE (p.search_tsv @@ kq.q OR p.search_cjk @@ kq.cq)
+    AND greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 >= $3::float8
+    AND greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 >= $19::float8 * (SELECT score FROM kw_best)
     AND (p.category = $47 OR p.category LIKE $48)
     AND p.brand = ANY($49::text[])
     AND p.currency = $50::bpchar
@@ -162,9 +162,9 @@ facet_set_price AS MATERIALIZED (
   -- the match set without its price condition (the price facet is disjunctive)
   SELECT p.id, p.category, p.brand, p.in_stock, p.price, p.currency
   FROM product p, kq
-  WHERE p.search_tsv @@ kq.q
-    AND ts_rank_cd(p.search_tsv, kq.q, 32)::float8 >= $3::float8
-    AND ts_rank_cd(p.search_tsv, kq.q, 32)::float8 >= $19::float8 * (SELECT score FROM kw_best)
+  WHERE (p.search_tsv @@ kq.q OR p.search_cjk @@ kq.cq)
+    AND greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 >= $3::float8
+    AND greatest(ts_rank_cd(p.search_tsv, kq.q, 32), coalesce(ts_rank_cd(p.search_cjk, kq.cq, 32), 0))::float8 >= $19::float8 * (SELECT score FROM kw_best)
     AND (p.category = $61 OR p.category LIKE $62)
     AND p.brand = ANY($63::text[])
     AND p.in_stock = $64::boolean
