@@ -93,6 +93,8 @@ interface Row {
   scanned_rows?: number | null;
   total_count?: number | null;
   total_exact?: boolean | null;
+  /** index path with a score cut: a candidate scored below it */
+  cut_reached?: boolean | null;
   /** the facet statement's total (SEMANTIC without a score cut) */
   facet_total?: number | null;
   facet_categories?: { value: string; count: number }[];
@@ -198,12 +200,13 @@ export class SearchService {
       const hitRows = rows.filter((r) => r.product_id !== null);
       p.plan.candidateRows = meta?.candidate_rows ?? undefined;
       // an index scan with the page short (SEMANTIC only: HYBRID fuses a fixed window, and changing it would
-      // re-rank earlier pages)
+      // re-rank earlier pages) — unless the score cut shortened it: more candidates would only score lower
       if (
         p.mode === 'SEMANTIC' &&
         p.plan.strategy !== 'exact' &&
         hitRows.length < p.first + 1 &&
-        meta?.candidate_rows != null
+        meta?.candidate_rows != null &&
+        meta.cut_reached !== true
       ) {
         if (meta.candidate_rows >= p.build.window) {
           // window saturated: products with several images filled it; widen and retry

@@ -408,10 +408,16 @@ function finalSelect(
   const scanned =
     opts.mode !== 'KEYWORD' && opts.strategy === 'exact' ? '(SELECT count(*)::int FROM scored)' : 'NULL::int';
   const total = totalColumns(opts, params);
+  // the index path: a candidate fell below the score cut, so the candidates beyond the window would too
+  const cutReached =
+    opts.mode === 'SEMANTIC' && opts.strategy !== 'exact' && hasScoreCut(opts)
+      ? '(SELECT count(*) FROM best) > (SELECT count(*) FROM matches)'
+      : 'NULL::boolean';
   return `meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   ${candidateCount} AS candidate_rows,
   ${scanned} AS scanned_rows,
+  ${cutReached} AS cut_reached,
   ${total.count} AS total_count,
   ${total.exact} AS total_exact
 )

@@ -123,6 +123,7 @@ meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   (SELECT count(*)::int FROM ann) AS candidate_rows,
   NULL::int AS scanned_rows,
+  NULL::boolean AS cut_reached,
   (SELECT count(*)::int FROM matches) AS total_count,
   true AS total_exact
 )

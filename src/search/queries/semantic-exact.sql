@@ -67,6 +67,7 @@ meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   NULL::int AS candidate_rows,
   (SELECT count(*)::int FROM scored) AS scanned_rows,
+  NULL::boolean AS cut_reached,
   (SELECT count(*)::int FROM matches) AS total_count,
   true AS total_exact
 )

@@ -88,6 +88,7 @@ meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   (SELECT count(*)::int FROM ann) AS candidate_rows,
   NULL::int AS scanned_rows,
+  (SELECT count(*) FROM best) > (SELECT count(*) FROM matches) AS cut_reached,
   (SELECT count(*)::int FROM matches) AS total_count,
   ((SELECT count(*) FROM best) > (SELECT count(*)::int FROM matches) OR (SELECT count(*) FROM ann) < $23::int) AS total_exact
 )
