@@ -93,6 +93,26 @@ function declaredFields(doc: DocumentNode): { query: Set<string>; scalars: Set<s
   return { query, scalars };
 }
 
+/**
+ * A multipart request answered before its files were read (an auth, input or NOT_FOUND error; a file over
+ * the limit) still has its body on the wire. The upload parser holds the request paused, and Node only
+ * discards an unread body nobody is reading; left so, the client's upload stalls, or is reset, before it
+ * reads the answer, and the next request on that keep-alive connection hangs. Once the response is sent,
+ * the rest of the body is read and dropped — up to `limit` bytes; past that the connection is closed.
+ */
+function drainAfterResponse(req: Request, res: Response, limit: number): void {
+  res.once('finish', () => {
+    if (req.readableEnded || req.destroyed) return;
+    let drained = 0;
+    req.unpipe();
+    req.on('data', (chunk: Buffer) => {
+      drained += chunk.length;
+      if (drained > limit) req.socket.destroy();
+    });
+    req.resume();
+  });
+}
+
 export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
   const { config, db, models, logger } = deps;
   const typeDefs =
@@ -240,6 +260,7 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
         );
         return;
       }
+      drainAfterResponse(req, res, config.maxFilesPerRequest * (config.maxImageBytes + 1) + config.maxBodyBytes);
       try {
         req.body = await processRequest(req, res, {
           // busboy flags a file that reaches its limit: +1 lets a file of exactly maxImageBytes through

@@ -10,12 +10,12 @@ export const ERROR_CODES = {
   NOT_FOUND: 'The product, image, model or job does not exist.',
   UNSUPPORTED_IMAGE: 'The file is not an accepted image format (JPEG, PNG, WebP, AVIF, GIF, TIFF).',
   CORRUPT_IMAGE: 'The file claims to be an image but cannot be decoded (truncated, empty, damaged).',
-  IMAGE_TOO_LARGE: 'The image exceeds the byte or pixel limit.',
-  PAYLOAD_TOO_LARGE: 'The request body, an upload, or the number of files exceeds its limit.',
+  IMAGE_TOO_LARGE: 'An image exceeds the byte limit (an uploaded file or a fetched URL) or the pixel limit.',
+  PAYLOAD_TOO_LARGE: 'The request body or the number of files exceeds its limit.',
   RATE_LIMITED: 'Too many requests for this key (or address); retry after the indicated time.',
   MODEL_UNAVAILABLE:
     'The embedding model is not loaded yet (or failed to load); keyword search and catalog reads still work.',
-  SERVICE_UNAVAILABLE: 'The database is unreachable; retry shortly.',
+  SERVICE_UNAVAILABLE: 'The database cannot serve the request right now; retry after `retryAfterSeconds`.',
   QUERY_TOO_COMPLEX: 'The GraphQL operation is too deep, has too many aliases, or is too costly.',
   INTERNAL: 'An unexpected server error (details are in the server log under the request id).',
 } as const;

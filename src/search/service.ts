@@ -328,7 +328,8 @@ export class SearchService {
     const relativeCutoff = unitOrNull(req.relativeCutoff, 'relativeCutoff');
     const facets = validateFacets(req.facets);
     const filter = normaliseFilter(req.filter);
-    const cursor = req.after != null ? decodeCursor(req.after, mode) : null;
+    // an empty `after` is the first page, as in `products` (docs/api.md)
+    const cursor = req.after ? decodeCursor(req.after, mode) : null;
     const text = optText(req.text, 'text');
     const negativeText = optText(req.negativeText, 'negativeText');
 
@@ -700,7 +701,9 @@ function optText(v: string | null | undefined, field: string): string | null {
   if (v == null) return null;
   if (typeof v !== 'string') throw badInput(`\`${field}\` must be a string`, { field });
   const t = v.trim();
-  if (t.length > MAX_TEXT) throw badInput(`\`${field}\` is longer than ${MAX_TEXT} characters`, { field });
+  // characters are code points (an emoji is one), as in the catalog's limits (src/catalog/validation.ts)
+  if (t.length > MAX_TEXT && [...t].length > MAX_TEXT)
+    throw badInput(`\`${field}\` is longer than ${MAX_TEXT} characters`, { field, max: MAX_TEXT });
   return t.length ? t : null;
 }
 

@@ -9,6 +9,7 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isDocumentedStatus } from '../helpers/error-table.js';
 import { createKey } from '../../src/auth/api-keys.js';
 import type { Database } from '../../src/db/index.js';
 import type { RunningServer } from '../../src/server.js';
@@ -141,6 +142,9 @@ describe('PostgreSQL restarted immediately under write load', () => {
     );
     for (const r of failed) {
       expect(r.code, JSON.stringify(r)).toBe('SERVICE_UNAVAILABLE');
+      expect(isDocumentedStatus('SERVICE_UNAVAILABLE', r.status), `HTTP ${r.status} is not in docs/errors.md`).toBe(
+        true,
+      );
       expect(Number(r.retryAfter), JSON.stringify(r)).toBeGreaterThanOrEqual(1);
     }
     // every acknowledged write is there
