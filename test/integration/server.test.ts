@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import type { FileUpload } from 'graphql-upload-minimal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareVersions } from '../../src/db/pgvector-version.js';
+import { connectionErrorOf } from '../../src/db/unavailable.js';
 import { GlimpseError } from '../../src/errors.js';
 import { imagePath } from '../../src/catalog/image-store-paths.js';
 import { requireRole } from '../../src/graphql/auth.js';
@@ -332,7 +333,8 @@ describe('platform behaviour (pglite, custom schema)', () => {
               if (kind === 'coded') throw Object.assign(new Error('model is loading'), { code: 'MODEL_UNAVAILABLE' });
               if (kind === 'db')
                 throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
-              if (kind === 'terminated') throw new Error('Connection terminated unexpectedly');
+              // as pg's code-less error leaves the driver (src/db/postgres.ts): coded, not judged by its message
+              if (kind === 'terminated') throw connectionErrorOf(new Error('Connection terminated unexpectedly'));
               throw new Error('relation "secret_table" does not exist: SELECT * FROM secret_table');
             },
             adminOnly: (_: unknown, __: unknown, ctx: RequestContext) => {
