@@ -13,7 +13,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { pgvectorVersion, pgvectorWarning } from './db/pgvector-version.js';
 import { ModelManager } from './embedding/model-manager.js';
-import type { ModelProvider } from './graphql/context.js';
+import type { ModelProvider } from './embedding/model-manager.js';
 import { createLogger, type Logger } from './logger.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -14,8 +14,17 @@
 import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { PrismaClient } from '../generated/prisma/client.js';
-import type { Role } from '../graphql/context.js';
 import { badInput, notFound } from '../errors.js';
+
+/** What a key may do: `admin` (catalog writes, jobs, raw vectors) or `read` (the storefront). */
+export type Role = 'admin' | 'read';
+
+/** Who is calling, as the HTTP layer (src/http/auth.ts) established it. */
+export interface Caller {
+  /** null: no API key was presented (anonymous storefront traffic) */
+  role: Role | null;
+  keyId: string | null;
+}
 
 export const ROLES: readonly Role[] = ['admin', 'read'];
 const KEY_RE = /^glk_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;

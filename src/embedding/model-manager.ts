@@ -35,6 +35,11 @@ export interface ModelStatus {
   fetch?: { file: string; received: number; total?: number; fileIndex: number; fileCount: number };
 }
 
+/** The model as the API and health checks see it, loaded lazily (ModelManager implements it). */
+export interface ModelProvider {
+  status(): { ready: boolean; modelId?: string; reason?: string; device?: string; isTestModel?: boolean };
+}
+
 export type ModelManagerConfig = EmbedderConfig &
   Pick<Config, 'modelAutoFetch' | 'hfEndpoint'> &
   Partial<Pick<Config, 'textModels' | 'textRouting'>>;

@@ -3,7 +3,8 @@
  * or revoked key never reaches a resolver, so here the caller is either anonymous or a valid key.
  */
 import { GlimpseError } from '../errors.js';
-import type { Caller, RequestContext, Role } from './context.js';
+import type { Caller, Role } from '../auth/api-keys.js';
+import type { RequestContext } from './context.js';
 
 type WithCaller = Pick<RequestContext, 'caller'> & { config?: { requireReadKey: boolean } };
 

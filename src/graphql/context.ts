@@ -5,19 +5,7 @@
 import type { Config } from '../config.js';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
-
-export type Role = 'admin' | 'read';
-
-export interface Caller {
-  /** null: no API key was presented (anonymous storefront traffic) */
-  role: Role | null;
-  keyId: string | null;
-}
-
-/** Lazily-resolved embedding model (src/embedding/model-manager.ts implements it). */
-export interface ModelProvider {
-  status(): { ready: boolean; modelId?: string; reason?: string; device?: string; isTestModel?: boolean };
-}
+import type { Caller } from '../auth/api-keys.js';
 
 export interface RequestContext {
   config: Config;

@@ -7,7 +7,7 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import type { KeyVerifier } from '../auth/api-keys.js';
-import type { Caller } from '../graphql/context.js';
+import type { Caller } from '../auth/api-keys.js';
 import { classify, sendError } from './errors.js';
 import type { RateLimiter } from './rate-limit.js';
 

@@ -5,7 +5,7 @@
  */
 import type { Database, PoolStatus } from '../db/index.js';
 import { pgvectorVersion, pgvectorWarning } from '../db/pgvector-version.js';
-import type { ModelProvider } from '../graphql/context.js';
+import type { ModelProvider } from '../embedding/model-manager.js';
 
 const startedAt = Date.now();
 export const VERSION = process.env.npm_package_version ?? '0.1.0';

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { createKey } from '../../src/auth/api-keys.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/db/index.js';
-import type { Role } from '../../src/graphql/context.js';
+import type { Role } from '../../src/auth/api-keys.js';
 import { silentLogger, type Logger } from '../../src/logger.js';
 import { startServer, type RunningServer, type ServerModels, type ServerOverrides } from '../../src/server.js';
 import { createScratchDatabase, type TestDbKind } from './db.js';

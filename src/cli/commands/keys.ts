@@ -5,7 +5,7 @@
 import { Command, Option } from 'commander';
 import { createKey, listKeys, revokeKey, type ApiKeyInfo } from '../../auth/api-keys.js';
 import { withDatabase } from '../database.js';
-import type { Role } from '../../graphql/context.js';
+import type { Role } from '../../auth/api-keys.js';
 import { formatTable } from '../table.js';
 
 const date = (d: Date | null) =>

@@ -12,7 +12,8 @@ import { GlimpseError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { SearchService } from '../../search/service.js';
 import type { QueryEmbedder } from '../../search/types.js';
-import type { ModelProvider, RequestContext } from '../context.js';
+import type { ModelProvider } from '../../embedding/model-manager.js';
+import type { RequestContext } from '../context.js';
 import { createLoaders, type Loaders } from '../loaders.js';
 
 /** A queued job as the API returns it (table `job`). */
