@@ -110,6 +110,24 @@ export const settings = {
     'true',
     'Apply pending Prisma migrations when the server starts.',
   ),
+  indexBuildMemory: setting(
+    'GLIMPSE_INDEX_BUILD_MEMORY',
+    z.string().regex(/^\d+\s*(kB|MB|GB|TB)?$/, 'a PostgreSQL size like 512MB or 2GB'),
+    '1GB',
+    'maintenance_work_mem of vector index builds (bulk imports, `glimpse index rebuild`): an HNSW graph that does not fit builds many times slower (≈2 GB per million 768-d vectors).',
+  ),
+  indexBuildWorkers: setting(
+    'GLIMPSE_INDEX_BUILD_WORKERS',
+    int(0, 64),
+    String(Math.max(0, Math.min(8, os.availableParallelism() - 1))),
+    'max_parallel_maintenance_workers of vector index builds (bounded by the server’s max_worker_processes).',
+  ),
+  importBulkMaxRows: setting(
+    'GLIMPSE_IMPORT_BULK_MAX_ROWS',
+    int(0, 100_000_000),
+    '10000',
+    '`glimpse import` defers the vector index (built once at the end) when the table holds at most this many vectors and the file has at least as many records (and 1,000); `--bulk` / `--no-bulk` decide instead.',
+  ),
 
   // --- embedding model
   model: setting(
@@ -370,6 +388,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
 const docDefaults: Partial<Record<keyof Settings, string>> = {
   dataDir: '`.data` (in the working directory)',
   inferenceWorkers: 'min(2, CPU cores − 1), at least 1',
+  indexBuildWorkers: 'min(8, CPU cores − 1)',
 };
 
 /** The settings table for docs: variable, default, description. */

@@ -232,8 +232,26 @@ export interface RebuildOptions {
   lists?: number | undefined;
   /** maintenance_work_mem of the build session (default '1GB'): an HNSW graph larger than this builds slowly */
   maintenanceWorkMem?: string | undefined;
+  /** max_parallel_maintenance_workers of the build (default: the server's setting) */
+  parallelWorkers?: number | undefined;
+  /**
+   * CREATE INDEX CONCURRENTLY (default on PostgreSQL): writes go on during the build. Off (bulk imports, the only
+   * writer): one pass instead of two and no wait for other transactions; writes block until it ends, reads do not.
+   */
+  concurrently?: boolean | undefined;
   /** progress messages (CLI) */
   onProgress?: ((message: string) => void) | undefined;
+  /** the build's progress from pg_stat_progress_create_index, every `progressEveryMs` (PostgreSQL only) */
+  onBuildProgress?: ((p: IndexBuildProgress) => void) | undefined;
+  progressEveryMs?: number | undefined;
+}
+
+export interface IndexBuildProgress {
+  /** PostgreSQL's phase, e.g. "building index: loading tuples" */
+  phase: string;
+  /** tuples (or, for phases that count blocks, blocks) done of total; total 0 when unknown */
+  done: number;
+  total: number;
 }
 
 export interface RebuildResult {
@@ -327,7 +345,9 @@ export async function rebuildIndex(sql: Sql, opts: RebuildOptions): Promise<Rebu
   const opclass = await cosineOpclass(sql, opts.dimension);
   const before = (await vectorIndexes(sql, opts.dimension)).find((i) => i.standard) ?? null;
   // PGlite is a single backend in one process: nothing runs beside the build, and it has no concurrent builds
-  const concurrently = sql.kind === 'postgres';
+  const concurrently = sql.kind === 'postgres' && (opts.concurrently ?? true);
+  const workers = opts.parallelWorkers;
+  if (workers !== undefined) intIn('parallel workers', workers, 0, 64);
   const createSql = createIndexSql({ ...opts, name: temp, opclass, parameters, concurrently });
   const dropTemp = `DROP INDEX${concurrently ? ' CONCURRENTLY' : ''} IF EXISTS "${temp}"`;
 
@@ -335,12 +355,20 @@ export async function rebuildIndex(sql: Sql, opts: RebuildOptions): Promise<Rebu
   await sql.session(async (s) => {
     await s.query(dropTemp); // the leftover of an interrupted rebuild
     await s.query(`SELECT set_config('maintenance_work_mem', $1, false)`, [mem.replace(/\s+/g, '')]);
-    say(`building ${opts.type} ${formatParameters(parameters)} on ${embeddingTable(opts.dimension)} (${rows} rows)`);
+    if (workers !== undefined)
+      await s.query(`SELECT set_config('max_parallel_maintenance_workers', $1, false)`, [String(workers)]);
+    say(
+      `building ${opts.type} ${formatParameters(parameters)} on ${embeddingTable(opts.dimension)} (${rows} rows` +
+        `${workers !== undefined ? `, ${workers} parallel workers` : ''}, maintenance_work_mem ${mem})`,
+    );
+    const watch = sql.kind === 'postgres' && opts.onBuildProgress ? watchBuild(sql, opts) : null;
     try {
       await s.query(createSql);
     } catch (err) {
       await s.query(dropTemp).catch(() => {}); // CONCURRENTLY leaves an invalid index behind on failure
       throw err;
+    } finally {
+      await watch?.stop();
     }
   });
   const buildSeconds = (Date.now() - started) / 1000;
@@ -364,6 +392,58 @@ export async function rebuildIndex(sql: Sql, opts: RebuildOptions): Promise<Rebu
   const after = (await vectorIndexes(sql, opts.dimension)).find((i) => i.standard);
   if (!after) throw new Error(`${standard} is missing after the rebuild`);
   return { before, after, rows, buildSeconds, createSql };
+}
+
+/** Polls pg_stat_progress_create_index on another connection while a build of the table runs. */
+function watchBuild(sql: Sql, opts: RebuildOptions): { stop: () => Promise<void> } {
+  let stopped = false;
+  let wake: () => void = () => {};
+  const loop = (async () => {
+    while (!stopped) {
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, opts.progressEveryMs ?? 2000);
+      });
+      if (stopped) break;
+      const [row] = await sql
+        .query<{ phase: string; td: number; tt: number; bd: number; bt: number }>(
+          `SELECT phase, tuples_done::float8 AS td, tuples_total::float8 AS tt, blocks_done::float8 AS bd,
+  blocks_total::float8 AS bt FROM pg_stat_progress_create_index WHERE relid = '${embeddingTable(opts.dimension)}'::regclass`,
+        )
+        .catch(() => []);
+      if (!row) continue;
+      const byTuples = Number(row.tt) > 0;
+      opts.onBuildProgress?.({
+        phase: row.phase,
+        done: Number(byTuples ? row.td : row.bd),
+        total: Number(byTuples ? row.tt : row.bt),
+      });
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      wake();
+      await loop;
+    },
+  };
+}
+
+/**
+ * Drops a table's vector index so that a bulk load writes without maintaining it (rebuildIndex builds it again at
+ * the end); returns what to build then: the dropped index's type and parameters (an HNSW with pgvector's
+ * defaults when there was none). Searches meanwhile scan the table exactly.
+ */
+export async function dropVectorIndex(
+  sql: Sql,
+  dimension: number,
+): Promise<{ type: VectorIndexType; parameters: Record<string, number> }> {
+  const current = (await vectorIndexes(sql, dimension)).find((i) => i.standard);
+  const type: VectorIndexType = current?.type === 'ivfflat' ? 'ivfflat' : 'hnsw';
+  const parameters = current && current.type === type ? current.parameters : withDefaults('hnsw', {});
+  await sql.query(`DROP INDEX IF EXISTS "${vectorIndexName(dimension)}"`);
+  forgetIndexInfo(sql);
+  return { type, parameters };
 }
 
 export function formatParameters(p: Record<string, number>): string {

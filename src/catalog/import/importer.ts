@@ -41,6 +41,8 @@ import { LIMITS, validateProductInput, type ProductInput } from '../validation.j
 import { createJob, findResumableJob, updateJob, type JobRow } from '../jobs.js';
 import { detectFormat, readCatalog, type CatalogFormat, type ImportImageRef, type ImportRecord } from './source.js';
 import { mapLimit } from '../concurrency.js';
+import type { IndexBuildProgress } from '../../search/index-admin.js';
+import { buildDeferredIndex, decideBulk, deferIndex, type DeferredIndex } from './bulk-index.js';
 
 export const PRECOMPUTED_SOURCE = 'precomputed';
 export const PRECOMPUTED_CONTENT_TYPE = 'application/x-glimpse-precomputed';
@@ -60,6 +62,10 @@ export interface ImportOptions {
   onProgress?: ((p: ImportProgress) => void) | undefined;
   /** stop after the batch being written (the job stays resumable) */
   signal?: AbortSignal | undefined;
+  /** defer the vector index and build it at the end (bulk-index.ts); undefined: decided from the catalog's size */
+  bulk?: boolean | undefined;
+  /** progress of the deferred index build */
+  onIndexProgress?: ((p: IndexBuildProgress) => void) | undefined;
 }
 
 export interface ImportDeps {
@@ -74,6 +80,9 @@ export interface ImportDeps {
     | 'fetchTimeoutMs'
     | 'fetchMaxRedirects'
     | 'textSearchConfig'
+    | 'importBulkMaxRows'
+    | 'indexBuildMemory'
+    | 'indexBuildWorkers'
   >;
   /** the model vectors are written for (registered in embedding_model) */
   model: ModelIdentity;
@@ -132,6 +141,8 @@ export interface ImportSummary extends ImportCounts {
   imagesPerSecond: number;
   /** cumulative counts of the job over all its runs */
   job: ImportCounts;
+  /** bulk mode: the vector index was deferred and built at the end (`built` false when the run stopped first) */
+  index: { deferred: boolean; reason: string; built: boolean; buildSeconds: number | null };
 }
 
 export interface RejectLine {
@@ -346,6 +357,22 @@ export class Importer {
       await fsp.mkdir(path.dirname(rejectsFile), { recursive: true });
       await fsp.writeFile(rejectsFile, '');
     }
+    // bulk mode: decided once per job (a resumed job keeps its choice: its index is already gone)
+    let deferred = (job.params.deferredIndex ?? undefined) as DeferredIndex | undefined;
+    let bulkReason = deferred ? 'resumed a bulk import' : '';
+    if (!deferred) {
+      const d = await decideBulk(sql, model.dimension, scan.records - resumedFrom, this.deps.config, opts.bulk);
+      bulkReason = d.reason;
+      if (d.bulk) {
+        deferred = await deferIndex(sql, model.dimension);
+        await updateJob(sql, job.id, { params: { deferredIndex: deferred } });
+      }
+    }
+    if (deferred)
+      this.deps.log?.info(
+        { job: job.id, reason: bulkReason },
+        'bulk import: vector index deferred to the end (searches scan exactly meanwhile)',
+      );
     const jobId = job.id;
     const run = emptyCounts();
     run.skipped = resumedFrom;
@@ -406,8 +433,15 @@ export class Importer {
     } catch (err) {
       await writing.catch(() => {});
       await updateJob(sql, jobId, { state: 'failed', error: (err as Error).message }).catch(() => {});
+      if (deferred) this.warnIndexMissing(jobId);
       throw err;
     }
+    let buildSeconds: number | null = null;
+    if (deferred && !cancelled) {
+      const built = await buildDeferredIndex(sql, model.dimension, deferred, this.deps.config, opts.onIndexProgress);
+      buildSeconds = built.seconds;
+      await updateJob(sql, jobId, { params: { deferredIndex: null } });
+    } else if (deferred) this.warnIndexMissing(jobId);
     const total = addCounts(jobCounts, run);
     total.skipped = 0;
     await updateJob(sql, jobId, { state: cancelled ? 'cancelled' : 'succeeded', params: { counts: total } });
@@ -427,7 +461,15 @@ export class Importer {
       productsPerSecond: seconds > 0 ? (run.imported + run.updated) / seconds : 0,
       imagesPerSecond: seconds > 0 ? images / seconds : 0,
       job: total,
+      index: { deferred: Boolean(deferred), reason: bulkReason, built: buildSeconds !== null, buildSeconds },
     };
+  }
+
+  private warnIndexMissing(jobId: string): void {
+    this.deps.log?.warn(
+      { job: jobId },
+      'bulk import stopped before its vector index was built: searches scan exactly until the same import is rerun (it resumes, then builds the index) or `glimpse index rebuild` runs',
+    );
   }
 
   // ------------------------------------------------------------------------------------------ prepare

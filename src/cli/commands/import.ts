@@ -1,6 +1,6 @@
 /**
  * `glimpse import FILE [--images DIR] [--format jsonl|csv] [--concurrency N] [--batch-size N] [--rejects FILE]
- * [--model test|ID] [--json]`: bulk catalog import (src/catalog/import/importer.ts; columns in docs/import.md).
+ * [--model test|ID] [--bulk | --no-bulk] [--json]`: bulk catalog import (src/catalog/import/importer.ts; columns in docs/import.md).
  * Progress goes to stderr (a bar on a terminal, a line every few seconds otherwise); the summary to stdout.
  * Ctrl-C stops after the batch being written; rerunning the same command resumes (so does one after kill -9).
  */
@@ -13,6 +13,7 @@ import { Embedder } from '../../embedding/embedder.js';
 import { ModelRegistry, type ModelRow } from '../../catalog/models.js';
 import { Importer, type ImportProgress, type ImportSummary } from '../../catalog/import/importer.js';
 import type { CatalogFormat } from '../../catalog/import/source.js';
+import type { IndexBuildProgress } from '../../search/index-admin.js';
 
 interface ImportCliOptions {
   images?: string;
@@ -23,6 +24,7 @@ interface ImportCliOptions {
   model?: string;
   json?: boolean;
   progress: boolean;
+  bulk?: boolean;
 }
 
 const positiveInt = (name: string, v: string, max: number): number => {
@@ -77,6 +79,12 @@ export function formatImportSummary(s: ImportSummary): string {
     `  images      ${s.images.added} added (${s.images.embedded} embedded, ${s.images.precomputed} precomputed), ${s.images.duplicate} duplicate, ${s.images.rejected} rejected`,
     `  time        ${s.seconds.toFixed(1)}s (${s.productsPerSecond.toFixed(1)} products/s, ${s.imagesPerSecond.toFixed(1)} images/s)`,
   ];
+  if (s.index.deferred)
+    lines.push(
+      s.index.built
+        ? `  index       deferred (bulk: ${s.index.reason}), built at the end in ${s.index.buildSeconds!.toFixed(1)}s`
+        : `  index       deferred (bulk) and NOT built yet: searches scan exactly until this import is rerun to the end`,
+    );
   return lines.join('\n') + '\n';
 }
 
@@ -99,6 +107,11 @@ export default function register(program: Command): void {
       '--model <id>',
       'model to embed with: "test", a model id or folder (default: the active model, else GLIMPSE_MODEL)',
     )
+    .option(
+      '--bulk',
+      'defer the vector index and build it once at the end (default when the catalog is empty or small: GLIMPSE_IMPORT_BULK_MAX_ROWS)',
+    )
+    .option('--no-bulk', 'keep the vector index up to date while writing (default for a live catalog)')
     .option('--json', 'print the summary as JSON')
     .option('--no-progress', 'no progress output')
     .action(async (file: string, opts: ImportCliOptions) => {
@@ -171,6 +184,19 @@ export default function register(program: Command): void {
         );
       };
 
+      let lastIndexLine = 0;
+      const onIndexProgress = (p: IndexBuildProgress) => {
+        if (!opts.progress) return;
+        if (barStarted) {
+          bar.stop();
+          barStarted = false;
+        }
+        const now = Date.now();
+        if (now - lastIndexLine < (tty ? 1000 : 5000)) return;
+        lastIndexLine = now;
+        const pct = p.total ? ` ${((100 * p.done) / p.total).toFixed(1)}%` : '';
+        process.stderr.write(`vector index: ${p.phase}${p.total ? ` ${p.done}/${p.total}` : ''}${pct}\n`);
+      };
       try {
         const importer = new Importer({
           sql: db.sql,
@@ -187,7 +213,9 @@ export default function register(program: Command): void {
           batchSize,
           rejectsFile: opts.rejects,
           onProgress,
+          onIndexProgress,
           signal: abort.signal,
+          bulk: opts.bulk,
         });
         if (barStarted) bar.stop();
         process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : formatImportSummary(summary));

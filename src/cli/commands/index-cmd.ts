@@ -2,7 +2,7 @@
  * `glimpse index status [--dimension N] [--json]` (with the running pgvector version, and a warning when it
  * lacks the HNSW vacuum fix) and
  * `glimpse index rebuild [--dimension 768] --type hnsw|ivfflat [--m 16] [--ef-construction 64] [--lists N]
- *  [--maintenance-work-mem 1GB] [--json]`: the vector index of each embedding table (src/search/index-admin.ts;
+ *  [--maintenance-work-mem 1GB] [--workers N] [--json]`: the vector index of each embedding table (src/search/index-admin.ts;
  * trade-offs in docs/search.md, "Choosing the index"). A rebuild builds the new index concurrently and swaps it
  * in atomically: searches keep running on the old index until the swap.
  */
@@ -107,7 +107,10 @@ export default function register(program: Command): void {
     .option('--m <n>', 'hnsw: connections per node (2–100; default 16)', positiveInt)
     .option('--ef-construction <n>', 'hnsw: build candidate list (≥ 2·m; default 64)', positiveInt)
     .option('--lists <n>', 'ivfflat: lists (default rows/1000, at least 10; √rows above 1M rows)', positiveInt)
-    .option('--maintenance-work-mem <size>', 'maintenance_work_mem of the build (e.g. 512MB, 4GB)', '1GB')
+    .option('--maintenance-work-mem <size>', 'maintenance_work_mem of the build (default GLIMPSE_INDEX_BUILD_MEMORY)')
+    .option('--workers <n>', 'parallel workers of the build (default GLIMPSE_INDEX_BUILD_WORKERS)', (v) =>
+      v === '0' ? 0 : positiveInt(v),
+    )
     .option('--json', 'print the result as JSON')
     .action(
       async (opts: {
@@ -116,17 +119,19 @@ export default function register(program: Command): void {
         m?: number;
         efConstruction?: number;
         lists?: number;
-        maintenanceWorkMem: string;
+        maintenanceWorkMem?: string;
+        workers?: number;
         json?: boolean;
       }) => {
-        const r = await withDatabase((db) =>
+        const r = await withDatabase((db, config) =>
           rebuildIndex(db.sql, {
             dimension: opts.dimension,
             type: opts.type,
             m: opts.m,
             efConstruction: opts.efConstruction,
             lists: opts.lists,
-            maintenanceWorkMem: opts.maintenanceWorkMem,
+            maintenanceWorkMem: opts.maintenanceWorkMem ?? config.indexBuildMemory,
+            parallelWorkers: opts.workers ?? config.indexBuildWorkers,
             onProgress: opts.json ? undefined : (m) => process.stderr.write(`${m}\n`),
           }),
         );
