@@ -63,7 +63,7 @@ describe.each(DB_KINDS)('bulk import (%s)', (kind) => {
     await db.sql.exec(
       `DROP INDEX ${INDEX}; CREATE INDEX ${INDEX} ON embedding_512 USING hnsw (embedding halfvec_cosine_ops) WITH (m = 8, ef_construction = 40)`,
     );
-  });
+  }, 300_000); // a fresh, migrated PGlite takes minutes on a loaded shared machine
   afterAll(async () => {
     await db?.drop();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
