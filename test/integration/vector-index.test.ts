@@ -273,7 +273,8 @@ describe('index CLI on postgres', () => {
     const rb = await cli(['rebuild', '--dimension', '512', '--type', 'ivfflat', '--lists', '12']);
     expect(rb.stdout).toMatch(/embedding_512_hnsw_idx: ivfflat lists=12 over 300 rows/);
     const st = await cli(['status']);
-    expect(st.stdout).toMatch(/^TABLE\s+ROWS\s+INDEX\s+TYPE\s+PARAMETERS/);
+    // the running pgvector first, then the table
+    expect(st.stdout).toMatch(/^pgvector \d+\.\d+\.\d+\nTABLE\s+ROWS\s+INDEX\s+TYPE\s+PARAMETERS/);
     expect(st.stdout).toMatch(/embedding_512\s+300\s+embedding_512_hnsw_idx\s+ivfflat\s+lists=12/);
     expect(st.stdout).toMatch(/embedding_768\s+0\s+embedding_768_hnsw_idx\s+hnsw\s+m=16 ef_construction=64/);
     const bad = await cli(['rebuild', '--type', 'ivfflat', '--m', '8']).catch((e: { stderr: string }) => e);
