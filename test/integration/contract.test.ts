@@ -108,4 +108,25 @@ describe('contract = behaviour = docs', () => {
     expect(documented(three)).toBe('PAYLOAD_TOO_LARGE');
     expect(three.status).toBe(413);
   });
+
+  it('image errors name their input once: `input.image: SVG …`, `files[0]: SVG …`, no doubled prefix', async () => {
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"></svg>');
+    const search = await postMultipart(
+      srv.graphqlUrl,
+      'query($i: Upload) { search(input: { image: $i }) { edges { cursor } } }',
+      { i: null },
+      [{ at: 'i', name: 'a.svg', bytes: svg, type: 'image/svg+xml' }],
+    );
+    expect(documented(search)).toBe('UNSUPPORTED_IMAGE');
+    expect(search.body.errors![0]!.message).toMatch(/^input\.image: SVG /);
+    const add = await postMultipart(
+      srv.graphqlUrl,
+      'mutation($p: ID!, $f: [Upload!]) { addProductImages(productId: $p, files: $f) { images { id } } }',
+      { p: productId, f: [null] },
+      [{ at: 'f.0', name: 'a.svg', bytes: svg, type: 'image/svg+xml' }],
+      { key: admin },
+    );
+    expect(documented(add)).toBe('UNSUPPORTED_IMAGE');
+    expect(add.body.errors![0]!.message).toMatch(/^files\[0\]: SVG /);
+  });
 });

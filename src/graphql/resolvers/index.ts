@@ -7,7 +7,7 @@
  */
 import type { GraphQLResolveInfo } from 'graphql';
 import type { CategoryNode, ImageRow, ImageSource, ProductOrder, ProductRow } from '../../catalog/index.js';
-import { LIMITS, normaliseFilter, parseId } from '../../catalog/index.js';
+import { LIMITS, labelled, normaliseFilter, parseId } from '../../catalog/index.js';
 import type { ProductFilter } from '../../catalog/filter.js';
 import { imageUrl as imageUrlOf } from '../../catalog/image-store-paths.js';
 import type { ProductInput, ProductPatch } from '../../catalog/validation.js';
@@ -141,13 +141,7 @@ export const resolvers = {
         try {
           imageVector = await timeEmbed(() => embedder.embedImage(bytes));
         } catch (err) {
-          const code = (err as { code?: unknown }).code;
-          if (typeof code === 'string' && code !== 'MODEL_UNAVAILABLE') {
-            throw new GlimpseError(code as 'CORRUPT_IMAGE', `input.image: ${(err as Error).message}`, {
-              field: 'input.image',
-            });
-          }
-          throw err;
+          throw (err as { code?: unknown }).code === 'MODEL_UNAVAILABLE' ? err : labelled(err, 'input.image');
         }
       }
       const req: SearchRequest = {
