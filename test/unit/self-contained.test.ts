@@ -16,7 +16,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const SELF = path.relative(root, fileURLToPath(import.meta.url));
 const OUTSIDE = ['..', 'shared'].join('/');
 const FORBIDDEN: RegExp[] = [
-  new RegExp(OUTSIDE.replace(/[./]/g, '\\$&')), // ../shared
+  new RegExp(OUTSIDE.replace(/[./]/g, '\\$&')), // OUTSIDE written as a relative path
   new RegExp(['shared', 'fixtures'].join('/')), // any absolute path to the shared fixtures
   new RegExp(`['"]\\.\\.['"]\\s*,\\s*['"]${'shared'}['"]`), // path.join(root, '..', 'shared')
 ];
