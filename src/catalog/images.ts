@@ -6,30 +6,16 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/index.js';
-import { vectorToSql } from '../db/index.js';
 import { codeOf, GlimpseError, badInput, notFound, type ErrorCode } from '../errors.js';
 import { inspectImage, type ImageInfo } from '../embedding/image-preprocess.js';
 import type { Logger } from '../logger.js';
 import { ImageStore, lockImage } from './image-store.js';
-import { embeddingTable, type ModelIdentity, type ModelRegistry } from './models.js';
+import type { ModelIdentity, ModelRegistry } from './models.js';
+import { embeddingTable, insertEmbeddings, nearestImages } from './store/embeddings.js';
+import { IMAGE_COLUMNS, type ImageRow } from './store/images.js';
 import { fetchImage, parseImageUrl, type FetchImageOptions } from './url-fetch.js';
 
-export interface ImageRow {
-  id: string;
-  productId: string;
-  sha256: string;
-  source: string;
-  sourceUrl: string | null;
-  contentType: string;
-  byteSize: number;
-  width: number;
-  height: number;
-  position: number;
-  createdAt: Date;
-}
-
-export const IMAGE_COLUMNS = `i.id::text AS id, i.product_id::text AS "productId", i.sha256::text AS sha256, i.source, i.source_url AS "sourceUrl",
-  i.content_type AS "contentType", i.byte_size AS "byteSize", i.width, i.height, i.position, i.created_at AS "createdAt"`;
+export { IMAGE_COLUMNS, type ImageRow } from './store/images.js';
 
 /** An image to add: uploaded bytes (read lazily, capped by the caller) or a URL to fetch. */
 export type ImageSource =
@@ -182,7 +168,7 @@ export class ImageService {
     const exists = await this.sql.query('SELECT 1 FROM product WHERE id = $1::uuid', [productId]);
     if (!exists.length) throw notFound('product', productId);
     const embedder = this.deps.embedder(); // MODEL_UNAVAILABLE before any work
-    const table = embeddingTable(embedder.dimension);
+    embeddingTable(embedder.dimension); // a supported dimension, or throw before any work
 
     // 1. read + validate everything first (uploads one after another: they arrive in order on one stream)
     const prepared: Prepared[] = [];
@@ -214,7 +200,8 @@ export class ImageService {
         );
         let position = maxPos[0]?.n === null || maxPos[0]?.n === undefined ? 0 : Number(maxPos[0].n) + 1;
         const images: ImageRow[] = [];
-        const added: { row: ImageRow; vector: string }[] = [];
+        const added: { row: ImageRow; vector: Float32Array }[] = [];
+        const vectors: { imageId: string; vector: Float32Array }[] = [];
         const done = new Map<string, ImageRow>();
         for (const p of prepared) {
           const again = done.get(p.sha256);
@@ -222,7 +209,7 @@ export class ImageService {
             images.push(again);
             continue;
           }
-          const vector = vectorToSql(distinct.get(p.sha256)!.vector!);
+          const vector = distinct.get(p.sha256)!.vector!;
           const existing = (
             await tx.query<ImageRow>(
               `SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.product_id = $1::uuid AND i.sha256 = $2`,
@@ -254,26 +241,21 @@ export class ImageService {
             )[0]!;
             added.push({ row, vector });
           }
-          await tx.query(
-            `INSERT INTO ${table} (image_id, model_id, product_id, embedding) VALUES ($1::uuid, $2, $3::uuid, $4::halfvec(${embedder.dimension}))
-             ON CONFLICT (image_id, model_id) DO NOTHING`,
-            [row.id, embedder.modelId, productId, vector],
-          );
+          vectors.push({ imageId: row.id, vector });
           done.set(p.sha256, row);
           images.push(row);
         }
+        await insertEmbeddings(tx, embedder, vectors);
         const nearDuplicates: NearDuplicateRow[] = [];
         for (const { row, vector } of added) {
-          const near = await tx.query<{ id: string; similarity: number }>(
-            `SELECT c.id, c.similarity FROM (
-               SELECT e.image_id::text AS id, 1 - (e.embedding <=> $1::halfvec(${embedder.dimension})) AS similarity
-               FROM ${table} e WHERE e.model_id = $2 AND e.image_id <> $3::uuid
-               ORDER BY e.embedding <=> $1::halfvec(${embedder.dimension}) LIMIT ${NEAR_DUPLICATE_CANDIDATES}
-             ) c WHERE c.similarity >= $4 ORDER BY c.similarity DESC, c.id`,
-            [vector, embedder.modelId, row.id, config.nearDuplicateThreshold],
-          );
+          const near = await nearestImages(tx, embedder, {
+            vector,
+            excludeImageId: row.id,
+            candidates: NEAR_DUPLICATE_CANDIDATES,
+            threshold: config.nearDuplicateThreshold,
+          });
           for (const n of near)
-            nearDuplicates.push({ imageId: row.id, ofImageId: n.id, similarity: Math.min(1, Number(n.similarity)) });
+            nearDuplicates.push({ imageId: row.id, ofImageId: n.imageId, similarity: Math.min(1, n.similarity) });
         }
         return { images, nearDuplicates };
       });

@@ -12,7 +12,8 @@ export {
   type NearDuplicateRow,
 } from './images.js';
 export { ImageStore, lockImage } from './image-store.js';
-export { ModelRegistry, embeddingTable, SUPPORTED_DIMENSIONS, type ModelRow, type ModelIdentity } from './models.js';
+export { ModelRegistry, type ModelRow, type ModelIdentity } from './models.js';
+export { EMBEDDING_DIMENSIONS, embeddingTable } from './store/embeddings.js';
 export * from './products.js';
 export { fetchImage, isBlockedAddress, parseImageUrl, type FetchImageOptions, type FetchedImage } from './url-fetch.js';
 export * from './validation.js';

@@ -4,8 +4,7 @@
  * job's business, never implicit.
  */
 import type { Sql } from '../db/index.js';
-
-export const SUPPORTED_DIMENSIONS = [512, 768, 1024] as const;
+import { countEmbeddings, embeddingTable } from './store/embeddings.js';
 
 export interface ModelRow {
   id: string;
@@ -25,15 +24,6 @@ export interface ModelIdentity {
 
 const COLUMNS = `id, name, dimension, active, is_test AS "isTest", created_at AS "createdAt"`;
 
-export function embeddingTable(dimension: number): string {
-  if (!(SUPPORTED_DIMENSIONS as readonly number[]).includes(dimension)) {
-    throw new Error(
-      `embedding dimension ${dimension} is not supported (supported: ${SUPPORTED_DIMENSIONS.join(', ')})`,
-    );
-  }
-  return `embedding_${dimension}`;
-}
-
 export class ModelRegistry {
   private readonly ensured = new Map<string, Promise<ModelRow>>();
 
@@ -51,7 +41,7 @@ export class ModelRegistry {
   }
 
   private async register(model: ModelIdentity): Promise<ModelRow> {
-    embeddingTable(model.dimension);
+    embeddingTable(model.dimension); // a supported dimension, or throw before writing
     await this.sql.query(
       `INSERT INTO embedding_model (id, name, dimension, is_test) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
       [model.modelId, model.modelId, model.dimension, model.isTestModel ?? false],
@@ -84,11 +74,7 @@ export class ModelRegistry {
     return (await this.sql.query<ModelRow>(`SELECT ${COLUMNS} FROM embedding_model WHERE active`))[0] ?? null;
   }
 
-  async embeddedImageCount(modelId: string, dimension: number): Promise<number> {
-    const rows = await this.sql.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM ${embeddingTable(dimension)} WHERE model_id = $1`,
-      [modelId],
-    );
-    return Number(rows[0]?.n ?? 0);
+  embeddedImageCount(modelId: string, dimension: number): Promise<number> {
+    return countEmbeddings(this.sql, { modelId, dimension });
   }
 }

@@ -6,8 +6,8 @@
 import type { Sql } from '../db/index.js';
 import { badInput, notFound } from '../errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { filterConditions, Params } from '../search/sql.js';
-import type { ProductFilter } from './filter.js';
+import { Params } from '../db/sql.js';
+import { filterConditions, type ProductFilter } from './filter.js';
 import {
   LIMITS,
   validateProductInput,

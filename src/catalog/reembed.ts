@@ -20,15 +20,22 @@
 import fsp from 'node:fs/promises';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/index.js';
-import { vectorToSql } from '../db/index.js';
 import { codeOf, GlimpseError, notFound } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ImageStore } from './image-store.js';
 import type { ImageEmbedder } from './images.js';
-import { PRECOMPUTED_SOURCE } from './import/importer.js';
+import { PRECOMPUTED_SOURCE } from './store/images.js';
 import { createJob, findResumableJob, getJob, updateJob, type JobRow } from './jobs.js';
 import { jobLocked, JobBusyError, withJobLock } from './job-lock.js';
-import { embeddingTable, ModelRegistry, type ModelRow } from './models.js';
+import { ModelRegistry, type ModelRow } from './models.js';
+import {
+  countEmbeddings,
+  countImagesWithoutEmbedding,
+  deleteEmbeddings,
+  imagesInIdOrder,
+  insertEmbeddings,
+  type ImageEmbeddingState as ImageRef,
+} from './store/embeddings.js';
 import { mapLimit } from './concurrency.js';
 
 export interface ReembedDeps {
@@ -73,14 +80,6 @@ export interface ReembedSummary {
   imagesPerSecond: number;
 }
 
-interface ImageRef {
-  id: string;
-  productId: string;
-  sha256: string;
-  source: string;
-  has: boolean;
-}
-
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
 
 export async function imageCount(sql: Sql): Promise<number> {
@@ -88,13 +87,8 @@ export async function imageCount(sql: Sql): Promise<number> {
 }
 
 /** Images without a vector of the model. */
-export async function missingVectorCount(sql: Sql, model: { id: string; dimension: number }): Promise<number> {
-  const rows = await sql.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM product_image i
-     WHERE NOT EXISTS (SELECT 1 FROM ${embeddingTable(model.dimension)} e WHERE e.image_id = i.id AND e.model_id = $1)`,
-    [model.id],
-  );
-  return Number(rows[0]?.n ?? 0);
+export function missingVectorCount(sql: Sql, model: { id: string; dimension: number }): Promise<number> {
+  return countImagesWithoutEmbedding(sql, { modelId: model.id, dimension: model.dimension });
 }
 
 /** Re-embeds every image with `embedder`'s model (resumable), then switches the active model to it. */
@@ -108,7 +102,7 @@ export async function runReembed(
   const store = new ImageStore(deps.imageDir);
   const registry = new ModelRegistry(sql);
   const model = await registry.ensure(embedder);
-  const table = embeddingTable(model.dimension);
+  const target = { modelId: model.id, dimension: model.dimension };
   const batchSize = Math.max(1, Math.min(1000, Math.floor(opts.batchSize ?? 64)));
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 16));
   const total = await imageCount(sql);
@@ -175,17 +169,11 @@ export async function runReembed(
     ) => {
       let newFailures = 0;
       await sql.transaction(async (tx) => {
+        // an image deleted meanwhile is simply skipped
+        const vectors = results.flatMap((res) => (res.vector ? [{ imageId: res.r.id, vector: res.vector }] : []));
+        embedded += (await insertEmbeddings(tx, target, vectors)).length;
         for (const res of results) {
-          if (res.vector) {
-            // INSERT … SELECT: an image deleted meanwhile is simply skipped
-            const ins = await tx.query(
-              `INSERT INTO ${table} (image_id, model_id, product_id, embedding)
-               SELECT i.id, $2, i.product_id, $3::halfvec(${model.dimension}) FROM product_image i WHERE i.id = $1::uuid
-               ON CONFLICT (image_id, model_id) DO NOTHING RETURNING image_id`,
-              [res.r.id, model.id, vectorToSql(res.vector)],
-            );
-            embedded += ins.length;
-          } else if (!failedIds.has(res.r.id)) {
+          if (!res.vector && !failedIds.has(res.r.id)) {
             failedIds.set(res.r.id, res.code!);
             failures[res.code!] = (failures[res.code!] ?? 0) + 1;
             newFailures++;
@@ -212,12 +200,7 @@ export async function runReembed(
           cancelled = true;
           break;
         }
-        const rows = await sql.query<ImageRef>(
-          `SELECT i.id::text AS id, i.product_id::text AS "productId", i.sha256::text AS sha256, i.source,
-                  EXISTS (SELECT 1 FROM ${table} e WHERE e.image_id = i.id AND e.model_id = $2) AS has
-           FROM product_image i WHERE i.id > $1::uuid ORDER BY i.id LIMIT $3`,
-          [cursor, model.id, batchSize],
-        );
+        const rows = await imagesInIdOrder(sql, target, { after: cursor, limit: batchSize });
         if (!rows.length) break;
         cursor = rows[rows.length - 1]!.id;
         await writeBatch(await embedBatch(rows), cursor, rows.length);
@@ -231,13 +214,7 @@ export async function runReembed(
             cancelled = true;
             break;
           }
-          const rows = await sql.query<ImageRef>(
-            `SELECT i.id::text AS id, i.product_id::text AS "productId", i.sha256::text AS sha256, i.source, false AS has
-             FROM product_image i WHERE i.id > $1::uuid
-               AND NOT EXISTS (SELECT 1 FROM ${table} e WHERE e.image_id = i.id AND e.model_id = $2)
-             ORDER BY i.id LIMIT $3`,
-            [after, model.id, batchSize],
-          );
+          const rows = await imagesInIdOrder(sql, target, { after, limit: batchSize, withoutEmbedding: true });
           if (!rows.length) break;
           after = rows[rows.length - 1]!.id;
           const fresh = rows.filter((r) => !failedIds.has(r.id));
@@ -317,14 +294,7 @@ export async function listModels(sql: Sql): Promise<ModelInfo[]> {
   const models = await new ModelRegistry(sql).list();
   const out: ModelInfo[] = [];
   for (const m of models) {
-    const vectors = Number(
-      (
-        await sql.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM ${embeddingTable(m.dimension)} WHERE model_id = $1`,
-          [m.id],
-        )
-      )[0]?.n ?? 0,
-    );
+    const vectors = await countEmbeddings(sql, { modelId: m.id, dimension: m.dimension });
     out.push({ ...m, vectors, missing: await missingVectorCount(sql, { id: m.id, dimension: m.dimension }) });
   }
   return out;
@@ -374,12 +344,9 @@ export async function dropModelVectors(
     if (!model) throw notFound('model', modelId);
     if (model.active)
       throw new GlimpseError('BAD_USER_INPUT', `model ${modelId} is the active model: activate another one first`);
-    const rows = await tx.query(
-      `DELETE FROM ${embeddingTable(Number(model.dimension))} WHERE model_id = $1 RETURNING image_id`,
-      [modelId],
-    );
+    const deleted = await deleteEmbeddings(tx, { modelId, dimension: Number(model.dimension) });
     if (opts.forget) await tx.query('DELETE FROM embedding_model WHERE id = $1', [modelId]);
-    return { deleted: rows.length };
+    return { deleted };
   });
 }
 

@@ -29,3 +29,12 @@ export interface Sql {
    */
   session<T>(fn: (s: Sql) => Promise<T>): Promise<T>;
 }
+
+/** Collects parameters; `add` returns the placeholder ($n). The same value object is never deduplicated. */
+export class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown, cast?: string): string {
+    this.values.push(value);
+    return `$${this.values.length}${cast ? `::${cast}` : ''}`;
+  }
+}

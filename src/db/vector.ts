@@ -18,28 +18,6 @@ export function vectorToSql(v: ArrayLike<number>): string {
   return pgvector.toSql(arr) as string;
 }
 
-/**
- * A list of numbers from a client or a feed as a unit vector, or why it cannot be one. The largest
- * magnitude is divided out first (in double precision), so components up to ±1.8e308 neither overflow the
- * sum of squares nor float32 (whose largest value is 3.4e38), and tiny ones do not underflow to zero:
- * cosine similarity only depends on the direction.
- */
-export function unitVector(values: ArrayLike<unknown>): Float32Array | string {
-  let max = 0;
-  for (let i = 0; i < values.length; i++) {
-    const x = values[i];
-    if (typeof x !== 'number' || !Number.isFinite(x)) return `component ${i} is not a finite number`;
-    max = Math.max(max, Math.abs(x));
-  }
-  if (max === 0) return 'all components are zero';
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += ((values[i] as number) / max) ** 2;
-  const norm = Math.sqrt(sum); // of the scaled vector: ≥ 1, since its largest component is ±1
-  const out = new Float32Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = (values[i] as number) / max / norm;
-  return out;
-}
-
 /** A `vector` / `halfvec` result column as numbers: already parsed by the registered type, or pgvector's text. */
 export function vectorFromSql(value: unknown): Float32Array {
   if (Array.isArray(value)) return Float32Array.from(value as number[]);

@@ -9,6 +9,7 @@ import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { fromHalfBits, toHalfBits } from './fp16.js';
 import { preprocessImage, type PreprocessorConfig } from './image-preprocess.js';
+import { normaliseRowsInPlace } from './vector.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
 
@@ -194,18 +195,6 @@ function toFloat32(t: ort.Tensor): Float32Array {
   throw new Error(`unsupported output type ${t.type}`);
 }
 
-function normaliseRows(data: Float32Array, batch: number): { out: Float32Array; dim: number } {
-  const dim = data.length / batch;
-  const out = new Float32Array(data.length);
-  for (let b = 0; b < batch; b++) {
-    let n = 0;
-    for (let i = b * dim; i < (b + 1) * dim; i++) n += data[i]! * data[i]!;
-    const inv = n > 0 ? 1 / Math.sqrt(n) : 0;
-    for (let i = b * dim; i < (b + 1) * dim; i++) out[i] = data[i]! * inv;
-  }
-  return { out, dim };
-}
-
 async function run(msg: TextRunMessage | ImageRunMessage): Promise<FromWorker> {
   const t0 = performance.now();
   let result: ort.InferenceSession.ReturnType;
@@ -233,7 +222,10 @@ async function run(msg: TextRunMessage | ImageRunMessage): Promise<FromWorker> {
   }
   const out = result[info.output];
   if (!out) throw new Error(`model returned no ${info.output}`);
-  const { out: data, dim } = normaliseRows(toFloat32(out), msg.batch);
+  // normalised in a copy when the tensor's own buffer came back (it is disposed below; ours is transferred)
+  const raw = toFloat32(out);
+  const data = raw === out.data ? Float32Array.from(raw) : raw;
+  const dim = normaliseRowsInPlace(data, msg.batch);
   for (const t of Object.values(result)) t.dispose?.();
   return { type: 'result', id: msg.id, data, batch: msg.batch, dim, ms: performance.now() - t0 };
 }

@@ -17,10 +17,10 @@
  * and below each ancestor of the selected category (the open branch of the menu).
  * The same statement counts the total where the search statement cannot (sql.ts totalFromFilter).
  */
+import { embeddingTable } from '../catalog/store/embeddings.js';
+import { filterConditions } from '../catalog/filter.js';
+import { Params } from '../db/sql.js';
 import {
-  Params,
-  embeddingTable,
-  filterConditions,
   KEYWORD_RANK,
   keywordMatch,
   keywordQueryCte,

@@ -12,7 +12,8 @@
  * Parameters and trade-offs: docs/search.md ("Choosing the index").
  */
 import type { Sql } from '../db/sql.js';
-import { EMBEDDING_TABLES, embeddingTable, type BuiltQuery } from './sql.js';
+import { EMBEDDING_DIMENSIONS, embeddingTable } from '../catalog/store/embeddings.js';
+import type { BuiltQuery } from './sql.js';
 
 export type VectorIndexType = 'hnsw' | 'ivfflat';
 export const VECTOR_INDEX_TYPES: readonly VectorIndexType[] = ['hnsw', 'ivfflat'];
@@ -213,7 +214,7 @@ export async function tableIndexStatus(sql: Sql, dimension: number): Promise<Vec
 
 /** Status of every embedding table (or of one dimension). */
 export async function indexStatus(sql: Sql, dimension?: number): Promise<VectorTableStatus[]> {
-  const dims = dimension != null ? [dimension] : Object.keys(EMBEDDING_TABLES).map(Number);
+  const dims = dimension != null ? [dimension] : [...EMBEDDING_DIMENSIONS];
   const out: VectorTableStatus[] = [];
   for (const d of dims) out.push(await tableIndexStatus(sql, d));
   return out;

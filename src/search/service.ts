@@ -6,17 +6,18 @@
  * It never calls ONNX itself: text goes through the injected `QueryEmbedder`.
  */
 import { LRUCache } from 'lru-cache';
-import { normaliseFilter } from '../catalog/filter.js';
+import { hasFilter, normaliseFilter } from '../catalog/filter.js';
+import { embeddingTable, isEmbeddingDimension } from '../catalog/store/embeddings.js';
+import { normaliseInPlace, unitVector, VectorError } from '../embedding/vector.js';
 import { searchDuration } from '../observability/metrics.js';
 import { noteStrategy, timeEmbed } from '../observability/server-timing.js';
 import type { Sql } from '../db/sql.js';
-import { unitVector, vectorFromSql } from '../db/vector.js';
+import { vectorFromSql } from '../db/vector.js';
 import { GlimpseError, badInput, firstRangeMessage, notFound } from '../errors.js';
 import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor.js';
 import { PRICE_BUCKETS, buildFacets } from './facet-sql.js';
 import { cachedIndexInfo, type VectorIndexInfo } from './index-admin.js';
 import {
-  EMBEDDING_TABLES,
   IMAGES_PER_HIT,
   MAX_EF_SEARCH,
   MAX_PROBES,
@@ -26,9 +27,7 @@ import {
   buildImageVector,
   buildProductVector,
   buildSearch,
-  embeddingTable,
   explainText,
-  hasFilter,
   hasScoreCut,
   inlineSettings,
   strategyShape,
@@ -364,7 +363,7 @@ export class SearchService {
     const embedder = await this.embedder();
     if (needsText && !embedder) throw modelUnavailable();
     const model = embedder ? { id: embedder.modelId, dimension: embedder.dimension } : await this.activeModel();
-    if (!EMBEDDING_TABLES[model.dimension])
+    if (!isEmbeddingDimension(model.dimension))
       throw new GlimpseError('MODEL_UNAVAILABLE', `model ${model.id} has unsupported dimension ${model.dimension}`);
     const w = req.weights ?? {};
     const weight = (v: number | null | undefined, name: string, def: number): number => {
@@ -641,15 +640,6 @@ function clamp01(x: number): number {
   return x < 0 ? 0 : x > 1 ? 1 : x;
 }
 
-/** L2-normalises in place; returns the norm before. */
-export function normalize(v: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
-  const n = Math.sqrt(s);
-  if (n > 0) for (let i = 0; i < v.length; i++) v[i] = v[i]! / n;
-  return n;
-}
-
 /**
  * The query vector: q = Σ wᵢ·n(vᵢ) − w₋·n(v₋), then q ← n(q), where n(x) = x/‖x‖ (docs/search.md).
  * Throws BAD_USER_INPUT when the weights cancel out (‖q‖ ≈ 0) or every weight is 0.
@@ -666,28 +656,26 @@ export function combineVectors(
   const add = (w: number, v: ArrayLike<number>) => {
     if (w === 0) return;
     const n = Float32Array.from(v);
-    if (normalize(n) === 0) throw badInput('a query vector is all zeros', { field: 'vector' });
+    if (normaliseInPlace(n) === 0) throw badInput('a query vector is all zeros', { field: 'vector' });
     for (let i = 0; i < dimension; i++) q[i] = q[i]! + (w / scale) * n[i]!;
   };
   for (const p of parts) add(p.w, p.v);
   if (negative) add(-negative.w, negative.v);
-  if (normalize(q) < 1e-6)
+  if (normaliseInPlace(q) < 1e-6)
     throw badInput('the weighted query parts cancel out (or every weight is 0)', { field: 'weights' });
   return q;
 }
 
-function checkVector(v: ArrayLike<number>, dimension: number, field: string): Float32Array {
-  if (v == null || typeof v !== 'object' || typeof v.length !== 'number')
-    throw badInput(`\`${field}\` must be a list of numbers`, { field });
-  if (v.length !== dimension)
-    throw badInput(`\`${field}\` has ${v.length} dimensions; the model has ${dimension}`, {
-      field,
-      expected: dimension,
-      got: v.length,
-    });
-  const unit = unitVector(v);
-  if (typeof unit === 'string') throw badInput(`\`${field}\`: ${unit}`, { field });
-  return unit;
+/** A raw query part (`image`, `vector`) as a unit vector of the model's dimension; BAD_USER_INPUT otherwise. */
+function checkVector(v: unknown, dimension: number, field: string): Float32Array {
+  try {
+    return unitVector(v, dimension);
+  } catch (err) {
+    if (!(err instanceof VectorError)) throw err;
+    const details =
+      err.problem === 'dimension' ? { field, expected: dimension, got: (v as ArrayLike<number>).length } : { field };
+    throw badInput(`\`${field}\` ${err.message}`, details);
+  }
 }
 
 function unitOrNull(v: number | null | undefined, field: string): number | null {

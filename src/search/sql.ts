@@ -22,21 +22,11 @@
  * null product when the page is empty). Facets are a second statement (./facet-sql.ts), counted from the
  * filter alone, that the service runs beside this one.
  */
+import { embeddingTable } from '../catalog/store/embeddings.js';
+import { filterConditions, type ProductFilter } from '../catalog/filter.js';
+import { Params } from '../db/sql.js';
 import { vectorToSql } from '../db/vector.js';
-import type { FacetKind, ProductFilter, SearchMode } from './types.js';
-
-/** Vector tables by dimension: the table name is never taken from input. */
-export const EMBEDDING_TABLES: Readonly<Record<number, string>> = Object.freeze({
-  512: 'embedding_512',
-  768: 'embedding_768',
-  1024: 'embedding_1024',
-});
-
-export function embeddingTable(dimension: number): string {
-  const t = EMBEDDING_TABLES[dimension];
-  if (!t) throw new RangeError(`no embedding table for dimension ${dimension}`);
-  return t;
-}
+import type { FacetKind, SearchMode } from './types.js';
 
 /** HNSW window per requested hit: products have 1–4 images, so (first+1)×4 images hold ≥ first+1 products. */
 export const IMAGES_PER_HIT = 4;
@@ -105,80 +95,6 @@ export interface BuiltQuery {
   settings: { text: string; params: unknown[] } | null;
   text: string;
   params: unknown[];
-}
-
-/** Collects parameters; `add` returns the placeholder ($n). The same value object is never deduplicated. */
-export class Params {
-  readonly values: unknown[] = [];
-  add(value: unknown, cast?: string): string {
-    this.values.push(value);
-    return `$${this.values.length}${cast ? `::${cast}` : ''}`;
-  }
-}
-
-/** Escapes LIKE metacharacters (with the default escape character backslash). */
-export function escapeLike(s: string): string {
-  return s.replace(/[\\%_]/g, (c) => '\\' + c);
-}
-
-function isoDate(d: Date | string): string {
-  const date = d instanceof Date ? d : new Date(d);
-  if (Number.isNaN(date.getTime())) throw new RangeError(`invalid date ${JSON.stringify(d)}`);
-  return date.toISOString();
-}
-
-/**
- * WHERE conditions on `product p` for a filter (AND-ed; empty list: no filter): the one definition of what
- * a ProductFilter means, used by searches and by catalog listings (`products`). Values are normalised by
- * normaliseFilter (src/catalog/filter.ts) before they get here; here they only become parameters.
- */
-export function filterConditions(
-  filter: ProductFilter | null | undefined,
-  params: Params,
-  excludeProductId?: string | null,
-): string[] {
-  const c: string[] = [];
-  if (excludeProductId) c.push(`p.id <> ${params.add(excludeProductId, 'uuid')}`);
-  if (!filter) return c;
-  if (filter.category != null) {
-    if (filter.categoryExact) c.push(`p.category = ${params.add(filter.category)}`);
-    else {
-      const cat = params.add(filter.category);
-      c.push(`(p.category = ${cat} OR p.category LIKE ${params.add(escapeLike(filter.category) + '/%')})`);
-    }
-  }
-  if (filter.brands != null) c.push(`p.brand = ANY(${params.add([...filter.brands], 'text[]')})`);
-  if (filter.price != null) {
-    c.push(`p.currency = ${params.add(filter.price.currency.toUpperCase(), 'bpchar')}`);
-    if (filter.price.min != null) c.push(`p.price >= ${params.add(String(filter.price.min), 'numeric')}`);
-    if (filter.price.max != null) c.push(`p.price <= ${params.add(String(filter.price.max), 'numeric')}`);
-  }
-  if (filter.inStock != null) c.push(`p.in_stock = ${params.add(filter.inStock, 'boolean')}`);
-  if (filter.tagsAny != null) c.push(`p.tags && ${params.add([...filter.tagsAny], 'text[]')}`);
-  if (filter.tagsAll != null) c.push(`p.tags @> ${params.add([...filter.tagsAll], 'text[]')}`);
-  for (const a of filter.attributes ?? []) {
-    // The attribute's text form equals the value (strings, numbers, booleans), or it is a list of strings
-    // that contains it: jsonb `?` / `?|` match a string scalar equal to one of the values or an array
-    // holding one, e.g. {"size": ["S","M"]} matches equals "S".
-    const key = params.add(a.key);
-    if (a.equals != null) {
-      const v = params.add(a.equals, 'text');
-      c.push(`((p.attributes ->> ${key}) = ${v} OR (p.attributes -> ${key}) ? ${v})`);
-    }
-    if (a.in != null) {
-      const vs = params.add([...a.in], 'text[]');
-      c.push(`((p.attributes ->> ${key}) = ANY(${vs}) OR (p.attributes -> ${key}) ?| ${vs})`);
-    }
-    if (a.equals == null && a.in == null) c.push(`p.attributes ? ${key}`);
-  }
-  if (filter.createdAfter != null) c.push(`p.created_at >= ${params.add(isoDate(filter.createdAfter), 'timestamptz')}`);
-  if (filter.createdBefore != null)
-    c.push(`p.created_at < ${params.add(isoDate(filter.createdBefore), 'timestamptz')}`);
-  return c;
-}
-
-export function hasFilter(filter: ProductFilter | null | undefined, excludeProductId?: string | null): boolean {
-  return filterConditions(filter, new Params(), excludeProductId).length > 0;
 }
 
 const and = (conds: string[], indent = '    '): string =>

@@ -6,6 +6,9 @@
  * Semantics (scores, query-vector formula, facets' match set, pagination) are documented in docs/search.md.
  */
 
+import type { ProductFilter } from '../catalog/filter.js';
+export type { AttributeFilter, PriceRange, ProductFilter } from '../catalog/filter.js';
+
 export type SearchMode = 'SEMANTIC' | 'KEYWORD' | 'HYBRID';
 export type FacetKind = 'CATEGORY' | 'CATEGORY_TREE' | 'BRAND' | 'IN_STOCK' | 'PRICE';
 
@@ -18,37 +21,6 @@ export interface QueryWeights {
   product?: number | null;
   /** weight of the raw `vector` (not in the GraphQL sketch; admin use) */
   vector?: number | null;
-}
-
-/** Decimal amounts are strings (as the API's Decimal scalar); numbers are accepted too. */
-export interface PriceRange {
-  min?: string | number | null;
-  max?: string | number | null;
-  /** ISO 4217 code; only products priced in this currency match */
-  currency: string;
-}
-
-export interface AttributeFilter {
-  key: string;
-  /** compared with the attribute's text form (attributes ->> key) */
-  equals?: string | null;
-  in?: readonly string[] | null;
-}
-
-export interface ProductFilter {
-  /** category path, e.g. 'women/dresses'; includes sub-categories ('women/dresses/…') unless categoryExact */
-  category?: string | null;
-  categoryExact?: boolean | null;
-  brands?: readonly string[] | null;
-  price?: PriceRange | null;
-  inStock?: boolean | null;
-  tagsAny?: readonly string[] | null;
-  tagsAll?: readonly string[] | null;
-  attributes?: readonly AttributeFilter[] | null;
-  /** inclusive */
-  createdAfter?: Date | string | null;
-  /** exclusive */
-  createdBefore?: Date | string | null;
 }
 
 /** GraphQL SearchInput, with the uploaded image already embedded. */

@@ -4,19 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { decodeCursor, encodeCursor } from '../../src/search/cursor.js';
 import { renderSearchQueries } from '../../src/search/dump.js';
-import { normaliseFilter } from '../../src/catalog/filter.js';
+import { escapeLike, filterConditions, hasFilter, normaliseFilter } from '../../src/catalog/filter.js';
+import { embeddingTable } from '../../src/catalog/store/embeddings.js';
+import { Params } from '../../src/db/sql.js';
 import { combineVectors } from '../../src/search/service.js';
-import {
-  Params,
-  buildEstimate,
-  buildSearch,
-  embeddingTable,
-  escapeLike,
-  filterConditions,
-  hasFilter,
-  inlineSettings,
-  type BuildSearchInput,
-} from '../../src/search/sql.js';
+import { buildEstimate, buildSearch, inlineSettings, type BuildSearchInput } from '../../src/search/sql.js';
 
 const QUERIES_DIR = fileURLToPath(new URL('../../src/search/queries', import.meta.url));
 

@@ -18,7 +18,7 @@ import {
   type IndexBuildProgress,
   type VectorIndexType,
 } from '../../search/index-admin.js';
-import { embeddingTable } from '../models.js';
+import { embeddingTable } from '../store/embeddings.js';
 
 /** Files this small gain nothing from a deferred index (a build costs about what their inserts do). */
 export const BULK_MIN_RECORDS = 1000;

@@ -28,13 +28,15 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../config.js';
 import type { Sql } from '../../db/index.js';
-import { unitVector, vectorToSql } from '../../db/index.js';
 import { codeOf } from '../../errors.js';
 import { inspectImage } from '../../embedding/image-preprocess.js';
 import type { Logger } from '../../logger.js';
 import { ImageStore, lockImage } from '../image-store.js';
 import type { ImageEmbedder } from '../images.js';
-import { embeddingTable, type ModelIdentity } from '../models.js';
+import type { ModelIdentity } from '../models.js';
+import { embeddingTable, insertEmbeddings } from '../store/embeddings.js';
+import { PRECOMPUTED_CONTENT_TYPE, PRECOMPUTED_SOURCE } from '../store/images.js';
+import { unitVector, VectorError } from '../../embedding/vector.js';
 import { upsertProducts } from '../products.js';
 import { fetchImage, type FetchImageOptions } from '../url-fetch.js';
 import { LIMITS, validateProductInput, type ProductInput } from '../validation.js';
@@ -43,9 +45,6 @@ import { detectFormat, readCatalog, type CatalogFormat, type ImportImageRef, typ
 import { mapLimit } from '../concurrency.js';
 import type { IndexBuildProgress } from '../../search/index-admin.js';
 import { buildDeferredIndex, decideBulk, deferIndex, type DeferredIndex } from './bulk-index.js';
-
-export const PRECOMPUTED_SOURCE = 'precomputed';
-export const PRECOMPUTED_CONTENT_TYPE = 'application/x-glimpse-precomputed';
 
 export interface ImportOptions {
   file: string;
@@ -600,16 +599,12 @@ export class Importer {
           : `embedding was made by model ${JSON.stringify(ref.model)}, but this import writes vectors of ${JSON.stringify(model.modelId)}`,
       );
     }
-    const e = ref.embedding!;
-    if (e.length !== model.dimension) {
-      throw new RejectError(
-        'EMBEDDING_INVALID',
-        `embedding has ${e.length} dimensions; model ${model.modelId} has ${model.dimension}`,
-      );
+    try {
+      return unitVector(ref.embedding, model.dimension);
+    } catch (err) {
+      if (err instanceof VectorError) throw new RejectError('EMBEDDING_INVALID', `embedding ${err.message}`);
+      throw err;
     }
-    const unit = unitVector(e);
-    if (typeof unit === 'string') throw new RejectError('EMBEDDING_INVALID', `embedding: ${unit}`);
-    return unit;
   }
 
   private async prepareImage(
@@ -749,7 +744,6 @@ export class Importer {
     fixed?: ImportCounts,
   ): Promise<ImportCounts> {
     const { sql, config, model } = this.deps;
-    const table = embeddingTable(model.dimension);
     const created: string[] = [];
     try {
       return await sql.transaction(async (tx) => {
@@ -827,17 +821,13 @@ export class Importer {
               for (const r of inserted) existing.set(`${r.productId}\0${r.sha256.trim()}`, r.id);
             }
             if (vectors.length) {
-              await tx.query(
-                `INSERT INTO ${table} (image_id, model_id, product_id, embedding)
-                 SELECT v.image_id, $1, v.product_id, v.embedding::halfvec(${model.dimension})
-                 FROM unnest($2::uuid[], $3::uuid[], $4::text[]) AS v(image_id, product_id, embedding)
-                 ON CONFLICT (image_id, model_id) DO NOTHING`,
-                [
-                  model.modelId,
-                  vectors.map((v) => v.imageId ?? existing.get(`${v.productId}\0${v.img.sha256}`)!),
-                  vectors.map((v) => v.productId),
-                  vectors.map((v) => vectorToSql(v.img.vector!)),
-                ],
+              await insertEmbeddings(
+                tx,
+                model,
+                vectors.map((v) => ({
+                  imageId: v.imageId ?? existing.get(`${v.productId}\0${v.img.sha256}`)!,
+                  vector: v.img.vector!,
+                })),
               );
             }
           }

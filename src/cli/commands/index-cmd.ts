@@ -17,7 +17,7 @@ import {
   type VectorTableStatus,
 } from '../../search/index-admin.js';
 import { pgvectorVersion, pgvectorWarning } from '../../db/pgvector-version.js';
-import { EMBEDDING_TABLES } from '../../search/sql.js';
+import { EMBEDDING_DIMENSIONS, isEmbeddingDimension } from '../../catalog/store/embeddings.js';
 import { withDatabase } from '../database.js';
 import { formatTable } from '../table.js';
 
@@ -29,8 +29,8 @@ function positiveInt(v: string): number {
 
 function dimensionArg(v: string): number {
   const n = positiveInt(v);
-  if (!EMBEDDING_TABLES[n])
-    throw new InvalidArgumentError(`no embedding table for ${n} (one of ${Object.keys(EMBEDDING_TABLES).join(', ')})`);
+  if (!isEmbeddingDimension(n))
+    throw new InvalidArgumentError(`no embedding table for ${n} (one of ${EMBEDDING_DIMENSIONS.join(', ')})`);
   return n;
 }
 
