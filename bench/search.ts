@@ -1338,6 +1338,7 @@ function searchConfig(): SearchConfig {
     rrfK: base.rrfK,
     textSearchConfig: base.textSearchConfig,
     searchCandidateWindow: base.searchCandidateWindow,
+    ivfflatProbes: base.ivfflatProbes,
   };
 }
 

@@ -12,6 +12,7 @@ import {
   buildSearch,
   type BuildSearchInput,
   type BuiltQuery,
+  type VectorScan,
 } from './sql.js';
 import { buildFacets } from './facet-sql.js';
 import { buildIndexInfo } from './index-admin.js';
@@ -42,6 +43,16 @@ function vector(): Float32Array {
   return v;
 }
 
+const HNSW: VectorScan = {
+  strategy: 'hnsw-iterative',
+  window: 500,
+  efSearch: 500,
+  maxScanTuples: 20000,
+  iterativeScan: 'relaxed_order',
+};
+const IVFFLAT: VectorScan = { strategy: 'ivfflat-iterative', window: 500, probes: 10, maxProbes: 40 };
+const EXACT: VectorScan = { strategy: 'exact', guard: null };
+
 const common = (over: Partial<BuildSearchInput>): BuildSearchInput => ({
   mode: 'SEMANTIC',
   vector: vector(),
@@ -54,13 +65,8 @@ const common = (over: Partial<BuildSearchInput>): BuildSearchInput => ({
   first: 20,
   facets: ['CATEGORY', 'CATEGORY_TREE', 'BRAND', 'IN_STOCK', 'PRICE'],
   total: true,
-  window: 500,
+  scan: HNSW,
   fusionWindow: 500,
-  efSearch: 500,
-  maxScanTuples: 20000,
-  iterativeScan: 'relaxed_order',
-  probes: 10,
-  maxProbes: 40,
   rrfK: 60,
   textSearchConfig: 'english',
   ...over,
@@ -70,21 +76,16 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
   {
     description:
       'SEMANTIC over the HNSW index (iterative scan), exact re-rank per product; page 2 (cursor), all filters and facets.',
-    build: () =>
-      buildSearch(common({ strategy: 'hnsw-iterative', after: { kind: 'distance', value: 0.71, productId: PRODUCT } })),
+    build: () => buildSearch(common({ scan: HNSW, after: { kind: 'distance', value: 0.71, productId: PRODUCT } })),
   },
   {
     description:
       'SEMANTIC over an IVFFlat index (`glimpse index rebuild --type ivfflat`): the statement of semantic-hnsw, ivfflat.* settings.',
-    build: () =>
-      buildSearch(
-        common({ strategy: 'ivfflat-iterative', after: { kind: 'distance', value: 0.71, productId: PRODUCT } }),
-      ),
+    build: () => buildSearch(common({ scan: IVFFLAT, after: { kind: 'distance', value: 0.71, productId: PRODUCT } })),
   },
   {
     description: 'SEMANTIC, exact scan over the filtered rows (selective filter): cannot use the vector index.',
-    build: () =>
-      buildSearch(common({ strategy: 'exact', after: { kind: 'distance', value: 0.71, productId: PRODUCT } })),
+    build: () => buildSearch(common({ scan: EXACT, after: { kind: 'distance', value: 0.71, productId: PRODUCT } })),
   },
   {
     description: 'KEYWORD: full-text over title (A), brand (B), description (C); negative words; page 2.',
@@ -105,7 +106,7 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
       buildSearch(
         common({
           mode: 'HYBRID',
-          strategy: 'hnsw-iterative',
+          scan: HNSW,
           text: 'red summer dress',
           after: { kind: 'score', value: 0.8, productId: PRODUCT },
         }),
@@ -117,7 +118,7 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
       buildSearch(
         common({
           mode: 'HYBRID',
-          strategy: 'ivfflat-iterative',
+          scan: IVFFLAT,
           text: 'red summer dress',
           after: { kind: 'score', value: 0.8, productId: PRODUCT },
         }),
@@ -129,7 +130,7 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
       buildSearch(
         common({
           mode: 'HYBRID',
-          strategy: 'exact',
+          scan: EXACT,
           text: 'red summer dress',
           after: { kind: 'score', value: 0.8, productId: PRODUCT },
         }),
@@ -138,7 +139,7 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
   {
     description:
       'Facets of a SEMANTIC search and its total: exact, disjunctive (each without its own filter condition), from the filter alone; run beside the search statement.',
-    build: () => buildFacets(common({ strategy: 'hnsw-iterative', minScore: null, relativeCutoff: null }))!,
+    build: () => buildFacets(common({ scan: HNSW, minScore: null, relativeCutoff: null }))!,
   },
   {
     description:

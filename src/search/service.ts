@@ -1,8 +1,8 @@
 /**
  * SearchService: validates a search request, builds the query vector (docs/search.md: weighted sum of
- * normalised parts minus the negative, renormalised), picks the strategy (exact scan when the filter is
- * selective, else the table's vector index — HNSW or IVFFlat, looked up in the catalog and cached — with an
- * iterative scan), runs the statement from ./sql.ts and maps rows to hits.
+ * normalised parts minus the negative, renormalised), measures the filter when the planner needs it, runs
+ * the planner's plan (./planner.ts: strategy, window, settings, guard) as one statement from ./sql.ts — and
+ * the planner's next plan when a documented re-run applies — and maps rows to hits.
  * It never calls ONNX itself: text goes through the injected `QueryEmbedder`.
  */
 import { LRUCache } from 'lru-cache';
@@ -18,9 +18,15 @@ import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor
 import { PRICE_BUCKETS, buildFacets } from './facet-sql.js';
 import { cachedIndexInfo, type VectorIndexInfo } from './index-admin.js';
 import {
-  IMAGES_PER_HIT,
-  MAX_EF_SEARCH,
-  MAX_PROBES,
+  exactScanThreshold,
+  firstPlan,
+  hasStatistics,
+  nextPlan,
+  type FilterMeasure,
+  type PlanRequest,
+  type VectorPlan,
+} from './planner.js';
+import {
   buildActiveModel,
   buildEstimate,
   buildFilterEstimate,
@@ -34,7 +40,6 @@ import {
   type BuildSearchInput,
   type BuiltQuery,
   type CursorKey,
-  type VectorStrategy,
 } from './sql.js';
 import type {
   EmbedderProvider,
@@ -55,24 +60,15 @@ export const DEFAULT_FIRST = 20;
 export const DEFAULT_NEGATIVE_WEIGHT = 0.5;
 const MODES: readonly SearchMode[] = ['SEMANTIC', 'KEYWORD', 'HYBRID'];
 const FACETS: readonly FacetKind[] = ['CATEGORY', 'CATEGORY_TREE', 'BRAND', 'IN_STOCK', 'PRICE'];
-/** a page that comes back short from a saturated HNSW window is retried with a 4× window, this often */
-const MAX_RETRIES = 3;
 const MAX_TEXT = 1000;
-/** ceiling of the per-request hnsw.max_scan_tuples raised for filtered searches */
-const MAX_SCAN_TUPLES = 1_000_000;
-export const DEFAULT_IVFFLAT_PROBES = 10;
-const NO_INDEX: VectorIndexInfo = { type: null, rows: 0, productRows: 0 };
-/** the `auto` exact-scan threshold never goes below this many rows (an exact scan of them takes ~1–5 ms) */
-export const MIN_EXACT_SCAN_ROWS = 2000;
+export { MIN_EXACT_SCAN_ROWS } from './planner.js';
 /**
  * The planner's estimate of a filter is kept this long (per service, by statement and parameters): storefront
  * filters repeat, statistics change only with ANALYZE, and a stale estimate costs time, never results (the
- * fall-backs in execute()). Like the index information's cache (index-admin.ts), a minute.
+ * planner's fallbacks). Like the index information's cache (index-admin.ts), a minute.
  */
 const FILTER_ESTIMATE_TTL_MS = 60_000;
 const FILTER_ESTIMATES = 1000;
-/** an exact scan chosen from statistics stops after this many × the threshold rows (then the index runs) */
-const EXACT_GUARD_FACTOR = 2;
 
 /** `Plan Rows` of the top node of an EXPLAIN (FORMAT JSON) result (json or its text), or null. */
 export function plannedRows(explain: unknown): number | null {
@@ -119,28 +115,25 @@ export interface SimilarOptions {
   total?: boolean | null;
 }
 
-/**
- * What chooseStrategy decided: the exact scan (with a guard in rows when the filter's size was estimated from
- * statistics, null when it was counted), or the table's vector index sized for a fraction of matching rows.
- */
-type StrategyChoice = { strategy: 'exact'; guard: number | null } | { strategy: 'index'; matchFraction: number };
-
-/** A prepared search: everything decided before SQL runs (exposed for explain and tests). */
-interface Prepared {
-  mode: SearchMode;
-  first: number;
-  cursor: DecodedCursor | null;
-  modelId: string | null;
+/** A validated request with its query vector: what the planner and the SQL builder need, read-only. */
+interface PreparedSearch {
+  readonly mode: SearchMode;
+  readonly first: number;
+  readonly cursor: DecodedCursor | null;
+  readonly modelId: string | null;
   /** the text model that embedded the query text, if any */
-  textModel?: string | null;
-  build: BuildSearchInput;
-  plan: SearchPlan;
-  /** lower bound of the fraction of embeddings passing the filter (1: unfiltered or unknown) */
-  matchFraction: number;
-  /** the table's vector index and row counts */
-  index: VectorIndexInfo;
-  /** images the index scan takes for this request (before any widening) */
-  window: number;
+  readonly textModel: string | null;
+  /** the statement's input, but for the scan (the plan's) */
+  readonly build: Readonly<Omit<BuildSearchInput, 'scan'>>;
+  /** vector modes: the planner's view of the request, the table's index and the first plan */
+  readonly vector: {
+    readonly request: PlanRequest;
+    readonly index: VectorIndexInfo;
+    readonly table: string;
+    readonly plan: VectorPlan;
+  } | null;
+  /** statements run while preparing (the filter's measurement) */
+  readonly statements: number;
 }
 
 export class SearchService {
@@ -163,23 +156,27 @@ export class SearchService {
   async search(req: SearchRequest): Promise<SearchResult> {
     const p = await this.prepare(req);
     // database time only: query embedding happened in prepare (glimpse_embedding_duration_seconds)
-    const end = searchDuration.startTimer({ mode: p.mode, kind: p.plan.strategy });
+    const end = searchDuration.startTimer({ mode: p.mode, kind: p.vector?.plan.scan.strategy ?? 'keyword' });
+    // the plan that answered (the first one while none has)
+    let plan = describePlan(p, p.vector?.plan ?? null, p.statements);
     try {
-      return await this.execute(p);
+      const result = await this.execute(p);
+      plan = result.plan;
+      return result;
     } finally {
       end();
-      noteStrategy(p.plan.fallback ? `${p.plan.strategy}+fallback-${p.plan.fallback}` : p.plan.strategy);
+      noteStrategy(plan.fallback ? `${plan.strategy}+fallback-${plan.fallback}` : plan.strategy);
     }
   }
 
   /** The search statement(s) and, beside them (concurrently on a pool), the facet statement. */
-  private async execute(p: Prepared): Promise<SearchResult> {
+  private async execute(p: PreparedSearch): Promise<SearchResult> {
     const facetQuery = buildFacets(p.build);
     const [result, facetRow] = await Promise.all([
       this.rank(p),
       facetQuery ? this.run(facetQuery).then((rows) => rows[0]) : undefined,
     ]);
-    if (facetQuery) p.plan.statements++;
+    if (facetQuery) result.plan.statements++;
     if (facetRow) {
       if (p.build.facets?.length) result.facets = facetsOf(facetRow, p.build.facets);
       if (result.totalCount == null && facetRow.facet_total != null) {
@@ -190,53 +187,27 @@ export class SearchService {
     return result;
   }
 
-  private async rank(p: Prepared): Promise<SearchResult> {
+  /**
+   * Runs the first plan's statement; while the planner has a next plan for what came back (a wider window, or
+   * the one fallback), runs that instead. Each plan is a new value: nothing is patched between attempts.
+   */
+  private async rank(p: PreparedSearch): Promise<SearchResult> {
+    let statements = p.statements;
+    let plan = p.vector?.plan ?? null;
     for (;;) {
-      const q = buildSearch(p.build);
-      const rows = await this.run(q);
-      p.plan.statements++;
+      const rows = await this.run(statementOf(p, plan));
+      statements++;
       const meta = rows[0];
       const hitRows = rows.filter((r) => r.product_id !== null);
-      p.plan.candidateRows = meta?.candidate_rows ?? undefined;
-      // an index scan with the page short (SEMANTIC only: HYBRID fuses a fixed window, and changing it would
-      // re-rank earlier pages) — unless the score cut shortened it: more candidates would only score lower
-      if (
-        p.mode === 'SEMANTIC' &&
-        p.plan.strategy !== 'exact' &&
-        hitRows.length < p.first + 1 &&
-        meta?.candidate_rows != null &&
-        meta.cut_reached !== true
-      ) {
-        if (meta.candidate_rows >= p.build.window) {
-          // window saturated: products with several images filled it; widen and retry
-          if (p.plan.retries < MAX_RETRIES) {
-            p.plan.retries++;
-            p.build.window *= 4;
-            p.plan.candidateWindow = p.build.window;
-            if (p.plan.strategy === 'ivfflat-iterative') this.tuneIvfflat(p);
-            else this.setEfSearch(p);
-            continue;
-          }
-        } else if (hasFilter(p.build.filter, p.build.excludeProductId) && this.config.exactScanThreshold !== 0) {
-          // the scan ran dry (its tuple budget spent, or the filter matches fewer rows than estimated): the
-          // filter is selective after all, and the exact scan is both right and cheap (0: never exact)
-          this.useExact(p, null);
-          p.plan.fallback = 'exact';
-          continue;
-        }
-      }
-      // the exact scan reached its guard: the statistics underestimated the filter; use the index
-      if (
-        p.plan.strategy === 'exact' &&
-        p.build.exactScanLimit != null &&
-        meta?.scanned_rows != null &&
-        meta.scanned_rows >= p.build.exactScanLimit
-      ) {
-        this.useIndex(p, Math.min(1, meta.scanned_rows / Math.max(1, p.index.rows)));
-        p.plan.fallback = 'index';
-        continue;
-      }
-      return this.result(p, meta, hitRows);
+      const outcome = {
+        rows: hitRows.length,
+        candidateRows: meta?.candidate_rows ?? null,
+        scannedRows: meta?.scanned_rows ?? null,
+        cutReached: meta?.cut_reached === true,
+      };
+      const next = plan && p.vector ? nextPlan(plan, outcome, p.vector.request, p.vector.index, this.config) : null;
+      if (!next) return this.result(p, plan, describePlan(p, plan, statements, meta?.candidate_rows), meta, hitRows);
+      plan = next;
     }
   }
 
@@ -251,12 +222,17 @@ export class SearchService {
     analyze = false,
   ): Promise<{ plan: SearchPlan; query: BuiltQuery; explain: string }> {
     const p = await this.prepare(req);
-    const q = buildSearch(p.build);
+    const plan = p.vector?.plan ?? null;
+    const q = statementOf(p, plan);
     const rows = await this.sql.transaction(async (tx) => {
       if (q.settings) await tx.query(q.settings.text, q.settings.params);
       return tx.query<{ 'QUERY PLAN': string }>(explainText(q, analyze), q.params);
     });
-    return { plan: p.plan, query: q, explain: rows.map((r) => r['QUERY PLAN']).join('\n') };
+    return {
+      plan: describePlan(p, plan, p.statements),
+      query: q,
+      explain: rows.map((r) => r['QUERY PLAN']).join('\n'),
+    };
   }
 
   /** One statement; with settings, in a transaction whose BEGIN carries them (3 round trips, not 4). */
@@ -265,15 +241,22 @@ export class SearchService {
     return this.sql.transaction((tx) => tx.query<Row>(q.text, q.params), { begin: inlineSettings(q.settings) });
   }
 
-  private result(p: Prepared, meta: Row | undefined, rows: Row[]): SearchResult {
+  private result(
+    p: PreparedSearch,
+    vectorPlan: VectorPlan | null,
+    plan: SearchPlan,
+    meta: Row | undefined,
+    rows: Row[],
+  ): SearchResult {
     const hasNextPage = rows.length > p.first;
     const pageRows = rows.slice(0, p.first);
     const best = p.cursor?.bestScore ?? (meta?.best_score != null ? Number(meta.best_score) : null);
-    const total = this.totalOf(p, meta);
     // the index path with a score cut counts its window: later pages start the window at the cursor, so page 1's
     // total travels in the cursor
-    const carried =
-      p.build.total && p.plan.strategy !== 'exact' && p.mode === 'SEMANTIC' && hasScoreCut(p.build) ? total : null;
+    const windowTotal =
+      p.build.total === true && p.mode === 'SEMANTIC' && hasScoreCut(p.build) && vectorPlan?.scan.strategy !== 'exact';
+    const total = this.totalOf(p, meta, windowTotal);
+    const carried = windowTotal ? total : null;
     const hits: SearchHit[] = pageRows.map((r) => {
       const key: CursorKey =
         p.mode === 'SEMANTIC'
@@ -299,24 +282,28 @@ export class SearchService {
       totalCount: total?.count ?? null,
       totalCountExact: total?.exact ?? null,
       modelId: p.modelId,
-      textModel: p.textModel ?? null,
-      plan: p.plan,
+      textModel: p.textModel,
+      plan,
     };
   }
 
   /**
-   * The search's total (docs/search.md "Totals"): this statement's count, page 1's from the cursor, or null
-   * (then the facet statement counts it from the filter).
+   * The search's total (docs/search.md "Totals"): this statement's count, page 1's from the cursor (the window
+   * count of an index scan under a score cut), or null (then the facet statement counts it from the filter).
    */
-  private totalOf(p: Prepared, meta: Row | undefined): { count: number; exact: boolean } | null {
+  private totalOf(
+    p: PreparedSearch,
+    meta: Row | undefined,
+    windowTotal: boolean,
+  ): { count: number; exact: boolean } | null {
     if (!p.build.total) return null;
-    const fromCursor = p.cursor?.total;
-    if (fromCursor && p.mode === 'SEMANTIC' && p.plan.strategy !== 'exact' && hasScoreCut(p.build)) return fromCursor;
+    if (windowTotal && p.cursor?.total) return p.cursor.total;
     if (meta?.total_count == null) return null;
     return { count: Number(meta.total_count), exact: meta.total_exact !== false };
   }
 
-  private async prepare(req: SearchRequest): Promise<Prepared> {
+  /** Validates the request, builds the query vector and asks the planner for the first plan. */
+  private async prepare(req: SearchRequest): Promise<PreparedSearch> {
     if (!req || typeof req !== 'object') throw badInput('search input is required');
     const mode = req.mode ?? 'SEMANTIC';
     if (!MODES.includes(mode)) throw badInput(`unknown mode ${JSON.stringify(mode)}`, { field: 'mode' });
@@ -332,7 +319,7 @@ export class SearchService {
     const text = optText(req.text, 'text');
     const negativeText = optText(req.negativeText, 'negativeText');
 
-    const build: BuildSearchInput = {
+    const common = {
       mode,
       first,
       total: req.total === true,
@@ -342,23 +329,68 @@ export class SearchService {
       bestScore: cursor?.bestScore ?? null,
       after: cursor?.key ?? null,
       facets,
-      window: 0,
       textSearchConfig: this.config.textSearchConfig,
       rrfK: this.config.rrfK,
       text,
       negativeText,
     };
-    const plan: SearchPlan = { mode, strategy: 'keyword', shape: 'keyword', retries: 0, statements: 0 };
-
     if (mode === 'KEYWORD') {
       if (!text) throw badInput('KEYWORD search needs `text`', { field: 'text' });
       if (req.imageVector || req.vector || req.productId || req.imageId)
         throw badInput('KEYWORD search takes `text` (and `negativeText`) only', { field: 'mode' });
-      return { mode, first, cursor, modelId: null, build, plan, matchFraction: 1, index: NO_INDEX, window: 0 };
+      return { mode, first, cursor, modelId: null, textModel: null, build: common, vector: null, statements: 0 };
     }
     if (mode === 'HYBRID' && !text) throw badInput('HYBRID search needs `text`', { field: 'text' });
 
-    // ---- the query vector
+    const { model, vector, excludeProductId, textModel } = await this.queryVector(req, mode, text, negativeText);
+    const build = {
+      ...common,
+      vector,
+      modelId: model.id,
+      dimension: model.dimension,
+      excludeProductId,
+      fusionWindow: Math.max(first + 1, this.config.searchCandidateWindow),
+    };
+    const request: PlanRequest = {
+      mode,
+      first,
+      filtered: hasFilter(filter, excludeProductId),
+      countsWindow: common.total && hasScoreCut(common),
+    };
+    // the index type decides the settings (hnsw.* or ivfflat.*); its row counts size the choice: catalog
+    // lookups, cached ~60 s per table
+    const index = await cachedIndexInfo(this.sql, model.dimension);
+    const threshold = exactScanThreshold(request, index, this.config);
+    const measured =
+      threshold === null ? { measure: {}, statements: 0 } : await this.measureFilter(build, index, threshold);
+    const plan = firstPlan(request, index, this.config, threshold, measured.measure);
+    return {
+      mode,
+      first,
+      cursor,
+      modelId: model.id,
+      textModel,
+      build,
+      vector: { request, index, table: embeddingTable(model.dimension), plan },
+      statements: measured.statements,
+    };
+  }
+
+  /**
+   * The query vector (docs/search.md): text, image, raw vector and "more like this" parts, weighted, minus the
+   * negative text, normalised; the model it belongs to and the text model that embedded its text.
+   */
+  private async queryVector(
+    req: SearchRequest,
+    mode: SearchMode,
+    text: string | null,
+    negativeText: string | null,
+  ): Promise<{
+    model: { id: string; dimension: number };
+    vector: Float32Array;
+    excludeProductId: string | null;
+    textModel: string | null;
+  }> {
     const needsText = Boolean(text || negativeText);
     const embedder = await this.embedder();
     if (needsText && !embedder) throw modelUnavailable();
@@ -401,180 +433,35 @@ export class SearchService {
         w: weight(w.negativeText, 'negativeText', DEFAULT_NEGATIVE_WEIGHT),
         v: await embedText(negativeText),
       };
-    const vector = combineVectors(parts, negative, model.dimension);
-
-    build.vector = vector;
-    build.modelId = model.id;
-    build.dimension = model.dimension;
-    build.excludeProductId = excludeProductId;
-
-    // ---- strategy: exact scan when the filter is selective, else the table's vector index
-    const pageWindow = (first + 1) * IMAGES_PER_HIT;
-    // HYBRID fuses the top candidates; a total under a score cut counts the window (facets never need it)
-    const window =
-      mode === 'HYBRID' || (build.total && hasScoreCut(build))
-        ? Math.max(pageWindow, this.config.searchCandidateWindow)
-        : pageWindow;
-    // the index type decides the settings (hnsw.* or ivfflat.*); its row counts size the choice: catalog
-    // lookups, cached ~60 s per table
-    const index = await cachedIndexInfo(this.sql, model.dimension);
-    const choice = await this.chooseStrategy(build, model, window, index, plan);
-    plan.table = embeddingTable(model.dimension);
-    build.fusionWindow = Math.max(first + 1, this.config.searchCandidateWindow);
-    const prepared: Prepared = {
-      mode,
-      first,
-      cursor,
-      modelId: model.id,
-      textModel,
-      build,
-      plan,
-      matchFraction: 1,
-      index,
-      window,
-    };
-    if (choice.strategy === 'exact') this.useExact(prepared, choice.guard);
-    else this.useIndex(prepared, choice.matchFraction);
-    return prepared;
-  }
-
-  /** Sets a prepared search on the table's vector index (HNSW or IVFFlat, by the index's type). */
-  private useIndex(p: Prepared, matchFraction: number): void {
-    const { build, plan } = p;
-    const strategy: VectorStrategy = p.index.type === 'ivfflat' ? 'ivfflat-iterative' : 'hnsw-iterative';
-    p.matchFraction = matchFraction;
-    build.strategy = strategy;
-    build.exactScanLimit = null;
-    build.window = p.window;
-    plan.strategy = strategy;
-    plan.shape = `${p.mode === 'SEMANTIC' ? 'semantic' : 'hybrid'}-${strategyShape(strategy)}`;
-    plan.index = p.index.type;
-    plan.iterativeScan = 'relaxed_order';
-    plan.candidateWindow = build.window;
-    if (strategy === 'ivfflat-iterative') this.tuneIvfflat(p);
-    else {
-      this.setEfSearch(p);
-      // the iterative scan visits about window / matchFraction tuples to fill the window: allow twice that
-      build.maxScanTuples = Math.min(
-        MAX_SCAN_TUPLES,
-        Math.max(this.config.hnswMaxScanTuples, Math.ceil((2 * build.window) / matchFraction)),
-      );
-      build.iterativeScan = 'relaxed_order';
-      plan.maxScanTuples = build.maxScanTuples;
-    }
-  }
-
-  /** hnsw.ef_search: GLIMPSE_HNSW_EF_SEARCH, raised to cover the window (pgvector's maximum 1000). */
-  private setEfSearch(p: Prepared): void {
-    p.build.efSearch = Math.min(MAX_EF_SEARCH, Math.max(this.config.hnswEfSearch, p.build.window));
-    p.plan.efSearch = p.build.efSearch;
+    return { model, vector: combineVectors(parts, negative, model.dimension), excludeProductId, textModel };
   }
 
   /**
-   * Sets a prepared search on the exact scan (chosen up front, or after an index scan ran dry). `limit`:
-   * the scan's guard (rows), null for none.
+   * How many embeddings pass the filter, for the planner (docs/search.md, "Choosing the strategy"): from the
+   * statistics (EXPLAIN of the filter: nothing is read, cached a minute) when the table has them, else a count
+   * that stops at threshold + 1.
    */
-  private useExact(p: Prepared, limit: number | null): void {
-    const { build, plan } = p;
-    build.strategy = 'exact';
-    build.exactScanLimit = limit;
-    build.window = Math.max((p.first + 1) * IMAGES_PER_HIT, this.config.searchCandidateWindow);
-    plan.strategy = 'exact';
-    plan.shape = `${p.mode === 'SEMANTIC' ? 'semantic' : 'hybrid'}-exact`;
-    for (const k of ['index', 'iterativeScan', 'candidateWindow', 'efSearch', 'maxScanTuples'] as const) delete plan[k];
-    for (const k of ['lists', 'probes', 'maxProbes', 'candidateRows'] as const) delete plan[k];
-  }
-
-  /**
-   * Exact scan or vector index (docs/search.md, "Choosing the strategy"). The exact scan scores every
-   * embedding that passes the filter: cost ≈ n rows. The index's iterative scan visits about window ÷ f
-   * tuples (f = n ÷ T, the fraction of the table's T embeddings that pass), each costing c exact-scan rows
-   * (graph walk + heap + filter check; GLIMPSE_HNSW_TUPLE_COST). The exact scan is cheaper while
-   * n ≤ window × c ÷ f, i.e. n ≤ √(window × c × T): the `auto` threshold (GLIMPSE_EXACT_SCAN_ROWS may fix it).
-   *
-   * n comes from the planner's statistics (EXPLAIN of the filter: nothing is read). Above the threshold the
-   * index path runs at once. At or below it the exact scan runs with a guard: it stops after 2 × threshold
-   * rows, and a scan that reaches the guard (the statistics were wrong) is re-run on the index. Without
-   * statistics (a table never analysed) a count that stops at threshold + 1 rows decides. A wrong estimate
-   * costs time, never results: an index scan that runs dry with the page short is re-run exact (execute()).
-   */
-  private async chooseStrategy(
-    build: BuildSearchInput,
-    model: { id: string; dimension: number },
-    window: number,
+  private async measureFilter(
+    build: { dimension: number; modelId: string; filter: ProductFilter; excludeProductId: string | null },
     index: VectorIndexInfo,
-    plan: SearchPlan,
-  ): Promise<StrategyChoice> {
-    const indexPath: StrategyChoice = { strategy: 'index', matchFraction: 1 };
-    if (!hasFilter(build.filter, build.excludeProductId)) return indexPath;
-    const total = index.rows;
-    const setting = this.config.exactScanThreshold;
-    const threshold =
-      setting === 'auto'
-        ? Math.max(MIN_EXACT_SCAN_ROWS, Math.round(Math.sqrt(window * this.config.hnswTupleCost * total)))
-        : setting;
-    if (threshold <= 0) return indexPath;
-    plan.exactScanThreshold = threshold;
-    if (total > 0 && index.productRows > 0) {
-      const products = await this.plannedFilterRows(build, plan);
-      if (products != null) {
-        const estimated = Math.round((products * total) / index.productRows);
-        plan.plannerRows = estimated;
-        if (estimated > threshold) return { strategy: 'index', matchFraction: Math.min(1, estimated / total) };
-        return { strategy: 'exact', guard: EXACT_GUARD_FACTOR * threshold };
+    threshold: number,
+  ): Promise<{ measure: FilterMeasure; statements: number }> {
+    let statements = 0;
+    if (hasStatistics(index)) {
+      const q = buildFilterEstimate({ filter: build.filter, excludeProductId: build.excludeProductId });
+      const key = `${q.text}\0${JSON.stringify(q.params)}`;
+      let cached = this.filterEstimates.get(key);
+      if (!cached) {
+        const row = (await this.sql.query<{ 'QUERY PLAN': unknown }>(q.text, q.params))[0];
+        statements++;
+        cached = { rows: plannedRows(row?.['QUERY PLAN']) };
+        this.filterEstimates.set(key, cached);
       }
+      if (cached.rows != null) return { measure: { plannerProducts: cached.rows }, statements };
     }
-    const est = buildEstimate({
-      dimension: model.dimension,
-      modelId: model.id,
-      filter: build.filter,
-      excludeProductId: build.excludeProductId,
-      limit: threshold + 1,
-    });
+    const est = buildEstimate({ ...build, limit: threshold + 1 });
     const row = (await this.sql.query<{ n: number }>(est.text, est.params))[0];
-    const n = Number(row?.n ?? 0);
-    plan.statements++;
-    plan.estimatedRows = n;
-    if (n <= threshold) return { strategy: 'exact', guard: null };
-    // n is a lower bound (the count stopped): the safe side for sizing the scan budget
-    return { strategy: 'index', matchFraction: total > 0 ? Math.min(1, n / Math.max(n, total)) : 1 };
-  }
-
-  /** The planner's row estimate of the filter over `product` (EXPLAIN, nothing read), cached a minute. */
-  private async plannedFilterRows(build: BuildSearchInput, plan: SearchPlan): Promise<number | null> {
-    const q = buildFilterEstimate({ filter: build.filter, excludeProductId: build.excludeProductId });
-    const key = `${q.text}\0${JSON.stringify(q.params)}`;
-    const hit = this.filterEstimates.get(key);
-    if (hit) return hit.rows;
-    const row = (await this.sql.query<{ 'QUERY PLAN': unknown }>(q.text, q.params))[0];
-    plan.statements++;
-    const rows = plannedRows(row?.['QUERY PLAN']);
-    this.filterEstimates.set(key, { rows });
-    return rows;
-  }
-
-  /**
-   * IVFFlat settings for the current window (docs/search.md, "Choosing the index"): with r = rows per list,
-   * probes = min(lists, max(GLIMPSE_IVFFLAT_PROBES, ⌈window / r⌉)) — enough lists to hold the window, like
-   * ef_search ≥ window for HNSW — and the iterative scan may read up to
-   * max_probes = min(lists, max(2 × probes, ⌈2 × window / (r × f)⌉)) lists, f being the (lower-bound) fraction of
-   * embeddings that pass the filter: the filtered counterpart of hnsw.max_scan_tuples.
-   */
-  private tuneIvfflat(p: Prepared): void {
-    const lists = Math.max(1, Math.min(MAX_PROBES, p.index?.lists ?? 1));
-    const perList = p.index && p.index.rows > 0 ? p.index.rows / lists : null;
-    const window = p.build.window;
-    const floor = this.config.ivfflatProbes ?? DEFAULT_IVFFLAT_PROBES;
-    const probes = Math.min(lists, Math.max(floor, perList ? Math.ceil(window / perList) : 0));
-    const maxProbes = Math.min(
-      lists,
-      Math.max(2 * probes, perList ? Math.ceil((2 * window) / (perList * p.matchFraction)) : lists),
-    );
-    p.build.probes = probes;
-    p.build.maxProbes = maxProbes;
-    p.plan.lists = lists;
-    p.plan.probes = probes;
-    p.plan.maxProbes = maxProbes;
+    return { measure: { counted: Number(row?.n ?? 0) }, statements: statements + 1 };
   }
 
   private async activeModel(): Promise<{ id: string; dimension: number }> {
@@ -614,6 +501,46 @@ export class SearchService {
       throw badInput(`image ${imageId} has no embedding for model ${model.id}`, { field: 'imageId', id: imageId });
     return { productId: row.product_id, vector: vectorFromSql(row.vector) };
   }
+}
+
+/** The statement of a prepared search under a plan (KEYWORD: none). */
+function statementOf(p: PreparedSearch, plan: VectorPlan | null): BuiltQuery {
+  return buildSearch({ ...p.build, ...(plan ? { scan: plan.scan } : {}) });
+}
+
+/** The `plan` a search reports: the plan that produced its page, and what it took to get there. */
+function describePlan(
+  p: PreparedSearch,
+  plan: VectorPlan | null,
+  statements: number,
+  candidateRows?: number | null,
+): SearchPlan {
+  if (!plan || !p.vector) return { mode: p.mode, strategy: 'keyword', shape: 'keyword', retries: 0, statements };
+  const { scan } = plan;
+  const out: SearchPlan = {
+    mode: p.mode,
+    strategy: scan.strategy,
+    shape: `${p.mode === 'SEMANTIC' ? 'semantic' : 'hybrid'}-${strategyShape(scan.strategy)}`,
+    table: p.vector.table,
+    ...plan.reasons,
+    retries: plan.retries,
+    statements,
+  };
+  if (plan.fallback) out.fallback = plan.fallback;
+  if (candidateRows != null) out.candidateRows = candidateRows;
+  if (scan.strategy === 'exact') return out;
+  out.index = p.vector.index.type;
+  out.iterativeScan = 'relaxed_order';
+  out.candidateWindow = scan.window;
+  if (scan.strategy === 'ivfflat-iterative') {
+    out.lists = plan.lists;
+    out.probes = scan.probes;
+    out.maxProbes = scan.maxProbes;
+  } else {
+    out.efSearch = scan.efSearch;
+    out.maxScanTuples = scan.maxScanTuples;
+  }
+  return out;
 }
 
 /** The text model a request's text goes to; a bad `textModel` / `language` is BAD_USER_INPUT. */

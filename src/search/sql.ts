@@ -50,17 +50,43 @@ export type CursorKey =
   /** keyword / hybrid: (score DESC, product id ASC) */
   | { kind: 'score'; value: number; productId: string };
 
+/**
+ * How the vector part reads the table, with every setting given (chosen by ./planner.ts; the builder only
+ * keeps them inside pgvector's ranges).
+ */
+export type VectorScan =
+  | {
+      strategy: 'hnsw-iterative';
+      /** images taken from the index scan */
+      window: number;
+      efSearch: number;
+      maxScanTuples: number;
+      iterativeScan: 'relaxed_order' | 'strict_order';
+    }
+  | {
+      strategy: 'ivfflat-iterative';
+      window: number;
+      /** ivfflat.probes (lists scanned first) and ivfflat.max_probes (iterative scan budget) */
+      probes: number;
+      maxProbes: number;
+    }
+  | {
+      strategy: 'exact';
+      /** stop scoring after this many filtered rows (a guard when the filter's size was estimated); null: all */
+      guard: number | null;
+    };
+
 export interface BuildSearchInput {
   mode: SearchMode;
-  /** SEMANTIC / HYBRID: normalised query vector and the model it belongs to */
+  /** SEMANTIC / HYBRID: normalised query vector, the model it belongs to, and how the table is read */
   vector?: Float32Array | null;
   modelId?: string | null;
   dimension?: number | null;
-  strategy?: VectorStrategy;
+  scan?: VectorScan;
   /** KEYWORD / HYBRID */
   text?: string | null;
   negativeText?: string | null;
-  textSearchConfig?: string;
+  textSearchConfig: string;
   filter?: ProductFilter | null;
   /** more-like-this: this product never appears in the results */
   excludeProductId?: string | null;
@@ -73,19 +99,9 @@ export interface BuildSearchInput {
   facets?: readonly FacetKind[] | null;
   /** count the matches (totalCount: columns total_count, total_exact) */
   total?: boolean;
-  /** images taken from the vector index scan (hnsw-iterative, ivfflat-iterative) */
-  window: number;
-  /** exact: stop scoring after this many filtered rows (a guard when the filter's size was estimated); null: all */
-  exactScanLimit?: number | null;
-  /** HYBRID: products kept from each list before fusion */
+  /** HYBRID: products kept from each list before fusion, and the fusion constant k */
   fusionWindow?: number;
   rrfK?: number;
-  efSearch?: number;
-  maxScanTuples?: number;
-  iterativeScan?: 'relaxed_order' | 'strict_order';
-  /** ivfflat-iterative: ivfflat.probes (lists scanned first) and ivfflat.max_probes (iterative scan budget) */
-  probes?: number;
-  maxProbes?: number;
 }
 
 export interface BuiltQuery {
@@ -178,12 +194,14 @@ export function buildActiveModel(): BuiltQuery {
   };
 }
 
-function hnswSettings(opts: BuildSearchInput): { text: string; params: unknown[] } {
+/** `x` rounded into [min, max]: pgvector's ranges, never a default. */
+const within = (x: number, min: number, max: number): number => Math.max(min, Math.min(max, Math.round(x)));
+
+function hnswSettings(scan: Extract<VectorScan, { strategy: 'hnsw-iterative' }>): { text: string; params: unknown[] } {
   const params = new Params();
-  const ef = Math.max(1, Math.min(MAX_EF_SEARCH, Math.round(opts.efSearch ?? 40)));
-  const text = `SELECT set_config('hnsw.ef_search', ${params.add(String(ef))}, true),
-  set_config('hnsw.iterative_scan', ${params.add(opts.iterativeScan ?? 'relaxed_order')}, true),
-  set_config('hnsw.max_scan_tuples', ${params.add(String(Math.max(1, Math.round(opts.maxScanTuples ?? 20000))))}, true),
+  const text = `SELECT set_config('hnsw.ef_search', ${params.add(String(within(scan.efSearch, 1, MAX_EF_SEARCH)))}, true),
+  set_config('hnsw.iterative_scan', ${params.add(scan.iterativeScan)}, true),
+  set_config('hnsw.max_scan_tuples', ${params.add(String(within(scan.maxScanTuples, 1, Number.MAX_SAFE_INTEGER)))}, true),
   set_config('enable_seqscan', 'off', true),
   set_config('enable_sort', 'off', true),
   set_config('jit', 'off', true),
@@ -196,10 +214,13 @@ function hnswSettings(opts: BuildSearchInput): { text: string; params: unknown[]
  * offers) more lists until the LIMIT is filled or `max_probes` lists were read. The planner settings are those
  * of the HNSW shape, for the same reasons.
  */
-function ivfflatSettings(opts: BuildSearchInput): { text: string; params: unknown[] } {
+function ivfflatSettings(scan: Extract<VectorScan, { strategy: 'ivfflat-iterative' }>): {
+  text: string;
+  params: unknown[];
+} {
   const params = new Params();
-  const probes = Math.max(1, Math.min(MAX_PROBES, Math.round(opts.probes ?? 10)));
-  const maxProbes = Math.max(probes, Math.min(MAX_PROBES, Math.round(opts.maxProbes ?? probes)));
+  const probes = within(scan.probes, 1, MAX_PROBES);
+  const maxProbes = within(scan.maxProbes, probes, MAX_PROBES);
   const text = `SELECT set_config('ivfflat.probes', ${params.add(String(probes))}, true),
   set_config('ivfflat.iterative_scan', 'relaxed_order', true),
   set_config('ivfflat.max_probes', ${params.add(String(maxProbes))}, true),
@@ -216,6 +237,7 @@ function ivfflatSettings(opts: BuildSearchInput): { text: string; params: unknow
  */
 function semanticCtes(
   opts: BuildSearchInput,
+  scan: VectorScan,
   params: Params,
   q: string,
   conds: string[],
@@ -223,7 +245,7 @@ function semanticCtes(
 ): string {
   const table = embeddingTable(opts.dimension!);
   const model = params.add(opts.modelId);
-  if (opts.strategy === 'exact') {
+  if (scan.strategy === 'exact') {
     return `scored AS MATERIALIZED (
   -- exact: every filtered embedding is scored (no ORDER BY on the distance, so no vector index); the LIMIT
   -- is a guard when the filter's size was estimated (NULL: none): reaching it sends the search to the index
@@ -231,7 +253,7 @@ function semanticCtes(
   FROM ${table} e
   JOIN product p ON p.id = e.product_id
   WHERE e.model_id = ${model}${and(conds)}
-  LIMIT ${params.add(opts.exactScanLimit ?? null, 'int8')}
+  LIMIT ${params.add(scan.guard, 'int8')}
 ),
 best AS MATERIALIZED (
   -- each product once, by its best image
@@ -240,7 +262,7 @@ best AS MATERIALIZED (
   ORDER BY product_id, distance, image_id
 )`;
   }
-  const window = params.add(opts.window, 'int');
+  const window = params.add(scan.window, 'int');
   return `ann AS MATERIALIZED (
   -- vector index scan (iterative, relaxed order: exact order restored below), filters applied during the scan
   SELECT e.product_id
@@ -276,7 +298,7 @@ export function keywordQueryCte(
   opts: Pick<BuildSearchInput, 'text' | 'negativeText' | 'textSearchConfig'>,
   params: Params,
 ): string {
-  const cfg = params.add(opts.textSearchConfig ?? 'english', 'regconfig');
+  const cfg = params.add(opts.textSearchConfig, 'regconfig');
   const text = params.add(opts.text ?? '');
   const negative = opts.negativeText ? params.add(opts.negativeText) : null;
   const negativeCols = negative
@@ -322,11 +344,11 @@ function finalSelect(
   candidateCount: string,
 ): string {
   const scanned =
-    opts.mode !== 'KEYWORD' && opts.strategy === 'exact' ? '(SELECT count(*)::int FROM scored)' : 'NULL::int';
+    opts.mode !== 'KEYWORD' && opts.scan?.strategy === 'exact' ? '(SELECT count(*)::int FROM scored)' : 'NULL::int';
   const total = totalColumns(opts, params);
   // the index path: a candidate fell below the score cut, so the candidates beyond the window would too
   const cutReached =
-    opts.mode === 'SEMANTIC' && opts.strategy !== 'exact' && hasScoreCut(opts)
+    opts.mode === 'SEMANTIC' && opts.scan && opts.scan.strategy !== 'exact' && hasScoreCut(opts)
       ? '(SELECT count(*) FROM best) > (SELECT count(*) FROM matches)'
       : 'NULL::boolean';
   return `meta AS (
@@ -359,10 +381,11 @@ ORDER BY ${orderBy.replace(/\bm\./g, 'pg.')}`;
 function totalColumns(opts: BuildSearchInput, params: Params): { count: string; exact: string } {
   if (!opts.total || totalFromFilter(opts)) return { count: 'NULL::int', exact: 'NULL::boolean' };
   const matches = '(SELECT count(*)::int FROM matches)';
-  if (opts.mode !== 'SEMANTIC' || opts.strategy === 'exact') return { count: matches, exact: 'true' };
+  const { scan } = opts;
+  if (opts.mode !== 'SEMANTIC' || !scan || scan.strategy === 'exact') return { count: matches, exact: 'true' };
   return {
     count: matches,
-    exact: `((SELECT count(*) FROM best) > ${matches} OR (SELECT count(*) FROM ann) < ${params.add(opts.window, 'int')})`,
+    exact: `((SELECT count(*) FROM best) > ${matches} OR (SELECT count(*) FROM ann) < ${params.add(scan.window, 'int')})`,
   };
 }
 
@@ -405,25 +428,25 @@ function minScoreCondition(opts: BuildSearchInput, params: Params, col = 'score'
 export function buildSearch(opts: BuildSearchInput): BuiltQuery {
   const params = new Params();
   if (opts.mode === 'KEYWORD') return buildKeyword(opts, params);
-  if (!opts.vector || !opts.modelId || !opts.dimension)
-    throw new RangeError(`${opts.mode} search needs a vector, model and dimension`);
+  const { scan } = opts;
+  if (!opts.vector || !opts.modelId || !opts.dimension || !scan)
+    throw new RangeError(`${opts.mode} search needs a vector, model, dimension and scan`);
   if (opts.vector.length !== opts.dimension)
     throw new RangeError(`vector has ${opts.vector.length} dimensions, expected ${opts.dimension}`);
-  const strategy = opts.strategy ?? 'hnsw-iterative';
-  const shape = strategyShape(strategy);
+  const shape = strategyShape(scan.strategy);
   const q = params.add(vectorToSql(opts.vector), `halfvec(${opts.dimension})`);
   const conds = filterConditions(opts.filter, params, opts.excludeProductId);
   const settings =
-    strategy === 'hnsw-iterative'
-      ? hnswSettings(opts)
-      : strategy === 'ivfflat-iterative'
-        ? ivfflatSettings(opts)
+    scan.strategy === 'hnsw-iterative'
+      ? hnswSettings(scan)
+      : scan.strategy === 'ivfflat-iterative'
+        ? ivfflatSettings(scan)
         : null;
-  const candidateCount = strategy !== 'exact' ? '(SELECT count(*)::int FROM ann)' : 'NULL::int';
+  const candidateCount = scan.strategy !== 'exact' ? '(SELECT count(*)::int FROM ann)' : 'NULL::int';
   if (opts.mode === 'SEMANTIC') {
     const afterDistance =
-      strategy !== 'exact' && opts.after?.kind === 'distance' ? params.add(opts.after.value, 'float8') : null;
-    const text = `WITH ${semanticCtes({ ...opts, strategy }, params, q, conds, afterDistance)},
+      scan.strategy !== 'exact' && opts.after?.kind === 'distance' ? params.add(opts.after.value, 'float8') : null;
+    const text = `WITH ${semanticCtes(opts, scan, params, q, conds, afterDistance)},
 ranked AS (
   -- score = max(0, 1 - cosine distance) = max(0, cosine similarity)
   SELECT product_id, image_id, distance, greatest(0, 1 - distance) AS score
@@ -437,9 +460,10 @@ ${finalSelect(opts, params, 'pg.product_id, pg.image_id, pg.distance, pg.score',
     return { shape: `semantic-${shape}`, settings, text, params: params.values };
   }
   // HYBRID
-  const k = params.add(opts.rrfK ?? 60, 'float8');
-  const fw = params.add(opts.fusionWindow ?? opts.window, 'int');
-  const text = `WITH ${semanticCtes({ ...opts, strategy }, params, q, conds, null)},
+  if (opts.rrfK == null || opts.fusionWindow == null) throw new RangeError('HYBRID search needs rrfK and fusionWindow');
+  const k = params.add(opts.rrfK, 'float8');
+  const fw = params.add(opts.fusionWindow, 'int');
+  const text = `WITH ${semanticCtes(opts, scan, params, q, conds, null)},
 ${keywordCtes(opts, params, conds)},
 sem_ranked AS (
   SELECT product_id, image_id, distance, row_number() OVER (ORDER BY distance, product_id) AS r FROM best

@@ -210,6 +210,6 @@ export interface SearchConfig {
   textSearchConfig: string;
   /** images taken from the HNSW scan for facets and HYBRID fusion (see docs/search.md) */
   searchCandidateWindow: number;
-  /** ivfflat.probes floor when the table's index is IVFFlat (default 10) */
-  ivfflatProbes?: number;
+  /** ivfflat.probes floor when the table's index is IVFFlat */
+  ivfflatProbes: number;
 }

@@ -78,6 +78,7 @@ const config: SearchConfig = {
   rrfK: 60,
   textSearchConfig: 'english',
   searchCandidateWindow: 100,
+  ivfflatProbes: 10,
 };
 
 async function seed(sql: Sql): Promise<void> {

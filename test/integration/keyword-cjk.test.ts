@@ -105,7 +105,7 @@ describe.each(DB_KINDS)('CJK keyword search on %s', (kind) => {
   });
 
   it('the n-gram column is served by its GIN index', async () => {
-    const q = buildSearch({ mode: 'KEYWORD', text: '红色连衣裙', first: 10, window: 50 });
+    const q = buildSearch({ mode: 'KEYWORD', text: '红色连衣裙', first: 10, textSearchConfig: 'english' });
     const plan = await db.sql.transaction(async (tx) => {
       await tx.query(`SET LOCAL enable_seqscan = off`);
       const rows = await tx.query<{ 'QUERY PLAN': string }>(explainText(q), q.params);

@@ -44,6 +44,7 @@ const base: SearchConfig = {
   rrfK: 60,
   textSearchConfig: 'english',
   searchCandidateWindow: 100,
+  ivfflatProbes: 10,
 };
 const ids = (r: SearchResult) => r.hits.map((h) => h.productId);
 

@@ -98,6 +98,7 @@ const config: SearchConfig = {
   textSearchConfig: 'english',
   searchCandidateWindow: 100,
   hnswTupleCost: 20,
+  ivfflatProbes: 10,
 };
 
 /** deterministic gaussian-ish random for the bulk vectors */

@@ -68,6 +68,7 @@ const config: SearchConfig = {
   textSearchConfig: 'english',
   searchCandidateWindow: 100,
   hnswTupleCost: 20,
+  ivfflatProbes: 10,
 };
 
 async function seed(sql: Sql) {

@@ -8,7 +8,13 @@ import { escapeLike, filterConditions, hasFilter, normaliseFilter } from '../../
 import { embeddingTable } from '../../src/catalog/store/embeddings.js';
 import { Params } from '../../src/db/sql.js';
 import { combineVectors } from '../../src/search/service.js';
-import { buildEstimate, buildSearch, inlineSettings, type BuildSearchInput } from '../../src/search/sql.js';
+import {
+  buildEstimate,
+  buildSearch,
+  inlineSettings,
+  type BuildSearchInput,
+  type VectorScan,
+} from '../../src/search/sql.js';
 
 const QUERIES_DIR = fileURLToPath(new URL('../../src/search/queries', import.meta.url));
 
@@ -17,14 +23,24 @@ const v = (dims: Record<number, number>, d = 4) => {
   for (const [k, x] of Object.entries(dims)) a[Number(k)] = x;
   return a;
 };
+const HNSW: VectorScan = {
+  strategy: 'hnsw-iterative',
+  window: 44,
+  efSearch: 100,
+  maxScanTuples: 20000,
+  iterativeScan: 'relaxed_order',
+};
+const EXACT: VectorScan = { strategy: 'exact', guard: null };
 const base = (over: Partial<BuildSearchInput> = {}): BuildSearchInput => ({
   mode: 'SEMANTIC',
   vector: v({ 0: 1 }, 768),
   modelId: 'm',
   dimension: 768,
   first: 10,
-  window: 44,
-  efSearch: 100,
+  scan: HNSW,
+  textSearchConfig: 'english',
+  rrfK: 60,
+  fusionWindow: 100,
   ...over,
 });
 
@@ -38,17 +54,23 @@ describe('search SQL builder', () => {
   });
 
   it('IVFFlat: the statement of the HNSW shape with ivfflat.* settings (probes ≤ max_probes)', () => {
-    const h = buildSearch(base({ strategy: 'hnsw-iterative' }));
-    const f = buildSearch(base({ strategy: 'ivfflat-iterative', probes: 12, maxProbes: 5 }));
+    const h = buildSearch(base());
+    const f = buildSearch(base({ scan: { strategy: 'ivfflat-iterative', window: 44, probes: 12, maxProbes: 5 } }));
     expect(f.shape).toBe('semantic-ivfflat');
     expect(f.text).toBe(h.text);
     expect(f.params).toEqual(h.params);
     expect(f.settings!.text).toMatch(/set_config\('ivfflat\.iterative_scan', 'relaxed_order', true\)/);
     expect(f.settings!.text).not.toMatch(/hnsw\./);
     expect(f.settings!.params).toEqual(['12', '12']);
-    expect(buildSearch(base({ mode: 'HYBRID', text: 'x', strategy: 'ivfflat-iterative' })).shape).toBe(
-      'hybrid-ivfflat',
-    );
+    expect(
+      buildSearch(
+        base({
+          mode: 'HYBRID',
+          text: 'x',
+          scan: { strategy: 'ivfflat-iterative', window: 44, probes: 10, maxProbes: 10 },
+        }),
+      ).shape,
+    ).toBe('hybrid-ivfflat');
   });
 
   it('turns every filter into parameterised conditions (no values in the SQL text)', () => {
@@ -109,7 +131,7 @@ describe('search SQL builder', () => {
   });
 
   it('settings inline as quoted literals in the round trip of BEGIN; a quote cannot end the literal', () => {
-    const q = buildSearch(base({ strategy: 'hnsw-iterative', efSearch: 100, window: 44 }));
+    const q = buildSearch(base({ scan: { ...HNSW, efSearch: 100, window: 44 } }));
     const sql = inlineSettings(q.settings!);
     expect(sql).toContain("set_config('hnsw.ef_search', '100', true)");
     expect(sql).toContain("set_config('hnsw.iterative_scan', 'relaxed_order', true)");
@@ -121,7 +143,7 @@ describe('search SQL builder', () => {
   });
 
   it('exact shape: cannot be served by the HNSW index; one statement, no settings transaction', () => {
-    const q = buildSearch(base({ strategy: 'exact' }));
+    const q = buildSearch(base({ scan: EXACT }));
     expect(q.shape).toBe('semantic-exact');
     expect(q.settings).toBeNull();
     expect(q.text).not.toMatch(/ORDER BY e\.embedding <=>/);
@@ -129,7 +151,7 @@ describe('search SQL builder', () => {
     // no guard: LIMIT NULL (all filtered rows); a guard: its row count
     expect(q.text).toMatch(/LIMIT \$\d+::int8\n\)/);
     expect(q.params).toContain(null);
-    expect(buildSearch(base({ strategy: 'exact', exactScanLimit: 5000 })).params).toContain(5000);
+    expect(buildSearch(base({ scan: { strategy: 'exact', guard: 5000 } })).params).toContain(5000);
     expect(q.text).toContain('(SELECT count(*)::int FROM scored) AS scanned_rows');
   });
 

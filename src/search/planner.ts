@@ -1,0 +1,272 @@
+/**
+ * The search planner: how a vector search reads the table. From the request and the table's statistics it
+ * returns a frozen plan (strategy, candidate window, pgvector settings, exact-scan guard); from what a
+ * statement returned it returns the next plan when one of the documented re-runs applies (docs/search.md,
+ * "Choosing the strategy"), else null. Pure: no I/O, no clock, nothing mutated; the service (./service.ts)
+ * measures the filter when asked to, runs each plan's statement (./sql.ts) and reports the plan.
+ *
+ * Re-runs, in the order they are tried:
+ *  - widening (SEMANTIC, index scan, page short, window saturated): the same strategy with a 4× window, up to
+ *    MAX_RETRIES times;
+ *  - one fallback, at most: an index scan that ran dry with the page short → the exact scan without guard
+ *    (SEMANTIC with a filter, unless the exact path is disabled); an exact scan that reached its guard → the
+ *    index. A plan that is itself a fallback never falls back again.
+ */
+import type { VectorIndexInfo } from './index-admin.js';
+import { IMAGES_PER_HIT, MAX_EF_SEARCH, MAX_PROBES, type VectorScan, type VectorStrategy } from './sql.js';
+import type { SearchConfig } from './types.js';
+
+/** The settings the planner reads (validated in src/config.ts). */
+export type PlannerConfig = Pick<
+  SearchConfig,
+  | 'hnswEfSearch'
+  | 'hnswMaxScanTuples'
+  | 'exactScanThreshold'
+  | 'hnswTupleCost'
+  | 'searchCandidateWindow'
+  | 'ivfflatProbes'
+>;
+
+/** a page that comes back short from a saturated index window is re-run with a 4× window, this often */
+export const MAX_RETRIES = 3;
+/** the window grows this much per widening */
+export const WIDENING_FACTOR = 4;
+/** ceiling of the per-request hnsw.max_scan_tuples raised for filtered searches */
+export const MAX_SCAN_TUPLES = 1_000_000;
+/** the `auto` exact-scan threshold never goes below this many rows (an exact scan of them takes ~1–5 ms) */
+export const MIN_EXACT_SCAN_ROWS = 2000;
+/** an exact scan chosen from statistics stops after this many × the threshold rows (then the index runs) */
+export const EXACT_GUARD_FACTOR = 2;
+
+/** What the planner knows of a validated vector search. */
+export interface PlanRequest {
+  readonly mode: 'SEMANTIC' | 'HYBRID';
+  readonly first: number;
+  /** a filter or an excluded product ("more like this"): the exact path is possible */
+  readonly filtered: boolean;
+  /** a total under a score cut (minScore, relativeCutoff): it counts the window, so the window is the wide one */
+  readonly countsWindow: boolean;
+}
+
+/**
+ * How many embeddings pass the filter, as measured for the planner: `plannerProducts` from the statistics
+ * (EXPLAIN of the filter: products), or, when there are none, `counted` (a count stopped at threshold + 1).
+ */
+export interface FilterMeasure {
+  plannerProducts?: number | null;
+  counted?: number;
+}
+
+/** Why the plan reads the table the way it does (reported in the search's `plan`). */
+export interface PlanReasons {
+  /** filtered searches: the exact-scan threshold in embeddings */
+  readonly exactScanThreshold?: number;
+  /** embeddings passing the filter by the statistics */
+  readonly plannerRows?: number;
+  /** embeddings counted up to the threshold + 1 */
+  readonly estimatedRows?: number;
+}
+
+export interface VectorPlan {
+  readonly scan: Readonly<VectorScan>;
+  /** lower bound of the fraction of embeddings passing the filter (1: unfiltered or unknown) */
+  readonly matchFraction: number;
+  /** ivfflat: the index's lists */
+  readonly lists?: number;
+  /** widenings so far */
+  readonly retries: number;
+  /** set on the fallback plan: 'exact' after an index scan ran dry, 'index' after the exact guard was reached */
+  readonly fallback: 'exact' | 'index' | null;
+  readonly reasons: PlanReasons;
+}
+
+/** What a plan's statement returned, as far as the planner cares. */
+export interface ScanOutcome {
+  /** hit rows returned (the page asks for first + 1) */
+  readonly rows: number;
+  /** index scans: rows the scan produced */
+  readonly candidateRows: number | null;
+  /** exact scans: filtered rows scored */
+  readonly scannedRows: number | null;
+  /** index scans: a candidate fell below the score cut (more candidates would only score lower) */
+  readonly cutReached: boolean;
+}
+
+/**
+ * Images the index scan takes for a request: (first + 1) × 4, at least the candidate window where the window
+ * itself is used (HYBRID fuses it; a total under a score cut counts it).
+ */
+export function indexWindow(req: PlanRequest, config: PlannerConfig): number {
+  const pageWindow = (req.first + 1) * IMAGES_PER_HIT;
+  return req.mode === 'HYBRID' || req.countsWindow ? Math.max(pageWindow, config.searchCandidateWindow) : pageWindow;
+}
+
+/**
+ * The exact-scan threshold in embeddings, or null when the exact path is out (no filter, or disabled with
+ * 0). `auto`: √(window × c × T) over T embeddings, never below MIN_EXACT_SCAN_ROWS; with facets each exact
+ * row costs FACETED_ROW_COST (docs/search.md, "a cost rule").
+ */
+export function exactScanThreshold(req: PlanRequest, index: VectorIndexInfo, config: PlannerConfig): number | null {
+  if (!req.filtered) return null;
+  const setting = config.exactScanThreshold;
+  const threshold =
+    setting === 'auto'
+      ? Math.max(
+          MIN_EXACT_SCAN_ROWS,
+          Math.round(Math.sqrt(indexWindow(req, config) * config.hnswTupleCost * index.rows)),
+        )
+      : setting;
+  return threshold > 0 ? threshold : null;
+}
+
+/** Whether the table has statistics, so the filter's size is read from them (else it is counted). */
+export function hasStatistics(index: VectorIndexInfo): boolean {
+  return index.rows > 0 && index.productRows > 0;
+}
+
+/**
+ * The first plan. `threshold` and `measure`: from exactScanThreshold and the service's measurement of the
+ * filter (absent when the threshold was null).
+ */
+export function firstPlan(
+  req: PlanRequest,
+  index: VectorIndexInfo,
+  config: PlannerConfig,
+  threshold: number | null = null,
+  measure: FilterMeasure = {},
+): VectorPlan {
+  if (threshold === null) return indexPlan(req, index, config, 1, {});
+  const total = index.rows;
+  if (measure.plannerProducts != null && hasStatistics(index)) {
+    const plannerRows = Math.round((measure.plannerProducts * total) / index.productRows);
+    const reasons = { exactScanThreshold: threshold, plannerRows };
+    if (plannerRows > threshold) return indexPlan(req, index, config, Math.min(1, plannerRows / total), reasons);
+    return exactPlan(EXACT_GUARD_FACTOR * threshold, reasons);
+  }
+  const n = measure.counted ?? 0;
+  const reasons = { exactScanThreshold: threshold, estimatedRows: n };
+  if (n <= threshold) return exactPlan(null, reasons);
+  // n is a lower bound (the count stopped): the safe side for sizing the scan budget
+  return indexPlan(req, index, config, total > 0 ? Math.min(1, n / Math.max(n, total)) : 1, reasons);
+}
+
+/** The plan to run after `plan` returned `outcome`, or null when its result stands. */
+export function nextPlan(
+  plan: VectorPlan,
+  outcome: ScanOutcome,
+  req: PlanRequest,
+  index: VectorIndexInfo,
+  config: PlannerConfig,
+): VectorPlan | null {
+  const { scan } = plan;
+  if (scan.strategy !== 'exact') {
+    // SEMANTIC only (HYBRID fuses a fixed window: changing it would re-rank earlier pages), and not when the
+    // score cut shortened the page: more candidates would only score lower
+    const pageShort =
+      req.mode === 'SEMANTIC' && outcome.rows < req.first + 1 && outcome.candidateRows != null && !outcome.cutReached;
+    if (!pageShort) return null;
+    if (outcome.candidateRows! >= scan.window) {
+      // window saturated: products with several images filled it; widen
+      return plan.retries < MAX_RETRIES ? widened(plan, index, config) : null;
+    }
+    // the scan ran dry (its tuple budget spent, or the filter matches fewer rows than estimated): the filter is
+    // selective after all, and the exact scan is both right and cheap
+    if (plan.fallback === null && req.filtered && config.exactScanThreshold !== 0)
+      return freeze({ ...exactPlan(null, plan.reasons), retries: plan.retries, fallback: 'exact' });
+    return null;
+  }
+  // the exact scan reached its guard: the statistics underestimated the filter; use the index
+  if (
+    plan.fallback === null &&
+    scan.guard !== null &&
+    outcome.scannedRows !== null &&
+    outcome.scannedRows >= scan.guard
+  ) {
+    const matchFraction = Math.min(1, outcome.scannedRows / Math.max(1, index.rows));
+    return freeze({ ...indexPlan(req, index, config, matchFraction, plan.reasons), fallback: 'index' });
+  }
+  return null;
+}
+
+function exactPlan(guard: number | null, reasons: PlanReasons): VectorPlan {
+  return freeze({ scan: { strategy: 'exact', guard }, matchFraction: 1, retries: 0, fallback: null, reasons });
+}
+
+/** The table's vector index (HNSW or IVFFlat, by its type) sized for `window` and the match fraction. */
+function indexPlan(
+  req: PlanRequest,
+  index: VectorIndexInfo,
+  config: PlannerConfig,
+  matchFraction: number,
+  reasons: PlanReasons,
+): VectorPlan {
+  const window = indexWindow(req, config);
+  const base = { matchFraction, retries: 0, fallback: null, reasons };
+  if (index.type === 'ivfflat') return freeze({ ...base, ...ivfflatScan(window, index, matchFraction, config) });
+  // the iterative scan visits about window / matchFraction tuples to fill the window: allow twice that
+  const maxScanTuples = Math.min(
+    MAX_SCAN_TUPLES,
+    Math.max(config.hnswMaxScanTuples, Math.ceil((2 * window) / matchFraction)),
+  );
+  return freeze({
+    ...base,
+    scan: {
+      strategy: 'hnsw-iterative',
+      window,
+      efSearch: efSearch(window, config),
+      maxScanTuples,
+      iterativeScan: 'relaxed_order',
+    },
+  });
+}
+
+/** The same strategy with a WIDENING_FACTOR× window (ef_search or the IVFFlat probes follow it). */
+function widened(plan: VectorPlan, index: VectorIndexInfo, config: PlannerConfig): VectorPlan {
+  const { scan } = plan;
+  if (scan.strategy === 'exact') return plan;
+  const window = scan.window * WIDENING_FACTOR;
+  const next =
+    scan.strategy === 'ivfflat-iterative'
+      ? ivfflatScan(window, index, plan.matchFraction, config)
+      : { scan: { ...scan, window, efSearch: efSearch(window, config) } };
+  return freeze({ ...plan, ...next, retries: plan.retries + 1 });
+}
+
+/** hnsw.ef_search: GLIMPSE_HNSW_EF_SEARCH, raised to cover the window (pgvector's maximum 1000). */
+function efSearch(window: number, config: PlannerConfig): number {
+  return Math.min(MAX_EF_SEARCH, Math.max(config.hnswEfSearch, window));
+}
+
+/**
+ * IVFFlat settings for a window (docs/search.md, "Choosing the index"): with r = rows per list,
+ * probes = min(lists, max(GLIMPSE_IVFFLAT_PROBES, ⌈window / r⌉)) — enough lists to hold the window, like
+ * ef_search ≥ window for HNSW — and the iterative scan may read up to
+ * max_probes = min(lists, max(2 × probes, ⌈2 × window / (r × f)⌉)) lists, f being the (lower-bound) fraction of
+ * embeddings that pass the filter: the filtered counterpart of hnsw.max_scan_tuples.
+ */
+function ivfflatScan(
+  window: number,
+  index: VectorIndexInfo,
+  matchFraction: number,
+  config: PlannerConfig,
+): { scan: VectorScan; lists: number } {
+  const lists = Math.max(1, Math.min(MAX_PROBES, index.lists ?? 1));
+  const perList = index.rows > 0 ? index.rows / lists : null;
+  const probes = Math.min(lists, Math.max(config.ivfflatProbes, perList ? Math.ceil(window / perList) : 0));
+  const maxProbes = Math.min(
+    lists,
+    Math.max(2 * probes, perList ? Math.ceil((2 * window) / (perList * matchFraction)) : lists),
+  );
+  return { scan: { strategy: 'ivfflat-iterative', window, probes, maxProbes }, lists };
+}
+
+function freeze(plan: VectorPlan): VectorPlan {
+  Object.freeze(plan.scan);
+  Object.freeze(plan.reasons);
+  return Object.freeze(plan);
+}
+
+/** The strategy a plan reports. */
+export function planStrategy(plan: VectorPlan): VectorStrategy {
+  return plan.scan.strategy;
+}
