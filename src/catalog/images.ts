@@ -13,7 +13,7 @@ import { ImageStore, lockImage } from './image-store.js';
 import type { ModelIdentity, ModelRegistry } from './models.js';
 import { embeddingTable, insertEmbeddings, nearestImages } from './store/embeddings.js';
 import { IMAGE_COLUMNS, type ImageRow } from './store/images.js';
-import { fetchImage, parseImageUrl, type FetchImageOptions } from './url-fetch.js';
+import { configuredFetchOptions, fetchImage, parseImageUrl, type FetchImageOptions } from './url-fetch.js';
 
 export { IMAGE_COLUMNS, type ImageRow } from './store/images.js';
 
@@ -110,14 +110,7 @@ export class ImageService {
         bytes = await src.read();
         source = 'upload';
       } else if (src.kind === 'url') {
-        const fetched = await fetchImage(src.url, {
-          allowPrivate: config.fetchAllowPrivate,
-          maxRedirects: config.fetchMaxRedirects,
-          timeoutMs: config.fetchTimeoutMs,
-          maxBytes: config.maxImageBytes,
-          ...this.deps.fetchOptions,
-          label: src.label,
-        });
+        const fetched = await fetchImage(src.url, configuredFetchOptions(config, this.deps.fetchOptions, src.label));
         bytes = fetched.bytes;
         source = 'url';
         sourceUrl = src.url;

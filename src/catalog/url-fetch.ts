@@ -15,6 +15,7 @@ import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import type { Config } from '../config.js';
 import { GlimpseError, badInput } from '../errors.js';
 import { LIMITS } from './validation.js';
 
@@ -29,6 +30,22 @@ export interface FetchImageOptions {
   isBlocked?: (address: string) => boolean;
   /** client-safe label for messages, e.g. 'urls[2]' */
   label?: string;
+}
+
+/** The configuration's fetch settings, for fetchImage (`overrides`: tests' DNS and address policy). */
+export function configuredFetchOptions(
+  config: Pick<Config, 'fetchAllowPrivate' | 'fetchMaxRedirects' | 'fetchTimeoutMs' | 'maxImageBytes'>,
+  overrides: Partial<FetchImageOptions> | undefined,
+  label: string,
+): FetchImageOptions {
+  return {
+    allowPrivate: config.fetchAllowPrivate,
+    maxRedirects: config.fetchMaxRedirects,
+    timeoutMs: config.fetchTimeoutMs,
+    maxBytes: config.maxImageBytes,
+    ...overrides,
+    label,
+  };
 }
 
 export interface FetchedImage {

@@ -141,3 +141,18 @@ export async function imagesInIdOrder(
     [opts.after, model.modelId, opts.limit],
   );
 }
+
+/** Images on the products of these skus that have a vector of the model (an import need not embed them again). */
+export async function embeddedImagesOfSkus(
+  sql: Sql,
+  model: EmbeddingModelRef,
+  skus: readonly string[],
+): Promise<{ sku: string; sha256: string }[]> {
+  const rows = await sql.query<{ sku: string; sha256: string }>(
+    `SELECT p.sku, i.sha256::text AS sha256 FROM product p JOIN product_image i ON i.product_id = p.id
+     JOIN ${embeddingTable(model.dimension)} e ON e.image_id = i.id AND e.model_id = $2
+     WHERE p.sku = ANY($1::text[])`,
+    [skus, model.modelId],
+  );
+  return rows.map((r) => ({ sku: r.sku, sha256: r.sha256.trim() }));
+}
