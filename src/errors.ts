@@ -46,3 +46,18 @@ export function codeOf(err: unknown): ErrorCode | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code in ERROR_CODES ? (code as ErrorCode) : undefined;
 }
+
+/**
+ * Prefixes a coded error with the input it is about (e.g. files[1]) and makes it a GlimpseError. The image
+ * checks name their subject "image: …"; the label takes its place (`files[1]: SVG is not…`, not
+ * `files[1]: image: SVG is not…`).
+ */
+export function labelled(err: unknown, label: string): unknown {
+  if (err instanceof GlimpseError) return err;
+  const code = codeOf(err);
+  if (code) {
+    const msg = (err as Error).message.replace(/^image: /, '');
+    return new GlimpseError(code as ErrorCode, msg.startsWith(label) ? msg : `${label}: ${msg}`, { field: label });
+  }
+  return err;
+}

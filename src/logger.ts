@@ -1,3 +1,4 @@
+/** The process's structured logger (pino, JSON to stdout), with secrets redacted. */
 import { pino, type Logger } from 'pino';
 
 export type { Logger } from 'pino';

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/index.js';
-import { codeOf, GlimpseError, badInput, notFound, type ErrorCode } from '../errors.js';
+import { GlimpseError, badInput, labelled, notFound } from '../errors.js';
 import { inspectImage, type ImageInfo } from '../embedding/image-preprocess.js';
 import type { Logger } from '../logger.js';
 import { ImageStore, lockImage } from './image-store.js';
@@ -72,21 +72,6 @@ interface Prepared {
 }
 
 const NEAR_DUPLICATE_CANDIDATES = 10;
-
-/**
- * Prefixes a coded error with the input it is about (e.g. files[1]) and makes it a GlimpseError. The image
- * checks name their subject "image: …"; the label takes its place (`files[1]: SVG is not…`, not
- * `files[1]: image: SVG is not…`).
- */
-export function labelled(err: unknown, label: string): unknown {
-  if (err instanceof GlimpseError) return err;
-  const code = codeOf(err);
-  if (code) {
-    const msg = (err as Error).message.replace(/^image: /, '');
-    return new GlimpseError(code as ErrorCode, msg.startsWith(label) ? msg : `${label}: ${msg}`, { field: label });
-  }
-  return err;
-}
 
 export class ImageService {
   readonly store: ImageStore;

@@ -3,7 +3,6 @@ export { CatalogService, type CatalogServiceDeps } from './service.js';
 export { normaliseFilter, type ProductFilter, type AttributeFilter } from './filter.js';
 export {
   ImageService,
-  labelled,
   IMAGE_COLUMNS,
   type ImageRow,
   type ImageSource,

@@ -300,6 +300,15 @@ export async function categoryTree(sql: Sql): Promise<CategoryNode[]> {
   return [...nodes.values()].filter((n) => n.depth === 1).sort(byPath);
 }
 
+/** The children of the category at `parent` (a normalised path) in a tree; [] when there is none. */
+export function categoryChildren(roots: readonly CategoryNode[], parent: string): CategoryNode[] {
+  for (const n of roots) {
+    if (n.path === parent) return n.children;
+    if (parent.startsWith(n.path + '/')) return categoryChildren(n.children, parent);
+  }
+  return [];
+}
+
 /** Flattens a tree (depth-first, ordered by path). */
 export function flattenCategories(roots: readonly CategoryNode[]): CategoryNode[] {
   const out: CategoryNode[] = [];

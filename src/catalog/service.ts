@@ -7,6 +7,8 @@ import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import { normaliseFilter, type ProductFilter } from './filter.js';
 import { ImageService, type AddImagesResult, type ImageEmbedder, type ImageRow, type ImageSource } from './images.js';
+import { badInput } from '../errors.js';
+import { getJob, type JobRow } from './jobs.js';
 import { ModelRegistry } from './models.js';
 import * as products from './products.js';
 import type { FetchImageOptions } from './url-fetch.js';
@@ -78,6 +80,28 @@ export class CatalogService {
 
   categoryTree(): Promise<products.CategoryNode[]> {
     return products.categoryTree(this.sql);
+  }
+
+  /**
+   * The categories below `parent` (the roots when absent) of a tree from categoryTree, as a tree or
+   * flattened depth-first. BAD_USER_INPUT for a parent that is not a category path.
+   */
+  categories(
+    tree: readonly products.CategoryNode[],
+    opts: { parent?: string | null; flat?: boolean | null },
+  ): products.CategoryNode[] {
+    let base = tree;
+    if (opts.parent != null) {
+      const parent = normaliseFilter({ category: opts.parent }).category;
+      if (!parent) throw badInput('parent: must be a category path', { field: 'parent' });
+      base = products.categoryChildren(tree, parent);
+    }
+    return opts.flat ? products.flattenCategories(base) : [...base];
+  }
+
+  /** A background job (import, re-embed) by id, or null. */
+  job(id: string): Promise<JobRow | null> {
+    return getJob(this.sql, id);
   }
 
   addImages(productId: string, sources: readonly ImageSource[]): Promise<AddImagesResult> {

@@ -1,3 +1,7 @@
+/**
+ * The embedded database: the `Sql` interface over PGlite (PostgreSQL in WebAssembly) with pgvector and pg_trgm,
+ * under a data folder or in memory (tests). One backend: statements run one at a time.
+ */
 import fs from 'node:fs';
 import { PGlite, types, type Transaction } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';

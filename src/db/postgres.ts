@@ -1,3 +1,7 @@
+/**
+ * The `Sql` interface over a node-postgres pool (a PostgreSQL server): result types normalised like PGlite's,
+ * transactions and sessions on one pooled connection.
+ */
 import pg from 'pg';
 import type { Sql, TransactionOptions } from './sql.js';
 import type { VectorTypeParsers } from './vector.js';

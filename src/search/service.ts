@@ -13,7 +13,7 @@ import { searchDuration } from '../observability/metrics.js';
 import { noteStrategy, timeEmbed } from '../observability/server-timing.js';
 import type { Sql } from '../db/sql.js';
 import { vectorFromSql } from '../db/vector.js';
-import { GlimpseError, badInput, firstRangeMessage, notFound } from '../errors.js';
+import { GlimpseError, badInput, firstRangeMessage, labelled, notFound } from '../errors.js';
 import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor.js';
 import { PRICE_BUCKETS, buildFacets } from './facet-sql.js';
 import { cachedIndexInfo, type VectorIndexInfo } from './index-admin.js';
@@ -336,7 +336,7 @@ export class SearchService {
     };
     if (mode === 'KEYWORD') {
       if (!text) throw badInput('KEYWORD search needs `text`', { field: 'text' });
-      if (req.imageVector || req.vector || req.productId || req.imageId)
+      if (req.image || req.imageVector || req.vector || req.productId || req.imageId)
         throw badInput('KEYWORD search takes `text` (and `negativeText`) only', { field: 'mode' });
       return { mode, first, cursor, modelId: null, textModel: null, build: common, vector: null, statements: 0 };
     }
@@ -411,6 +411,7 @@ export class SearchService {
     const textModel = needsText ? routeText(embedder!, [text, negativeText].filter(Boolean).join(' '), route) : null;
     const embedText = (t: string) => timeEmbed(() => embedder!.embedText(t, { textModel }));
     if (text) parts.push({ w: weight(w.text, 'text', 1), v: await embedText(text) });
+    if (req.image != null) parts.push({ w: weight(w.image, 'image', 1), v: await embedUpload(embedder, req.image) });
     if (req.imageVector != null)
       parts.push({ w: weight(w.image, 'image', 1), v: checkVector(req.imageVector, model.dimension, 'image') });
     if (req.vector != null)
@@ -591,6 +592,19 @@ export function combineVectors(
   if (normaliseInPlace(q) < 1e-6)
     throw badInput('the weighted query parts cancel out (or every weight is 0)', { field: 'weights' });
   return q;
+}
+
+/**
+ * The uploaded query image, embedded; its errors (CORRUPT_IMAGE, UNSUPPORTED_IMAGE, …) name `input.image`.
+ * MODEL_UNAVAILABLE while no model is loaded.
+ */
+async function embedUpload(embedder: QueryEmbedder | null, image: Uint8Array): Promise<Float32Array> {
+  if (!embedder?.embedImage) throw modelUnavailable();
+  try {
+    return await timeEmbed(() => embedder.embedImage!(image));
+  } catch (err) {
+    throw (err as { code?: unknown }).code === 'MODEL_UNAVAILABLE' ? err : labelled(err, 'input.image');
+  }
 }
 
 /** A raw query part (`image`, `vector`) as a unit vector of the model's dimension; BAD_USER_INPUT otherwise. */

@@ -1,7 +1,7 @@
 /**
  * Search request / result types. They mirror the GraphQL contract (SearchInput, ProductFilter,
  * SearchConnection in schema.graphql) field for field, so the API layer maps them 1:1; the only
- * difference is that uploads are already embedded: `image` (an Upload) arrives here as `imageVector`.
+ * difference is that an `image` Upload arrives here read into bytes (`image`), embedded by the service.
  *
  * Semantics (scores, query-vector formula, facets' match set, pagination) are documented in docs/search.md.
  */
@@ -31,7 +31,9 @@ export interface SearchInput {
   language?: string | null;
   /** the text model that embeds the text (an id from `models`); wins over `language` */
   textModel?: string | null;
-  /** the embedded `image` upload (L2-normalised or not: it is normalised again) */
+  /** the `image` upload's bytes, embedded with the model's image tower */
+  image?: Uint8Array | null;
+  /** an already embedded image (L2-normalised or not: it is normalised again) */
   imageVector?: ArrayLike<number> | null;
   /** "more like this": mean of the product's image vectors; the product is excluded from the results */
   productId?: string | null;
@@ -192,6 +194,8 @@ export interface QueryEmbedder {
     isTestModel: boolean;
     kind: 'image-model' | 'paired';
   }>;
+  /** L2-normalised image embedding (searches by image need it) */
+  embedImage?(image: Uint8Array): Promise<Float32Array>;
 }
 
 /** Returns the loaded embedder, or null while no model is ready (vector modes then fail MODEL_UNAVAILABLE). */

@@ -1,3 +1,4 @@
+/** The CLI's subcommands, in the order `glimpse --help` lists them (src/cli/index.ts registers them). */
 import type { Command } from 'commander';
 import embed from './embed.js';
 import model from './model.js';

@@ -6,13 +6,12 @@
  * `createRequestScope(services, ctxBase)` per request.
  */
 import type { GraphQLResolveInfo } from 'graphql';
-import type { CategoryNode, ImageRow, ImageSource, ProductOrder, ProductRow } from '../../catalog/index.js';
-import { LIMITS, labelled, normaliseFilter, parseId } from '../../catalog/index.js';
+import type { ImageRow, ImageSource, ProductOrder, ProductRow } from '../../catalog/index.js';
+import { LIMITS, normaliseFilter, parseId } from '../../catalog/index.js';
 import type { ProductFilter } from '../../catalog/filter.js';
 import { imageUrl as imageUrlOf } from '../../catalog/image-store-paths.js';
 import type { ProductInput, ProductPatch } from '../../catalog/validation.js';
 import { GlimpseError, badInput, firstRangeMessage, notFound } from '../../errors.js';
-import { timeEmbed } from '../../observability/server-timing.js';
 import type { SearchHit, SearchRequest, SearchResult } from '../../search/types.js';
 import { requireReader, requireRole } from '../auth.js';
 import type { RequestContext } from '../context.js';
@@ -129,27 +128,18 @@ export const resolvers = {
       info?: GraphQLResolveInfo,
     ) {
       requireReader(ctx);
-      const { search, services } = scopeOf(ctx);
+      const { search } = scopeOf(ctx);
       const input = args.input ?? {};
       const first = checkFirst(ctx, args.first, 20);
       if (input.vector != null) requireRole(ctx, 'admin');
       const filter = normaliseFilter(input.filter);
-      let imageVector: Float32Array | null = null;
-      if (input.image != null) {
-        const bytes = await readUpload(input.image, ctx.config.maxImageBytes, 'input.image');
-        const embedder = services.embedder(); // MODEL_UNAVAILABLE
-        try {
-          imageVector = await timeEmbed(() => embedder.embedImage(bytes));
-        } catch (err) {
-          throw (err as { code?: unknown }).code === 'MODEL_UNAVAILABLE' ? err : labelled(err, 'input.image');
-        }
-      }
+      const image = input.image != null ? await readUpload(input.image, ctx.config.maxImageBytes, 'input.image') : null;
       const req: SearchRequest = {
         text: input.text ?? null,
         negativeText: input.negativeText ?? null,
+        image,
         language: input.language ?? null,
         textModel: input.textModel ?? null,
-        imageVector,
         productId: input.productId ?? null,
         imageId: input.imageId ?? null,
         vector: input.vector ?? null,
@@ -237,26 +227,8 @@ export const resolvers = {
 
     async categories(_: unknown, args: { parent?: string | null; flat?: boolean | null }, ctx: Ctx) {
       requireReader(ctx);
-      const { loaders } = scopeOf(ctx);
-      const roots = await loaders.categories();
-      let base: CategoryNode[] = roots;
-      if (args.parent != null) {
-        const parent = normaliseFilter({ category: args.parent }).category;
-        if (!parent) throw badInput('parent: must be a category path', { field: 'parent' });
-        const find = (ns: readonly CategoryNode[]): CategoryNode | undefined => {
-          for (const n of ns) {
-            if (n.path === parent) return n;
-            if (parent.startsWith(n.path + '/')) return find(n.children);
-          }
-          return undefined;
-        };
-        base = find(roots)?.children ?? [];
-      }
-      if (!args.flat) return base;
-      const out: CategoryNode[] = [];
-      const walk = (ns: readonly CategoryNode[]) => ns.forEach((n) => (out.push(n), walk(n.children)));
-      walk(base);
-      return out;
+      const { catalog, loaders } = scopeOf(ctx);
+      return catalog.categories(await loaders.categories(), args);
     },
 
     async models(_: unknown, _args: unknown, ctx: Ctx) {
@@ -272,8 +244,7 @@ export const resolvers = {
 
     async job(_: unknown, args: { id: string }, ctx: Ctx) {
       requireRole(ctx, 'admin');
-      const id = parseId(args.id);
-      const j = await ctx.db.prisma.job.findUnique({ where: { id } });
+      const j = await scopeOf(ctx).catalog.job(parseId(args.id));
       return j ? jobView(j) : null;
     },
   },
