@@ -24,7 +24,7 @@ import sharp from 'sharp';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/index.js';
 import { Importer, type ImportSummary } from '../src/catalog/import/importer.js';
-import { ModelRegistry } from '../src/catalog/models.js';
+import { ModelRegistry } from '../src/catalog/store/models.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { preprocessImage } from '../src/embedding/image-preprocess.js';
 import { createScratchDatabase } from '../test/helpers/db.js';

@@ -10,9 +10,20 @@ import { GlimpseError, badInput, labelled, notFound } from '../errors.js';
 import { inspectImage, type ImageInfo } from '../embedding/image-preprocess.js';
 import type { Logger } from '../logger.js';
 import { ImageStore, lockImage } from './image-store.js';
-import type { ModelIdentity, ModelRegistry } from './models.js';
+import type { ModelIdentity, ModelRegistry } from './store/models.js';
 import { embeddingTable, insertEmbeddings, nearestImages } from './store/embeddings.js';
-import { IMAGE_COLUMNS, type ImageRow } from './store/images.js';
+import {
+  deleteImageRow,
+  imageIdsOfProduct,
+  imageOfProduct,
+  imagesByIds,
+  imagesOfProductIds,
+  insertImageRow,
+  nextImagePosition,
+  setImageOrder,
+  type ImageRow,
+} from './store/images.js';
+import { lockProduct, productExists } from './store/products.js';
 import { configuredFetchOptions, fetchImage, parseImageUrl, type FetchImageOptions } from './url-fetch.js';
 
 export { IMAGE_COLUMNS, type ImageRow } from './store/images.js';
@@ -143,8 +154,7 @@ export class ImageService {
       );
     }
     for (const s of sources) if (s.kind === 'url') parseImageUrl(s.url, s.label);
-    const exists = await this.sql.query('SELECT 1 FROM product WHERE id = $1::uuid', [productId]);
-    if (!exists.length) throw notFound('product', productId);
+    if (!(await productExists(this.sql, productId))) throw notFound('product', productId);
     const embedder = this.deps.embedder(); // MODEL_UNAVAILABLE before any work
     embeddingTable(embedder.dimension); // a supported dimension, or throw before any work
 
@@ -169,14 +179,9 @@ export class ImageService {
     const created: string[] = [];
     try {
       return await this.sql.transaction(async (tx) => {
-        const locked = await tx.query('SELECT 1 FROM product WHERE id = $1::uuid FOR UPDATE', [productId]);
-        if (!locked.length) throw notFound('product', productId);
+        if (!(await lockProduct(tx, productId))) throw notFound('product', productId);
         for (const sha of [...distinct.keys()].sort()) await lockImage(tx, sha);
-        const maxPos = await tx.query<{ n: number | null }>(
-          'SELECT max(position) AS n FROM product_image WHERE product_id = $1::uuid',
-          [productId],
-        );
-        let position = maxPos[0]?.n === null || maxPos[0]?.n === undefined ? 0 : Number(maxPos[0].n) + 1;
+        let position = await nextImagePosition(tx, productId);
         const images: ImageRow[] = [];
         const added: { row: ImageRow; vector: Float32Array }[] = [];
         const vectors: { imageId: string; vector: Float32Array }[] = [];
@@ -188,35 +193,24 @@ export class ImageService {
             continue;
           }
           const vector = distinct.get(p.sha256)!.vector!;
-          const existing = (
-            await tx.query<ImageRow>(
-              `SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.product_id = $1::uuid AND i.sha256 = $2`,
-              [productId, p.sha256],
-            )
-          )[0];
+          const existing = await imageOfProduct(tx, productId, p.sha256);
           let row: ImageRow;
           if (existing) {
             row = existing;
             if (await this.store.ensure(p.sha256, p.bytes)) created.push(p.sha256); // repair a missing file
           } else {
             if (await this.store.ensure(p.sha256, p.bytes)) created.push(p.sha256);
-            row = (
-              await tx.query<ImageRow>(
-                `INSERT INTO product_image AS i (product_id, sha256, source, source_url, content_type, byte_size, width, height, position)
-                 VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${IMAGE_COLUMNS}`,
-                [
-                  productId,
-                  p.sha256,
-                  p.source,
-                  p.sourceUrl,
-                  p.info.contentType,
-                  p.bytes.length,
-                  p.info.width,
-                  p.info.height,
-                  position++,
-                ],
-              )
-            )[0]!;
+            row = await insertImageRow(tx, {
+              productId,
+              sha256: p.sha256,
+              source: p.source,
+              sourceUrl: p.sourceUrl,
+              contentType: p.info.contentType,
+              byteSize: p.bytes.length,
+              width: p.info.width,
+              height: p.info.height,
+              position: position++,
+            });
             added.push({ row, vector });
           }
           vectors.push({ imageId: row.id, vector });
@@ -257,18 +251,11 @@ export class ImageService {
   /** Removes an image, its vectors and (when unreferenced) its file; later images move up one position. */
   async removeImage(imageId: string): Promise<ImageRow> {
     const row = await this.sql.transaction(async (tx) => {
-      const found = (
-        await tx.query<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.id = $1::uuid`, [imageId])
-      )[0];
+      const [found] = await imagesByIds(tx, [imageId]);
       if (!found) throw notFound('image', imageId);
-      await tx.query('SELECT 1 FROM product WHERE id = $1::uuid FOR UPDATE', [found.productId]);
+      await lockProduct(tx, found.productId);
       await lockImage(tx, found.sha256);
-      const deleted = await tx.query('DELETE FROM product_image WHERE id = $1::uuid RETURNING id', [imageId]);
-      if (!deleted.length) throw notFound('image', imageId);
-      await tx.query('UPDATE product_image SET position = position - 1 WHERE product_id = $1::uuid AND position > $2', [
-        found.productId,
-        found.position,
-      ]);
+      if (!(await deleteImageRow(tx, found))) throw notFound('image', imageId);
       return found;
     });
     await this.cleanup([row.sha256]);
@@ -278,37 +265,23 @@ export class ImageService {
   /** Sets the display order; `imageIds` must be exactly the product's images. */
   async reorder(productId: string, imageIds: readonly string[]): Promise<void> {
     await this.sql.transaction(async (tx) => {
-      const locked = await tx.query('SELECT 1 FROM product WHERE id = $1::uuid FOR UPDATE', [productId]);
-      if (!locked.length) throw notFound('product', productId);
-      const current = await tx.query<{ id: string }>(
-        'SELECT id::text AS id FROM product_image WHERE product_id = $1::uuid',
-        [productId],
-      );
-      const have = new Set(current.map((r) => r.id));
+      if (!(await lockProduct(tx, productId))) throw notFound('product', productId);
+      const have = new Set(await imageIdsOfProduct(tx, productId));
       const given = new Set(imageIds);
       if (given.size !== imageIds.length) throw badInput('imageIds: an image is listed twice', { field: 'imageIds' });
       if (given.size !== have.size || [...given].some((id) => !have.has(id))) {
         throw badInput('imageIds: must list every image of the product exactly once', { field: 'imageIds' });
       }
       if (!imageIds.length) return;
-      await tx.query(
-        `UPDATE product_image i SET position = o.pos - 1
-         FROM unnest($1::uuid[]) WITH ORDINALITY AS o(id, pos) WHERE i.id = o.id AND i.product_id = $2::uuid`,
-        [imageIds, productId],
-      );
+      await setImageOrder(tx, productId, imageIds);
     });
   }
 
-  async imagesByProductIds(productIds: readonly string[]): Promise<ImageRow[]> {
-    if (!productIds.length) return [];
-    return this.sql.query<ImageRow>(
-      `SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.product_id = ANY($1::uuid[]) ORDER BY i.product_id, i.position, i.id`,
-      [productIds],
-    );
+  imagesByProductIds(productIds: readonly string[]): Promise<ImageRow[]> {
+    return imagesOfProductIds(this.sql, productIds);
   }
 
-  async imagesByIds(ids: readonly string[]): Promise<ImageRow[]> {
-    if (!ids.length) return [];
-    return this.sql.query<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.id = ANY($1::uuid[])`, [ids]);
+  imagesByIds(ids: readonly string[]): Promise<ImageRow[]> {
+    return imagesByIds(this.sql, ids);
   }
 }

@@ -11,7 +11,7 @@ export {
   type NearDuplicateRow,
 } from './images.js';
 export { ImageStore, lockImage } from './image-store.js';
-export { ModelRegistry, type ModelRow, type ModelIdentity } from './models.js';
+export { ModelRegistry, type ModelRow, type ModelIdentity } from './store/models.js';
 export { EMBEDDING_DIMENSIONS, embeddingTable } from './store/embeddings.js';
 export * from './products.js';
 export { fetchImage, isBlockedAddress, parseImageUrl, type FetchImageOptions, type FetchedImage } from './url-fetch.js';

@@ -24,10 +24,10 @@ import { codeOf, GlimpseError, notFound } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ImageStore } from './image-store.js';
 import type { ImageEmbedder } from './images.js';
-import { PRECOMPUTED_SOURCE } from './store/images.js';
-import { createJob, findResumableJob, getJob, updateJob, type JobRow } from './jobs.js';
-import { jobLocked, JobBusyError, withJobLock } from './job-lock.js';
-import { ModelRegistry, type ModelRow } from './models.js';
+import { countImages, PRECOMPUTED_SOURCE } from './store/images.js';
+import { createJob, findResumableJob, getJob, updateJob, type JobRow } from './store/jobs.js';
+import { jobLocked, JobBusyError, withJobLock } from './store/job-lock.js';
+import { activeModelId, forgetModel, lockModel, ModelRegistry, switchActive, type ModelRow } from './store/models.js';
 import {
   countEmbeddings,
   countImagesWithoutEmbedding,
@@ -82,10 +82,6 @@ export interface ReembedSummary {
 
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
 
-export async function imageCount(sql: Sql): Promise<number> {
-  return Number((await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM product_image'))[0]?.n ?? 0);
-}
-
 /** Images without a vector of the model. */
 export function missingVectorCount(sql: Sql, model: { id: string; dimension: number }): Promise<number> {
   return countImagesWithoutEmbedding(sql, { modelId: model.id, dimension: model.dimension });
@@ -105,7 +101,7 @@ export async function runReembed(
   const target = { modelId: model.id, dimension: model.dimension };
   const batchSize = Math.max(1, Math.min(1000, Math.floor(opts.batchSize ?? 64)));
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 16));
-  const total = await imageCount(sql);
+  const total = await countImages(sql);
 
   let job = opts.job ?? (await findResumableJob(sql, 'reembed', { model: model.id }));
   if (!job)
@@ -237,7 +233,7 @@ export async function runReembed(
       for (const k of Object.keys(failures)) delete failures[k];
       for (const code of failedIds.values()) failures[code] = (failures[code] ?? 0) + 1;
       const missing = await missingVectorCount(sql, model);
-      const finalTotal = await imageCount(sql);
+      const finalTotal = await countImages(sql);
       await sql.transaction(async (tx) => {
         if (opts.activate ?? true) {
           await switchActive(tx, model.id);
@@ -274,14 +270,6 @@ export async function runReembed(
       imagesPerSecond: seconds > 0 ? embedded / seconds : 0,
     };
   }
-}
-
-/** Makes `modelId` the one active model, in the caller's transaction (old inactive and new active together). */
-async function switchActive(tx: Sql, modelId: string): Promise<void> {
-  await tx.query('SELECT id FROM embedding_model FOR UPDATE');
-  await tx.query('UPDATE embedding_model SET active = false WHERE active AND id <> $1', [modelId]);
-  const rows = await tx.query('UPDATE embedding_model SET active = true WHERE id = $1 RETURNING id', [modelId]);
-  if (!rows.length) throw notFound('model', modelId);
 }
 
 export interface ModelInfo extends ModelRow {
@@ -322,7 +310,7 @@ export async function activateModel(
     );
   }
   return sql.transaction(async (tx) => {
-    const prev = (await tx.query<{ id: string }>('SELECT id FROM embedding_model WHERE active'))[0]?.id ?? null;
+    const prev = await activeModelId(tx);
     await switchActive(tx, modelId);
     return { previous: prev, missing };
   });
@@ -335,17 +323,12 @@ export async function dropModelVectors(
   opts: { forget?: boolean } = {},
 ): Promise<{ deleted: number }> {
   return sql.transaction(async (tx) => {
-    const model = (
-      await tx.query<{ id: string; dimension: number; active: boolean }>(
-        'SELECT id, dimension, active FROM embedding_model WHERE id = $1 FOR UPDATE',
-        [modelId],
-      )
-    )[0];
+    const model = await lockModel(tx, modelId);
     if (!model) throw notFound('model', modelId);
     if (model.active)
       throw new GlimpseError('BAD_USER_INPUT', `model ${modelId} is the active model: activate another one first`);
-    const deleted = await deleteEmbeddings(tx, { modelId, dimension: Number(model.dimension) });
-    if (opts.forget) await tx.query('DELETE FROM embedding_model WHERE id = $1', [modelId]);
+    const deleted = await deleteEmbeddings(tx, { modelId, dimension: model.dimension });
+    if (opts.forget) await forgetModel(tx, modelId);
     return { deleted };
   });
 }

@@ -239,6 +239,8 @@ export interface SeedSummary {
   products: number;
   created: number;
   updated: number;
+  /** products already as the demo has them */
+  unchanged: number;
   /** images stored now (new to their product) */
   imagesAdded: number;
   /** images the products had already (same bytes) */
@@ -256,6 +258,7 @@ export async function seedDemoCatalog(
     products: items.length,
     created: upsert.created,
     updated: upsert.updated,
+    unchanged: upsert.unchanged,
     imagesAdded: 0,
     imagesKept: 0,
   };

@@ -4,7 +4,7 @@
  * (`set_config(..., true)` = SET LOCAL; only the vector-index shapes have any: the exact and keyword shapes run
  * as one statement without a transaction, on connections started with JIT and parallel workers off,
  * src/db/postgres.ts). The generated shapes are committed under src/search/queries/
- * (`npm run search:sql`) so reviewers read SQL, not string concatenation.
+ * (`npm run sql:shapes`) so reviewers read SQL, not string concatenation.
  *
  * Shapes
  *  - semantic, strategy 'hnsw-iterative' / 'ivfflat-iterative': the vector index scan (iterative, relaxed

@@ -241,6 +241,40 @@ describe('products', () => {
     expect(await count('product')).toBe(before);
   });
 
+  it('an upsert that changes nothing writes nothing: unchanged, updatedAt kept; a real change moves it', async () => {
+    const UPSERT = `mutation($inputs: [ProductInput!]!) { upsertProducts(inputs: $inputs) { created updated unchanged products { sku updatedAt } } }`;
+    type Res = {
+      upsertProducts: { created: number; updated: number; unchanged: number; products: { updatedAt: string }[] };
+    };
+    const items = [
+      {
+        sku: 'NOOP-A',
+        title: 'Plain mug',
+        price: { amount: '9.9', currency: 'EUR' },
+        tags: ['kitchen'],
+        attributes: { c: 1 },
+      },
+      { sku: 'NOOP-B', title: 'Plain plate' },
+    ];
+    const first = await srv.gql<Res>(UPSERT, { inputs: items }, { key: admin });
+    expect(first.body.data!.upsertProducts).toMatchObject({ created: 2, updated: 0, unchanged: 0 });
+    const stamps = first.body.data!.upsertProducts.products.map((p) => p.updatedAt);
+    // the same fields again ('9.9' is stored as 9.90: equal): nothing written
+    const again = await srv.gql<Res>(UPSERT, { inputs: items }, { key: admin });
+    expect(again.body.data!.upsertProducts).toMatchObject({ created: 0, updated: 0, unchanged: 2 });
+    expect(again.body.data!.upsertProducts.products.map((p) => p.updatedAt)).toEqual(stamps);
+    // one field changed on one product: that one is updated, its updatedAt moves
+    const changed = await srv.gql<Res>(
+      UPSERT,
+      { inputs: [{ ...items[0], title: 'Plain mug, blue' }, items[1]] },
+      { key: admin },
+    );
+    expect(changed.body.data!.upsertProducts).toMatchObject({ created: 0, updated: 1, unchanged: 1 });
+    const after = changed.body.data!.upsertProducts.products.map((p) => p.updatedAt);
+    expect(after[0]).not.toBe(stamps[0]);
+    expect(after[1]).toBe(stamps[1]);
+  });
+
   it('finds a product by id or sku', async () => {
     const bySku = await srv.gql<{ product: { id: string; title: string } }>(
       `{ product(sku: "DRESS-001") { id title } }`,

@@ -171,7 +171,8 @@ describe('demo page in headless Chromium', () => {
     );
     expect(again).toMatchObject({
       created: 0,
-      updated: seeded.products,
+      updated: 0,
+      unchanged: seeded.products,
       imagesAdded: 0,
       imagesKept: seeded.imagesAdded,
     });

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
 import { Importer, type ImportSummary, type RejectLine } from '../../src/catalog/import/importer.js';
-import { ModelRegistry } from '../../src/catalog/models.js';
+import { ModelRegistry } from '../../src/catalog/store/models.js';
 import { Embedder } from '../../src/embedding/embedder.js';
 import { generateCatalog } from '../helpers/catalog-gen.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -142,7 +142,9 @@ describe('import (JSONL)', () => {
     });
     expect(again.jobId).not.toBe(first.jobId);
     expect(again.imported).toBe(0);
-    expect(again.updated).toBe(cat.expected.products);
+    // the same records: nothing to write, so updatedAt stays
+    expect(again.updated).toBe(0);
+    expect(again.unchanged).toBe(cat.expected.products);
     expect(again.images.added).toBe(0);
     expect(again.images.embedded).toBe(0);
     expect(again.images.duplicate).toBe(cat.expected.images + cat.expected.duplicates);

@@ -14,15 +14,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, waitFor } from '../helpers/processes.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { Importer } from '../../src/catalog/import/importer.js';
-import { getJob } from '../../src/catalog/jobs.js';
-import { ModelRegistry } from '../../src/catalog/models.js';
+import { getJob } from '../../src/catalog/store/jobs.js';
+import { ModelRegistry } from '../../src/catalog/store/models.js';
 import { activateModel, dropModelVectors, listModels, ReembedRunner, runReembed } from '../../src/catalog/reembed.js';
 import { Embedder } from '../../src/embedding/embedder.js';
 import type { JobRunner } from '../../src/graphql/resolvers/scope.js';
 import { SearchService } from '../../src/search/service.js';
 import { generateCatalog } from '../helpers/catalog-gen.js';
 import { openDatabase } from '../../src/db/index.js';
-import { JobBusyError, jobLocked } from '../../src/catalog/job-lock.js';
+import { JobBusyError, jobLocked } from '../../src/catalog/store/job-lock.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');

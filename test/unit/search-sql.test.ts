@@ -45,7 +45,7 @@ const base = (over: Partial<BuildSearchInput> = {}): BuildSearchInput => ({
 });
 
 describe('search SQL builder', () => {
-  it('committed src/search/queries/*.sql are current (run `npm run search:sql`)', () => {
+  it('committed src/search/queries/*.sql are current (run `npm run sql:shapes`)', () => {
     const want = renderSearchQueries();
     const have = fs.readdirSync(QUERIES_DIR).filter((f) => f.endsWith('.sql'));
     expect(have.sort()).toEqual(Object.keys(want).sort());

@@ -18,7 +18,7 @@ import {
   type IndexBuildProgress,
   type VectorIndexType,
 } from '../../search/index-admin.js';
-import { embeddingTable } from '../store/embeddings.js';
+import { analyzeCatalog, countVectorsUpTo } from '../store/embeddings.js';
 
 /** Files this small gain nothing from a deferred index (a build costs about what their inserts do). */
 export const BULK_MIN_RECORDS = 1000;
@@ -44,10 +44,7 @@ export async function decideBulk(
 ): Promise<{ bulk: boolean; reason: string }> {
   if (forced !== undefined) return { bulk: forced, reason: forced ? '--bulk' : '--no-bulk' };
   const cap = config.importBulkMaxRows;
-  const [row] = await sql.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${embeddingTable(dimension)} LIMIT ${cap + 1}) t`,
-  );
-  const existing = Number(row?.n ?? 0);
+  const existing = await countVectorsUpTo(sql, dimension, cap + 1);
   if (existing > cap) return { bulk: false, reason: `the table holds more than ${cap} vectors (a live catalog)` };
   if (records < Math.max(BULK_MIN_RECORDS, existing))
     return { bulk: false, reason: `${records} records: too few to pay for an index build over ${existing} vectors` };
@@ -80,6 +77,6 @@ export async function buildDeferredIndex(
     concurrently: false,
     onBuildProgress: onProgress,
   });
-  await sql.exec(`ANALYZE ${embeddingTable(dimension)}; ANALYZE product; ANALYZE product_image`);
+  await analyzeCatalog(sql, dimension);
   return { seconds: (Date.now() - started) / 1000, rows: r.rows };
 }

@@ -19,8 +19,10 @@ export interface ImageCounts {
 export interface ImportCounts {
   /** new products */
   imported: number;
-  /** existing skus updated */
+  /** existing skus whose fields changed */
   updated: number;
+  /** existing skus as they were stored: not written */
+  unchanged: number;
   /** records committed by an earlier run of this job (resume) */
   skipped: number;
   /** records not imported (parse or validation error) */
@@ -42,6 +44,7 @@ export interface RejectLine {
 export const emptyCounts = (): ImportCounts => ({
   imported: 0,
   updated: 0,
+  unchanged: 0,
   skipped: 0,
   rejected: 0,
   images: { added: 0, embedded: 0, precomputed: 0, duplicate: 0, rejected: 0 },
@@ -51,6 +54,8 @@ export function addCounts(a: ImportCounts, b: ImportCounts): ImportCounts {
   return {
     imported: a.imported + b.imported,
     updated: a.updated + b.updated,
+    // counts saved by a job of an earlier version have no `unchanged`
+    unchanged: (a.unchanged ?? 0) + (b.unchanged ?? 0),
     skipped: a.skipped + b.skipped,
     rejected: a.rejected + b.rejected,
     images: {

@@ -7,7 +7,7 @@
 import os from 'node:os';
 import type { Sql } from '../../db/index.js';
 import type { Logger } from '../../logger.js';
-import { createJob, findResumableJob, updateJob, type JobRow } from '../jobs.js';
+import { createJob, findResumableJob, updateJob, type JobRow } from '../store/jobs.js';
 import { addCounts, emptyCounts, type ImportCounts } from './counts.js';
 
 export interface ImportProgress {

@@ -22,7 +22,7 @@ import { inspectImage } from '../../embedding/image-preprocess.js';
 import { unitVector, VectorError } from '../../embedding/vector.js';
 import { mapLimit } from '../concurrency.js';
 import type { ImageEmbedder } from '../images.js';
-import type { ModelIdentity } from '../models.js';
+import type { ModelIdentity } from '../store/models.js';
 import { embeddedImagesOfSkus } from '../store/embeddings.js';
 import { PRECOMPUTED_CONTENT_TYPE, PRECOMPUTED_SOURCE, type ImageFields } from '../store/images.js';
 import { configuredFetchOptions, fetchImage, type FetchImageOptions } from '../url-fetch.js';

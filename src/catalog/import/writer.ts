@@ -9,8 +9,8 @@ import fsp from 'node:fs/promises';
 import type { Sql } from '../../db/index.js';
 import type { Logger } from '../../logger.js';
 import { ImageStore, lockImage } from '../image-store.js';
-import { updateJob } from '../jobs.js';
-import type { ModelIdentity } from '../models.js';
+import { updateJob } from '../store/jobs.js';
+import type { ModelIdentity } from '../store/models.js';
 import { upsertProducts } from '../products.js';
 import { insertEmbeddings, type NewEmbedding } from '../store/embeddings.js';
 import { imagesOfProducts, insertImageRows, type NewImageRow } from '../store/images.js';
@@ -124,6 +124,7 @@ export class BatchWriter {
     );
     delta.imported = res.created;
     delta.updated = res.updated;
+    delta.unchanged = res.unchanged;
     const owned: OwnedItem[] = items.map((item, k) => ({ item, productId: res.products[k]!.id }));
     for (const { item } of owned) delta.images.duplicate += item.duplicates;
     const withImages = owned.filter((o) => o.item.images.length);

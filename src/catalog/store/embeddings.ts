@@ -69,6 +69,20 @@ export async function countEmbeddings(sql: Sql, model: EmbeddingModelRef): Promi
   return Number(rows[0]?.n ?? 0);
 }
 
+/** Vectors in a dimension's table (every model), counted up to `limit`: cheap however large the table. */
+export async function countVectorsUpTo(sql: Sql, dimension: number, limit: number): Promise<number> {
+  const rows = await sql.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${embeddingTable(dimension)} LIMIT $1) t`,
+    [limit],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Fresh statistics of the catalog's tables after a bulk load (the search planner reads them). */
+export async function analyzeCatalog(sql: Sql, dimension: number): Promise<void> {
+  await sql.exec(`ANALYZE ${embeddingTable(dimension)}; ANALYZE product; ANALYZE product_image`);
+}
+
 /** Images without a vector of the model. */
 export async function countImagesWithoutEmbedding(sql: Sql, model: EmbeddingModelRef): Promise<number> {
   const rows = await sql.query<{ n: number }>(

@@ -1,7 +1,7 @@
 /**
  * The product_image table: its row type, the columns every image read selects, the marks of an image that
- * came with a precomputed embedding and no file (source and content type), and the set-based reads and
- * writes of the importer's batches.
+ * came with a precomputed embedding and no file (source and content type), and every statement on it — the
+ * reads of the API and the image service, positions, and the set-based writes of the importer's batches.
  */
 import type { Sql } from '../../db/sql.js';
 
@@ -75,4 +75,99 @@ export async function insertImageRows(
     ],
   );
   return inserted.map((r) => ({ ...r, sha256: r.sha256.trim() }));
+}
+
+/** Images in the catalog. */
+export async function countImages(sql: Sql): Promise<number> {
+  return Number((await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM product_image'))[0]?.n ?? 0);
+}
+
+/** The product's image with these bytes, or null. */
+export async function imageOfProduct(sql: Sql, productId: string, sha256: string): Promise<ImageRow | null> {
+  const rows = await sql.query<ImageRow>(
+    `SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.product_id = $1::uuid AND i.sha256 = $2`,
+    [productId, sha256],
+  );
+  return rows[0] ?? null;
+}
+
+/** The position after the product's last image (0 for none). */
+export async function nextImagePosition(sql: Sql, productId: string): Promise<number> {
+  const rows = await sql.query<{ n: number | null }>(
+    'SELECT max(position) AS n FROM product_image WHERE product_id = $1::uuid',
+    [productId],
+  );
+  const max = rows[0]?.n;
+  return max === null || max === undefined ? 0 : Number(max) + 1;
+}
+
+export async function insertImageRow(sql: Sql, row: NewImageRow): Promise<ImageRow> {
+  const rows = await sql.query<ImageRow>(
+    `INSERT INTO product_image AS i (product_id, sha256, source, source_url, content_type, byte_size, width, height, position)
+     VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${IMAGE_COLUMNS}`,
+    [
+      row.productId,
+      row.sha256,
+      row.source,
+      row.sourceUrl,
+      row.contentType,
+      row.byteSize,
+      row.width,
+      row.height,
+      row.position,
+    ],
+  );
+  return rows[0]!;
+}
+
+/** Deletes an image row (vectors cascade) and moves the product's later images up one; false when it was gone. */
+export async function deleteImageRow(
+  sql: Sql,
+  image: Pick<ImageRow, 'id' | 'productId' | 'position'>,
+): Promise<boolean> {
+  const deleted = await sql.query('DELETE FROM product_image WHERE id = $1::uuid RETURNING id', [image.id]);
+  if (!deleted.length) return false;
+  await sql.query('UPDATE product_image SET position = position - 1 WHERE product_id = $1::uuid AND position > $2', [
+    image.productId,
+    image.position,
+  ]);
+  return true;
+}
+
+export async function imageIdsOfProduct(sql: Sql, productId: string): Promise<string[]> {
+  const rows = await sql.query<{ id: string }>('SELECT id::text AS id FROM product_image WHERE product_id = $1::uuid', [
+    productId,
+  ]);
+  return rows.map((r) => r.id);
+}
+
+/** Sets the positions of the product's images to the order of `imageIds` (0, 1, …). */
+export async function setImageOrder(sql: Sql, productId: string, imageIds: readonly string[]): Promise<void> {
+  await sql.query(
+    `UPDATE product_image i SET position = o.pos - 1
+     FROM unnest($1::uuid[]) WITH ORDINALITY AS o(id, pos) WHERE i.id = o.id AND i.product_id = $2::uuid`,
+    [imageIds, productId],
+  );
+}
+
+/** Images of the products, each product's in display order. */
+export async function imagesOfProductIds(sql: Sql, productIds: readonly string[]): Promise<ImageRow[]> {
+  if (!productIds.length) return [];
+  return sql.query<ImageRow>(
+    `SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.product_id = ANY($1::uuid[]) ORDER BY i.product_id, i.position, i.id`,
+    [productIds],
+  );
+}
+
+export async function imagesByIds(sql: Sql, ids: readonly string[]): Promise<ImageRow[]> {
+  if (!ids.length) return [];
+  return sql.query<ImageRow>(`SELECT ${IMAGE_COLUMNS} FROM product_image i WHERE i.id = ANY($1::uuid[])`, [ids]);
+}
+
+/** The distinct image files of a product (before deleting it: the files to clean up afterwards). */
+export async function imageFilesOfProduct(sql: Sql, productId: string): Promise<string[]> {
+  const rows = await sql.query<{ sha256: string }>('SELECT sha256 FROM product_image WHERE product_id = $1::uuid', [
+    productId,
+  ]);
+  return [...new Set(rows.map((r) => r.sha256.trim()))];
 }

@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import pino from 'pino';
 import { CatalogService } from '../../catalog/index.js';
-import { ModelRegistry } from '../../catalog/models.js';
+import { ModelRegistry } from '../../catalog/store/models.js';
 import { loadConfig } from '../../config.js';
 import { seedDemoCatalog } from '../../demo/seed.js';
 import { openCliDatabase } from '../database.js';
@@ -58,7 +58,7 @@ export default function register(program: Command): void {
             ? JSON.stringify({ ...summary, model: model.row.id, database: db.location }) + '\n'
             : [
                 `demo catalog loaded into ${db.location} (model ${model.row.id})`,
-                `  products    ${summary.products}: ${summary.created} created, ${summary.updated} updated`,
+                `  products    ${summary.products}: ${summary.created} created, ${summary.updated} updated, ${summary.unchanged} unchanged`,
                 `  images      ${summary.imagesAdded} added, ${summary.imagesKept} already there`,
                 `next: GLIMPSE_MODEL=${model.row.isTest ? 'test' : model.row.id} npm start, then open http://localhost:${config.port}/`,
               ].join('\n') + '\n',

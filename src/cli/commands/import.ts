@@ -10,7 +10,7 @@ import pino from 'pino';
 import { loadConfig, type Config } from '../../config.js';
 import { openCliDatabase } from '../database.js';
 import { Embedder } from '../../embedding/embedder.js';
-import { ModelRegistry, type ModelRow } from '../../catalog/models.js';
+import { ModelRegistry, type ModelRow } from '../../catalog/store/models.js';
 import { Importer, type ImportProgress, type ImportSummary } from '../../catalog/import/importer.js';
 import type { CatalogFormat } from '../../catalog/import/source.js';
 import type { IndexBuildProgress } from '../../search/index-admin.js';
@@ -74,6 +74,7 @@ export function formatImportSummary(s: ImportSummary): string {
     `  records     ${s.records}`,
     `  imported    ${s.imported} new products`,
     `  updated     ${s.updated}`,
+    `  unchanged   ${s.unchanged}`,
     `  skipped     ${s.skipped} (committed by an earlier run)`,
     `  rejected    ${s.rejected} records${s.rejected || s.images.rejected ? ` (see ${s.rejectsFile})` : ''}`,
     `  images      ${s.images.added} added (${s.images.embedded} embedded, ${s.images.precomputed} precomputed), ${s.images.duplicate} duplicate, ${s.images.rejected} rejected`,

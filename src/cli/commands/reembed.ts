@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import pino from 'pino';
 import { loadConfig } from '../../config.js';
-import { ModelRegistry } from '../../catalog/models.js';
+import { ModelRegistry } from '../../catalog/store/models.js';
 import { runReembed, type ReembedSummary } from '../../catalog/reembed.js';
 import { openCliDatabase } from '../database.js';
 import { duration, resolveCliModel } from './import.js';

@@ -6,7 +6,7 @@
  * On PGlite (one process, one backend) the lock is re-entrant and the in-process runner's own bookkeeping
  * keeps one run per job.
  */
-import type { Sql } from '../db/index.js';
+import type { Sql } from '../../db/index.js';
 
 /** Thrown when the job is being run by another process (or another runner in this one). */
 export class JobBusyError extends Error {

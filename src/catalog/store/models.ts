@@ -1,10 +1,12 @@
 /**
- * The embedding-model registry (table embedding_model). The loaded embedder's model is registered on first
+ * The embedding-model registry (table embedding_model) and its statements: registering, listing, switching the
+ * one active model, locking and forgetting a model. The loaded embedder's model is registered on first
  * use and becomes the active model when none is active yet; switching the active model is the re-embed
  * job's business, never implicit.
  */
-import type { Sql } from '../db/index.js';
-import { countEmbeddings, embeddingTable } from './store/embeddings.js';
+import type { Sql } from '../../db/index.js';
+import { notFound } from '../../errors.js';
+import { countEmbeddings, embeddingTable } from './embeddings.js';
 
 export interface ModelRow {
   id: string;
@@ -77,4 +79,36 @@ export class ModelRegistry {
   embeddedImageCount(modelId: string, dimension: number): Promise<number> {
     return countEmbeddings(this.sql, { modelId, dimension });
   }
+}
+
+/** Makes `modelId` the one active model, in the caller's transaction (old inactive and new active together). */
+export async function switchActive(tx: Sql, modelId: string): Promise<void> {
+  await tx.query('SELECT id FROM embedding_model FOR UPDATE');
+  await tx.query('UPDATE embedding_model SET active = false WHERE active AND id <> $1', [modelId]);
+  const rows = await tx.query('UPDATE embedding_model SET active = true WHERE id = $1 RETURNING id', [modelId]);
+  if (!rows.length) throw notFound('model', modelId);
+}
+
+/** The active model's id, or null. */
+export async function activeModelId(sql: Sql): Promise<string | null> {
+  return (await sql.query<{ id: string }>('SELECT id FROM embedding_model WHERE active'))[0]?.id ?? null;
+}
+
+/** A model's row locked for the caller's transaction, or null. */
+export async function lockModel(
+  tx: Sql,
+  modelId: string,
+): Promise<{ id: string; dimension: number; active: boolean } | null> {
+  const row = (
+    await tx.query<{ id: string; dimension: number; active: boolean }>(
+      'SELECT id, dimension, active FROM embedding_model WHERE id = $1 FOR UPDATE',
+      [modelId],
+    )
+  )[0];
+  return row ? { ...row, dimension: Number(row.dimension) } : null;
+}
+
+/** Removes a model's registry row (its vectors first: deleteEmbeddings). */
+export async function forgetModel(sql: Sql, modelId: string): Promise<void> {
+  await sql.query('DELETE FROM embedding_model WHERE id = $1', [modelId]);
 }

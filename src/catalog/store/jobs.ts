@@ -4,7 +4,7 @@
  * and upper case in the API: queued → running → succeeded | failed | cancelled. A job that is not succeeded
  * can be resumed (a kill -9 leaves it `running`).
  */
-import type { Sql } from '../db/index.js';
+import type { Sql } from '../../db/index.js';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export type JobKind = 'import' | 'reembed';

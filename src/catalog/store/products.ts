@@ -1,0 +1,195 @@
+/**
+ * The product table: its row type, the columns every product read selects, the listing orders and every
+ * statement on it. Inputs arrive validated (../products.ts validates, then calls these); a unique violation
+ * on sku surfaces as the database error for the caller to name.
+ */
+import type { Sql } from '../../db/index.js';
+import { Params } from '../../db/sql.js';
+import { filterConditions, type ProductFilter } from '../filter.js';
+import type { ProductFields } from '../validation.js';
+
+export interface ProductRow {
+  id: string;
+  sku: string;
+  title: string;
+  description: string | null;
+  brand: string | null;
+  category: string | null;
+  /** decimal string, e.g. '19.90' */
+  price: string | null;
+  currency: string | null;
+  inStock: boolean;
+  tags: string[];
+  attributes: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const PRODUCT_COLUMNS = `p.id::text AS id, p.sku, p.title, p.description, p.brand, p.category, p.price::text AS price,
+  p.currency::text AS currency, p.in_stock AS "inStock", p.tags, p.attributes, p.created_at AS "createdAt", p.updated_at AS "updatedAt"`;
+
+export type ProductOrder = 'NEWEST' | 'OLDEST' | 'PRICE_ASC' | 'PRICE_DESC' | 'TITLE' | 'UPDATED';
+
+/** Sort key expression, its SQL type, direction, and how to read it from a row (for the cursor). */
+export const PRODUCT_ORDERS: Record<
+  ProductOrder,
+  { expr: string; type: 'timestamptz' | 'text' | 'numeric'; desc: boolean; key: (r: ProductRow) => string }
+> = {
+  NEWEST: { expr: 'p.created_at', type: 'timestamptz', desc: true, key: (r) => r.createdAt.toISOString() },
+  OLDEST: { expr: 'p.created_at', type: 'timestamptz', desc: false, key: (r) => r.createdAt.toISOString() },
+  UPDATED: { expr: 'p.updated_at', type: 'timestamptz', desc: true, key: (r) => r.updatedAt.toISOString() },
+  TITLE: { expr: 'p.title', type: 'text', desc: false, key: (r) => r.title },
+  // products without a price last: a sentinel above numeric(12,2)'s range ascending, below 0 descending
+  PRICE_ASC: {
+    expr: 'COALESCE(p.price, 100000000000)',
+    type: 'numeric',
+    desc: false,
+    key: (r) => r.price ?? '100000000000',
+  },
+  PRICE_DESC: { expr: 'COALESCE(p.price, -1)', type: 'numeric', desc: true, key: (r) => r.price ?? '-1' },
+};
+
+function fieldParams(f: ProductFields): unknown[] {
+  return [
+    f.sku,
+    f.title,
+    f.description,
+    f.brand,
+    f.category,
+    f.price?.amount ?? null,
+    f.price?.currency ?? null,
+    f.inStock,
+    f.tags,
+    JSON.stringify(f.attributes),
+  ];
+}
+
+const INSERT_COLUMNS =
+  'sku, title, description, brand, category, price, currency, in_stock, tags, attributes, language';
+const INSERT_VALUES = '$1, $2, $3, $4, $5, $6::numeric, $7, $8, $9::text[], $10::jsonb, $11::regconfig';
+/** The columns an upsert replaces (sku is the key; language stays as created). */
+const REPLACED = ['title', 'description', 'brand', 'category', 'price', 'currency', 'in_stock', 'tags', 'attributes'];
+
+/** Inserts a product; null when its sku exists already. */
+export async function insertProduct(sql: Sql, f: ProductFields, textSearchConfig: string): Promise<ProductRow | null> {
+  const rows = await sql.query<ProductRow>(
+    `INSERT INTO product AS p (${INSERT_COLUMNS}) VALUES (${INSERT_VALUES})
+     ON CONFLICT (sku) DO NOTHING RETURNING ${PRODUCT_COLUMNS}`,
+    [...fieldParams(f), textSearchConfig],
+  );
+  return rows[0] ?? null;
+}
+
+/** Sets the given fields (and updated_at); null when there is no such product. */
+export async function updateProductFields(sql: Sql, id: string, f: Partial<ProductFields>): Promise<ProductRow | null> {
+  const sets: string[] = [];
+  const params: unknown[] = [id];
+  const set = (col: string, v: unknown, cast = '') => {
+    params.push(v);
+    sets.push(`${col} = $${params.length}${cast}`);
+  };
+  if (f.sku !== undefined) set('sku', f.sku);
+  if (f.title !== undefined) set('title', f.title);
+  if (f.description !== undefined) set('description', f.description);
+  if (f.brand !== undefined) set('brand', f.brand);
+  if (f.category !== undefined) set('category', f.category);
+  if (f.price !== undefined) {
+    set('price', f.price?.amount ?? null, '::numeric');
+    set('currency', f.price?.currency ?? null);
+  }
+  if (f.inStock !== undefined) set('in_stock', f.inStock);
+  if (f.tags !== undefined) set('tags', f.tags, '::text[]');
+  if (f.attributes !== undefined) set('attributes', JSON.stringify(f.attributes), '::jsonb');
+  sets.push('updated_at = now()');
+  const rows = await sql.query<ProductRow>(
+    `UPDATE product AS p SET ${sets.join(', ')} WHERE p.id = $1::uuid RETURNING ${PRODUCT_COLUMNS}`,
+    params,
+  );
+  return rows[0] ?? null;
+}
+
+/** Deletes a product (images and vectors cascade); false when there was none. */
+export async function deleteProductRow(sql: Sql, id: string): Promise<boolean> {
+  const rows = await sql.query('DELETE FROM product WHERE id = $1::uuid RETURNING id', [id]);
+  return rows.length > 0;
+}
+
+export type UpsertOutcome = 'created' | 'updated' | 'unchanged';
+
+/**
+ * Creates or replaces a product by sku. A product sent exactly as it is stored is not written (its updated_at
+ * stays, so `orderBy: UPDATED` shows real changes only): the statement then returns no row and the stored one
+ * is read.
+ */
+export async function upsertProduct(
+  sql: Sql,
+  f: ProductFields,
+  textSearchConfig: string,
+): Promise<{ row: ProductRow; outcome: UpsertOutcome }> {
+  const rows = await sql.query<ProductRow & { inserted: boolean }>(
+    `INSERT INTO product AS p (${INSERT_COLUMNS}) VALUES (${INSERT_VALUES})
+     ON CONFLICT (sku) DO UPDATE SET ${REPLACED.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()
+       WHERE (${REPLACED.map((c) => `p.${c}`).join(', ')}) IS DISTINCT FROM (${REPLACED.map((c) => `EXCLUDED.${c}`).join(', ')})
+     RETURNING ${PRODUCT_COLUMNS}, (p.xmax = 0) AS inserted`,
+    [...fieldParams(f), textSearchConfig],
+  );
+  const written = rows[0];
+  if (written) {
+    const { inserted, ...row } = written;
+    return { row, outcome: inserted ? 'created' : 'updated' };
+  }
+  const [row] = await productsBySkus(sql, [f.sku]);
+  return { row: row!, outcome: 'unchanged' };
+}
+
+export async function productsByIds(sql: Sql, ids: readonly string[]): Promise<ProductRow[]> {
+  if (!ids.length) return [];
+  return sql.query<ProductRow>(`SELECT ${PRODUCT_COLUMNS} FROM product p WHERE p.id = ANY($1::uuid[])`, [ids]);
+}
+
+export async function productsBySkus(sql: Sql, skus: readonly string[]): Promise<ProductRow[]> {
+  if (!skus.length) return [];
+  return sql.query<ProductRow>(`SELECT ${PRODUCT_COLUMNS} FROM product p WHERE p.sku = ANY($1::text[])`, [skus]);
+}
+
+export async function productExists(sql: Sql, id: string): Promise<boolean> {
+  const rows = await sql.query('SELECT 1 FROM product WHERE id = $1::uuid', [id]);
+  return rows.length > 0;
+}
+
+/** Locks the product's row for the caller's transaction (image writes serialise on it); false when absent. */
+export async function lockProduct(tx: Sql, id: string): Promise<boolean> {
+  const rows = await tx.query('SELECT 1 FROM product WHERE id = $1::uuid FOR UPDATE', [id]);
+  return rows.length > 0;
+}
+
+/**
+ * Up to `limit` products passing the filter in `order` (sort key, then id), after the keyset position
+ * `after` (the sort key as text and the id) when given.
+ */
+export async function listProductRows(
+  sql: Sql,
+  opts: { filter: ProductFilter; order: ProductOrder; after: { key: string; id: string } | null; limit: number },
+): Promise<ProductRow[]> {
+  const order = PRODUCT_ORDERS[opts.order];
+  const params = new Params();
+  const conds = filterConditions(opts.filter, params);
+  if (opts.after)
+    conds.push(
+      `(${order.expr}, p.id) ${order.desc ? '<' : '>'} (${params.add(opts.after.key, order.type)}, ${params.add(opts.after.id, 'uuid')})`,
+    );
+  const dir = order.desc ? 'DESC' : 'ASC';
+  return sql.query<ProductRow>(
+    `SELECT ${PRODUCT_COLUMNS} FROM product p WHERE ${conds.length ? conds.join(' AND ') : 'TRUE'}
+     ORDER BY ${order.expr} ${dir}, p.id ${dir} LIMIT ${params.add(opts.limit, 'int')}`,
+    params.values,
+  );
+}
+
+/** Products per category (only categories that have products). */
+export async function productsPerCategory(sql: Sql): Promise<{ category: string; n: number }[]> {
+  const rows = await sql.query<{ category: string; n: number }>(
+    'SELECT category, count(*)::int AS n FROM product WHERE category IS NOT NULL GROUP BY category',
+  );
+  return rows.map((r) => ({ category: r.category, n: Number(r.n) }));
+}
