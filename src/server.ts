@@ -8,13 +8,16 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createApp, type AppDeps, type ContextBase } from './app.js';
+import { createApp, type AppDeps } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { pgvectorVersion, pgvectorWarning } from './db/pgvector-version.js';
 import { ModelManager } from './embedding/model-manager.js';
 import type { ModelProvider } from './embedding/model-manager.js';
+import { resolvers } from './graphql/resolvers/index.js';
+import { createRequestScope } from './graphql/resolvers/scope.js';
 import { createLogger, type Logger } from './logger.js';
+import { createServices } from './services.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -29,7 +32,7 @@ export interface ServerOverrides {
   models?: ServerModels;
   /** close `models` on shutdown (default: true when the server created them, false when passed in) */
   closeModels?: boolean;
-  /** the GraphQL schema and resolvers (default: schema.graphql and src/graphql/resolvers when present) */
+  /** the GraphQL schema and resolvers (default: schema.graphql, src/graphql/resolvers and src/services.ts) */
   graphql?: GraphQLModule;
   keyVerifier?: AppDeps['keyVerifier'];
   /** exit the process on SIGTERM/SIGINT after shutting down (default false; the `serve` entry turns it on) */
@@ -50,38 +53,25 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/**
- * The default GraphQL module: schema.graphql at the repository root (minimal `health` schema when missing)
- * and src/graphql/resolvers/index.ts when present, which exports `resolvers` and
- * `createRequestScope(services, ctxBase)` and optionally `createServices({ config, db, models, logger })`.
- */
 /** Schema, resolvers and request scope for createApp, and how to stop the services' background work. */
 export type GraphQLModule = Pick<AppDeps, 'typeDefs' | 'resolvers' | 'createScope'> & {
   closeServices?: () => Promise<void>;
 };
 
-export async function loadGraphQLModule(deps: {
+/** The API: schema.graphql, the resolvers, and the services built once (src/services.ts) behind each request. */
+export function glimpseGraphQL(deps: {
   config: Config;
   db: Database;
   models: ServerModels;
   logger: Logger;
-}): Promise<GraphQLModule> {
-  const out: GraphQLModule = {};
-  const schemaFile = path.resolve(here, '..', 'schema.graphql');
-  if (fs.existsSync(schemaFile)) out.typeDefs = fs.readFileSync(schemaFile, 'utf8');
-  const resolversDir = path.join(here, 'graphql', 'resolvers');
-  if (out.typeDefs && ['index.ts', 'index.js'].some((f) => fs.existsSync(path.join(resolversDir, f)))) {
-    const specifier = './graphql/resolvers/index.js';
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const mod: any = await import(specifier);
-    if (mod.resolvers) out.resolvers = mod.resolvers;
-    if (typeof mod.createRequestScope === 'function') {
-      const services = typeof mod.createServices === 'function' ? await mod.createServices(deps) : deps;
-      out.createScope = (base: ContextBase) => mod.createRequestScope(services, base);
-      if (typeof services.close === 'function') out.closeServices = () => services.close();
-    }
-  }
-  return out;
+}): GraphQLModule {
+  const services = createServices(deps);
+  return {
+    typeDefs: fs.readFileSync(path.resolve(here, '..', 'schema.graphql'), 'utf8'),
+    resolvers,
+    createScope: () => ({ ...createRequestScope(services) }),
+    closeServices: () => services.close(),
+  };
 }
 
 export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<RunningServer> {
@@ -137,8 +127,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   let glimpse: Awaited<ReturnType<typeof createApp>>;
   let closeServices: (() => Promise<void>) | undefined;
   try {
-    const { closeServices: stopServices, ...gql } =
-      overrides.graphql ?? (await loadGraphQLModule({ config, db, models, logger }));
+    const { closeServices: stopServices, ...gql } = overrides.graphql ?? glimpseGraphQL({ config, db, models, logger });
     closeServices = stopServices;
     glimpse = await createApp({
       config,

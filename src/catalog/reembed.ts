@@ -20,7 +20,7 @@
 import fsp from 'node:fs/promises';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/index.js';
-import { codeOf, GlimpseError, notFound } from '../errors.js';
+import { badInput, codeOf, GlimpseError, notFound } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ImageStore } from './image-store.js';
 import type { ImageEmbedder } from './images.js';
@@ -363,7 +363,11 @@ export class ReembedRunner {
   constructor(private readonly deps: ReembedRunnerDeps) {}
 
   /** Starts (or resumes, or returns the already running) re-embed job of `model`. */
+  /** Starts (or reports the run of) the re-embed job for `model`; BAD_USER_INPUT for what is no model id. */
   async startReembed(model: string): Promise<JobRow> {
+    // eslint-disable-next-line no-control-regex
+    if (!model || model.length > 200 || /[\s\u0000-\u001f]/.test(model))
+      throw badInput('model: must be a model id, e.g. Xenova/clip-vit-base-patch32', { field: 'model' });
     const running = this.running.get(model);
     if (running) return (await getJob(this.deps.sql, running.job.id)) ?? running.job;
     const { sql } = this.deps;

@@ -7,7 +7,7 @@ import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import { normaliseFilter, type ProductFilter } from './filter.js';
 import { ImageService, type AddImagesResult, type ImageEmbedder, type ImageRow, type ImageSource } from './images.js';
-import { badInput } from '../errors.js';
+import { badInput, firstRangeMessage } from '../errors.js';
 import { getJob, type JobRow } from './store/jobs.js';
 import { ModelRegistry } from './store/models.js';
 import * as products from './products.js';
@@ -69,13 +69,18 @@ export class CatalogService {
     return products.productsBySkus(this.sql, skus);
   }
 
+  /** A page of the catalog; `first` defaults to 20, from 1 to GLIMPSE_MAX_FIRST. */
   listProducts(opts: {
     filter?: ProductFilter | null;
-    first: number;
+    first?: number | null;
     after?: string | null;
     orderBy?: products.ProductOrder | null;
   }): Promise<products.ProductPage> {
-    return products.listProducts(this.sql, { ...opts, filter: normaliseFilter(opts.filter) });
+    const first = opts.first ?? 20;
+    const max = this.deps.config.maxFirst;
+    if (!Number.isInteger(first) || first < 1 || first > max)
+      throw badInput(firstRangeMessage(max), { field: 'first', min: 1, max });
+    return products.listProducts(this.sql, { ...opts, first, filter: normaliseFilter(opts.filter) });
   }
 
   categoryTree(): Promise<products.CategoryNode[]> {

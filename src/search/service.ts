@@ -134,6 +134,8 @@ interface PreparedSearch {
   } | null;
   /** statements run while preparing (the filter's measurement) */
   readonly statements: number;
+  /** nothing to rank: "more like this" of a product (image) without a vector of the model */
+  readonly empty?: boolean;
 }
 
 export class SearchService {
@@ -155,6 +157,7 @@ export class SearchService {
   /** Runs a search; throws GlimpseError (BAD_USER_INPUT, NOT_FOUND, MODEL_UNAVAILABLE). */
   async search(req: SearchRequest): Promise<SearchResult> {
     const p = await this.prepare(req);
+    if (p.empty) return emptyResult(p);
     // database time only: query embedding happened in prepare (glimpse_embedding_duration_seconds)
     const end = searchDuration.startTimer({ mode: p.mode, kind: p.vector?.plan.scan.strategy ?? 'keyword' });
     // the plan that answered (the first one while none has)
@@ -222,6 +225,8 @@ export class SearchService {
     analyze = false,
   ): Promise<{ plan: SearchPlan; query: BuiltQuery; explain: string }> {
     const p = await this.prepare(req);
+    if (p.empty)
+      throw badInput('nothing to search: the product (image) has no vector of the model', { field: 'productId' });
     const plan = p.vector?.plan ?? null;
     const q = statementOf(p, plan);
     const rows = await this.sql.transaction(async (tx) => {
@@ -343,6 +348,18 @@ export class SearchService {
     if (mode === 'HYBRID' && !text) throw badInput('HYBRID search needs `text`', { field: 'text' });
 
     const { model, vector, excludeProductId, textModel } = await this.queryVector(req, mode, text, negativeText);
+    if (!vector)
+      return {
+        mode,
+        first,
+        cursor,
+        modelId: model.id,
+        textModel,
+        build: common,
+        vector: null,
+        statements: 0,
+        empty: true,
+      };
     const build = {
       ...common,
       vector,
@@ -387,7 +404,8 @@ export class SearchService {
     negativeText: string | null,
   ): Promise<{
     model: { id: string; dimension: number };
-    vector: Float32Array;
+    /** null: the only part was a product (image) without a vector of the model, so nothing is similar */
+    vector: Float32Array | null;
     excludeProductId: string | null;
     textModel: string | null;
   }> {
@@ -424,7 +442,9 @@ export class SearchService {
           ? await this.productVector(req.productId, model)
           : await this.imageVector(req.imageId!, model);
       excludeProductId = r.productId;
-      parts.push({ w: weight(w.product, 'product', 1), v: r.vector });
+      // not embedded with this model (no images yet, or a re-embed under way): it adds nothing to the query
+      if (r.vector) parts.push({ w: weight(w.product, 'product', 1), v: r.vector });
+      else if (!parts.length) return { model, vector: null, excludeProductId, textModel };
     }
     if (!parts.length)
       throw badInput(`${mode} search needs a query: text, image, vector, productId or imageId`, { field: 'text' });
@@ -475,33 +495,40 @@ export class SearchService {
   private async productVector(
     productId: string,
     model: { id: string; dimension: number },
-  ): Promise<{ productId: string; vector: Float32Array }> {
+  ): Promise<{ productId: string; vector: Float32Array | null }> {
     if (typeof productId !== 'string' || !isUuid(productId))
       throw badInput('`productId` is not a valid id', { field: 'productId' });
     const q = buildProductVector({ dimension: model.dimension, modelId: model.id, productId });
     const row = (await this.sql.query<{ product_count: number; vector: unknown; images: number }>(q.text, q.params))[0];
     if (!row || Number(row.product_count) === 0) throw notFound('product', productId);
-    if (!row.vector)
-      throw badInput(`product ${productId} has no embedded images for model ${model.id}`, {
-        field: 'productId',
-        id: productId,
-      });
-    return { productId, vector: vectorFromSql(row.vector) };
+    return { productId, vector: row.vector ? vectorFromSql(row.vector) : null };
   }
 
   private async imageVector(
     imageId: string,
     model: { id: string; dimension: number },
-  ): Promise<{ productId: string; vector: Float32Array }> {
+  ): Promise<{ productId: string; vector: Float32Array | null }> {
     if (typeof imageId !== 'string' || !isUuid(imageId))
       throw badInput('`imageId` is not a valid id', { field: 'imageId' });
     const q = buildImageVector({ dimension: model.dimension, modelId: model.id, imageId });
     const row = (await this.sql.query<{ image_id: string; product_id: string; vector: unknown }>(q.text, q.params))[0];
     if (!row) throw notFound('image', imageId);
-    if (!row.vector)
-      throw badInput(`image ${imageId} has no embedding for model ${model.id}`, { field: 'imageId', id: imageId });
-    return { productId: row.product_id, vector: vectorFromSql(row.vector) };
+    return { productId: row.product_id, vector: row.vector ? vectorFromSql(row.vector) : null };
   }
+}
+
+/** The answer of a search with nothing to rank: no hits, a total of 0. */
+function emptyResult(p: PreparedSearch): SearchResult {
+  return {
+    hits: [],
+    pageInfo: { hasNextPage: false, endCursor: null },
+    facets: p.build.facets?.length ? facetsOf(undefined, p.build.facets) : null,
+    totalCount: p.build.total ? 0 : null,
+    totalCountExact: p.build.total ? true : null,
+    modelId: p.modelId,
+    textModel: p.textModel,
+    plan: { mode: p.mode, strategy: 'exact', shape: 'none', retries: 0, statements: 0 },
+  };
 }
 
 /** The statement of a prepared search under a plan (KEYWORD: none). */

@@ -241,6 +241,35 @@ describe('products', () => {
     expect(await count('product')).toBe(before);
   });
 
+  it('"more like this" of a product without images: an empty answer from search and similarProducts alike', async () => {
+    const made = await srv.gql<{ createProduct: { id: string } }>(
+      `mutation { createProduct(input: { sku: "NO-IMG-1", title: "Imageless lamp" }) { id } }`,
+      {},
+      { key: admin },
+    );
+    const id = made.body.data!.createProduct.id;
+    type Conn = { edges: { node: { id: string } }[]; totalCount: number };
+    const search = await srv.gql<{ search: Conn }>(
+      `query($id: ID!) { search(input: { productId: $id }) { edges { node { id } } totalCount } }`,
+      { id },
+    );
+    expect(search.body.errors).toBeUndefined();
+    expect(search.body.data!.search).toEqual({ edges: [], totalCount: 0 });
+    const similar = await srv.gql<{ similarProducts: Conn }>(
+      `query($id: ID!) { similarProducts(id: $id) { edges { node { id } } totalCount } }`,
+      { id },
+    );
+    expect(similar.body.data!.similarProducts).toEqual({ edges: [], totalCount: 0 });
+    // a product that does not exist is NOT_FOUND for both
+    const gone = '00000000-0000-4000-8000-000000000000';
+    expect(
+      codes(await srv.gql(`query($id: ID!) { search(input: { productId: $id }) { edges { cursor } } }`, { id: gone })),
+    ).toEqual(['NOT_FOUND']);
+    expect(
+      codes(await srv.gql(`query($id: ID!) { similarProducts(id: $id) { edges { cursor } } }`, { id: gone })),
+    ).toEqual(['NOT_FOUND']);
+  });
+
   it('an upsert that changes nothing writes nothing: unchanged, updatedAt kept; a real change moves it', async () => {
     const UPSERT = `mutation($inputs: [ProductInput!]!) { upsertProducts(inputs: $inputs) { created updated unchanged products { sku updatedAt } } }`;
     type Res = {
@@ -770,11 +799,13 @@ describe('auth', () => {
     expect(done).toMatchObject({ state: 'SUCCEEDED', failed: 0 });
     // a model this server does not have: the job fails with a reason
     const missing = await srv.gql<{ startReembed: J }>(
-      `mutation { startReembed(model: "Xenova/clip-vit-base-patch32") { id } }`,
+      `mutation { startReembed(model: "Xenova/clip-vit-base-patch32") { id model } }`,
       {},
       { key: admin },
     );
     expect(missing.body.errors).toBeUndefined();
+    // the job names the model it embeds with before that model is registered
+    expect(missing.body.data!.startReembed.model).toBe('Xenova/clip-vit-base-patch32');
     const failed = await waitFor(missing.body.data!.startReembed.id);
     expect(failed.state).toBe('FAILED');
     expect(failed.error).toMatch(/not installed|clip-vit-base-patch32/);

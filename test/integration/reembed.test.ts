@@ -18,7 +18,7 @@ import { getJob } from '../../src/catalog/store/jobs.js';
 import { ModelRegistry } from '../../src/catalog/store/models.js';
 import { activateModel, dropModelVectors, listModels, ReembedRunner, runReembed } from '../../src/catalog/reembed.js';
 import { Embedder } from '../../src/embedding/embedder.js';
-import type { JobRunner } from '../../src/graphql/resolvers/scope.js';
+import type { JobRunner } from '../../src/services.js';
 import { SearchService } from '../../src/search/service.js';
 import { generateCatalog } from '../helpers/catalog-gen.js';
 import { openDatabase } from '../../src/db/index.js';

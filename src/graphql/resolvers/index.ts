@@ -2,16 +2,15 @@
  * GraphQL resolvers for schema.graphql. Thin: check the caller, validate arguments, call a service, shape
  * the answer. Errors are GlimpseErrors (or carry one of their codes); src/http/errors.ts formats them.
  *
- * The server (src/server.ts) calls `createServices({ config, db, models, logger })` once and
- * `createRequestScope(services, ctxBase)` per request.
+ * The services come built (src/services.ts); the server installs `createRequestScope(services)` per request.
  */
 import type { GraphQLResolveInfo } from 'graphql';
 import type { ImageRow, ImageSource, ProductOrder, ProductRow } from '../../catalog/index.js';
-import { LIMITS, normaliseFilter, parseId } from '../../catalog/index.js';
+import { LIMITS, parseId } from '../../catalog/index.js';
 import type { ProductFilter } from '../../catalog/filter.js';
 import { imageUrl as imageUrlOf } from '../../catalog/image-store-paths.js';
 import type { ProductInput, ProductPatch } from '../../catalog/validation.js';
-import { GlimpseError, badInput, firstRangeMessage, notFound } from '../../errors.js';
+import { GlimpseError, badInput, notFound } from '../../errors.js';
 import type { SearchHit, SearchRequest, SearchResult } from '../../search/types.js';
 import { requireReader, requireRole } from '../auth.js';
 import type { RequestContext } from '../context.js';
@@ -20,26 +19,9 @@ import { scalarResolvers } from './scalars.js';
 import { scopeOf, type JobRecord } from './scope.js';
 import { readUpload, type UploadValue } from './uploads.js';
 
-export {
-  createRequestScope,
-  createServices,
-  scopeOf,
-  type GlimpseServices,
-  type RequestScope,
-  type JobRunner,
-  type JobRecord,
-} from './scope.js';
-
 type Ctx = RequestContext;
 
 // ---------------------------------------------------------------- helpers
-
-function checkFirst(ctx: Ctx, first: number | null | undefined, def: number): number {
-  const n = first ?? def;
-  if (!Number.isInteger(n) || n < 1 || n > ctx.config.maxFirst)
-    throw badInput(firstRangeMessage(ctx.config.maxFirst), { field: 'first', min: 1, max: ctx.config.maxFirst });
-  return n;
-}
 
 interface SearchEdgeValue {
   cursor: string;
@@ -78,17 +60,6 @@ async function toSearchConnection(ctx: Ctx, result: SearchResult) {
   };
 }
 
-const EMPTY_SEARCH: SearchResult = {
-  hits: [],
-  pageInfo: { hasNextPage: false, endCursor: null },
-  facets: null,
-  totalCount: 0,
-  totalCountExact: true,
-  modelId: null,
-  textModel: null,
-  plan: { mode: 'SEMANTIC', strategy: 'exact', shape: 'none', retries: 0, statements: 0 },
-};
-
 interface SearchInputArg {
   text?: string | null;
   negativeText?: string | null;
@@ -110,7 +81,8 @@ function jobView(j: JobRecord) {
   return {
     ...j,
     state: j.state.toUpperCase(),
-    model: j.modelId,
+    // a re-embed's model is registered when the job starts running: until then it is in the job's params
+    model: j.modelId ?? (typeof j.params?.model === 'string' ? j.params.model : null),
     progress: j.total > 0 ? Math.min(1, j.done / j.total) : null,
   };
 }
@@ -130,9 +102,7 @@ export const resolvers = {
       requireReader(ctx);
       const { search } = scopeOf(ctx);
       const input = args.input ?? {};
-      const first = checkFirst(ctx, args.first, 20);
       if (input.vector != null) requireRole(ctx, 'admin');
-      const filter = normaliseFilter(input.filter);
       const image = input.image != null ? await readUpload(input.image, ctx.config.maxImageBytes, 'input.image') : null;
       const req: SearchRequest = {
         text: input.text ?? null,
@@ -144,13 +114,13 @@ export const resolvers = {
         imageId: input.imageId ?? null,
         vector: input.vector ?? null,
         weights: input.weights ?? null,
-        filter,
+        filter: input.filter ?? null,
         mode: input.mode ?? 'SEMANTIC',
         minScore: input.minScore ?? null,
         relativeCutoff: input.relativeCutoff ?? null,
         facets: input.facets ?? null,
         total: selectsField(info, 'totalCount'),
-        first,
+        first: args.first ?? null,
         after: args.after ?? null,
       };
       return toSearchConnection(ctx, await search.search(req));
@@ -180,10 +150,9 @@ export const resolvers = {
     ) {
       requireReader(ctx);
       const { catalog, loaders } = scopeOf(ctx);
-      const first = checkFirst(ctx, args.first, 20);
       const page = await catalog.listProducts({
         filter: args.filter ?? null,
-        first,
+        first: args.first ?? null,
         after: args.after ?? null,
         orderBy: args.orderBy ?? 'NEWEST',
       });
@@ -201,27 +170,13 @@ export const resolvers = {
       info?: GraphQLResolveInfo,
     ) {
       requireReader(ctx);
-      const { search, loaders } = scopeOf(ctx);
-      const id = parseId(args.id);
-      const first = checkFirst(ctx, args.first, 10);
-      if (!(await loaders.product.load(id))) throw notFound('product', id);
-      const images = await loaders.imagesByProduct.load(id);
-      if (!images.length) return toSearchConnection(ctx, EMPTY_SEARCH);
-      let result: SearchResult;
-      try {
-        result = await search.similarProducts(id, {
-          filter: normaliseFilter(args.filter),
-          first,
-          after: args.after ?? null,
-          total: selectsField(info, 'totalCount'),
-        });
-      } catch (err) {
-        // images, but none embedded with the active model yet (e.g. during a re-embed): nothing to compare
-        if (err instanceof GlimpseError && err.code === 'BAD_USER_INPUT' && err.details.field === 'productId') {
-          return toSearchConnection(ctx, EMPTY_SEARCH);
-        }
-        throw err;
-      }
+      const { search } = scopeOf(ctx);
+      const result = await search.similarProducts(parseId(args.id), {
+        filter: args.filter ?? null,
+        first: args.first ?? 10,
+        after: args.after ?? null,
+        total: selectsField(info, 'totalCount'),
+      });
       return toSearchConnection(ctx, result);
     },
 
@@ -293,14 +248,6 @@ export const resolvers = {
       const productId = parseId(args.productId, 'productId');
       const files = args.files ?? [];
       const urls = args.urls ?? [];
-      const max = ctx.config.maxFilesPerRequest;
-      if (files.length + urls.length > max) {
-        throw new GlimpseError(
-          'PAYLOAD_TOO_LARGE',
-          `at most ${max} images per request (got ${files.length + urls.length})`,
-          { max },
-        );
-      }
       const sources: ImageSource[] = [
         ...files.map((f, i): ImageSource => ({
           kind: 'upload',
@@ -342,10 +289,6 @@ export const resolvers = {
     async startReembed(_: unknown, args: { model: string }, ctx: Ctx) {
       requireRole(ctx, 'admin');
       const model = (args.model ?? '').trim();
-      // eslint-disable-next-line no-control-regex
-      if (!model || model.length > 200 || /[\s\u0000-\u001f]/.test(model)) {
-        throw badInput('model: must be a model id, e.g. Xenova/clip-vit-base-patch32', { field: 'model' });
-      }
       const { services } = scopeOf(ctx);
       if (!services.jobs) {
         throw new GlimpseError(

@@ -1,0 +1,130 @@
+/**
+ * The composition root: every service the API uses, built once at start-up from the configuration, the
+ * database and the model provider (src/server.ts calls createServices; tests may too). Nothing else
+ * constructs services: resolvers receive them through the request scope (src/graphql/resolvers/scope.ts), the
+ * CLI builds its own for one command.
+ */
+import { ImageStore } from './catalog/image-store.js';
+import { CatalogService, type ImageEmbedder } from './catalog/index.js';
+import { ReembedRunner } from './catalog/reembed.js';
+import type { Config } from './config.js';
+import type { Database } from './db/index.js';
+import { Embedder } from './embedding/embedder.js';
+import type { ModelProvider } from './embedding/model-manager.js';
+import { GlimpseError } from './errors.js';
+import type { Logger } from './logger.js';
+import { SearchService } from './search/service.js';
+import type { QueryEmbedder } from './search/types.js';
+
+/** A queued job as the API returns it (table `job`). */
+export interface JobRecord {
+  id: string;
+  kind: string;
+  state: string;
+  modelId: string | null;
+  done: number;
+  total: number;
+  failed: number;
+  error: string | null;
+  /** what the job was started with (a re-embed: `model`, the id it embeds with, registered or not yet) */
+  params?: Record<string, unknown>;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/** Background job runner (re-embedding); optional: without one, startReembed answers MODEL_UNAVAILABLE. */
+export interface JobRunner {
+  startReembed(modelId: string): Promise<JobRecord>;
+  /** stops running jobs after their current batch (they stay resumable) */
+  close?(): Promise<void>;
+}
+
+/** The model provider as the server hands it over; a ModelManager also has `get()`. */
+export type ModelSource = ModelProvider & { get?: () => ImageEmbedder & QueryEmbedder };
+
+export interface GlimpseServices {
+  config: Config;
+  db: Database;
+  log?: Logger | undefined;
+  models: ModelSource;
+  catalog: CatalogService;
+  search: SearchService;
+  jobs?: JobRunner | undefined;
+  /** the loaded embedder; throws MODEL_UNAVAILABLE while none is ready */
+  embedder(): ImageEmbedder & QueryEmbedder;
+  /** stops background work (re-embed jobs) before the database closes */
+  close(): Promise<void>;
+}
+
+export interface ServiceDeps {
+  config: Config;
+  db: Database;
+  models: ModelSource;
+  logger?: Logger | undefined;
+  /** re-embed job runner (default: an in-process ReembedRunner; null: none, startReembed is MODEL_UNAVAILABLE) */
+  jobs?: JobRunner | null;
+  /** overrides for URL fetching (tests) */
+  fetchOptions?: ConstructorParameters<typeof CatalogService>[0]['fetchOptions'];
+}
+
+export function createServices(deps: ServiceDeps): GlimpseServices {
+  const log = deps.logger;
+  const embedder = () => {
+    if (typeof deps.models.get !== 'function') {
+      throw new GlimpseError('MODEL_UNAVAILABLE', 'no embedding model is configured for this server');
+    }
+    return deps.models.get();
+  };
+  const catalog = new CatalogService({
+    db: deps.db,
+    config: deps.config,
+    embedder,
+    ...(log ? { log } : {}),
+    ...(deps.fetchOptions ? { fetchOptions: deps.fetchOptions } : {}),
+  });
+  const search = new SearchService(deps.db.sql, deps.config, () => {
+    try {
+      return embedder();
+    } catch {
+      return null;
+    }
+  });
+  // files a crash left without a row (written, never committed) are removed once they are old enough
+  if (deps.config.imageGcOnStart)
+    void new ImageStore(deps.config.imageDir)
+      .sweep(deps.db.sql)
+      .then((r) => (r.removed || r.tempRemoved) && log?.info(r, 'removed image files left behind by an earlier crash'))
+      .catch((err: unknown) => log?.warn({ err }, 'image store clean-up failed'));
+  // register the model as soon as it is ready (first search, first image); harmless when it is not
+  void Promise.resolve()
+    .then(() => catalog.models.ensure(embedder()))
+    .catch(() => {});
+  // re-embedding runs in this process: the loaded model is reused, another one is loaded for the job
+  const jobs =
+    deps.jobs === undefined
+      ? new ReembedRunner({
+          sql: deps.db.sql,
+          config: deps.config,
+          log,
+          current: () => {
+            try {
+              return embedder();
+            } catch {
+              return undefined;
+            }
+          },
+          load: (model) => Embedder.load({ ...deps.config, model }, log),
+          // searches follow the active model as soon as the job switches it
+          onSwitched: (next) => {
+            const adopt = (deps.models as { adopt?: (e: unknown) => void }).adopt;
+            if (typeof adopt === 'function') adopt.call(deps.models, next);
+            else void next.close?.();
+          },
+        })
+      : (deps.jobs ?? undefined);
+  const close = async () => {
+    await jobs?.close?.();
+  };
+  return { config: deps.config, db: deps.db, log, models: deps.models, catalog, search, jobs, embedder, close };
+}
