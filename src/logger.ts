@@ -13,5 +13,13 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): L
   });
 }
 
+/**
+ * The logger of a CLI command: warnings and errors only unless LOG_LEVEL says otherwise, to stderr (stdout is
+ * the command's own output).
+ */
+export function createCliLogger(level: string = process.env.LOG_LEVEL ?? 'warn'): Logger {
+  return pino({ level, base: undefined }, pino.destination(2));
+}
+
 /** A logger that prints nothing (tests, CLI subcommands that print their own output). */
 export const silentLogger: Logger = pino({ level: 'silent' });

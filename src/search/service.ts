@@ -348,18 +348,8 @@ export class SearchService {
     if (mode === 'HYBRID' && !text) throw badInput('HYBRID search needs `text`', { field: 'text' });
 
     const { model, vector, excludeProductId, textModel } = await this.queryVector(req, mode, text, negativeText);
-    if (!vector)
-      return {
-        mode,
-        first,
-        cursor,
-        modelId: model.id,
-        textModel,
-        build: common,
-        vector: null,
-        statements: 0,
-        empty: true,
-      };
+    const prepared = { mode, first, cursor, modelId: model.id, textModel };
+    if (!vector) return { ...prepared, build: common, vector: null, statements: 0, empty: true };
     const build = {
       ...common,
       vector,
@@ -382,11 +372,7 @@ export class SearchService {
       threshold === null ? { measure: {}, statements: 0 } : await this.measureFilter(build, index, threshold);
     const plan = firstPlan(request, index, this.config, threshold, measured.measure);
     return {
-      mode,
-      first,
-      cursor,
-      modelId: model.id,
-      textModel,
+      ...prepared,
       build,
       vector: { request, index, table: embeddingTable(model.dimension), plan },
       statements: measured.statements,
@@ -439,8 +425,8 @@ export class SearchService {
         throw badInput('give `productId` or `imageId`, not both', { field: 'productId' });
       const r =
         req.productId != null
-          ? await this.productVector(req.productId, model)
-          : await this.imageVector(req.imageId!, model);
+          ? await this.likeVector('product', req.productId, model)
+          : await this.likeVector('image', req.imageId!, model);
       excludeProductId = r.productId;
       // not embedded with this model (no images yet, or a re-embed under way): it adds nothing to the query
       if (r.vector) parts.push({ w: weight(w.product, 'product', 1), v: r.vector });
@@ -492,28 +478,28 @@ export class SearchService {
     return { id: row.id, dimension: Number(row.dimension) };
   }
 
-  private async productVector(
-    productId: string,
+  /**
+   * The vector of "more like this": a product's (the mean of its images') or an image's, and the product to
+   * leave out; null when it has none of the model. NOT_FOUND when it does not exist.
+   */
+  private async likeVector(
+    of: 'product' | 'image',
+    id: string,
     model: { id: string; dimension: number },
   ): Promise<{ productId: string; vector: Float32Array | null }> {
-    if (typeof productId !== 'string' || !isUuid(productId))
-      throw badInput('`productId` is not a valid id', { field: 'productId' });
-    const q = buildProductVector({ dimension: model.dimension, modelId: model.id, productId });
-    const row = (await this.sql.query<{ product_count: number; vector: unknown; images: number }>(q.text, q.params))[0];
-    if (!row || Number(row.product_count) === 0) throw notFound('product', productId);
-    return { productId, vector: row.vector ? vectorFromSql(row.vector) : null };
-  }
-
-  private async imageVector(
-    imageId: string,
-    model: { id: string; dimension: number },
-  ): Promise<{ productId: string; vector: Float32Array | null }> {
-    if (typeof imageId !== 'string' || !isUuid(imageId))
-      throw badInput('`imageId` is not a valid id', { field: 'imageId' });
-    const q = buildImageVector({ dimension: model.dimension, modelId: model.id, imageId });
-    const row = (await this.sql.query<{ image_id: string; product_id: string; vector: unknown }>(q.text, q.params))[0];
-    if (!row) throw notFound('image', imageId);
-    return { productId: row.product_id, vector: row.vector ? vectorFromSql(row.vector) : null };
+    const field = `${of}Id`;
+    if (typeof id !== 'string' || !isUuid(id)) throw badInput(`\`${field}\` is not a valid id`, { field });
+    const target = { dimension: model.dimension, modelId: model.id };
+    const q =
+      of === 'product'
+        ? buildProductVector({ ...target, productId: id })
+        : buildImageVector({ ...target, imageId: id });
+    const [row] = await this.sql.query<{ product_count?: number; product_id?: string; vector: unknown }>(
+      q.text,
+      q.params,
+    );
+    if (!row || (of === 'product' && Number(row.product_count) === 0)) throw notFound(of, id);
+    return { productId: row.product_id ?? id, vector: row.vector ? vectorFromSql(row.vector) : null };
   }
 }
 

@@ -80,42 +80,59 @@ describe('(a) PostgreSQL restarted while requests run', () => {
     await cluster?.close();
   });
 
-  it('/readyz turns 503, requests fail fast with SERVICE_UNAVAILABLE, recovery is automatic, acknowledged writes survive', async () => {
-    const admin = (await createKey(db.prisma, 'admin', 'fault-a')).key;
-    const gql = srv.graphqlUrl;
-    const CREATE = `mutation($input: ProductInput!) { createProduct(input: $input) { id sku } }`;
-    const SEARCHES = [
-      [
-        `query($t: String!) { search(input: { text: $t }, first: 5) { edges { node { id } } } }`,
-        (i: number) => ({ t: `red dress ${i % 7}` }),
-      ],
-      [
-        `query($t: String!) { search(input: { text: $t, mode: KEYWORD }, first: 5) { edges { node { id } } } }`,
-        () => ({ t: 'fault' }),
-      ],
-      [`{ products(first: 10, orderBy: NEWEST) { edges { node { id sku } } } }`, () => ({})],
-    ] as const;
-    // seed a few products so searches have something to find
+  interface Rec {
+    kind: 'search' | 'write';
+    t0: number;
+    ms: number;
+    code: string | null;
+    status: number;
+    sku?: string;
+  }
+  const CREATE = `mutation($input: ProductInput!) { createProduct(input: $input) { id sku } }`;
+  const SEARCHES = [
+    [
+      `query($t: String!) { search(input: { text: $t }, first: 5) { edges { node { id } } } }`,
+      (i: number) => ({ t: `red dress ${i % 7}` }),
+    ],
+    [
+      `query($t: String!) { search(input: { text: $t, mode: KEYWORD }, first: 5) { edges { node { id } } } }`,
+      () => ({ t: 'fault' }),
+    ],
+    [`{ products(first: 10, orderBy: NEWEST) { edges { node { id sku } } } }`, () => ({})],
+  ] as const;
+  let admin: string;
+  /** what the run below saw: every request, the acknowledged writes, /readyz over time, the outage's bounds */
+  const run = {
+    log: [] as Rec[],
+    acknowledged: new Set<string>(),
+    readyz: [] as { t: number; status: number }[],
+    downAt: 0,
+    upAt: 0,
+    notReadyAt: 0,
+    readyAt: 0,
+    recoveredAt: 0,
+  };
+  const failedCodes = () => {
+    const codes: Record<string, number> = {};
+    for (const r of run.log) if (r.code !== null) codes[r.code] = (codes[r.code] ?? 0) + 1;
+    return codes;
+  };
+
+  it('step 1: seeds products for the searches to find', async () => {
+    admin = (await createKey(db.prisma, 'admin', 'fault-a')).key;
     for (let i = 0; i < 5; i++) {
       const r = await post(
-        gql,
+        srv.graphqlUrl,
         CREATE,
         { input: { sku: `SEED-${i}`, title: `fault seed ${i}`, category: 'c' } },
         admin,
       );
       expect(r.code).toBeNull();
     }
+  });
 
-    interface Rec {
-      kind: 'search' | 'write';
-      t0: number;
-      ms: number;
-      code: string | null;
-      status: number;
-      sku?: string;
-    }
-    const log: Rec[] = [];
-    const acknowledged = new Set<string>();
+  it('step 2: 6 clients write and search while PostgreSQL crashes (immediate stop), stays down 4 s and starts again', async () => {
+    const gql = srv.graphqlUrl;
     let stop = false;
     let seq = 0;
     const start = Date.now();
@@ -128,102 +145,112 @@ describe('(a) PostgreSQL restarted while requests run', () => {
         if (i % 3 === 0) {
           const sku = `W-${w}-${n}`;
           const r = await post(gql, CREATE, { input: { sku, title: `write ${w}/${n}`, tags: ['fault'] } }, admin);
-          log.push({ kind: 'write', t0, ms: r.ms, code: r.code, status: r.status, sku });
+          run.log.push({ kind: 'write', t0, ms: r.ms, code: r.code, status: r.status, sku });
           if (r.code === null && (r.body.data?.createProduct as { sku?: string } | undefined)?.sku === sku)
-            acknowledged.add(sku);
+            run.acknowledged.add(sku);
         } else {
           const [q, v] = SEARCHES[i % SEARCHES.length]!;
           const r = await post(gql, q, v(i));
-          log.push({ kind: 'search', t0, ms: r.ms, code: r.code, status: r.status });
+          run.log.push({ kind: 'search', t0, ms: r.ms, code: r.code, status: r.status });
         }
         await sleep(20);
       }
     };
-    const readyz: { t: number; status: number }[] = [];
     const poller = (async () => {
       for (let n = 0; n < 1000 && !stop && Date.now() < HARD_END; n++) {
         const t = Date.now() - start;
         const r = await fetch(`${srv.url}/readyz`, { signal: AbortSignal.timeout(5000) }).catch(() => null);
-        readyz.push({ t, status: r?.status ?? 0 });
+        run.readyz.push({ t, status: r?.status ?? 0 });
         await r?.arrayBuffer();
         await sleep(100);
       }
     })();
     const workers = Array.from({ length: 6 }, (_, w) => worker(w));
-
-    await sleep(1500);
-    const downAt = Date.now() - start;
-    pgc.stop('immediate'); // a crash: the next start replays the WAL
-    const notReady = await waitFor(
-      '/readyz 503',
-      async () => readyz.find((r) => r.t >= downAt && r.status === 503),
-      5000,
-      50,
-    );
-    await sleep(4000); // outage
-    const upAt = Date.now() - start;
-    pgc.start();
-    const ready = await waitFor(
-      '/readyz 200 again',
-      async () => readyz.find((r) => r.t >= upAt && r.status === 200),
-      30_000,
-      100,
-    );
-    // requests succeed again on their own (no restart of the server)
-    const recovered = await waitFor(
-      'a successful write after the restart',
-      async () => log.find((r) => r.kind === 'write' && r.t0 >= ready.t && r.code === null),
-      15_000,
-      100,
-    );
-    await sleep(1000);
-    stop = true;
-    await Promise.all([...workers, poller]);
-
-    const during = log.filter((r) => r.t0 >= downAt && r.t0 < upAt);
-    const failed = log.filter((r) => r.code !== null);
-    const codes: Record<string, number> = {};
-    for (const r of failed) codes[r.code!] = (codes[r.code!] ?? 0) + 1;
-    const maxMs = Math.max(...log.map((r) => r.ms));
-    const summary = {
-      requests: log.length,
-      writesAcknowledged: acknowledged.size,
-      failedByCode: codes,
-      duringOutage: during.length,
+    try {
+      await sleep(1500);
+      run.downAt = Date.now() - start;
+      pgc.stop('immediate'); // a crash: the next start replays the WAL
+      run.notReadyAt = (
+        await waitFor(
+          '/readyz 503',
+          async () => run.readyz.find((r) => r.t >= run.downAt && r.status === 503),
+          5000,
+          50,
+        )
+      ).t;
+      await sleep(4000); // outage
+      run.upAt = Date.now() - start;
+      pgc.start();
+      run.readyAt = (
+        await waitFor(
+          '/readyz 200 again',
+          async () => run.readyz.find((r) => r.t >= run.upAt && r.status === 200),
+          30_000,
+          100,
+        )
+      ).t;
+      // requests succeed again on their own (no restart of the server)
+      run.recoveredAt = (
+        await waitFor(
+          'a successful write after the restart',
+          async () => run.log.find((r) => r.kind === 'write' && r.t0 >= run.readyAt && r.code === null),
+          15_000,
+          100,
+        )
+      ).t0;
+      await sleep(1000);
+    } finally {
+      stop = true;
+      await Promise.all([...workers, poller]);
+    }
+    const failed = run.log.filter((r) => r.code !== null);
+    console.log('[faults] (a) PostgreSQL restart:', {
+      requests: run.log.length,
+      writesAcknowledged: run.acknowledged.size,
+      failedByCode: failedCodes(),
+      duringOutage: run.log.filter((r) => r.t0 >= run.downAt && r.t0 < run.upAt).length,
       maxFailedMs: Math.max(0, ...failed.map((r) => r.ms)),
-      maxMs,
-      notReadyAfterMs: notReady.t - downAt,
-      readyAfterStartMs: ready.t - upAt,
-      firstSuccessfulWriteAfterReadyMs: recovered.t0 - ready.t,
-    };
-    console.log('[faults] (a) PostgreSQL restart:', summary);
+      maxMs: Math.max(...run.log.map((r) => r.ms)),
+      notReadyAfterMs: run.notReadyAt - run.downAt,
+      readyAfterStartMs: run.readyAt - run.upAt,
+      firstSuccessfulWriteAfterReadyMs: run.recoveredAt - run.readyAt,
+    });
+    expect(run.log.filter((r) => r.t0 >= run.downAt && r.t0 < run.upAt).length).toBeGreaterThan(10);
+  });
 
-    expect(during.length).toBeGreaterThan(10);
-    // typed, fast failures: SERVICE_UNAVAILABLE only (no INTERNAL, no hang, no client timeout)
+  it('step 3: requests during the outage failed fast, typed SERVICE_UNAVAILABLE only (no INTERNAL, no hang)', () => {
+    const codes = failedCodes();
     expect(
       Object.keys(codes).every((c) => c === 'SERVICE_UNAVAILABLE'),
       JSON.stringify(codes),
     ).toBe(true);
     expect(codes.SERVICE_UNAVAILABLE ?? 0).toBeGreaterThan(0);
-    expect(summary.maxFailedMs).toBeLessThan(6000);
-    expect(maxMs).toBeLessThan(10_000);
-    expect(summary.notReadyAfterMs).toBeLessThan(3000);
-    // every acknowledged write is there
+    expect(Math.max(0, ...run.log.filter((r) => r.code !== null).map((r) => r.ms))).toBeLessThan(6000);
+    expect(Math.max(...run.log.map((r) => r.ms))).toBeLessThan(10_000);
+  });
+
+  it('step 4: /readyz said 503 within 3 s of the crash and 200 again after the start', () => {
+    expect(run.notReadyAt - run.downAt).toBeLessThan(3000);
+    expect(run.readyAt).toBeGreaterThanOrEqual(run.upAt);
+  });
+
+  it('step 5: every acknowledged write is in the database after the restart', async () => {
     const c = new pg.Client({ connectionString: pgc.url });
     await c.connect();
     try {
       const rows = await c.query<{ sku: string }>(`SELECT sku FROM product WHERE sku LIKE 'W-%'`);
       const present = new Set(rows.rows.map((r) => r.sku));
-      const lost = [...acknowledged].filter((s) => !present.has(s));
+      const lost = [...run.acknowledged].filter((s) => !present.has(s));
       expect(lost, `acknowledged writes lost after the restart: ${lost.join(', ')}`).toEqual([]);
-      expect(acknowledged.size).toBeGreaterThan(5);
+      expect(run.acknowledged.size).toBeGreaterThan(5);
     } finally {
       await c.end();
     }
-    // and the server still answers normally
+  });
+
+  it('step 6: the same server answers normally again (no restart of it)', async () => {
     expect((await fetch(`${srv.url}/readyz`)).status).toBe(200);
-    const s = await post(gql, SEARCHES[0][0], { t: 'red' });
-    expect(s.code).toBeNull();
+    expect((await post(srv.graphqlUrl, SEARCHES[0][0], { t: 'red' })).code).toBeNull();
   });
 });
 

@@ -5,12 +5,12 @@
  * active model, else the generated test model ("test").
  */
 import { Command } from 'commander';
-import pino from 'pino';
 import { CatalogService } from '../../catalog/index.js';
 import { ModelRegistry } from '../../catalog/store/models.js';
 import { loadConfig } from '../../config.js';
 import { seedDemoCatalog } from '../../demo/seed.js';
 import { openCliDatabase } from '../database.js';
+import { createCliLogger } from '../../logger.js';
 import { resolveCliModel } from './import.js';
 
 export default function register(program: Command): void {
@@ -24,7 +24,7 @@ export default function register(program: Command): void {
     .action(async (opts: { model?: string; photos: boolean; json?: boolean }) => {
       const envModel = process.env.GLIMPSE_MODEL || undefined;
       const config = loadConfig({ ...process.env, GLIMPSE_MODEL: envModel ?? 'test' });
-      const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: undefined }, pino.destination(2));
+      const logger = createCliLogger();
       const db = await openCliDatabase(config);
       let close = async () => {};
       try {

@@ -4,8 +4,8 @@
  */
 import fs from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import pino from 'pino';
 import { loadConfig } from '../../config.js';
+import { createCliLogger } from '../../logger.js';
 import { Embedder } from '../../embedding/embedder.js';
 
 interface EmbedOptions {
@@ -42,7 +42,7 @@ export default function register(program: Command): void {
         inferenceWorkers: 1,
         maxBatchWaitMs: 0,
       });
-      const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: undefined }, pino.destination(2));
+      const logger = createCliLogger();
       const embedder = await Embedder.load(config, logger);
       try {
         const vec =

@@ -13,6 +13,7 @@ import { Embedder } from '../../embedding/embedder.js';
 import { ModelRegistry, type ModelRow } from '../../catalog/store/models.js';
 import { Importer, type ImportProgress, type ImportSummary } from '../../catalog/import/importer.js';
 import type { CatalogFormat } from '../../catalog/import/source.js';
+import { createCliLogger } from '../../logger.js';
 import type { IndexBuildProgress } from '../../search/index-admin.js';
 
 interface ImportCliOptions {
@@ -119,7 +120,7 @@ export default function register(program: Command): void {
       const concurrency = positiveInt('--concurrency', opts.concurrency, 1024);
       const batchSize = positiveInt('--batch-size', opts.batchSize, 1000);
       const config = loadConfig();
-      const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: undefined }, pino.destination(2));
+      const logger = createCliLogger();
       const db = await openCliDatabase(config);
       const registry = new ModelRegistry(db.sql);
       const model = await resolveCliModel(config, registry, opts.model, logger).catch(async (err) => {

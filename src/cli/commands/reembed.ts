@@ -5,11 +5,11 @@
  */
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import pino from 'pino';
 import { loadConfig } from '../../config.js';
 import { ModelRegistry } from '../../catalog/store/models.js';
 import { runReembed, type ReembedSummary } from '../../catalog/reembed.js';
 import { openCliDatabase } from '../database.js';
+import { createCliLogger } from '../../logger.js';
 import { duration, resolveCliModel } from './import.js';
 
 export function formatReembedSummary(s: ReembedSummary): string {
@@ -48,7 +48,7 @@ export default function register(program: Command): void {
         progress: boolean;
       }) => {
         const config = loadConfig();
-        const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: undefined }, pino.destination(2));
+        const logger = createCliLogger();
         const db = await openCliDatabase(config);
         let close = async () => {};
         const abort = new AbortController();
