@@ -65,7 +65,13 @@ export class BatchWriter {
           await this.commit([item], rejectCounts(imageRejects), item.n, addCounts(before, total)),
         );
       } catch (err) {
-        rejects.push({ record: item.n, sku: item.sku, code: 'WRITE_FAILED', message: (err as Error).message });
+        rejects.push({
+          record: item.n,
+          line: item.line,
+          sku: item.sku,
+          code: 'WRITE_FAILED',
+          message: (err as Error).message,
+        });
         const delta = { ...emptyCounts(), rejected: 1 };
         await this.commit([], delta, item.n, addCounts(before, addCounts(total, delta)));
         total = addCounts(total, delta);
