@@ -102,7 +102,13 @@ export const settings = {
     'GLIMPSE_DB_STATEMENT_TIMEOUT_MS',
     int(0, 3_600_000),
     '15000',
-    'statement_timeout for API queries (0: none).',
+    'statement_timeout for API queries (0: none): a query that runs longer fails with SERVICE_UNAVAILABLE instead of holding its connection.',
+  ),
+  dbLockTimeoutMs: setting(
+    'GLIMPSE_DB_LOCK_TIMEOUT_MS',
+    int(0, 3_600_000),
+    '5000',
+    'lock_timeout for API queries (0: none): a statement waiting longer for a lock (a table locked by a migration, an index build or an operator) fails with SERVICE_UNAVAILABLE instead of piling requests up behind it.',
   ),
   migrateOnStart: setting(
     'GLIMPSE_MIGRATE_ON_START',
