@@ -330,6 +330,18 @@ export const settings = {
     'false',
     'Require a read (or admin) API key for storefront queries.',
   ),
+  bodyTimeoutMs: setting(
+    'GLIMPSE_BODY_TIMEOUT_MS',
+    int(100, 3_600_000),
+    '20000',
+    'Time a request body may take before GLIMPSE_BODY_MIN_RATE applies; a slower body is refused with 408 REQUEST_TIMEOUT and its connection closed.',
+  ),
+  bodyMinRate: setting(
+    'GLIMPSE_BODY_MIN_RATE',
+    bytes,
+    '32kb',
+    'Bytes per second a request body must keep up after GLIMPSE_BODY_TIMEOUT_MS: each such amount received earns one more second (a 200 MB upload on a good link is never cut; an upload at 1 KB/s is).',
+  ),
   maxBodyBytes: setting(
     'GLIMPSE_MAX_BODY_BYTES',
     bytes,
