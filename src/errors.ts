@@ -16,7 +16,8 @@ export const ERROR_CODES = {
   RATE_LIMITED: 'Too many requests for this key (or address); retry after the indicated time.',
   MODEL_UNAVAILABLE:
     'The embedding model is not loaded yet (or failed to load); keyword search and catalog reads still work.',
-  SERVICE_UNAVAILABLE: 'The database cannot serve the request right now; retry after `retryAfterSeconds`.',
+  SERVICE_UNAVAILABLE:
+    'The database (or the image store: disk full) cannot serve the request right now; retry after `retryAfterSeconds`.',
   QUERY_TOO_COMPLEX: 'The GraphQL operation is too deep, has too many aliases, or is too costly.',
   INTERNAL: 'An unexpected server error (details are in the server log under the request id).',
 } as const;

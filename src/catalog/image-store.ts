@@ -7,11 +7,16 @@
  * another API process sharing the folder and the database) is writing or about to reference is never
  * deleted, and a file whose writer is gone — nobody holds its lock, no row references it — can be deleted at
  * once, without waiting for it to age.
+ *
+ * A full disk (ENOSPC, or EDQUOT over a quota) is not the request's fault and passes: it is SERVICE_UNAVAILABLE
+ * with reason IMAGE_STORE_FULL and a retry hint, the temporary file is removed, and the caller's transaction
+ * rolls back (an import stops, resumable, rather than rejecting every record).
  */
 import { randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Sql } from '../db/index.js';
+import { GlimpseError } from '../errors.js';
 import { imagePath } from './image-store-paths.js';
 
 /** Random per process start: the temporary files this process writes carry it. */
@@ -31,6 +36,25 @@ async function tryLockImage(tx: Sql, sha256: string): Promise<boolean> {
     `glimpse-image:${sha256}`,
   ]);
   return r[0]!.ok;
+}
+
+/** Seconds a client should wait after the store was found full: someone has to free space first. */
+const FULL_RETRY_AFTER_SECONDS = 30;
+
+/** ENOSPC / EDQUOT as the typed error the API and the importer report; anything else unchanged. */
+function storeFull(err: unknown, imageDir: string): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return err;
+  return new GlimpseError(
+    'SERVICE_UNAVAILABLE',
+    `the image store is full (${code} in ${imageDir}): no image can be stored until space is freed`,
+    { reason: 'IMAGE_STORE_FULL', retryAfterSeconds: FULL_RETRY_AFTER_SECONDS },
+  );
+}
+
+/** Whether `err` is the image store being full (storeFull's error). */
+export function isImageStoreFull(err: unknown): boolean {
+  return err instanceof GlimpseError && err.details.reason === 'IMAGE_STORE_FULL';
 }
 
 export interface SweepResult {
@@ -60,9 +84,9 @@ export class ImageStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    await fsp.mkdir(path.dirname(file), { recursive: true });
     const tmp = `${file}.${BOOT_ID}.${randomBytes(4).toString('hex')}.tmp`;
     try {
+      await fsp.mkdir(path.dirname(file), { recursive: true });
       const fh = await fsp.open(tmp, 'wx', 0o644);
       try {
         await fh.writeFile(bytes);
@@ -73,7 +97,7 @@ export class ImageStore {
       await fsp.rename(tmp, file);
     } catch (err) {
       await fsp.rm(tmp, { force: true }).catch(() => {});
-      throw err;
+      throw storeFull(err, this.imageDir);
     }
     return true;
   }
