@@ -26,6 +26,7 @@ import type { RequestContext } from './graphql/context.js';
 import { ANONYMOUS, authMiddleware } from './http/auth.js';
 import { classify, formatGraphQLError, requestStore, retryAfterOf, sendError } from './http/errors.js';
 import { healthResolvers, MINIMAL_TYPE_DEFS, readiness } from './http/health.js';
+import { bodyDeadline } from './http/body-deadline.js';
 import { imageHandler } from './http/images.js';
 import { queryLimitRules } from './http/query-limits.js';
 import { createRateLimiter } from './http/rate-limit.js';
@@ -247,6 +248,7 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
   const jsonBody = express.json({ limit: config.maxBodyBytes });
   app.use(
     '/graphql',
+    bodyDeadline({ timeoutMs: config.bodyTimeoutMs, minRate: config.bodyMinRate }),
     authMiddleware(verifier, { requireReadKey: config.requireReadKey, limiter }),
     async (req: Request, res: Response, next: NextFunction) => {
       if (!req.is('multipart/form-data')) return jsonBody(req, res, next);

@@ -102,7 +102,13 @@ export const settings = {
     'GLIMPSE_DB_STATEMENT_TIMEOUT_MS',
     int(0, 3_600_000),
     '15000',
-    'statement_timeout for API queries (0: none).',
+    'statement_timeout for API queries (0: none): a query that runs longer fails with SERVICE_UNAVAILABLE instead of holding its connection.',
+  ),
+  dbLockTimeoutMs: setting(
+    'GLIMPSE_DB_LOCK_TIMEOUT_MS',
+    int(0, 3_600_000),
+    '5000',
+    'lock_timeout for API queries (0: none): a statement waiting longer for a lock (a table locked by a migration, an index build or an operator) fails with SERVICE_UNAVAILABLE instead of piling requests up behind it.',
   ),
   migrateOnStart: setting(
     'GLIMPSE_MIGRATE_ON_START',
@@ -323,6 +329,18 @@ export const settings = {
     bool,
     'false',
     'Require a read (or admin) API key for storefront queries.',
+  ),
+  bodyTimeoutMs: setting(
+    'GLIMPSE_BODY_TIMEOUT_MS',
+    int(100, 3_600_000),
+    '20000',
+    'Time a request body may take before GLIMPSE_BODY_MIN_RATE applies; a slower body is refused with 408 REQUEST_TIMEOUT and its connection closed.',
+  ),
+  bodyMinRate: setting(
+    'GLIMPSE_BODY_MIN_RATE',
+    bytes,
+    '32kb',
+    'Bytes per second a request body must keep up after GLIMPSE_BODY_TIMEOUT_MS: each such amount received earns one more second (a 200 MB upload on a good link is never cut; an upload at 1 KB/s is).',
   ),
   maxBodyBytes: setting(
     'GLIMPSE_MAX_BODY_BYTES',

@@ -12,10 +12,12 @@ export const ERROR_CODES = {
   CORRUPT_IMAGE: 'The file claims to be an image but cannot be decoded (truncated, empty, damaged).',
   IMAGE_TOO_LARGE: 'An image exceeds the byte limit (an uploaded file or a fetched URL) or the pixel limit.',
   PAYLOAD_TOO_LARGE: 'The request body or the number of files exceeds its limit.',
+  REQUEST_TIMEOUT: 'The request body arrived too slowly (below the minimum rate); the connection is closed.',
   RATE_LIMITED: 'Too many requests for this key (or address); retry after the indicated time.',
   MODEL_UNAVAILABLE:
     'The embedding model is not loaded yet (or failed to load); keyword search and catalog reads still work.',
-  SERVICE_UNAVAILABLE: 'The database cannot serve the request right now; retry after `retryAfterSeconds`.',
+  SERVICE_UNAVAILABLE:
+    'The database (or the image store: disk full) cannot serve the request right now; retry after `retryAfterSeconds`.',
   QUERY_TOO_COMPLEX: 'The GraphQL operation is too deep, has too many aliases, or is too costly.',
   INTERNAL: 'An unexpected server error (details are in the server log under the request id).',
 } as const;

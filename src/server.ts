@@ -84,6 +84,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       dataDir: config.dataDir,
       dbPoolSize: config.dbPoolSize,
       dbStatementTimeoutMs: config.dbStatementTimeoutMs,
+      dbLockTimeoutMs: config.dbLockTimeoutMs,
       migrateOnStart: config.migrateOnStart,
       readUrls: config.databaseReadUrls,
       maxReplicaLagMs: config.maxReplicaLagMs,

@@ -1,18 +1,61 @@
 /**
  * The content-addressed store of original image files (<imageDir>/<ab>/<cd>/<sha256>, see
- * image-store-paths.ts). Files are written to a temporary name and renamed into place (atomic). Writers and
- * the clean-up of unreferenced files serialise on a per-sha256 transaction-scoped advisory lock, so a file
- * is never deleted while another transaction is adding a row that references it.
+ * image-store-paths.ts). Files are written to a temporary name (<sha256>.<boot id>.<random>.tmp, the boot id
+ * naming the writing process) and renamed into place (atomic). Every writer holds the image's per-sha256
+ * transaction-scoped advisory lock from before it writes the file until the row that references it commits,
+ * and the clean-up of unreferenced files takes the same lock: so a file that a live process (this one or
+ * another API process sharing the folder and the database) is writing or about to reference is never
+ * deleted, and a file whose writer is gone — nobody holds its lock, no row references it — can be deleted at
+ * once, without waiting for it to age.
+ *
+ * A full disk (ENOSPC, or EDQUOT over a quota) is not the request's fault and passes: it is SERVICE_UNAVAILABLE
+ * with reason IMAGE_STORE_FULL and a retry hint, the temporary file is removed, and the caller's transaction
+ * rolls back (an import stops, resumable, rather than rejecting every record).
  */
 import { randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Sql } from '../db/index.js';
+import { GlimpseError } from '../errors.js';
 import { imagePath } from './image-store-paths.js';
+import { imageFileReferenced, lockImage, referencedImageFiles, tryLockImage } from './store/images.js';
 
-/** Takes the per-image advisory lock for the rest of the transaction `tx`. */
-export async function lockImage(tx: Sql, sha256: string): Promise<void> {
-  await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7305))', [`glimpse-image:${sha256}`]);
+/** Random per process start: the temporary files this process writes carry it. */
+export const BOOT_ID = randomBytes(6).toString('hex');
+
+/** <sha256>.<writer>.tmp: the writer is `<boot id>.<random>` (older versions: `<pid>.<random>`). */
+const TEMP_NAME = /^([0-9a-f]{64})\.([^/]+)\.tmp$/;
+
+export { lockImage } from './store/images.js';
+
+/** Seconds a client should wait after the store was found full: someone has to free space first. */
+const FULL_RETRY_AFTER_SECONDS = 30;
+
+/** ENOSPC / EDQUOT as the typed error the API and the importer report; anything else unchanged. */
+function storeFull(err: unknown, imageDir: string): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return err;
+  return new GlimpseError(
+    'SERVICE_UNAVAILABLE',
+    `the image store is full (${code} in ${imageDir}): no image can be stored until space is freed`,
+    { reason: 'IMAGE_STORE_FULL', retryAfterSeconds: FULL_RETRY_AFTER_SECONDS },
+  );
+}
+
+/** Whether `err` is the image store being full (storeFull's error). */
+export function isImageStoreFull(err: unknown): boolean {
+  return err instanceof GlimpseError && err.details.reason === 'IMAGE_STORE_FULL';
+}
+
+export interface SweepResult {
+  /** stored files looked at */
+  scanned: number;
+  /** of those, deleted (no row references them under the lock) */
+  removed: number;
+  /** temporary files of writes that were interrupted */
+  tempRemoved: number;
+  /** files left alone because a live writer holds their lock */
+  busy: number;
 }
 
 export class ImageStore {
@@ -31,9 +74,9 @@ export class ImageStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    await fsp.mkdir(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    const tmp = `${file}.${BOOT_ID}.${randomBytes(4).toString('hex')}.tmp`;
     try {
+      await fsp.mkdir(path.dirname(file), { recursive: true });
       const fh = await fsp.open(tmp, 'wx', 0o644);
       try {
         await fh.writeFile(bytes);
@@ -44,7 +87,7 @@ export class ImageStore {
       await fsp.rename(tmp, file);
     } catch (err) {
       await fsp.rm(tmp, { force: true }).catch(() => {});
-      throw err;
+      throw storeFull(err, this.imageDir);
     }
     return true;
   }
@@ -61,8 +104,7 @@ export class ImageStore {
   async removeIfUnreferenced(sql: Sql, sha256: string): Promise<boolean> {
     return sql.transaction(async (tx) => {
       await lockImage(tx, sha256);
-      const refs = await tx.query('SELECT 1 FROM product_image WHERE sha256 = $1 LIMIT 1', [sha256]);
-      if (refs.length) return false;
+      if (await imageFileReferenced(tx, sha256)) return false;
       try {
         await fsp.unlink(this.path(sha256));
         return true;
@@ -74,17 +116,15 @@ export class ImageStore {
   }
 
   /**
-   * Deletes what a crash can leave behind: files no product_image row references (the process died
-   * between writing the file and committing its row) and abandoned temporary files. Only files older than
-   * `minAgeMs` are considered, so uploads in progress are never touched; each deletion re-checks under
-   * the image's advisory lock. Runs at server start and as `glimpse images gc`.
+   * Deletes what a crash can leave behind: stored files no product_image row references (the writer died
+   * between writing the file and committing its row) and temporary files of interrupted writes. A file is
+   * deleted only when its image's lock can be taken at once (no live writer, in any process, is writing it or
+   * about to commit a row for it) and, for a stored file, no row references it under that lock. So it runs
+   * at server start without waiting for files to age; `minAgeMs` adds a grace (`glimpse images gc`).
    */
-  async sweep(
-    sql: Sql,
-    opts: { minAgeMs?: number } = {},
-  ): Promise<{ scanned: number; removed: number; tempRemoved: number }> {
-    const cutoff = Date.now() - (opts.minAgeMs ?? 10 * 60_000);
-    const out = { scanned: 0, removed: 0, tempRemoved: 0 };
+  async sweep(sql: Sql, opts: { minAgeMs?: number } = {}): Promise<SweepResult> {
+    const cutoff = Date.now() - (opts.minAgeMs ?? 0);
+    const out: SweepResult = { scanned: 0, removed: 0, tempRemoved: 0, busy: 0 };
     let entries: string[];
     try {
       entries = (await fsp.readdir(this.imageDir, { recursive: true })) as string[];
@@ -92,33 +132,54 @@ export class ImageStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
       throw err;
     }
-    const candidates: string[] = [];
+    const stored: string[] = [];
+    const temps: { file: string; sha256: string }[] = [];
     for (const rel of entries) {
       const name = path.basename(rel);
-      const isTemp = name.endsWith('.tmp');
-      if (!isTemp && !/^[0-9a-f]{64}$/.test(name)) continue;
-      const st = await fsp.stat(path.join(this.imageDir, rel)).catch(() => undefined);
+      const temp = TEMP_NAME.exec(name);
+      if (!temp && !/^[0-9a-f]{64}$/.test(name)) continue;
+      const file = path.join(this.imageDir, rel);
+      const st = await fsp.stat(file).catch(() => undefined);
       if (!st?.isFile() || st.mtimeMs > cutoff) continue;
-      if (isTemp) {
-        await fsp.rm(path.join(this.imageDir, rel), { force: true });
-        out.tempRemoved++;
-      } else {
-        out.scanned++;
-        candidates.push(name);
+      if (temp) temps.push({ file, sha256: temp[1]! });
+      else stored.push(name);
+    }
+    for (const t of temps) {
+      const r = await this.removeIfUnlocked(sql, t.sha256, t.file, false);
+      if (r === 'removed') out.tempRemoved++;
+      else if (r === 'busy') out.busy++;
+    }
+    for (let i = 0; i < stored.length; i += 1000) {
+      const batch = stored.slice(i, i + 1000);
+      out.scanned += batch.length;
+      const referenced = new Set(await referencedImageFiles(sql, batch));
+      for (const sha of batch) {
+        if (referenced.has(sha)) continue;
+        const r = await this.removeIfUnlocked(sql, sha, this.path(sha), true);
+        if (r === 'removed') out.removed++;
+        else if (r === 'busy') out.busy++;
       }
     }
-    for (let i = 0; i < candidates.length; i += 1000) {
-      const batch = candidates.slice(i, i + 1000);
-      const referenced = new Set(
-        (
-          await sql.query<{ sha256: string }>(
-            'SELECT DISTINCT sha256 FROM product_image WHERE sha256 = ANY($1::bpchar[])',
-            [batch],
-          )
-        ).map((r) => r.sha256),
-      );
-      for (const sha of batch) if (!referenced.has(sha) && (await this.removeIfUnreferenced(sql, sha))) out.removed++;
-    }
     return out;
+  }
+
+  /** Deletes `file` when nobody holds the image's lock (and, `unreferenced`, no row references the image). */
+  private async removeIfUnlocked(
+    sql: Sql,
+    sha256: string,
+    file: string,
+    unreferenced: boolean,
+  ): Promise<'removed' | 'busy' | 'kept'> {
+    return sql.transaction(async (tx) => {
+      if (!(await tryLockImage(tx, sha256))) return 'busy';
+      if (unreferenced && (await imageFileReferenced(tx, sha256))) return 'kept';
+      try {
+        await fsp.unlink(file);
+        return 'removed';
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'kept';
+        throw err;
+      }
+    });
   }
 }

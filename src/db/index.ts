@@ -47,6 +47,8 @@ export interface DatabaseOptions {
   dataDir: string;
   dbPoolSize: number;
   dbStatementTimeoutMs: number;
+  /** lock_timeout of every connection (0 or absent: wait for locks without limit, as the CLI's batch work does) */
+  dbLockTimeoutMs?: number | undefined;
   migrateOnStart?: boolean;
   /** hot standbys for storefront reads (PostgreSQL only) */
   readUrls?: readonly string[] | undefined;
@@ -70,6 +72,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
         url,
         poolSize: opts.dbPoolSize,
         statementTimeoutMs: opts.dbStatementTimeoutMs,
+        lockTimeoutMs: opts.dbLockTimeoutMs ?? 0,
         applicationName,
         types,
       });

@@ -15,6 +15,8 @@ export interface PostgresOptions {
   url: string;
   poolSize: number;
   statementTimeoutMs: number;
+  /** lock_timeout (0: none): waits for a lock are bounded like statements, so requests cannot pile up behind one */
+  lockTimeoutMs?: number;
   applicationName?: string;
   /** result parsers for every connection (pgvector's, registered once the extension exists: src/db/vector.ts) */
   types?: VectorTypeParsers;
@@ -55,6 +57,7 @@ export function createPool(opts: PostgresOptions): pg.Pool {
     idleTimeoutMillis: 30_000,
     ...(opts.types ? { types: opts.types } : {}),
     ...(opts.statementTimeoutMs > 0 ? { statement_timeout: opts.statementTimeoutMs } : {}),
+    ...(opts.lockTimeoutMs ? { lock_timeout: opts.lockTimeoutMs } : {}),
   });
   // An idle client losing its connection (e.g. Postgres restarted) must not crash the process;
   // the pool drops it and the next query opens a new connection.

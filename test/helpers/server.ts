@@ -84,6 +84,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       dataDir: config.dataDir,
       dbPoolSize: config.dbPoolSize,
       dbStatementTimeoutMs: config.dbStatementTimeoutMs,
+      dbLockTimeoutMs: config.dbLockTimeoutMs,
     });
     const models = opts.models ?? 'test';
     const overrides: ServerOverrides = { db, logger: opts.logger ?? silentLogger };

@@ -33,6 +33,8 @@ export interface ImportCounts {
 /** One line of the rejects file (JSON Lines). */
 export interface RejectLine {
   record: number;
+  /** file line the record starts on (JSONL: the record number; CSV: rows may span lines, the header is line 1) */
+  line: number;
   sku: string | null;
   /** index in the record's images when the reject is about one image */
   image?: number;

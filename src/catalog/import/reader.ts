@@ -68,6 +68,7 @@ export interface PreparedImage extends ImageFields {
 
 export interface PreparedItem {
   n: number;
+  line: number;
   sku: string;
   input: ProductInput;
   images: PreparedImage[];
@@ -152,10 +153,11 @@ export class BatchReader {
     const rejects: RejectLine[] = [];
     const pending: { item: PreparedItem; refs: ImportImageRef[] }[] = [];
     for (const rec of records) {
-      const skuGuess = typeof rec.fields?.sku === 'string' ? rec.fields.sku : null;
+      const skuGuess = typeof rec.fields?.sku === 'string' ? rec.fields.sku : (rec.sku ?? null);
       if (rec.parseError || !rec.fields) {
         rejects.push({
           record: rec.n,
+          line: rec.line,
           sku: skuGuess,
           code: 'PARSE_ERROR',
           message: rec.parseError ?? 'unreadable record',
@@ -170,13 +172,14 @@ export class BatchReader {
       } catch (err) {
         rejects.push({
           record: rec.n,
+          line: rec.line,
           sku: skuGuess,
           code: codeOf(err) === 'BAD_USER_INPUT' ? 'INVALID_PRODUCT' : 'PARSE_ERROR',
           message: (err as Error).message,
         });
         continue;
       }
-      pending.push({ item: { n: rec.n, sku, input, images: [], duplicates: 0 }, refs: rec.images });
+      pending.push({ item: { n: rec.n, line: rec.line, sku, input, images: [], duplicates: 0 }, refs: rec.images });
     }
 
     // images already on these products with a vector of our model: not embedded again
@@ -197,6 +200,7 @@ export class BatchReader {
         return {
           reject: {
             record: p.item.n,
+            line: p.item.line,
             sku: p.item.sku,
             image: index,
             ref: refLabel(ref),

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { parse } from 'csv-parse';
+import { readCsvRows } from './csv-rows.js';
 
 export type CatalogFormat = 'jsonl' | 'csv';
 
@@ -23,6 +23,10 @@ export interface ImportImageRef {
 export interface ImportRecord {
   /** 1-based record number (JSONL: line; CSV: data row, header excluded) */
   n: number;
+  /** file line the record starts on */
+  line: number;
+  /** the sku cell of a record that could not be parsed, when it could still be read */
+  sku?: string;
   /** the record with documented column names; undefined when the line could not be parsed */
   fields?: Record<string, unknown>;
   images: ImportImageRef[];
@@ -63,6 +67,9 @@ function imagesOf(value: unknown): ImportImageRef[] {
   });
 }
 
+/** Columns the catalog requires: kept when empty, so validation says "must not be empty" as the API does. */
+const REQUIRED_COLUMNS = new Set(['sku', 'title']);
+
 /** CSV cells are strings: tags are `|`-separated, attributes a JSON object, in_stock true/false/1/0/yes/no. */
 function fromCsv(row: Record<string, string>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...row };
@@ -84,7 +91,7 @@ function fromCsv(row: Record<string, string>): Record<string, unknown> {
     else if (['false', '0', 'no', 'n'].includes(v)) out.in_stock = false;
     else throw new Error(`in_stock must be true/false, got ${JSON.stringify(row.in_stock)}`);
   } else delete out.in_stock;
-  for (const k of Object.keys(out)) if (out[k] === '') delete out[k];
+  for (const k of Object.keys(out)) if (out[k] === '' && !REQUIRED_COLUMNS.has(k)) delete out[k];
   return out;
 }
 
@@ -95,11 +102,11 @@ export async function* readCatalog(file: string, format: CatalogFormat): AsyncGe
     for await (const line of rl) {
       n++;
       if (!line.trim()) {
-        yield { n, images: [], parseError: 'empty line' };
+        yield { n, line: n, images: [], parseError: 'empty line' };
         continue;
       }
       if (line.length > MAX_LINE_CHARS) {
-        yield { n, images: [], parseError: `line longer than ${MAX_LINE_CHARS} characters` };
+        yield { n, line: n, images: [], parseError: `line longer than ${MAX_LINE_CHARS} characters` };
         continue;
       }
       try {
@@ -108,32 +115,35 @@ export async function* readCatalog(file: string, format: CatalogFormat): AsyncGe
         const fields = { ...(obj as Record<string, unknown>) };
         const images = imagesOf(fields.images);
         delete fields.images;
-        yield { n, fields, images };
+        yield { n, line: n, fields, images };
       } catch (err) {
-        yield { n, images: [], parseError: `invalid JSON: ${(err as Error).message}` };
+        yield { n, line: n, images: [], parseError: `invalid JSON: ${(err as Error).message}` };
       }
     }
     return;
   }
-  const parser = fs.createReadStream(file).pipe(
-    parse({
-      columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()),
-      bom: true,
-      skip_empty_lines: true,
-      relax_column_count: true,
-      max_record_size: MAX_LINE_CHARS,
-    }),
-  );
+  let header: string[] | undefined;
   let n = 0;
-  for await (const row of parser as AsyncIterable<Record<string, string>>) {
+  for await (const row of readCsvRows(file, MAX_LINE_CHARS)) {
+    if (!header) {
+      header = row.cells!.map((c) => c.trim().toLowerCase());
+      continue;
+    }
     n++;
+    const skuAt = header.indexOf('sku');
+    const cells = row.cells ?? row.readable ?? [];
+    const sku = skuAt !== -1 && skuAt < cells.length ? cells[skuAt]!.trim() || undefined : undefined;
+    if (!row.cells) {
+      yield { n, line: row.line, images: [], parseError: row.error ?? 'malformed CSV row', ...(sku ? { sku } : {}) };
+      continue;
+    }
     try {
-      const fields = fromCsv(row);
+      const fields = fromCsv(Object.fromEntries(header.map((h, k) => [h, row.cells![k]!])));
       const images = imagesOf(fields.images);
       delete fields.images;
-      yield { n, fields, images };
+      yield { n, line: row.line, fields, images };
     } catch (err) {
-      yield { n, images: [], parseError: (err as Error).message };
+      yield { n, line: row.line, images: [], parseError: (err as Error).message, ...(sku ? { sku } : {}) };
     }
   }
 }

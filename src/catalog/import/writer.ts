@@ -2,13 +2,14 @@
  * The import's batch writer: writes a prepared batch (./reader.ts) in ONE transaction — products upserted by
  * sku, their new image rows and vectors, and the job row's cursor (= the batch's last record number) — then
  * appends the batch's rejects. A batch whose transaction fails is written again record by record, so one
- * unexpected row rejects only itself. Files of new images are stored under the per-image lock before their
+ * unexpected row rejects only itself; a full image store is no record's fault and stops the import (resumable
+ * once space is freed) instead. Files of new images are stored under the per-image lock before their
  * rows; a transaction that fails removes the files it stored unless another row references them.
  */
 import fsp from 'node:fs/promises';
 import type { Sql } from '../../db/index.js';
 import type { Logger } from '../../logger.js';
-import { ImageStore, lockImage } from '../image-store.js';
+import { ImageStore, isImageStoreFull, lockImage } from '../image-store.js';
 import { updateJob } from '../store/jobs.js';
 import type { ModelIdentity } from '../store/models.js';
 import { upsertProducts } from '../products.js';
@@ -48,6 +49,7 @@ export class BatchWriter {
       await this.writeRejects(batch.rejects);
       return delta;
     } catch (err) {
+      if (isImageStoreFull(err)) throw err;
       this.deps.log?.warn({ err, from: batch.firstN, to: batch.lastN }, 'batch failed; retrying record by record');
     }
     return this.writeRecordByRecord(batch, before);
@@ -65,7 +67,13 @@ export class BatchWriter {
           await this.commit([item], rejectCounts(imageRejects), item.n, addCounts(before, total)),
         );
       } catch (err) {
-        rejects.push({ record: item.n, sku: item.sku, code: 'WRITE_FAILED', message: (err as Error).message });
+        rejects.push({
+          record: item.n,
+          line: item.line,
+          sku: item.sku,
+          code: 'WRITE_FAILED',
+          message: (err as Error).message,
+        });
         const delta = { ...emptyCounts(), rejected: 1 };
         await this.commit([], delta, item.n, addCounts(before, addCounts(total, delta)));
         total = addCounts(total, delta);

@@ -171,3 +171,33 @@ export async function imageFilesOfProduct(sql: Sql, productId: string): Promise<
   ]);
   return [...new Set(rows.map((r) => r.sha256.trim()))];
 }
+
+/**
+ * Takes the per-image advisory lock for the rest of the transaction `tx`: file writes and the clean-up of
+ * unreferenced files serialise on it, in every process (./../image-store.ts).
+ */
+export async function lockImage(tx: Sql, sha256: string): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7305))', [`glimpse-image:${sha256}`]);
+}
+
+/** The same lock without waiting: false while a live writer holds it. */
+export async function tryLockImage(tx: Sql, sha256: string): Promise<boolean> {
+  const r = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7305)) AS ok', [
+    `glimpse-image:${sha256}`,
+  ]);
+  return r[0]!.ok;
+}
+
+/** Whether any image row references the file. */
+export async function imageFileReferenced(sql: Sql, sha256: string): Promise<boolean> {
+  return (await sql.query('SELECT 1 FROM product_image WHERE sha256 = $1 LIMIT 1', [sha256])).length > 0;
+}
+
+/** Of these files, the ones an image row references. */
+export async function referencedImageFiles(sql: Sql, sha256s: readonly string[]): Promise<string[]> {
+  const rows = await sql.query<{ sha256: string }>(
+    'SELECT DISTINCT sha256 FROM product_image WHERE sha256 = ANY($1::bpchar[])',
+    [sha256s],
+  );
+  return rows.map((r) => r.sha256.trim());
+}

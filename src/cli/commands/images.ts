@@ -10,13 +10,13 @@ export default function register(program: Command): void {
     .description('delete stored files no product image references, and abandoned temporary files')
     .option(
       '--min-age-minutes <n>',
-      'only files older than this (uploads in progress are younger)',
+      'only files older than this (files being written are safe without it: their writer holds their lock)',
       (v) => {
         const n = Number(v);
         if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('a number of minutes ≥ 0');
         return n;
       },
-      10,
+      0,
     )
     .action(async (opts: { minAgeMinutes: number }) => {
       const r = await withDatabase((db, config) =>
