@@ -273,170 +273,176 @@ describe('(b) server killed with SIGKILL during a batch of admin uploads', () =>
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('after a restart: no row without its file, no image without its vector, no orphaned rows, nothing acknowledged lost', async () => {
-    const env = {
+  let db: Database;
+  let env: Record<string, string>;
+  const acknowledged: { id: string; sha256: string; productId: string }[] = [];
+  const at = { uploadsStarted: 0, acknowledgedAtKill: 0, filesAtKill: 0 };
+  let rows: { id: string; sha256: string; byte_size: number; product_id: string }[] = [];
+  const imageDir = () => path.join(dataDir, 'images');
+  const listFiles = () =>
+    fs.existsSync(imageDir())
+      ? (fs.readdirSync(imageDir(), { recursive: true }) as string[]).filter((f) =>
+          fs.statSync(path.join(imageDir(), f)).isFile(),
+        )
+      : [];
+  const ready = (c: Child) =>
+    waitFor('/readyz 200', async () => (await fetch(`${c.url}/readyz`)).status === 200, 60_000, 100);
+
+  afterAll(async () => {
+    await db?.close();
+  });
+
+  it('step 1: 4 admins upload images concurrently; the server is killed (SIGKILL) mid-batch', async () => {
+    env = {
       DATABASE_URL: scratch.url,
       GLIMPSE_DATA_DIR: dataDir,
       GLIMPSE_MODEL: 'test',
       GLIMPSE_RATE_LIMIT_PER_MINUTE: '0',
     };
     child = await spawnServer(env);
-    const ready = (c: Child) =>
-      waitFor('/readyz 200', async () => (await fetch(`${c.url}/readyz`)).status === 200, 60_000, 100);
     await ready(child);
-    const db = await openDatabase({
+    db = await openDatabase({
       databaseUrl: scratch.url,
       dataDir,
       dbPoolSize: 2,
       dbStatementTimeoutMs: 30_000,
       migrateOnStart: false,
     });
-    try {
-      const admin = (await createKey(db.prisma, 'admin', 'fault-b')).key;
-      // distinct noise images (a few hundred KB each, so writes and embeddings take a moment)
-      const images = await Promise.all(
-        Array.from({ length: 48 }, async (_, i) => {
-          const raw = crypto.randomBytes(256 * 256 * 3);
-          const img = sharp(raw, { raw: { width: 256, height: 256, channels: 3 } });
-          return (i % 2 ? img.png() : img.jpeg()).toBuffer();
-        }),
-      );
-      const acknowledged: { id: string; sha256: string; productId: string }[] = [];
-      const started = { n: 0 };
-      let killed = false;
-      const uploader = async (w: number) => {
-        for (let n = 0; n < 12 && !killed; n++) {
-          const c = await post(
-            `${child!.url}/graphql`,
-            `mutation($i: ProductInput!) { createProduct(input: $i) { id } }`,
-            { i: { sku: `K-${w}-${n}`, title: `kill ${w}/${n}` } },
-            admin,
-            10_000,
-          );
-          const pid = (c.body.data?.createProduct as { id?: string } | undefined)?.id;
-          if (!pid) return;
-          const batch = [images[(w * 12 + n) % 48]!, images[(w * 12 + n + 7) % 48]!];
-          const form = new FormData();
-          form.append(
-            'operations',
-            JSON.stringify({
-              query: `mutation($id: ID!, $files: [Upload!]) { addProductImages(productId: $id, files: $files) { images { id sha256 } } }`,
-              variables: { id: pid, files: batch.map(() => null) },
-            }),
-          );
-          form.append(
-            'map',
-            JSON.stringify(Object.fromEntries(batch.map((_, i) => [String(i), [`variables.files.${i}`]]))),
-          );
-          batch.forEach((b, i) => form.append(String(i), new Blob([new Uint8Array(b)]), `${i}.img`));
-          started.n++;
-          try {
-            const res = await fetch(`${child!.url}/graphql`, {
-              method: 'POST',
-              body: form,
-              headers: { authorization: `Bearer ${admin}`, 'apollo-require-preflight': 'true' },
-              signal: AbortSignal.timeout(15_000),
-            });
-            const body = (await res.json()) as {
-              data?: { addProductImages?: { images: { id: string; sha256: string }[] } };
-            };
-            for (const img of body.data?.addProductImages?.images ?? []) acknowledged.push({ ...img, productId: pid });
-          } catch {
-            return; // the connection died with the server: not acknowledged
-          }
-        }
-      };
-      const uploads = Array.from({ length: 4 }, (_, w) => uploader(w));
-      await waitFor('some acknowledged uploads', async () => acknowledged.length >= 12, 60_000, 20);
-      child.proc.kill('SIGKILL');
-      killed = true;
-      await child.exited;
-      await Promise.all(uploads);
-      const atKill = acknowledged.length;
-      const imageDir = path.join(dataDir, 'images');
-      const listFiles = () =>
-        fs.existsSync(imageDir)
-          ? (fs.readdirSync(imageDir, { recursive: true }) as string[]).filter((f) =>
-              fs.statSync(path.join(imageDir, f)).isFile(),
-            )
-          : [];
-      const filesAtKill = listFiles().length;
-
-      // restart on the same database and image directory
-      child = await spawnServer(env);
-      await ready(child);
-
-      const rows = await db.sql.query<{ id: string; sha256: string; byte_size: number; product_id: string }>(
-        'SELECT id::text, sha256::text, byte_size, product_id::text FROM product_image',
-      );
-      const problems: string[] = [];
-      for (const r of rows) {
-        const file = path.join(imageDir, r.sha256.slice(0, 2), r.sha256.slice(2, 4), r.sha256);
-        if (!fs.existsSync(file)) problems.push(`image ${r.id}: file missing`);
-        else {
-          const bytes = fs.readFileSync(file);
-          if (
-            bytes.length !== Number(r.byte_size) ||
-            crypto.createHash('sha256').update(bytes).digest('hex') !== r.sha256
-          )
-            problems.push(`image ${r.id}: file damaged`);
+    const admin = (await createKey(db.prisma, 'admin', 'fault-b')).key;
+    // distinct noise images (a few hundred KB each, so writes and embeddings take a moment)
+    const images = await Promise.all(
+      Array.from({ length: 48 }, async (_, i) => {
+        const raw = crypto.randomBytes(256 * 256 * 3);
+        const img = sharp(raw, { raw: { width: 256, height: 256, channels: 3 } });
+        return (i % 2 ? img.png() : img.jpeg()).toBuffer();
+      }),
+    );
+    let killed = false;
+    const uploader = async (w: number) => {
+      for (let n = 0; n < 12 && !killed; n++) {
+        const c = await post(
+          `${child!.url}/graphql`,
+          `mutation($i: ProductInput!) { createProduct(input: $i) { id } }`,
+          { i: { sku: `K-${w}-${n}`, title: `kill ${w}/${n}` } },
+          admin,
+          10_000,
+        );
+        const pid = (c.body.data?.createProduct as { id?: string } | undefined)?.id;
+        if (!pid) return;
+        const batch = [images[(w * 12 + n) % 48]!, images[(w * 12 + n + 7) % 48]!];
+        const form = new FormData();
+        form.append(
+          'operations',
+          JSON.stringify({
+            query: `mutation($id: ID!, $files: [Upload!]) { addProductImages(productId: $id, files: $files) { images { id sha256 } } }`,
+            variables: { id: pid, files: batch.map(() => null) },
+          }),
+        );
+        form.append(
+          'map',
+          JSON.stringify(Object.fromEntries(batch.map((_, i) => [String(i), [`variables.files.${i}`]]))),
+        );
+        batch.forEach((b, i) => form.append(String(i), new Blob([new Uint8Array(b)]), `${i}.img`));
+        at.uploadsStarted++;
+        try {
+          const res = await fetch(`${child!.url}/graphql`, {
+            method: 'POST',
+            body: form,
+            headers: { authorization: `Bearer ${admin}`, 'apollo-require-preflight': 'true' },
+            signal: AbortSignal.timeout(15_000),
+          });
+          const body = (await res.json()) as {
+            data?: { addProductImages?: { images: { id: string; sha256: string }[] } };
+          };
+          for (const img of body.data?.addProductImages?.images ?? []) acknowledged.push({ ...img, productId: pid });
+        } catch {
+          return; // the connection died with the server: not acknowledged
         }
       }
-      const noVector = await db.sql.query<{ id: string }>(
-        `SELECT i.id::text FROM product_image i WHERE NOT EXISTS (
-           SELECT 1 FROM embedding_768 e JOIN embedding_model m ON m.id = e.model_id AND m.active WHERE e.image_id = i.id)`,
-      );
-      problems.push(...noVector.map((r) => `image ${r.id}: no vector for the active model`));
-      const orphanVectors = await db.sql.query(
-        `SELECT 1 FROM embedding_768 e WHERE NOT EXISTS (SELECT 1 FROM product_image i WHERE i.id = e.image_id)`,
-      );
-      if (orphanVectors.length) problems.push(`${orphanVectors.length} vectors without an image`);
-      const orphanImages = await db.sql.query(
-        `SELECT 1 FROM product_image i WHERE NOT EXISTS (SELECT 1 FROM product p WHERE p.id = i.product_id)`,
-      );
-      if (orphanImages.length) problems.push(`${orphanImages.length} images without a product`);
-      const badPositions = await db.sql.query<{ product_id: string }>(
-        `SELECT product_id::text FROM product_image GROUP BY product_id
-         HAVING min(position) <> 0 OR max(position) <> count(*) - 1 OR count(DISTINCT position) <> count(*)`,
-      );
-      problems.push(...badPositions.map((r) => `product ${r.product_id}: image positions not 0..n-1`));
-      const ids = new Set(rows.map((r) => r.id));
-      problems.push(...acknowledged.filter((a) => !ids.has(a.id)).map((a) => `acknowledged image ${a.id} lost`));
-      // files without a row (written just before the kill, their transaction never committed) and temporary
-      // files of interrupted writes: the restarted server's start-up sweep removes them at once (their writer
-      // is gone, so nobody holds their lock), leaving every referenced file in place
-      const referenced = new Set(rows.map((r) => r.sha256));
-      const orphansLeft = await waitFor(
-        'the start-up sweep',
-        async () => {
-          const left = listFiles().filter((f) => !referenced.has(path.basename(f)));
-          return left.length === 0 ? left : undefined;
-        },
-        15_000,
-      ).catch(() => listFiles().filter((f) => !referenced.has(path.basename(f))));
-      console.log('[faults] (b) SIGKILL during uploads:', {
-        uploadRequestsStarted: started.n,
-        imagesAcknowledgedBeforeKill: atKill,
-        imageRows: rows.length,
-        filesAtKill,
-        orphanFilesAfterRestart: orphansLeft.length,
-        problems,
-      });
-      expect(problems).toEqual([]);
-      expect(rows.length).toBeGreaterThanOrEqual(atKill);
-      expect(orphansLeft).toEqual([]);
-      for (const r of rows) expect(fs.existsSync(imagePath(imageDir, r.sha256)), `file of image ${r.id}`).toBe(true);
-      expect(listFiles().length).toBe(referenced.size);
+    };
+    const uploads = Array.from({ length: 4 }, (_, w) => uploader(w));
+    await waitFor('some acknowledged uploads', async () => acknowledged.length >= 12, 60_000, 20);
+    child.proc.kill('SIGKILL');
+    killed = true;
+    await child.exited;
+    await Promise.all(uploads);
+    at.acknowledgedAtKill = acknowledged.length;
+    at.filesAtKill = listFiles().length;
+    expect(at.acknowledgedAtKill).toBeGreaterThanOrEqual(12);
+  });
 
-      // the restarted server works: a new upload is stored and embedded
-      const after = await post(
-        `${child.url}/graphql`,
-        `{ search(input: { text: "red" }, first: 3) { edges { node { id } } } }`,
-      );
-      expect(after.code).toBeNull();
-    } finally {
-      await db.close();
+  it('step 2: restarted on the same database and image folder, the server gets ready', async () => {
+    child = await spawnServer(env);
+    await ready(child);
+    rows = await db.sql.query('SELECT id::text, sha256::text, byte_size, product_id::text FROM product_image');
+    expect(rows.length).toBeGreaterThanOrEqual(at.acknowledgedAtKill);
+  });
+
+  it('step 3: every image row has its intact file and a vector; no vector, image or position left inconsistent', async () => {
+    const problems: string[] = [];
+    for (const r of rows) {
+      const file = imagePath(imageDir(), r.sha256);
+      if (!fs.existsSync(file)) problems.push(`image ${r.id}: file missing`);
+      else {
+        const bytes = fs.readFileSync(file);
+        if (
+          bytes.length !== Number(r.byte_size) ||
+          crypto.createHash('sha256').update(bytes).digest('hex') !== r.sha256
+        )
+          problems.push(`image ${r.id}: file damaged`);
+      }
     }
+    const noVector = await db.sql.query<{ id: string }>(
+      `SELECT i.id::text FROM product_image i WHERE NOT EXISTS (
+         SELECT 1 FROM embedding_768 e JOIN embedding_model m ON m.id = e.model_id AND m.active WHERE e.image_id = i.id)`,
+    );
+    problems.push(...noVector.map((r) => `image ${r.id}: no vector for the active model`));
+    const orphanVectors = await db.sql.query(
+      `SELECT 1 FROM embedding_768 e WHERE NOT EXISTS (SELECT 1 FROM product_image i WHERE i.id = e.image_id)`,
+    );
+    if (orphanVectors.length) problems.push(`${orphanVectors.length} vectors without an image`);
+    const orphanImages = await db.sql.query(
+      `SELECT 1 FROM product_image i WHERE NOT EXISTS (SELECT 1 FROM product p WHERE p.id = i.product_id)`,
+    );
+    if (orphanImages.length) problems.push(`${orphanImages.length} images without a product`);
+    const badPositions = await db.sql.query<{ product_id: string }>(
+      `SELECT product_id::text FROM product_image GROUP BY product_id
+       HAVING min(position) <> 0 OR max(position) <> count(*) - 1 OR count(DISTINCT position) <> count(*)`,
+    );
+    problems.push(...badPositions.map((r) => `product ${r.product_id}: image positions not 0..n-1`));
+    expect(problems).toEqual([]);
+  });
+
+  it('step 4: every image acknowledged before the kill is there', () => {
+    const ids = new Set(rows.map((r) => r.id));
+    expect(acknowledged.filter((a) => !ids.has(a.id)).map((a) => `acknowledged image ${a.id} lost`)).toEqual([]);
+  });
+
+  it('step 5: the start-up sweep leaves no file without a row (written just before the kill, never committed)', async () => {
+    // their writer is gone, so nobody holds their lock: the restarted server removes them at once, leaving every
+    // referenced file in place
+    const referenced = new Set(rows.map((r) => r.sha256));
+    const orphans = () => listFiles().filter((f) => !referenced.has(path.basename(f)));
+    const left = await waitFor(
+      'the start-up sweep',
+      async () => (orphans().length === 0 ? [] : undefined),
+      15_000,
+    ).catch(() => orphans());
+    console.log('[faults] (b) SIGKILL during uploads:', {
+      ...at,
+      imageRows: rows.length,
+      orphanFilesAfterRestart: left.length,
+    });
+    expect(left).toEqual([]);
+    expect(listFiles().length).toBe(referenced.size);
+  });
+
+  it('step 6: the restarted server answers searches', async () => {
+    const after = await post(
+      `${child!.url}/graphql`,
+      `{ search(input: { text: "red" }, first: 3) { edges { node { id } } } }`,
+    );
+    expect(after.code).toBeNull();
   });
 });
 
