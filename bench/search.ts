@@ -32,7 +32,7 @@ import { loadConfig } from '../src/config.js';
 import { openDatabase, type Database } from '../src/db/index.js';
 import { vectorFromSql, vectorToSql } from '../src/db/vector.js';
 import { Importer } from '../src/catalog/import/importer.js';
-import { rebuildIndex } from '../src/search/index-admin.js';
+import { rebuildIndex } from '../src/catalog/store/vector-index.js';
 import { renderReport } from './search-report.js';
 import { SearchService } from '../src/search/service.js';
 import { inlineSettings, type BuiltQuery } from '../src/search/sql.js';

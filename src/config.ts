@@ -33,6 +33,8 @@ function setting<T extends z.ZodTypeAny>(env: string, schema: T, def: string | u
 
 const dataDirDefault = process.env.GLIMPSE_DATA_DIR ?? path.resolve('.data');
 
+/** Page size of a connection (`search`, `products`) when `first` is not given (docs/api.md). */
+export const DEFAULT_PAGE_SIZE = 20;
 export const settings = {
   // --- server
   port: setting('PORT', int(0, 65535), '4000', 'HTTP port of the GraphQL server.'),

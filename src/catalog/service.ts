@@ -2,7 +2,7 @@
  * The catalog facade the API (and CLI) use: products, images, categories and the model registry over one
  * database. Built once at startup; stateless apart from the registry's memo.
  */
-import type { Config } from '../config.js';
+import { DEFAULT_PAGE_SIZE, type Config } from '../config.js';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import { normaliseFilter, type ProductFilter } from './filter.js';
@@ -69,14 +69,14 @@ export class CatalogService {
     return products.productsBySkus(this.sql, skus);
   }
 
-  /** A page of the catalog; `first` defaults to 20, from 1 to GLIMPSE_MAX_FIRST. */
+  /** A page of the catalog; `first` from 1 to GLIMPSE_MAX_FIRST. */
   listProducts(opts: {
     filter?: ProductFilter | null;
     first?: number | null;
     after?: string | null;
     orderBy?: products.ProductOrder | null;
   }): Promise<products.ProductPage> {
-    const first = opts.first ?? 20;
+    const first = opts.first ?? DEFAULT_PAGE_SIZE;
     const max = this.deps.config.maxFirst;
     if (!Number.isInteger(first) || first < 1 || first > max)
       throw badInput(firstRangeMessage(max), { field: 'first', min: 1, max });

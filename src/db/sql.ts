@@ -30,6 +30,16 @@ export interface Sql {
   session<T>(fn: (s: Sql) => Promise<T>): Promise<T>;
 }
 
+/** A statement built for running and for review (its shape's SQL is committed: src/search/queries/). */
+export interface BuiltQuery {
+  /** name of the shape (file under src/search/queries/) */
+  shape: string;
+  /** run first, in the same transaction: one statement of set_config(..., true) calls, or null */
+  settings: { text: string; params: unknown[] } | null;
+  text: string;
+  params: unknown[];
+}
+
 /** Collects parameters; `add` returns the placeholder ($n). The same value object is never deduplicated. */
 export class Params {
   readonly values: unknown[] = [];

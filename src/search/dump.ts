@@ -15,7 +15,7 @@ import {
   type VectorScan,
 } from './sql.js';
 import { buildFacets } from './facet-sql.js';
-import { buildIndexInfo } from './index-admin.js';
+import { buildIndexInfo } from '../catalog/store/vector-index.js';
 import type { ProductFilter } from './types.js';
 
 const MODEL = 'Xenova/clip-vit-large-patch14';

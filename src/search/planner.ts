@@ -12,7 +12,7 @@
  *    (SEMANTIC with a filter, unless the exact path is disabled); an exact scan that reached its guard → the
  *    index. A plan that is itself a fallback never falls back again.
  */
-import type { VectorIndexInfo } from './index-admin.js';
+import type { VectorIndexInfo } from '../catalog/store/vector-index.js';
 import { IMAGES_PER_HIT, MAX_EF_SEARCH, MAX_PROBES, type VectorScan, type VectorStrategy } from './sql.js';
 import type { SearchConfig } from './types.js';
 

@@ -5,6 +5,7 @@
  * the planner's next plan when a documented re-run applies — and maps rows to hits.
  * It never calls ONNX itself: text goes through the injected `QueryEmbedder`.
  */
+import { DEFAULT_PAGE_SIZE } from '../config.js';
 import { LRUCache } from 'lru-cache';
 import { hasFilter, normaliseFilter } from '../catalog/filter.js';
 import { embeddingTable, isEmbeddingDimension } from '../catalog/store/embeddings.js';
@@ -16,7 +17,7 @@ import { vectorFromSql } from '../db/vector.js';
 import { GlimpseError, badInput, firstRangeMessage, labelled, notFound } from '../errors.js';
 import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor.js';
 import { PRICE_BUCKETS, buildFacets } from './facet-sql.js';
-import { cachedIndexInfo, type VectorIndexInfo } from './index-admin.js';
+import { cachedIndexInfo, type VectorIndexInfo } from '../catalog/store/vector-index.js';
 import {
   exactScanThreshold,
   firstPlan,
@@ -56,7 +57,6 @@ import type {
   SearchResult,
 } from './types.js';
 
-export const DEFAULT_FIRST = 20;
 export const DEFAULT_NEGATIVE_WEIGHT = 0.5;
 const MODES: readonly SearchMode[] = ['SEMANTIC', 'KEYWORD', 'HYBRID'];
 const FACETS: readonly FacetKind[] = ['CATEGORY', 'CATEGORY_TREE', 'BRAND', 'IN_STOCK', 'PRICE'];
@@ -65,7 +65,7 @@ export { MIN_EXACT_SCAN_ROWS } from './planner.js';
 /**
  * The planner's estimate of a filter is kept this long (per service, by statement and parameters): storefront
  * filters repeat, statistics change only with ANALYZE, and a stale estimate costs time, never results (the
- * planner's fallbacks). Like the index information's cache (index-admin.ts), a minute.
+ * planner's fallbacks). Like the index information's cache (src/catalog/store/vector-index.ts), a minute.
  */
 const FILTER_ESTIMATE_TTL_MS = 60_000;
 const FILTER_ESTIMATES = 1000;
@@ -312,7 +312,7 @@ export class SearchService {
     if (!req || typeof req !== 'object') throw badInput('search input is required');
     const mode = req.mode ?? 'SEMANTIC';
     if (!MODES.includes(mode)) throw badInput(`unknown mode ${JSON.stringify(mode)}`, { field: 'mode' });
-    const first = req.first ?? DEFAULT_FIRST;
+    const first = req.first ?? DEFAULT_PAGE_SIZE;
     if (!Number.isInteger(first) || first < 1 || first > this.config.maxFirst)
       throw badInput(firstRangeMessage(this.config.maxFirst), { field: 'first', min: 1, max: this.config.maxFirst });
     const minScore = unitOrNull(req.minScore, 'minScore');

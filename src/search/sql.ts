@@ -24,7 +24,9 @@
  */
 import { embeddingTable } from '../catalog/store/embeddings.js';
 import { filterConditions, type ProductFilter } from '../catalog/filter.js';
-import { Params } from '../db/sql.js';
+import { Params, type BuiltQuery } from '../db/sql.js';
+
+export type { BuiltQuery } from '../db/sql.js';
 import { vectorToSql } from '../db/vector.js';
 import type { FacetKind, SearchMode } from './types.js';
 
@@ -102,15 +104,6 @@ export interface BuildSearchInput {
   /** HYBRID: products kept from each list before fusion, and the fusion constant k */
   fusionWindow?: number;
   rrfK?: number;
-}
-
-export interface BuiltQuery {
-  /** name of the shape (file under src/search/queries/) */
-  shape: string;
-  /** run first, in the same transaction: one statement of set_config(..., true) calls, or null */
-  settings: { text: string; params: unknown[] } | null;
-  text: string;
-  params: unknown[];
 }
 
 const and = (conds: string[], indent = '    '): string =>

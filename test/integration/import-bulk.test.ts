@@ -12,7 +12,7 @@ import { decideBulk } from '../../src/catalog/import/bulk-index.js';
 import { Importer, type ImportSummary } from '../../src/catalog/import/importer.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { vectorToSql } from '../../src/db/vector.js';
-import { tableIndexStatus } from '../../src/search/index-admin.js';
+import { tableIndexStatus } from '../../src/catalog/store/vector-index.js';
 import { unitVector } from '../helpers/catalog-gen.js';
 import { createTestDatabase, DB_KINDS, type TestDatabase } from '../helpers/db.js';
 

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vectorToSql } from '../../src/db/vector.js';
-import { forgetIndexInfo } from '../../src/search/index-admin.js';
+import { forgetIndexInfo } from '../../src/catalog/store/vector-index.js';
 import { MIN_EXACT_SCAN_ROWS, SearchService } from '../../src/search/service.js';
 import type { QueryEmbedder, SearchConfig, SearchRequest, SearchResult } from '../../src/search/types.js';
 import { createTestDatabase, DB_KINDS, type TestDatabase } from '../helpers/db.js';

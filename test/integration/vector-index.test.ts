@@ -1,5 +1,5 @@
 /**
- * The vector index is selectable (src/search/index-admin.ts, `glimpse index`): a rebuild to IVFFlat and back to
+ * The vector index is selectable (src/catalog/store/vector-index.ts, `glimpse index`): a rebuild to IVFFlat and back to
  * HNSW keeps the schema-declared name, and searches detect the index type and still return full pages with the
  * exact ranking's top result — on the PostgreSQL server and on PGlite. A small catalog: 300 products with one
  * image each, 512-d vectors in a few clusters.
@@ -17,7 +17,7 @@ import {
   rebuildIndex,
   tableIndexStatus,
   vectorIndexName,
-} from '../../src/search/index-admin.js';
+} from '../../src/catalog/store/vector-index.js';
 import { SearchService } from '../../src/search/service.js';
 import type { QueryEmbedder, SearchConfig, SearchRequest, SearchResult } from '../../src/search/types.js';
 import { createTestDatabase, DB_KINDS, type TestDatabase } from '../helpers/db.js';

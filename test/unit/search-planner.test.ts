@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { VectorIndexInfo } from '../../src/search/index-admin.js';
+import type { VectorIndexInfo } from '../../src/catalog/store/vector-index.js';
 import {
   EXACT_GUARD_FACTOR,
   MAX_RETRIES,

@@ -12,12 +12,7 @@
  */
 import type { Config } from '../../config.js';
 import type { Sql } from '../../db/index.js';
-import {
-  dropVectorIndex,
-  rebuildIndex,
-  type IndexBuildProgress,
-  type VectorIndexType,
-} from '../../search/index-admin.js';
+import { dropVectorIndex, rebuildIndex, type IndexBuildProgress, type VectorIndexType } from '../store/vector-index.js';
 import { analyzeCatalog, countVectorsUpTo } from '../store/embeddings.js';
 
 /** Files this small gain nothing from a deferred index (a build costs about what their inserts do). */

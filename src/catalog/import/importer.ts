@@ -20,7 +20,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../logger.js';
-import type { IndexBuildProgress } from '../../search/index-admin.js';
+import type { IndexBuildProgress } from '../store/vector-index.js';
 import { ImageStore } from '../image-store.js';
 import { embeddingTable } from '../store/embeddings.js';
 import { LIMITS } from '../validation.js';

@@ -14,7 +14,7 @@ import { ModelRegistry, type ModelRow } from '../../catalog/store/models.js';
 import { Importer, type ImportProgress, type ImportSummary } from '../../catalog/import/importer.js';
 import type { CatalogFormat } from '../../catalog/import/source.js';
 import { createCliLogger } from '../../logger.js';
-import type { IndexBuildProgress } from '../../search/index-admin.js';
+import type { IndexBuildProgress } from '../../catalog/store/vector-index.js';
 
 interface ImportCliOptions {
   images?: string;

@@ -2,7 +2,7 @@
  * `glimpse index status [--dimension N] [--json]` (with the running pgvector version, and a warning when it
  * lacks the HNSW vacuum fix) and
  * `glimpse index rebuild [--dimension 768] --type hnsw|ivfflat [--m 16] [--ef-construction 64] [--lists N]
- *  [--maintenance-work-mem 1GB] [--workers N] [--json]`: the vector index of each embedding table (src/search/index-admin.ts;
+ *  [--maintenance-work-mem 1GB] [--workers N] [--json]`: the vector index of each embedding table (src/catalog/store/vector-index.ts;
  * trade-offs in docs/search.md, "Choosing the index"). A rebuild builds the new index concurrently and swaps it
  * in atomically: searches keep running on the old index until the swap.
  */
@@ -15,7 +15,7 @@ import {
   type VectorIndexDetails,
   type VectorIndexType,
   type VectorTableStatus,
-} from '../../search/index-admin.js';
+} from '../../catalog/store/vector-index.js';
 import { pgvectorVersion, pgvectorWarning } from '../../db/pgvector-version.js';
 import { EMBEDDING_DIMENSIONS, isEmbeddingDimension } from '../../catalog/store/embeddings.js';
 import { withDatabase } from '../database.js';

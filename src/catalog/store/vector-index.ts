@@ -11,9 +11,8 @@
  * reads as a plain index on the column, so swapping HNSW ↔ IVFFlat under the same name is invisible to it.
  * Parameters and trade-offs: docs/search.md ("Choosing the index").
  */
-import type { Sql } from '../db/sql.js';
-import { EMBEDDING_DIMENSIONS, embeddingTable } from '../catalog/store/embeddings.js';
-import type { BuiltQuery } from './sql.js';
+import type { BuiltQuery, Sql } from '../../db/sql.js';
+import { EMBEDDING_DIMENSIONS, embeddingTable } from './embeddings.js';
 
 export type VectorIndexType = 'hnsw' | 'ivfflat';
 export const VECTOR_INDEX_TYPES: readonly VectorIndexType[] = ['hnsw', 'ivfflat'];
