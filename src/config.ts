@@ -364,6 +364,12 @@ export const settings = {
     '5000',
     'How long each server reuses an API key verdict before looking the key up again (0: every request). A revoked key is refused by every replica at most this long after revocation.',
   ),
+  analyticsRetentionDays: setting(
+    'GLIMPSE_ANALYTICS_RETENTION_DAYS',
+    int(0, 3650),
+    '90',
+    'Search analytics (each search: query, filters, result count, latency; clicks from recordClick; nothing personal) are kept this many days; 0: not recorded at all.',
+  ),
   rateLimitPerMinute: setting(
     'GLIMPSE_RATE_LIMIT_PER_MINUTE',
     int(0, 10_000_000),

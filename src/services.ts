@@ -4,6 +4,7 @@
  * constructs services: resolvers receive them through the request scope (src/graphql/resolvers/scope.ts), the
  * CLI builds its own for one command.
  */
+import { AnalyticsService } from './analytics/service.js';
 import { ImageStore } from './catalog/image-store.js';
 import { CatalogService, type ImageEmbedder } from './catalog/index.js';
 import { ReembedRunner } from './catalog/reembed.js';
@@ -50,6 +51,8 @@ export interface GlimpseServices {
   models: ModelSource;
   catalog: CatalogService;
   search: SearchService;
+  /** search analytics (recording off with GLIMPSE_ANALYTICS_RETENTION_DAYS=0) */
+  analytics: AnalyticsService;
   jobs?: JobRunner | undefined;
   /** the loaded embedder; throws MODEL_UNAVAILABLE while none is ready */
   embedder(): ImageEmbedder & QueryEmbedder;
@@ -123,8 +126,22 @@ export function createServices(deps: ServiceDeps): GlimpseServices {
           },
         })
       : (deps.jobs ?? undefined);
+  // searches are recorded on the primary (a write), buffered off the request path
+  const analytics = new AnalyticsService(deps.db.sql, deps.config, log).start();
   const close = async () => {
     await jobs?.close?.();
+    await analytics.close();
   };
-  return { config: deps.config, db: deps.db, log, models: deps.models, catalog, search, jobs, embedder, close };
+  return {
+    config: deps.config,
+    db: deps.db,
+    log,
+    models: deps.models,
+    catalog,
+    search,
+    analytics,
+    jobs,
+    embedder,
+    close,
+  };
 }

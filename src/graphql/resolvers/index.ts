@@ -33,7 +33,7 @@ interface SearchEdgeValue {
   keywordRank: number | null;
 }
 
-async function toSearchConnection(ctx: Ctx, result: SearchResult) {
+async function toSearchConnection(ctx: Ctx, result: SearchResult, searchId: string | null = null) {
   const { loaders } = scopeOf(ctx);
   const nodes = await Promise.all(result.hits.map((h) => loaders.product.load(h.productId)));
   const edges: SearchEdgeValue[] = [];
@@ -57,6 +57,7 @@ async function toSearchConnection(ctx: Ctx, result: SearchResult) {
     totalCountExact: result.totalCountExact ?? true,
     model: result.modelId,
     textModel: result.textModel,
+    searchId,
   };
 }
 
@@ -75,6 +76,16 @@ interface SearchInputArg {
   minScore?: number | null;
   relativeCutoff?: number | null;
   facets?: SearchRequest['facets'];
+}
+
+/** What a search's query was made of (analytics). */
+function queryKinds(req: SearchRequest): string[] {
+  const kinds: string[] = [];
+  if (req.text) kinds.push('text');
+  if (req.image) kinds.push('image');
+  if (req.vector) kinds.push('vector');
+  if (req.productId || req.imageId) kinds.push('product');
+  return kinds;
 }
 
 function jobView(j: JobRecord) {
@@ -100,7 +111,7 @@ export const resolvers = {
       info?: GraphQLResolveInfo,
     ) {
       requireReader(ctx);
-      const { search } = scopeOf(ctx);
+      const { search, services } = scopeOf(ctx);
       const input = args.input ?? {};
       if (input.vector != null) requireRole(ctx, 'admin');
       const image = input.image != null ? await readUpload(input.image, ctx.config.maxImageBytes, 'input.image') : null;
@@ -123,7 +134,21 @@ export const resolvers = {
         first: args.first ?? null,
         after: args.after ?? null,
       };
-      return toSearchConnection(ctx, await search.search(req));
+      const started = performance.now();
+      const result = await search.search(req);
+      // page 1 is the search; later pages (a cursor) belong to it
+      const searchId =
+        args.after == null
+          ? services.analytics.recordSearch({
+              query: [req.text, req.negativeText && `-${req.negativeText}`].filter(Boolean).join(' ') || null,
+              mode: req.mode ?? 'SEMANTIC',
+              kinds: queryKinds(req),
+              filters: req.filter ?? {},
+              resultCount: result.totalCount ?? result.hits.length,
+              latencyMs: performance.now() - started,
+            })
+          : null;
+      return toSearchConnection(ctx, result, searchId);
     },
 
     async product(_: unknown, args: { id?: string | null; sku?: string | null }, ctx: Ctx) {
@@ -197,6 +222,20 @@ export const resolvers = {
       return catalog.models.list();
     },
 
+    async searchAnalytics(_: unknown, args: { days?: number | null; first?: number | null }, ctx: Ctx) {
+      requireRole(ctx, 'admin');
+      const report = await scopeOf(ctx).services.analytics.report(args);
+      const withRate = (q: { searches: number; clickedSearches: number }) => ({
+        ...q,
+        clickThroughRate: q.searches ? q.clickedSearches / q.searches : 0,
+      });
+      return {
+        ...report,
+        topQueries: report.topQueries.map(withRate),
+        zeroResultQueries: report.zeroResultQueries.map(withRate),
+      };
+    },
+
     async job(_: unknown, args: { id: string }, ctx: Ctx) {
       requireRole(ctx, 'admin');
       const j = await scopeOf(ctx).catalog.job(parseId(args.id));
@@ -205,6 +244,12 @@ export const resolvers = {
   },
 
   Mutation: {
+    recordClick(_: unknown, args: { searchId: string; productId: string; position: number }, ctx: Ctx) {
+      requireReader(ctx);
+      scopeOf(ctx).services.analytics.recordClick(args);
+      return true;
+    },
+
     async createProduct(_: unknown, args: { input: ProductInput }, ctx: Ctx) {
       requireRole(ctx, 'admin');
       const row = await scopeOf(ctx).catalog.createProduct(args.input);
