@@ -5,6 +5,7 @@
  */
 import {
   buildActiveModel,
+  buildVocabulary,
   buildEstimate,
   buildFilterEstimate,
   buildImageVector,
@@ -173,6 +174,10 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
   {
     description: 'The active model (vector-only queries while no embedder is loaded).',
     build: () => buildActiveModel(),
+  },
+  {
+    description: 'The vocabulary of titles and brands for "did you mean" (cached a few minutes by the service).',
+    build: () => buildVocabulary(200_000),
   },
 ];
 

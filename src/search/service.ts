@@ -17,6 +17,7 @@ import { vectorFromSql } from '../db/vector.js';
 import { GlimpseError, badInput, firstRangeMessage, labelled, notFound } from '../errors.js';
 import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor.js';
 import { PRICE_BUCKETS, buildFacets } from './facet-sql.js';
+import { SpellingSuggester } from './spelling.js';
 import { cachedIndexInfo, type VectorIndexInfo } from '../catalog/store/vector-index.js';
 import {
   exactScanThreshold,
@@ -140,6 +141,7 @@ interface PreparedSearch {
 
 export class SearchService {
   private readonly embedder: EmbedderProvider;
+  private readonly spelling: SpellingSuggester;
   /** planned product rows of a filter-estimate statement (its text and parameters as the key); boxed: null too */
   private readonly filterEstimates = new LRUCache<string, { rows: number | null }>({
     max: FILTER_ESTIMATES,
@@ -152,10 +154,33 @@ export class SearchService {
     embedder: EmbedderProvider | QueryEmbedder | null = null,
   ) {
     this.embedder = typeof embedder === 'function' ? embedder : () => embedder;
+    this.spelling = new SpellingSuggester(sql);
   }
 
   /** Runs a search; throws GlimpseError (BAD_USER_INPUT, NOT_FOUND, MODEL_UNAVAILABLE). */
   async search(req: SearchRequest): Promise<SearchResult> {
+    return this.withSpelling(req, await this.searchOnce(req));
+  }
+
+  /**
+   * "Did you mean" on a first page with text: computed when asked (`suggest`), and for a KEYWORD search that
+   * found nothing, which is answered for the corrected text instead when that finds something.
+   */
+  private async withSpelling(req: SearchRequest, result: SearchResult): Promise<SearchResult> {
+    const text = typeof req.text === 'string' ? req.text.trim() : '';
+    if (!text || req.after) return result;
+    const nothing = (req.mode ?? 'SEMANTIC') === 'KEYWORD' && result.hits.length === 0;
+    if (!nothing && !req.suggest) return result;
+    const suggestion = await this.spelling.suggest(text);
+    if (!suggestion) return result;
+    if (nothing) {
+      const corrected = await this.searchOnce({ ...req, text: suggestion });
+      if (corrected.hits.length) return { ...corrected, didYouMean: suggestion, correctedQuery: suggestion };
+    }
+    return { ...result, didYouMean: suggestion };
+  }
+
+  private async searchOnce(req: SearchRequest): Promise<SearchResult> {
     const p = await this.prepare(req);
     if (p.empty) return emptyResult(p);
     // database time only: query embedding happened in prepare (glimpse_embedding_duration_seconds)

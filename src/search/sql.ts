@@ -187,6 +187,21 @@ export function buildActiveModel(): BuiltQuery {
   };
 }
 
+/**
+ * The catalog's vocabulary for "did you mean" (./spelling.ts): the words of titles and brands (the `simple`
+ * configuration: lower case, no stemming, no stop words removed) with the number of products using each,
+ * the most used first, at most `limit`.
+ */
+export function buildVocabulary(limit: number): BuiltQuery {
+  const params = new Params();
+  const text = `SELECT word, ndoc::int AS products
+FROM ts_stat($$SELECT to_tsvector('simple', p.title || ' ' || coalesce(p.brand, '')) FROM product p$$)
+WHERE length(word) BETWEEN 2 AND 40 AND word ~ '^[[:alpha:]]+$'
+ORDER BY ndoc DESC, word
+LIMIT ${params.add(limit, 'int')}`;
+  return { shape: 'vocabulary', settings: null, text, params: params.values };
+}
+
 /** `x` rounded into [min, max]: pgvector's ranges, never a default. */
 const within = (x: number, min: number, max: number): number => Math.max(min, Math.min(max, Math.round(x)));
 

@@ -51,6 +51,8 @@ export interface SearchInput {
   facets?: readonly FacetKind[] | null;
   /** count the matches (SearchResult.totalCount); the API sets it when `totalCount` is selected */
   total?: boolean | null;
+  /** correct the text's unknown words (SearchResult.didYouMean); the API sets it when `didYouMean` is selected */
+  suggest?: boolean | null;
 }
 
 /** One search call: the input plus connection arguments. */
@@ -169,6 +171,10 @@ export interface SearchResult {
   modelId: string | null;
   /** the text model that embedded the query text (null when no text was embedded) */
   textModel: string | null;
+  /** the text with its unknown words corrected from the catalog's vocabulary (./spelling.ts), when asked or needed */
+  didYouMean?: string | null;
+  /** a KEYWORD search that found nothing answered for this corrected text instead */
+  correctedQuery?: string | null;
   plan: SearchPlan;
 }
 

@@ -57,6 +57,8 @@ async function toSearchConnection(ctx: Ctx, result: SearchResult, searchId: stri
     totalCountExact: result.totalCountExact ?? true,
     model: result.modelId,
     textModel: result.textModel,
+    didYouMean: result.didYouMean ?? null,
+    correctedQuery: result.correctedQuery ?? null,
     searchId,
   };
 }
@@ -131,6 +133,7 @@ export const resolvers = {
         relativeCutoff: input.relativeCutoff ?? null,
         facets: input.facets ?? null,
         total: selectsField(info, 'totalCount'),
+        suggest: selectsField(info, 'didYouMean'),
         first: args.first ?? null,
         after: args.after ?? null,
       };
