@@ -48,3 +48,23 @@ export class Params {
     return `$${this.values.length}${cast ? `::${cast}` : ''}`;
   }
 }
+
+/**
+ * The SET list of an UPDATE: `set` adds `column = $n` with its parameter (after those already in `params`, e.g.
+ * the row's id as $1); `raw` adds an assignment without one (`updated_at = now()`).
+ */
+export class Assignments {
+  readonly list: string[] = [];
+  constructor(readonly params: Params) {}
+  set(column: string, value: unknown, cast?: string): this {
+    this.list.push(`${column} = ${this.params.add(value, cast)}`);
+    return this;
+  }
+  raw(assignment: string): this {
+    this.list.push(assignment);
+    return this;
+  }
+  toString(): string {
+    return this.list.join(', ');
+  }
+}

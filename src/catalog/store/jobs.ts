@@ -5,6 +5,7 @@
  * can be resumed (a kill -9 leaves it `running`).
  */
 import type { Sql } from '../../db/index.js';
+import { Assignments, Params } from '../../db/sql.js';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export type JobKind = 'import' | 'reembed';
@@ -84,27 +85,21 @@ export interface JobPatch {
 
 /** Updates a job; run it on the transaction that writes the rows the cursor stands for. */
 export async function updateJob(sql: Sql, id: string, patch: JobPatch): Promise<void> {
-  const sets: string[] = ['updated_at = now()'];
-  const params: unknown[] = [id];
-  const set = (col: string, v: unknown, cast = '') => {
-    params.push(v);
-    sets.push(`${col} = $${params.length}${cast}`);
-  };
+  const params = new Params();
+  const idParam = params.add(id, 'uuid');
+  const sets = new Assignments(params).raw('updated_at = now()');
   if (patch.state !== undefined) {
-    set('state', patch.state);
-    if (patch.state === 'running') sets.push('started_at = COALESCE(started_at, now())', 'finished_at = NULL');
+    sets.set('state', patch.state);
+    if (patch.state === 'running') sets.raw('started_at = COALESCE(started_at, now())').raw('finished_at = NULL');
     if (patch.state === 'succeeded' || patch.state === 'failed' || patch.state === 'cancelled')
-      sets.push('finished_at = now()');
+      sets.raw('finished_at = now()');
   }
-  if (patch.modelId !== undefined) set('model_id', patch.modelId);
-  if (patch.done !== undefined) set('done', patch.done);
-  if (patch.total !== undefined) set('total', patch.total);
-  if (patch.failed !== undefined) set('failed', patch.failed);
-  if (patch.cursor !== undefined) set('cursor', patch.cursor);
-  if (patch.error !== undefined) set('error', patch.error);
-  if (patch.params !== undefined) {
-    params.push(JSON.stringify(patch.params));
-    sets.push(`params = params || $${params.length}::jsonb`);
-  }
-  await sql.query(`UPDATE job SET ${sets.join(', ')} WHERE id = $1::uuid`, params);
+  if (patch.modelId !== undefined) sets.set('model_id', patch.modelId);
+  if (patch.done !== undefined) sets.set('done', patch.done);
+  if (patch.total !== undefined) sets.set('total', patch.total);
+  if (patch.failed !== undefined) sets.set('failed', patch.failed);
+  if (patch.cursor !== undefined) sets.set('cursor', patch.cursor);
+  if (patch.error !== undefined) sets.set('error', patch.error);
+  if (patch.params !== undefined) sets.raw(`params = params || ${params.add(JSON.stringify(patch.params), 'jsonb')}`);
+  await sql.query(`UPDATE job SET ${sets} WHERE id = ${idParam}`, params.values);
 }

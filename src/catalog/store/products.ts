@@ -4,7 +4,7 @@
  * on sku surfaces as the database error for the caller to name.
  */
 import type { Sql } from '../../db/index.js';
-import { Params } from '../../db/sql.js';
+import { Assignments, Params } from '../../db/sql.js';
 import { filterConditions, type ProductFilter } from '../filter.js';
 import type { ProductFields } from '../validation.js';
 
@@ -82,28 +82,25 @@ export async function insertProduct(sql: Sql, f: ProductFields, textSearchConfig
 
 /** Sets the given fields (and updated_at); null when there is no such product. */
 export async function updateProductFields(sql: Sql, id: string, f: Partial<ProductFields>): Promise<ProductRow | null> {
-  const sets: string[] = [];
-  const params: unknown[] = [id];
-  const set = (col: string, v: unknown, cast = '') => {
-    params.push(v);
-    sets.push(`${col} = $${params.length}${cast}`);
-  };
-  if (f.sku !== undefined) set('sku', f.sku);
-  if (f.title !== undefined) set('title', f.title);
-  if (f.description !== undefined) set('description', f.description);
-  if (f.brand !== undefined) set('brand', f.brand);
-  if (f.category !== undefined) set('category', f.category);
+  const params = new Params();
+  const idParam = params.add(id, 'uuid');
+  const sets = new Assignments(params);
+  if (f.sku !== undefined) sets.set('sku', f.sku);
+  if (f.title !== undefined) sets.set('title', f.title);
+  if (f.description !== undefined) sets.set('description', f.description);
+  if (f.brand !== undefined) sets.set('brand', f.brand);
+  if (f.category !== undefined) sets.set('category', f.category);
   if (f.price !== undefined) {
-    set('price', f.price?.amount ?? null, '::numeric');
-    set('currency', f.price?.currency ?? null);
+    sets.set('price', f.price?.amount ?? null, 'numeric');
+    sets.set('currency', f.price?.currency ?? null);
   }
-  if (f.inStock !== undefined) set('in_stock', f.inStock);
-  if (f.tags !== undefined) set('tags', f.tags, '::text[]');
-  if (f.attributes !== undefined) set('attributes', JSON.stringify(f.attributes), '::jsonb');
-  sets.push('updated_at = now()');
+  if (f.inStock !== undefined) sets.set('in_stock', f.inStock);
+  if (f.tags !== undefined) sets.set('tags', f.tags, 'text[]');
+  if (f.attributes !== undefined) sets.set('attributes', JSON.stringify(f.attributes), 'jsonb');
+  sets.raw('updated_at = now()');
   const rows = await sql.query<ProductRow>(
-    `UPDATE product AS p SET ${sets.join(', ')} WHERE p.id = $1::uuid RETURNING ${PRODUCT_COLUMNS}`,
-    params,
+    `UPDATE product AS p SET ${sets} WHERE p.id = ${idParam} RETURNING ${PRODUCT_COLUMNS}`,
+    params.values,
   );
   return rows[0] ?? null;
 }
