@@ -91,10 +91,11 @@ export interface Page {
   server: { db: number; embed: number; total: number; strategy: string };
 }
 
-const SEARCH = `query Search($input: SearchInput!, $first: Int, $after: String) {
+/** The search page query; `extra`: more of SearchConnection to select (facets, totalCount, didYouMean …). */
+const searchQuery = (extra = '') => `query Search($input: SearchInput!, $first: Int, $after: String) {
   search(input: $input, first: $first, after: $after) {
     edges { node { sku } }
-    pageInfo { hasNextPage endCursor }
+    pageInfo { hasNextPage endCursor }${extra ? `\n    ${extra}` : ''}
   }
 }`;
 
@@ -145,9 +146,14 @@ export function searchClient(url: string, key: string, sockets = 16) {
       req.end(body);
     });
   return {
-    /** one search page; throws on any GraphQL error */
-    async search(input: Record<string, unknown>, first: number, after: string | null = null): Promise<Page> {
-      const body = JSON.stringify({ query: SEARCH, variables: { input, first, after } });
+    /** one search page (`extra`: more fields of the connection to select); throws on any GraphQL error */
+    async search(
+      input: Record<string, unknown>,
+      first: number,
+      after: string | null = null,
+      extra = '',
+    ): Promise<Page> {
+      const body = JSON.stringify({ query: searchQuery(extra), variables: { input, first, after } });
       const t = performance.now();
       const res = await post(body);
       const parsed = JSON.parse(res.text) as {

@@ -1262,6 +1262,33 @@ async function httpSection(ctx: Ctx, databaseUrl: string): Promise<Record<string
     };
     log(cachedText);
 
+    // what the storefront's extras cost over HTTP, interleaved per query against the plain page (analytics are
+    // in every row: each search is recorded, written once a second in the background)
+    const EXTRAS: { name: string; extra: string }[] = [
+      { name: 'plain page', extra: '' },
+      {
+        name: '+ all facets',
+        extra:
+          'facets { categories { value count } brands { value count } inStock { value count } price { min max count } }',
+      },
+      { name: '+ totalCount', extra: 'totalCount totalCountExact' },
+      { name: '+ didYouMean', extra: 'didYouMean' },
+    ];
+    const extras: Record<string, unknown>[] = [];
+    for (const f of [FILTERS[0]!, FILTERS.find((x) => x.name === '10%')!]) {
+      const ms = EXTRAS.map(() => [] as number[]);
+      for (const e of EXTRAS) await client.search(vectorInput(f, 0), 10, null, e.extra);
+      for (let q = 0; q < Q; q++)
+        for (const [i, e] of EXTRAS.entries())
+          ms[i]!.push((await client.search(vectorInput(f, q), 10, null, e.extra)).ms);
+      const base = pct(ms[0]!, 50);
+      for (const [i, e] of EXTRAS.entries()) {
+        const row = { filter: f.name, selection: e.name, http: lat(ms[i]!), vsPlainP50: r2(pct(ms[i]!, 50) / base) };
+        log('http extras', row);
+        extras.push(row);
+      }
+    }
+
     // throughput: the unfiltered vector search, 1 client and CLIENTS concurrent (2 × Q requests each)
     const throughput: Record<string, unknown>[] = [];
     for (const clients of [1, CLIENTS]) {
@@ -1277,6 +1304,7 @@ async function httpSection(ctx: Ctx, databaseUrl: string): Promise<Record<string
         `${arg('server-log-level', 'info')}; embedder = the benchmark's query vectors)`,
       rows,
       cachedText,
+      extras,
       throughput,
       concurrencyGain: r2((throughput[1]!.qps as number) / single),
     };
