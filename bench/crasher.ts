@@ -73,14 +73,10 @@ interface Answer {
   data: Record<string, unknown> | undefined;
 }
 
-async function gql(url: string, key: string, query: string, variables: Record<string, unknown> = {}): Promise<Answer> {
+/** POSTs to /graphql; a transport failure (server down) is an answer with status 0, never thrown. */
+async function post(url: string, init: { body: string | FormData; headers: Record<string, string> }): Promise<Answer> {
   try {
-    const res = await fetch(`${url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query, variables }),
-      signal: AbortSignal.timeout(20_000),
-    });
+    const res = await fetch(`${url}/graphql`, { method: 'POST', ...init, signal: AbortSignal.timeout(20_000) });
     const body = (await res.json()) as {
       data?: Record<string, unknown>;
       errors?: { extensions?: { code?: string } }[];
@@ -91,7 +87,13 @@ async function gql(url: string, key: string, query: string, variables: Record<st
   }
 }
 
-async function upload(url: string, key: string, productId: string, png: Buffer): Promise<Answer> {
+const gql = (url: string, key: string, query: string, variables: Record<string, unknown> = {}) =>
+  post(url, {
+    body: JSON.stringify({ query, variables }),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+  });
+
+function upload(url: string, key: string, productId: string, png: Buffer): Promise<Answer> {
   const form = new FormData();
   form.append(
     'operations',
@@ -102,21 +104,7 @@ async function upload(url: string, key: string, productId: string, png: Buffer):
   );
   form.append('map', JSON.stringify({ 0: ['variables.files.0'] }));
   form.append('0', new Blob([new Uint8Array(png)], { type: 'image/png' }), 'c.png');
-  try {
-    const res = await fetch(`${url}/graphql`, {
-      method: 'POST',
-      body: form,
-      headers: { authorization: `Bearer ${key}`, 'apollo-require-preflight': 'true' },
-      signal: AbortSignal.timeout(20_000),
-    });
-    const body = (await res.json()) as {
-      data?: Record<string, unknown>;
-      errors?: { extensions?: { code?: string } }[];
-    };
-    return { status: res.status, code: body.errors?.[0]?.extensions?.code ?? null, data: body.data };
-  } catch (err) {
-    return { status: 0, code: `CLIENT:${(err as Error).name}`, data: undefined };
-  }
+  return post(url, { body: form, headers: { authorization: `Bearer ${key}`, 'apollo-require-preflight': 'true' } });
 }
 
 const filesUnder = (dir: string): string[] =>
