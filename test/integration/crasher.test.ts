@@ -12,8 +12,8 @@ describe('crasher (short)', () => {
     const report = await runCrasher({
       seconds: 40,
       clients: 4,
-      minKillMs: 6_000,
-      maxKillMs: 10_000,
+      minKillMs: 4_000,
+      maxKillMs: 8_000,
       log: (line) => console.log(line),
     });
     console.log('[crasher]', JSON.stringify(report));
