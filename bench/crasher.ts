@@ -35,6 +35,8 @@ export interface CrasherOptions {
   /** server SIGKILLs come every minKillMs..maxKillMs */
   minKillMs: number;
   maxKillMs: number;
+  /** go on past `seconds` (up to twice as long) until the server was killed this often: a slow machine's starts */
+  minServerKills?: number;
   log?: (line: string) => void;
 }
 
@@ -73,14 +75,10 @@ interface Answer {
   data: Record<string, unknown> | undefined;
 }
 
-async function gql(url: string, key: string, query: string, variables: Record<string, unknown> = {}): Promise<Answer> {
+/** POSTs to /graphql; a transport failure (server down) is an answer with status 0, never thrown. */
+async function post(url: string, init: { body: string | FormData; headers: Record<string, string> }): Promise<Answer> {
   try {
-    const res = await fetch(`${url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query, variables }),
-      signal: AbortSignal.timeout(20_000),
-    });
+    const res = await fetch(`${url}/graphql`, { method: 'POST', ...init, signal: AbortSignal.timeout(20_000) });
     const body = (await res.json()) as {
       data?: Record<string, unknown>;
       errors?: { extensions?: { code?: string } }[];
@@ -91,7 +89,13 @@ async function gql(url: string, key: string, query: string, variables: Record<st
   }
 }
 
-async function upload(url: string, key: string, productId: string, png: Buffer): Promise<Answer> {
+const gql = (url: string, key: string, query: string, variables: Record<string, unknown> = {}) =>
+  post(url, {
+    body: JSON.stringify({ query, variables }),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+  });
+
+function upload(url: string, key: string, productId: string, png: Buffer): Promise<Answer> {
   const form = new FormData();
   form.append(
     'operations',
@@ -102,21 +106,7 @@ async function upload(url: string, key: string, productId: string, png: Buffer):
   );
   form.append('map', JSON.stringify({ 0: ['variables.files.0'] }));
   form.append('0', new Blob([new Uint8Array(png)], { type: 'image/png' }), 'c.png');
-  try {
-    const res = await fetch(`${url}/graphql`, {
-      method: 'POST',
-      body: form,
-      headers: { authorization: `Bearer ${key}`, 'apollo-require-preflight': 'true' },
-      signal: AbortSignal.timeout(20_000),
-    });
-    const body = (await res.json()) as {
-      data?: Record<string, unknown>;
-      errors?: { extensions?: { code?: string } }[];
-    };
-    return { status: res.status, code: body.errors?.[0]?.extensions?.code ?? null, data: body.data };
-  } catch (err) {
-    return { status: 0, code: `CLIENT:${(err as Error).name}`, data: undefined };
-  }
+  return post(url, { body: form, headers: { authorization: `Bearer ${key}`, 'apollo-require-preflight': 'true' } });
 }
 
 const filesUnder = (dir: string): string[] =>
@@ -230,6 +220,7 @@ export async function runCrasher(opts: CrasherOptions): Promise<CrasherReport> {
     let ok = 0;
     const started = Date.now();
     const end = started + opts.seconds * 1000;
+    const hardEnd = started + opts.seconds * 2000;
     let stopping = false;
     let seq = 0;
     let lastStatus = 200;
@@ -252,7 +243,7 @@ export async function runCrasher(opts: CrasherOptions): Promise<CrasherReport> {
       return live[Math.floor(Math.random() * live.length)];
     };
     const worker = async (w: number) => {
-      while (!stopping && Date.now() < end) {
+      while (!stopping) {
         const url = server!.url;
         const roll = Math.random();
         const n = seq++;
@@ -263,7 +254,10 @@ export async function runCrasher(opts: CrasherOptions): Promise<CrasherReport> {
           if (note('create', a)) acked.products.add(String((a.data!.createProduct as { id: string }).id).toLowerCase());
         } else if (roll < 0.5) {
           const id = randomLive();
-          if (!id) continue;
+          if (!id) {
+            await sleep(10); // no product yet: let the creates run
+            continue;
+          }
           const png = await sharp(crypto.randomBytes(48 * 48 * 3), { raw: { width: 48, height: 48, channels: 3 } })
             .png()
             .toBuffer();
@@ -273,7 +267,10 @@ export async function runCrasher(opts: CrasherOptions): Promise<CrasherReport> {
               acked.images.set(img.id.toLowerCase(), id);
         } else if (roll < 0.58) {
           const id = randomLive();
-          if (!id) continue;
+          if (!id) {
+            await sleep(10); // no product yet: let the creates run
+            continue;
+          }
           const a = await gql(
             url,
             admin,
@@ -285,7 +282,10 @@ export async function runCrasher(opts: CrasherOptions): Promise<CrasherReport> {
           if (note('update', a)) acked.updates++;
         } else if (roll < 0.62) {
           const id = randomLive();
-          if (!id) continue;
+          if (!id) {
+            await sleep(10); // no product yet: let the creates run
+            continue;
+          }
           acked.deleteSent.add(id);
           const a = await gql(url, admin, `mutation($id: ID!) { deleteProduct(id: $id) }`, { id });
           if (note('delete', a) && a.data!.deleteProduct === true) acked.deleted.add(id);
@@ -319,9 +319,11 @@ export async function runCrasher(opts: CrasherOptions): Promise<CrasherReport> {
     let serverKills = 0;
     let postgresRestarts = 0;
     const pgRestartAt = started + (opts.seconds * 1000) / 2;
-    while (Date.now() < end) {
+    const enough = () => serverKills >= (opts.minServerKills ?? 0);
+    const over = () => (Date.now() >= end && enough()) || Date.now() >= hardEnd;
+    while (!over()) {
       const wait = opts.minKillMs + Math.random() * (opts.maxKillMs - opts.minKillMs);
-      const until = Math.min(end, Date.now() + wait);
+      const until = Math.min(enough() ? end : hardEnd, Date.now() + wait);
       while (Date.now() < until) {
         if (!postgresRestarts && Date.now() >= pgRestartAt) {
           pgc.restartImmediately();
@@ -330,7 +332,7 @@ export async function runCrasher(opts: CrasherOptions): Promise<CrasherReport> {
         }
         await sleep(100);
       }
-      if (Date.now() >= end) break;
+      if (over()) break;
       server.proc.kill('SIGKILL');
       await server.exited;
       countSwept(server.output());
@@ -358,7 +360,13 @@ export async function runCrasher(opts: CrasherOptions): Promise<CrasherReport> {
     const checks = await check(db, imageDir, acked);
     countSwept(server.output());
     const report: CrasherReport = {
-      options: { seconds: opts.seconds, clients: opts.clients, minKillMs: opts.minKillMs, maxKillMs: opts.maxKillMs },
+      options: {
+        seconds: opts.seconds,
+        clients: opts.clients,
+        minKillMs: opts.minKillMs,
+        maxKillMs: opts.maxKillMs,
+        minServerKills: opts.minServerKills ?? 0,
+      },
       seconds: (Date.now() - started) / 1000,
       serverKills,
       postgresRestarts,

@@ -229,6 +229,8 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
   app.use((req: Request, _res: Response, next: NextFunction) => {
     requestStore.run({ requestId: String(req.id), log: req.log }, next);
   });
+  // every route: a body nobody reads (a 404, a refused upload being drained) must not trickle in forever either
+  app.use(bodyDeadline({ timeoutMs: config.bodyTimeoutMs, minRate: config.bodyMinRate }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -248,7 +250,6 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
   const jsonBody = express.json({ limit: config.maxBodyBytes });
   app.use(
     '/graphql',
-    bodyDeadline({ timeoutMs: config.bodyTimeoutMs, minRate: config.bodyMinRate }),
     authMiddleware(verifier, { requireReadKey: config.requireReadKey, limiter }),
     async (req: Request, res: Response, next: NextFunction) => {
       if (!req.is('multipart/form-data')) return jsonBody(req, res, next);

@@ -145,6 +145,9 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   }
 
   const httpServer = http.createServer(glimpse.app);
+  // Bodies are bounded by rate, not by a fixed time (src/http/body-deadline.ts): Node's 300 s requestTimeout would
+  // cut a large upload on a slow but steady link with an untyped 408. Headers stay bounded by headersTimeout.
+  httpServer.requestTimeout = 0;
   try {
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);

@@ -52,9 +52,13 @@ export function bodyDeadline(limits: BodyDeadline) {
       res.once('finish', () => setTimeout(() => socket.destroy(), CLOSE_AFTER_MS).unref());
     }, CHECK_EVERY_MS);
     timer.unref();
-    const stop = () => clearInterval(timer);
+    // not the response's end: a body can go on arriving after the answer (a 404, a refused upload being drained)
+    const stop = () => {
+      clearInterval(timer);
+      socket.off('close', stop);
+    };
     req.once('end', stop);
-    res.once('close', stop);
+    socket.once('close', stop);
     next();
   };
 }

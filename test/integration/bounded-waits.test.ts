@@ -1,7 +1,7 @@
 /**
  * Waits on PostgreSQL are bounded, so a stuck database answers SERVICE_UNAVAILABLE (with Retry-After) within
  * seconds instead of holding requests, connections and memory:
- * - a lock held on `product` (an operator's `LOCK TABLE`, a migration): statements give up after
+ * - a lock held on `product` for 30 s (an operator's `LOCK TABLE`, a migration): statements give up after
  *   GLIMPSE_DB_LOCK_TIMEOUT_MS, requests queued for a pooled connection after the pool's connect timeout, and
  *   the backends waiting on the lock never outnumber the pool;
  * - PostgreSQL at `max_connections` (its own cluster in a temp dir with a low limit, never the shared one):
@@ -64,7 +64,7 @@ describe('a lock held on product', () => {
     await srv?.close();
   });
 
-  it('mutations and reads fail with SERVICE_UNAVAILABLE after the lock timeout, waiters never exceed the pool', async () => {
+  it('held 30 s: mutations and reads fail with SERVICE_UNAVAILABLE after the lock timeout, waiters never exceed the pool', async () => {
     srv = await startTestServer({
       models: 'none',
       config: { dbLockTimeoutMs: 1000, dbPoolSize: 4, rateLimitPerMinute: 0 },
@@ -92,9 +92,9 @@ describe('a lock held on product', () => {
           await new Promise((r) => setTimeout(r, 50));
         }
       })();
-      // three waves of 16 writes and 4 searches at once, while the lock is held
+      // waves of 16 writes and 4 searches at once, for the 30 s the lock is held
       const outcomes: Outcome[] = [];
-      for (let wave = 0; wave < 3; wave++) {
+      for (let wave = 0; Date.now() - lockedAt < 30_000; wave++) {
         outcomes.push(
           ...(await Promise.all([
             ...Array.from({ length: 16 }, (_, i) => post(srv.graphqlUrl, write(`L-${wave}-${i}`), admin)),
@@ -115,6 +115,7 @@ describe('a lock held on product', () => {
       // 20 requests on 4 connections: 5 rounds of the 1 s lock timeout at most, or the pool's 5 s connect wait
       expectUnavailable(outcomes, 7_500);
       expect(Math.min(...outcomes.map((o) => o.ms))).toBeGreaterThanOrEqual(900); // they did wait for the lock
+      expect(heldMs).toBeGreaterThanOrEqual(30_000);
       expect(maxWaiting).toBeGreaterThan(0);
       expect(maxWaiting).toBeLessThanOrEqual(4);
     } finally {

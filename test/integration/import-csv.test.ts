@@ -161,6 +161,37 @@ describe('CSV import of malformed rows', () => {
     expect(rejects.map(brief)).toEqual([{ record: 3, line: 6, sku: 'M-3', code: 'PARSE_ERROR' }]);
   });
 
+  it('a long feed: rows spanning lines across the reader’s chunks, bad rows far in, all on their true lines', async () => {
+    const lines = ['sku,title,description'];
+    for (let i = 1; lines.length < 600; i++) {
+      const n = lines.length + 1; // the file line this row starts on
+      // the reader's chunks of 256 lines: 2..257 (this row starts inside and ends outside: read row by row),
+      // 259..514 (clean but for a short row, an empty line and a two-line row: parsed at once), 515..600 (two bad rows)
+      if (n === 256) lines.push(`F-${i},Spanning,"starts on 256`, 'goes on over 257', 'and ends on 258"');
+      else if (n === 400) lines.push(`F-${i},Short row`);
+      else if (n === 301) lines.push('');
+      else if (n === 350) lines.push(`F-${i},Two lines,"one`, 'two"');
+      else if (n === 540) lines.push(`F-${i},Stray "quote",x`);
+      else if (n === 580) lines.push(`F-${i},"Never closed,x`);
+      else lines.push(`F-${i},Row ${i},plain`);
+    }
+    const { summary, rejects, rows } = await importCsv('F', lines.join('\n'));
+    expect(rejects.map((r) => [r.line, r.sku, r.code])).toEqual([
+      [400, 'F-396', 'PARSE_ERROR'],
+      [540, 'F-536', 'PARSE_ERROR'],
+      [580, 'F-576', 'PARSE_ERROR'],
+    ]);
+    expect(rejects.map((r) => r.message)).toEqual([
+      'has 2 columns, the header has 3',
+      expect.stringMatching(/quote inside an unquoted cell/),
+      'a quoted cell opened on line 580 is never closed',
+    ]);
+    expect(summary.records).toBe(595);
+    expect(rows).toHaveLength(592);
+    expect(rows.find((r) => r.sku === 'F-347')!.description).toBe('one\ntwo');
+    expect(rows.find((r) => r.sku === 'F-255')!.description).toBe('starts on 256\ngoes on over 257\nand ends on 258');
+  });
+
   it('an unclosed quote at the very start of a row has no readable sku, and the import goes on', async () => {
     const { rejects, rows } = await importCsv('N', ['sku,title', '"N-1,First', 'N-2,Second'].join('\n'));
     expect(rows.map((r) => r.sku)).toEqual(['N-2']);

@@ -153,6 +153,18 @@ describe('a client uploading at 1 KB/s', () => {
     expect(r.response).toContain('"code":"REQUEST_TIMEOUT"');
   });
 
+  it('a body trickled to a route that does not read it (404) is cut the same way: the connection is closed', async () => {
+    const body = Buffer.alloc(20_000, 'x');
+    const head = Buffer.from(
+      `POST /nowhere HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
+    const r = await sendAtRate(head, body, 256, 250);
+    expect(r.response.split('\r\n')[0]).toBe('HTTP/1.1 404 Not Found');
+    expect(r.closedMs).toBeGreaterThanOrEqual(TIMEOUT_MS);
+    expect(r.closedMs).toBeLessThan(TIMEOUT_MS + 1500);
+    expect(r.sentBytes).toBeLessThan(body.length);
+  });
+
   it('an upload that takes longer than the timeout on a good link (≥ the minimum rate) is not cut', async () => {
     const { head, body } = uploadRequest(image);
     // 64 KB/s: four times the minimum rate, ~12 s in all — far past the 1.5 s timeout

@@ -5,7 +5,8 @@
  * line. A streaming parser cannot do that itself: after an unclosed quote it reads the rest of the file as one
  * cell and reports the error at the last line.
  *
- * A row starts on a physical line. It is parsed alone; if csv-parse says a quoted cell is still open, the next
+ * Stretches of the file are parsed a chunk of lines at a time; a chunk with anything malformed in it is read
+ * again the careful way, row by row. A row starts on a physical line. It is parsed alone; if csv-parse says a quoted cell is still open, the next
  * lines are added (quoted cells may hold line breaks) until the quote count is even again and the row parses,
  * or `maxRowChars` is passed or the file ends. A row that never closes, or closes lines later into the wrong
  * number of columns, is an unclosed quote on its first line, and the lines that were added are read again as
@@ -93,50 +94,108 @@ function describe(code: string, message: string): string {
   return `malformed CSV row: ${message.replace(/ at line \d+/g, '')}`;
 }
 
+/** Lines parsed at once on the fast path: a clean stretch of the file costs one parser, not one per line. */
+const CHUNK_LINES = 256;
+
+/** The next row from `lines` (the careful path of the header), or undefined at the end of the file. */
+async function nextRow(
+  lines: Lines,
+  width: number,
+  maxRowChars: number,
+): Promise<{ row: CsvRow; lastLine: number } | undefined> {
+  let first = await lines.next();
+  while (first && first.text === '') first = await lines.next();
+  if (!first) return undefined;
+  const group = [first];
+  let chars = first.text.length;
+  let parsed = parseRow(first.text);
+  let count = quotes(first.text);
+  let line: Line | undefined;
+  while ('code' in parsed && parsed.code === 'CSV_QUOTE_NOT_CLOSED' && chars <= maxRowChars) {
+    if (!(line = await lines.next())) break;
+    group.push(line);
+    chars += line.text.length + 1;
+    count += quotes(line.text);
+    // an odd number of quotes cannot close the cell: parse again only when it may have
+    if (count % 2 === 0) parsed = parseRow(group.map((l) => l.text).join('\n'));
+  }
+  if ('cells' in parsed && (width === -1 || parsed.cells.length === width))
+    return { row: { line: first.no, cells: parsed.cells }, lastLine: group[group.length - 1]!.no };
+  if ('cells' in parsed && group.length === 1)
+    return { row: columnCountError(first.no, parsed.cells, width), lastLine: first.no };
+  // a row that did not parse, or whose quoted cell closed lines later into the wrong number of columns: the
+  // quote on its first line was the mistake, and the lines after it are rows of their own
+  lines.unread(group.slice(1));
+  const error =
+    'cells' in parsed || parsed.code === 'CSV_QUOTE_NOT_CLOSED' || group.length > 1
+      ? chars > maxRowChars
+        ? `a quoted cell opened on line ${first.no} is not closed within ${maxRowChars} characters`
+        : `a quoted cell opened on line ${first.no} is never closed`
+      : describe(parsed.code, parsed.message);
+  return { row: { line: first.no, error, readable: readableCells(first.text) }, lastLine: first.no };
+}
+
+const columnCountError = (line: number, cells: string[], width: number): CsvRow => ({
+  line,
+  error: `has ${cells.length} columns, the header has ${width}`,
+  readable: cells,
+});
+
+/**
+ * The fast path: `chunk` (consecutive lines) parsed as one text. Undefined when anything in it needs the careful
+ * path — a parse error, a cell still open at the chunk's end, a row spanning lines into the wrong width.
+ */
+function parseChunk(chunk: readonly Line[], width: number, maxRowChars: number): CsvRow[] | undefined {
+  let records: { record: string[]; raw: string }[];
+  try {
+    records = parse(chunk.map((l) => l.text).join('\n'), {
+      relax_column_count: true,
+      raw: true,
+      skip_empty_lines: false,
+      max_record_size: maxRowChars,
+    }) as unknown as { record: string[]; raw: string }[];
+  } catch (err) {
+    if (err instanceof CsvError) return undefined;
+    throw err;
+  }
+  const rows: CsvRow[] = [];
+  let no = chunk[0]!.no;
+  for (const { record, raw } of records) {
+    const line = no;
+    const breaks = raw.split('\n').length - 1;
+    no += Math.max(1, breaks + (raw.endsWith('\n') ? 0 : 1));
+    if (raw === '\n' || raw === '') continue; // an empty line
+    if (record.length === width) rows.push({ line, cells: record });
+    else if (breaks - (raw.endsWith('\n') ? 1 : 0) > 0)
+      return undefined; // spans lines: an unclosed quote?
+    else rows.push(columnCountError(line, record, width));
+  }
+  return rows;
+}
+
 /** The header (first non-empty line) and then every data row, well-formed or not; throws only for a bad header. */
 export async function* readCsvRows(file: string, maxRowChars: number): AsyncGenerator<CsvRow, void, undefined> {
   const lines = new Lines(file);
-  let width = -1;
-  for (let first = await lines.next(); first; first = await lines.next()) {
-    if (first.text === '') continue;
-    const group = [first];
-    let chars = first.text.length;
-    let parsed = parseRow(first.text);
-    let count = quotes(first.text);
-    let line: Line | undefined;
-    while ('code' in parsed && parsed.code === 'CSV_QUOTE_NOT_CLOSED' && chars <= maxRowChars) {
-      if (!(line = await lines.next())) break;
-      group.push(line);
-      chars += line.text.length + 1;
-      count += quotes(line.text);
-      // an odd number of quotes cannot close the cell: parse again only when it may have
-      if (count % 2 === 0) parsed = parseRow(group.map((l) => l.text).join('\n'));
+  const header = await nextRow(lines, -1, maxRowChars);
+  if (!header) return;
+  if (!header.row.cells) throw new Error(`the CSV header (line ${header.row.line}) is malformed: ${header.row.error}`);
+  const width = header.row.cells.length;
+  yield header.row;
+  for (;;) {
+    const chunk: Line[] = [];
+    for (let l: Line | undefined; chunk.length < CHUNK_LINES && (l = await lines.next());) chunk.push(l);
+    if (!chunk.length) return;
+    const fast = parseChunk(chunk, width, maxRowChars);
+    if (fast) {
+      yield* fast;
+      continue;
     }
-    let row: CsvRow;
-    if ('cells' in parsed && (width === -1 || parsed.cells.length === width)) {
-      row = { line: first.no, cells: parsed.cells };
-    } else if ('cells' in parsed && group.length === 1) {
-      row = {
-        line: first.no,
-        error: `has ${parsed.cells.length} columns, the header has ${width}`,
-        readable: parsed.cells,
-      };
-    } else {
-      // a row that did not parse, or whose quoted cell closed lines later into the wrong number of columns: the
-      // quote on its first line was the mistake, and the lines after it are rows of their own
-      lines.unread(group.slice(1));
-      const error =
-        'cells' in parsed || parsed.code === 'CSV_QUOTE_NOT_CLOSED' || group.length > 1
-          ? chars > maxRowChars
-            ? `a quoted cell opened on line ${first.no} is not closed within ${maxRowChars} characters`
-            : `a quoted cell opened on line ${first.no} is never closed`
-          : describe(parsed.code, parsed.message);
-      row = { line: first.no, error, readable: readableCells(first.text) };
+    // the careful path, row by row, until past the chunk (a row may end beyond it)
+    lines.unread(chunk);
+    const last = chunk[chunk.length - 1]!.no;
+    for (let r = await nextRow(lines, width, maxRowChars); r; r = await nextRow(lines, width, maxRowChars)) {
+      yield r.row;
+      if (r.lastLine >= last) break;
     }
-    if (width === -1) {
-      if (!row.cells) throw new Error(`the CSV header (line ${first.no}) is malformed: ${row.error}`);
-      width = row.cells.length;
-    }
-    yield row;
   }
 }
