@@ -625,7 +625,7 @@ describe('property-based fuzzing', () => {
     );
     expect(await snapshot()).toEqual(before);
     await assertHealthy();
-  });
+  }, 180_000); // 1,500 requests: minutes on a busy 2-core machine
 
   it(`mutation inputs (${MUTATION_RUNS} runs): never INTERNAL, never a leak; injection strings stored verbatim`, async () => {
     const jsonish = fc.oneof(
