@@ -8,8 +8,9 @@
  * it stopped. Originals come from the image store; images that came with a precomputed embedding and no file
  * (or whose file is gone) cannot be re-embedded and are counted as failed, with a reason, in the job params.
  * Images added while the job runs (random uuids may sort before the cursor) are picked up by catch-up passes.
- * One runner per job across processes: the run holds the job's advisory lock (job-lock.ts); a second
- * `runReembed` of the same job throws JobBusyError, and the background runner leaves such a job to its owner.
+ * One runner per job across processes: the run holds the job's advisory lock (job-lock.ts) and records itself
+ * as `params.runner`; a second `runReembed` of the same job throws JobBusyError, and the background runner
+ * leaves such a job to its owner. Replicas asked for the same model at once find one job (findOrCreateJob).
  * Only when every pass is done does the active model switch, in ONE transaction (old inactive, new active,
  * job succeeded): until then searches keep using the old model's vectors, which stay until
  * `dropModelVectors`.
@@ -25,8 +26,8 @@ import type { Logger } from '../logger.js';
 import { ImageStore } from './image-store.js';
 import type { ImageEmbedder } from './images.js';
 import { countImages, PRECOMPUTED_SOURCE } from './store/images.js';
-import { createJob, findResumableJob, getJob, updateJob, type JobRow } from './store/jobs.js';
-import { jobLocked, JobBusyError, withJobLock } from './store/job-lock.js';
+import { findOrCreateJob, getJob, RESUMABLE_STATES, updateJob, type JobRow } from './store/jobs.js';
+import { JobBusyError, thisRunner, withJobLock } from './store/job-lock.js';
 import { activeModelId, forgetModel, lockModel, ModelRegistry, switchActive, type ModelRow } from './store/models.js';
 import {
   countEmbeddings,
@@ -57,6 +58,8 @@ export interface ReembedOptions {
     ((job: { jobId: string; done: number; total: number; failed: number; elapsedMs: number }) => void) | undefined;
   /** stop after the current batch; the job stays resumable */
   signal?: AbortSignal | undefined;
+  /** the caller already holds `job`'s lock (ReembedRunner claims it before loading the model) */
+  lockHeld?: boolean | undefined;
 }
 
 export interface ReembedSummary {
@@ -103,21 +106,32 @@ export async function runReembed(
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 16));
   const total = await countImages(sql);
 
-  let job = opts.job ?? (await findResumableJob(sql, 'reembed', { model: model.id }));
-  if (!job)
-    job = await createJob(sql, {
-      kind: 'reembed',
-      modelId: model.id,
-      total,
-      params: { model: model.id, failures: {} },
-    });
-  const locked = await withJobLock(sql, job.id, () => runLocked(job!));
-  if (!locked.ran) throw new JobBusyError(job.id);
+  const found =
+    opts.job ??
+    (
+      await findOrCreateJob(
+        sql,
+        'reembed',
+        { model: model.id },
+        { state: 'queued', modelId: model.id, total, params: { model: model.id, failures: {} } },
+      )
+    ).job;
+  if (opts.lockHeld) return runLocked(found.id);
+  const locked = await withJobLock(sql, found.id, () => runLocked(found.id));
+  if (!locked.ran) throw new JobBusyError(found.id);
   return locked.value;
 
-  async function runLocked(job: JobRow): Promise<ReembedSummary> {
-    await updateJob(sql, job.id, { state: 'running', modelId: model.id, total, error: null });
-    const jobId = job.id;
+  async function runLocked(jobId: string): Promise<ReembedSummary> {
+    // read again under the lock: a runner that held it before us may have moved the cursor (or finished)
+    const job = await getJob(sql, jobId);
+    if (!job || !RESUMABLE_STATES.includes(job.state)) throw new JobBusyError(jobId);
+    await updateJob(sql, jobId, {
+      state: 'running',
+      modelId: model.id,
+      total,
+      error: null,
+      params: { runner: thisRunner() },
+    });
     const failures: Record<string, number> = { ...((job.params.failures as Record<string, number> | undefined) ?? {}) };
     let done = job.done;
     let failed = job.failed;
@@ -355,42 +369,73 @@ export interface ReembedRunnerDeps {
   options?: Omit<ReembedOptions, 'job' | 'signal' | 'onProgress'>;
 }
 
-/** Runs re-embed jobs in the background of the server process; `startReembed` returns the job at once. */
+/**
+ * Runs re-embed jobs in the background of the server process; `startReembed` returns the job at once. Of all
+ * the replicas asked to run one model's job, the one that takes the job's advisory lock runs it (holding the
+ * lock from before the model loads to the end); every other one reports that job and runs nothing.
+ */
 export class ReembedRunner {
   private readonly running = new Map<string, { job: JobRow; done: Promise<void> }>();
+  /** startReembed calls in flight, by model: a second call in this process waits for the first */
+  private readonly starting = new Map<string, Promise<JobRow>>();
   private readonly abort = new AbortController();
 
   constructor(private readonly deps: ReembedRunnerDeps) {}
 
-  /** Starts (or resumes, or returns the already running) re-embed job of `model`. */
-  /** Starts (or reports the run of) the re-embed job for `model`; BAD_USER_INPUT for what is no model id. */
+  /** Starts (or resumes, or reports the run of) the re-embed job for `model`; BAD_USER_INPUT for what is no model id. */
   async startReembed(model: string): Promise<JobRow> {
     // eslint-disable-next-line no-control-regex
     if (!model || model.length > 200 || /[\s\u0000-\u001f]/.test(model))
       throw badInput('model: must be a model id, e.g. Xenova/clip-vit-base-patch32', { field: 'model' });
-    const running = this.running.get(model);
-    if (running) return (await getJob(this.deps.sql, running.job.id)) ?? running.job;
     const { sql } = this.deps;
-    const existing = await findResumableJob(sql, 'reembed', { model });
-    // another replica (or `glimpse reembed`) is running it: report that job, do not start a second runner
-    if (existing && (await jobLocked(sql, existing.id))) return existing;
+    const running = this.running.get(model);
+    if (running) return (await getJob(sql, running.job.id)) ?? running.job;
+    const pending = this.starting.get(model);
+    if (pending) return pending;
+    const start = this.start(model).finally(() => this.starting.delete(model));
+    this.starting.set(model, start);
+    return start;
+  }
+
+  private async start(model: string): Promise<JobRow> {
+    const { sql } = this.deps;
     const known = (await new ModelRegistry(sql).list()).find((m) => m.id === model);
-    const job =
-      existing ??
-      (await createJob(sql, {
-        kind: 'reembed',
-        state: 'queued',
-        modelId: known?.id ?? null,
-        params: { model, failures: {} },
-      }));
-    if (existing) await updateJob(sql, job.id, { state: 'queued', error: null });
-    const done = this.execute(model, job).finally(() => this.running.delete(model));
-    this.running.set(model, { job, done });
+    // one job per model even when several replicas are asked at once (serialised in findOrCreateJob)
+    const { job } = await findOrCreateJob(
+      sql,
+      'reembed',
+      { model },
+      { state: 'queued', modelId: known?.id ?? null, params: { model, failures: {} } },
+    );
+    await this.claim(model, job);
+    // claimed: this process runs it; not claimed: another replica (or `glimpse reembed`) does — report it
     return (await getJob(sql, job.id)) ?? job;
   }
 
-  private async execute(model: string, job: JobRow): Promise<void> {
+  /** Tries to take `job`'s lock and run it in the background; resolves once that is decided (true: taken). */
+  private claim(model: string, job: JobRow): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const done = withJobLock(this.deps.sql, job.id, async () => {
+        this.running.set(model, { job, done });
+        resolve(true);
+        await this.execute(model, job.id);
+      })
+        .then((out) => {
+          if (!out.ran) resolve(false);
+        }, reject)
+        .finally(() => {
+          if (this.running.get(model)?.done === done) this.running.delete(model);
+        });
+    });
+  }
+
+  /** Runs the job (its lock is held): loads the model, then re-embeds from the job's cursor. */
+  private async execute(model: string, jobId: string): Promise<void> {
     const { sql, log } = this.deps;
+    const job = await getJob(sql, jobId);
+    // finished by the runner that held the lock just before us
+    if (!job || !RESUMABLE_STATES.includes(job.state)) return;
+    await updateJob(sql, jobId, { state: 'queued', error: null });
     let embedder: ClosableEmbedder | undefined;
     let loaded = false;
     try {
@@ -403,20 +448,17 @@ export class ReembedRunner {
       const summary = await runReembed({ sql, imageDir: this.deps.config.imageDir, log }, embedder, {
         ...this.deps.options,
         job,
+        lockHeld: true,
         signal: this.abort.signal,
       });
-      log?.info({ job: job.id, ...summary }, `re-embed with ${summary.model} ${summary.state}`);
+      log?.info({ job: jobId, ...summary }, `re-embed with ${summary.model} ${summary.state}`);
       if (loaded && summary.state === 'succeeded' && this.deps.onSwitched) {
         this.deps.onSwitched(embedder);
         loaded = false; // handed over: the server owns it now
       }
     } catch (err) {
-      if (err instanceof JobBusyError) {
-        log?.info({ job: job.id, model }, 're-embed job taken by another runner meanwhile');
-        return;
-      }
-      log?.error({ err, job: job.id, model }, 're-embed failed');
-      await updateJob(sql, job.id, { state: 'failed', error: (err as Error).message }).catch(() => {});
+      log?.error({ err, job: jobId, model }, 're-embed failed');
+      await updateJob(sql, jobId, { state: 'failed', error: (err as Error).message }).catch(() => {});
     } finally {
       if (loaded) await embedder?.close?.().catch(() => {});
     }

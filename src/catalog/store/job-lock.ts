@@ -6,7 +6,11 @@
  * On PGlite (one process, one backend) the lock is re-entrant and the in-process runner's own bookkeeping
  * keeps one run per job.
  */
+import os from 'node:os';
 import type { Sql } from '../../db/index.js';
+
+/** Who runs a job, recorded as `params.runner` by the process holding its lock (for `job(id)` and the logs). */
+export const thisRunner = () => ({ host: os.hostname(), pid: process.pid });
 
 /** Thrown when the job is being run by another process (or another runner in this one). */
 export class JobBusyError extends Error {

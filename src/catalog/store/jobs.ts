@@ -71,6 +71,28 @@ export async function findResumableJob(
   return rows[0] ?? null;
 }
 
+/**
+ * The newest unfinished job of `kind` matching `match`, or a new one made from `create` — decided under a
+ * transaction-level advisory lock on (kind, match), so two processes asked for the same job at the same moment
+ * (two API replicas receiving one startReembed, two `glimpse import` of one file) find ONE job, never create
+ * two. Who then RUNS it is settled by the job's own lock (job-lock.ts).
+ */
+export async function findOrCreateJob(
+  sql: Sql,
+  kind: JobKind,
+  match: Record<string, unknown>,
+  create: Omit<Parameters<typeof createJob>[1], 'kind'>,
+): Promise<{ job: JobRow; created: boolean }> {
+  return sql.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7305))', [
+      `glimpse-job-open:${kind}:${JSON.stringify(match)}`,
+    ]);
+    const found = await findResumableJob(tx, kind, match);
+    if (found) return { job: found, created: false };
+    return { job: await createJob(tx, { ...create, kind }), created: true };
+  });
+}
+
 export interface JobPatch {
   state?: JobState;
   modelId?: string | null;

@@ -116,6 +116,13 @@ const SHAPES: Record<string, (sql: Sql) => Promise<unknown>> = {
   'jobs-get': (sql) => jobs.getJob(sql, JOB),
   'jobs-create': (sql) => jobs.createJob(sql, { kind: 'import', modelId: MODEL.modelId, total: 100, cursor: '0' }),
   'jobs-find-resumable': (sql) => jobs.findResumableJob(sql, 'import', { fileSha256: SHA }),
+  'jobs-find-or-create': (sql) =>
+    jobs.findOrCreateJob(
+      sql,
+      'reembed',
+      { model: MODEL.modelId },
+      { state: 'queued', params: { model: MODEL.modelId } },
+    ),
   'jobs-update': (sql) =>
     jobs.updateJob(sql, JOB, { state: 'succeeded', done: 100, cursor: '100', params: { counts: {} } }),
   'jobs-lock': (sql) => jobLock.withJobLock(sql, JOB, () => Promise.resolve()),
