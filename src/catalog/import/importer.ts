@@ -115,10 +115,10 @@ export class Importer {
     const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 16));
     const imagesDir = path.resolve(opts.imagesDir ?? path.dirname(file));
     const rejectsFile = path.resolve(opts.rejectsFile ?? `${file}.rejects.jsonl`);
-    const { sql, config, model } = this.deps;
+    const { sql, model } = this.deps;
 
     const scan = await scanCatalog(file, format);
-    const job = await ImportJob.open(sql, {
+    const jobOptions = {
       identity: { fileSha256: scan.sha256, modelId: model.modelId },
       total: scan.records,
       params: { file, format, imagesDir, rejectsFile, batchSize, concurrency },
@@ -129,7 +129,30 @@ export class Importer {
       started,
       onProgress: opts.onProgress,
       log: this.deps.log,
-    });
+    };
+    // the job's lock is held for the whole run: a second importer of this file (any host) gets IMPORT_RUNNING
+    return ImportJob.run(sql, jobOptions, (job) =>
+      this.runJob(job, { opts, file, format, scan, batchSize, concurrency, imagesDir, rejectsFile, started }),
+    );
+  }
+
+  /** The import itself, as the runner of `job`. */
+  private async runJob(
+    job: ImportJob,
+    run: {
+      opts: ImportOptions;
+      file: string;
+      format: CatalogFormat;
+      scan: { records: number };
+      batchSize: number;
+      concurrency: number;
+      imagesDir: string;
+      rejectsFile: string;
+      started: number;
+    },
+  ): Promise<ImportSummary> {
+    const { opts, file, format, scan, batchSize, concurrency, imagesDir, rejectsFile, started } = run;
+    const { sql, config, model } = this.deps;
     const bulk = await this.bulkMode(job, scan.records, opts.bulk);
     job.report();
     const reader = new BatchReader(this.deps, { imagesDir, concurrency, onImage: () => job.imageDone() });
@@ -156,8 +179,8 @@ export class Importer {
     } else if (bulk.deferred) this.warnIndexMissing(job.id);
     const total = await job.finish(cancelled ? 'cancelled' : 'succeeded');
     const seconds = (Date.now() - started) / 1000;
-    const { run } = job;
-    const images = run.images.added + run.images.duplicate;
+    const counts = job.run;
+    const images = counts.images.added + counts.images.duplicate;
     return {
       jobId: job.id,
       file,
@@ -167,9 +190,9 @@ export class Importer {
       records: scan.records,
       state: cancelled ? 'cancelled' : 'succeeded',
       rejectsFile,
-      ...run,
+      ...counts,
       seconds,
-      productsPerSecond: seconds > 0 ? (run.imported + run.updated) / seconds : 0,
+      productsPerSecond: seconds > 0 ? (counts.imported + counts.updated) / seconds : 0,
       imagesPerSecond: seconds > 0 ? images / seconds : 0,
       job: total,
       index: { deferred: Boolean(bulk.deferred), reason: bulk.reason, built: buildSeconds !== null, buildSeconds },

@@ -1,13 +1,17 @@
 /**
  * The import's progress: its job row (found again for the same file and model, so a rerun resumes after the
- * committed cursor; refused while another live process on this host runs it), the counts of this run and of
- * the job over all its runs, and the progress callback. The batch writer moves the cursor inside each batch's
- * transaction; this only starts, reports and finishes the job.
+ * committed cursor), the counts of this run and of the job over all its runs, and the progress callback. The
+ * batch writer moves the cursor inside each batch's transaction; this only starts, reports and finishes the job.
+ *
+ * One runner per import job on any number of hosts: the run holds the job's advisory lock (store/job-lock.ts)
+ * from before it reads the cursor to the end. A second `glimpse import` of the same file and model — on this
+ * host or another — gets IMPORT_RUNNING while the first runs, and resumes the job once the first has stopped
+ * (a kill -9 releases the lock with its connection).
  */
-import os from 'node:os';
 import type { Sql } from '../../db/index.js';
 import type { Logger } from '../../logger.js';
-import { createJob, findResumableJob, updateJob, type JobRow } from '../store/jobs.js';
+import { thisRunner, withJobLock } from '../store/job-lock.js';
+import { findOrCreateJob, getJob, RESUMABLE_STATES, updateJob, type JobRow } from '../store/jobs.js';
 import { addCounts, emptyCounts, type ImportCounts } from './counts.js';
 
 export interface ImportProgress {
@@ -26,21 +30,15 @@ export interface ImportIdentity {
   modelId: string;
 }
 
-const runnerId = () => ({ host: os.hostname(), pid: process.pid });
-
-/** Refuses to resume a job that a live process on this host is still running (two writers on one cursor). */
-function assertNotRunningElsewhere(job: JobRow): void {
+/** The import job is being run by another process (the job's lock is taken). */
+function importRunning(job: JobRow): Error {
   const r = job.params.runner as { host?: string; pid?: number } | undefined;
-  if (job.state !== 'running' || !r || r.host !== os.hostname() || typeof r.pid !== 'number' || r.pid === process.pid)
-    return;
-  try {
-    process.kill(r.pid, 0);
-  } catch {
-    return; // gone (killed, crashed): resume
-  }
-  throw Object.assign(
-    new Error(`import job ${job.id} is being run by process ${r.pid} on this host; wait for it or stop it first`),
-    { code: 'IMPORT_RUNNING' },
+  const who = r?.host && r.pid ? ` (process ${r.pid} on ${r.host})` : '';
+  return Object.assign(
+    new Error(
+      `import job ${job.id} is being run by another process${who}; wait for it or stop it, then run the same command again to resume`,
+    ),
+    { code: 'IMPORT_RUNNING', jobId: job.id },
   );
 }
 
@@ -68,10 +66,11 @@ export class ImportJob {
   }
 
   /**
-   * The unfinished job of this file and model, resumed, or a new one (`params`: what the job row records
-   * about a fresh run; `fresh` is called for a new job only, e.g. to empty the rejects file).
+   * Runs `body` as the unfinished job of this file and model (resumed), or a new one, holding the job's lock
+   * throughout (`params`: what the job row records about a fresh job; `fresh` empties the rejects file of a
+   * job that has committed nothing yet). Throws IMPORT_RUNNING while another process holds the lock.
    */
-  static async open(
+  static async run<T>(
     sql: Sql,
     opts: {
       identity: ImportIdentity;
@@ -83,32 +82,51 @@ export class ImportJob {
       onProgress?: ((p: ImportProgress) => void) | undefined;
       log?: Logger | undefined;
     },
-  ): Promise<ImportJob> {
-    const { started } = opts;
-    const found = await findResumableJob(sql, 'import', { ...opts.identity });
-    if (found) {
-      assertNotRunningElsewhere(found);
-      const resumedFrom = Number(found.cursor ?? 0) || 0;
-      const saved = found.params.counts as ImportCounts | undefined;
-      await updateJob(sql, found.id, {
-        state: 'running',
-        error: null,
-        total: opts.total,
-        params: { runner: runnerId() },
+    body: (job: ImportJob) => Promise<T>,
+  ): Promise<T> {
+    // a job that another runner finished between finding it and taking its lock: look again (a new job)
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const { job: candidate } = await findOrCreateJob(
+        sql,
+        'import',
+        { ...opts.identity },
+        {
+          state: 'queued',
+          modelId: opts.identity.modelId,
+          total: opts.total,
+          cursor: '0',
+          params: { ...opts.identity, ...opts.params, counts: emptyCounts() },
+        },
+      );
+      const locked = await withJobLock(sql, candidate.id, async () => {
+        // read under the lock: the cursor the previous runner committed last
+        const found = await getJob(sql, candidate.id);
+        if (!found || !RESUMABLE_STATES.includes(found.state)) return null;
+        return { value: await body(await ImportJob.start(sql, found, opts)) };
       });
-      opts.log?.info({ job: found.id, cursor: resumedFrom }, 'resuming import');
-      const earlier = saved ? addCounts(emptyCounts(), saved) : emptyCounts();
-      return new ImportJob(sql, found.id, resumedFrom, earlier, found.params, opts.total, opts.onProgress, started);
+      if (!locked.ran) throw importRunning((await getJob(sql, candidate.id)) ?? candidate);
+      if (locked.value) return locked.value.value;
     }
-    const job = await createJob(sql, {
-      kind: 'import',
-      modelId: opts.identity.modelId,
-      total: opts.total,
-      cursor: '0',
-      params: { ...opts.identity, runner: runnerId(), ...opts.params, counts: emptyCounts() },
+    throw Object.assign(new Error('the import job kept being finished by other processes; run the command again'), {
+      code: 'IMPORT_RUNNING',
     });
-    await opts.fresh();
-    return new ImportJob(sql, job.id, 0, emptyCounts(), job.params, opts.total, opts.onProgress, started);
+  }
+
+  /** Marks `found` (its lock held) as run by this process and returns its progress. */
+  private static async start(sql: Sql, found: JobRow, opts: Parameters<typeof ImportJob.run>[1]): Promise<ImportJob> {
+    const resumedFrom = Number(found.cursor ?? 0) || 0;
+    // nothing committed yet, so no reject of this job has been written: start the rejects file empty
+    if (resumedFrom === 0) await opts.fresh();
+    const saved = found.params.counts as ImportCounts | undefined;
+    await updateJob(sql, found.id, {
+      state: 'running',
+      error: null,
+      total: opts.total,
+      params: { runner: thisRunner() },
+    });
+    if (resumedFrom) opts.log?.info({ job: found.id, cursor: resumedFrom }, 'resuming import');
+    const earlier = saved && resumedFrom ? addCounts(emptyCounts(), saved) : emptyCounts();
+    return new ImportJob(sql, found.id, resumedFrom, earlier, found.params, opts.total, opts.onProgress, opts.started);
   }
 
   /** The job's counts over all its runs, this one included. */
