@@ -234,6 +234,15 @@ export const settings = {
     path.join(dataDirDefault, 'images'),
     'Content-addressed store of uploaded originals.',
   ),
+  imageStore: setting(
+    'GLIMPSE_IMAGE_STORE',
+    z
+      .string()
+      .regex(/^local(:.+)?$/, '`local` or `local:<dir>` (the one storage there is; object storage: docs/scaling.md)')
+      .transform((v) => ({ kind: 'local' as const, dir: v === 'local' ? undefined : path.resolve(v.slice(6)) })),
+    'local',
+    'Where originals are stored: `local` (the folder GLIMPSE_IMAGE_DIR) or `local:<dir>` (that folder). Several API replicas may share one folder on a shared file system (NFS, EFS): the per-image locks are PostgreSQL advisory locks (docs/scaling.md).',
+  ),
   maxImageBytes: setting('GLIMPSE_MAX_IMAGE_BYTES', bytes, '20mb', 'Largest image file accepted.'),
   maxImagePixels: setting(
     'GLIMPSE_MAX_IMAGE_PIXELS',
@@ -406,8 +415,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     if (parsed.success) out[key] = parsed.data;
     else problems.push(`${s.env}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
+  // GLIMPSE_IMAGE_STORE=local:<dir> names the image folder: one folder, whichever variable gave it
+  const store = out.imageStore as Config['imageStore'] | undefined;
+  if (store?.dir && env.GLIMPSE_IMAGE_DIR && path.resolve(env.GLIMPSE_IMAGE_DIR) !== store.dir)
+    problems.push(
+      `GLIMPSE_IMAGE_STORE=${JSON.stringify(env.GLIMPSE_IMAGE_STORE)}: names another folder than GLIMPSE_IMAGE_DIR`,
+    );
+  else if (store?.dir) out.imageDir = store.dir;
   if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
-  return { ...(out as Config), ...overrides };
+  const config = { ...(out as Config), ...overrides };
+  // an imageDir given in code (tests, the CLI) is the folder of the local storage too
+  if (overrides.imageDir && !overrides.imageStore) config.imageStore = { kind: 'local', dir: undefined };
+  return config;
 }
 
 /** Defaults that depend on the machine or working directory, as the docs state them. */

@@ -95,7 +95,7 @@ export function createServices(deps: ServiceDeps): GlimpseServices {
   });
   // files a crash left without a row (written, never committed) are removed once they are old enough
   if (deps.config.imageGcOnStart)
-    void new ImageStore(deps.config.imageDir)
+    void ImageStore.fromConfig(deps.config)
       .sweep(deps.db.sql)
       .then((r) => (r.removed || r.tempRemoved) && log?.info(r, 'removed image files left behind by an earlier crash'))
       .catch((err: unknown) => log?.warn({ err }, 'image store clean-up failed'));

@@ -1,31 +1,23 @@
 /**
- * The content-addressed store of original image files (<imageDir>/<ab>/<cd>/<sha256>, see
- * image-store-paths.ts). Files are written to a temporary name (<sha256>.<boot id>.<random>.tmp, the boot id
- * naming the writing process) and renamed into place (atomic). Every writer holds the image's per-sha256
- * transaction-scoped advisory lock from before it writes the file until the row that references it commits,
- * and the clean-up of unreferenced files takes the same lock: so a file that a live process (this one or
- * another API process sharing the folder and the database) is writing or about to reference is never
- * deleted, and a file whose writer is gone — nobody holds its lock, no row references it — can be deleted at
- * once, without waiting for it to age.
+ * The content-addressed store of original images, on top of an ImageStorage (image-storage.ts: a local or
+ * shared folder by default; what a storage must provide is written there). This layer adds what makes the
+ * store safe for several processes at once: every writer holds the image's per-sha256 transaction-scoped
+ * advisory lock from before it writes the bytes until the row that references them commits, and the clean-up
+ * of unreferenced images takes the same lock. So an image that a live process (this one or another API
+ * replica sharing the storage and the database) is writing or about to reference is never deleted, and one
+ * whose writer is gone — nobody holds its lock, no row references it — can be deleted at once, without
+ * waiting for it to age.
  *
  * A full disk (ENOSPC, or EDQUOT over a quota) is not the request's fault and passes: it is SERVICE_UNAVAILABLE
- * with reason IMAGE_STORE_FULL and a retry hint, the temporary file is removed, and the caller's transaction
+ * with reason IMAGE_STORE_FULL and a retry hint, the partial write is removed, and the caller's transaction
  * rolls back (an import stops, resumable, rather than rejecting every record).
  */
-import { randomBytes } from 'node:crypto';
-import fsp from 'node:fs/promises';
-import path from 'node:path';
 import type { Sql } from '../db/index.js';
 import { GlimpseError } from '../errors.js';
-import { imagePath } from './image-store-paths.js';
+import { LocalImageStorage, openImageStorage, type ImageStorage, type ImageStorageConfig } from './image-storage.js';
 import { imageFileReferenced, lockImage, referencedImageFiles, tryLockImage } from './store/images.js';
 
-/** Random per process start: the temporary files this process writes carry it. */
-export const BOOT_ID = randomBytes(6).toString('hex');
-
-/** <sha256>.<writer>.tmp: the writer is `<boot id>.<random>` (older versions: `<pid>.<random>`). */
-const TEMP_NAME = /^([0-9a-f]{64})\.([^/]+)\.tmp$/;
-
+export { BOOT_ID, type ImageStorage } from './image-storage.js';
 export { lockImage } from './store/images.js';
 
 /** Seconds a client should wait after the store was found full: someone has to free space first. */
@@ -59,93 +51,64 @@ export interface SweepResult {
 }
 
 export class ImageStore {
-  constructor(readonly imageDir: string) {}
+  readonly storage: ImageStorage;
 
-  path(sha256: string): string {
-    return imagePath(this.imageDir, sha256);
+  /** `storage`: where the bytes are; a folder path means the local folder storage (the default). */
+  constructor(storage: ImageStorage | string) {
+    this.storage = typeof storage === 'string' ? new LocalImageStorage(storage) : storage;
   }
 
-  /** Writes the bytes unless an intact copy is there; returns true when this call created the file. */
+  /** The store on the storage the configuration selects (GLIMPSE_IMAGE_STORE). */
+  static fromConfig(config: ImageStorageConfig): ImageStore {
+    return new ImageStore(openImageStorage(config));
+  }
+
+  /** Stores the bytes unless an intact copy is there; returns true when this call created it. */
   async ensure(sha256: string, bytes: Uint8Array): Promise<boolean> {
-    const file = this.path(sha256);
     try {
-      const st = await fsp.stat(file);
-      if (st.isFile() && st.size === bytes.byteLength) return false;
+      return await this.storage.put(sha256, bytes);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    const tmp = `${file}.${BOOT_ID}.${randomBytes(4).toString('hex')}.tmp`;
-    try {
-      await fsp.mkdir(path.dirname(file), { recursive: true });
-      const fh = await fsp.open(tmp, 'wx', 0o644);
-      try {
-        await fh.writeFile(bytes);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fsp.rename(tmp, file);
-    } catch (err) {
-      await fsp.rm(tmp, { force: true }).catch(() => {});
-      throw storeFull(err, this.imageDir);
-    }
-    return true;
-  }
-
-  async exists(sha256: string): Promise<boolean> {
-    try {
-      return (await fsp.stat(this.path(sha256))).isFile();
-    } catch {
-      return false;
+      throw storeFull(err, this.storage.location);
     }
   }
 
-  /** Deletes the file when no product_image row references it; returns true when it was deleted. */
+  exists(sha256: string): Promise<boolean> {
+    return this.storage.exists(sha256);
+  }
+
+  /** The stored bytes, or undefined when the image is not there. */
+  get(sha256: string): Promise<Buffer | undefined> {
+    return this.storage.get(sha256);
+  }
+
+  /** Deletes the image when no product_image row references it; returns true when it was deleted. */
   async removeIfUnreferenced(sql: Sql, sha256: string): Promise<boolean> {
     return sql.transaction(async (tx) => {
       await lockImage(tx, sha256);
       if (await imageFileReferenced(tx, sha256)) return false;
-      try {
-        await fsp.unlink(this.path(sha256));
-        return true;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-        throw err;
-      }
+      return this.storage.delete(sha256);
     });
   }
 
   /**
-   * Deletes what a crash can leave behind: stored files no product_image row references (the writer died
-   * between writing the file and committing its row) and temporary files of interrupted writes. A file is
-   * deleted only when its image's lock can be taken at once (no live writer, in any process, is writing it or
-   * about to commit a row for it) and, for a stored file, no row references it under that lock. So it runs
-   * at server start without waiting for files to age; `minAgeMs` adds a grace (`glimpse images gc`).
+   * Deletes what a crash can leave behind: stored images no product_image row references (the writer died
+   * between storing the bytes and committing its row) and partial writes. One is deleted only when its image's
+   * lock can be taken at once (no live writer, in any process, is writing it or about to commit a row for it)
+   * and, for a stored image, no row references it under that lock. So it runs at server start without waiting
+   * for files to age; `minAgeMs` adds a grace (`glimpse images gc`).
    */
   async sweep(sql: Sql, opts: { minAgeMs?: number } = {}): Promise<SweepResult> {
     const cutoff = Date.now() - (opts.minAgeMs ?? 0);
     const out: SweepResult = { scanned: 0, removed: 0, tempRemoved: 0, busy: 0 };
-    let entries: string[];
-    try {
-      entries = (await fsp.readdir(this.imageDir, { recursive: true })) as string[];
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
-      throw err;
-    }
     const stored: string[] = [];
-    const temps: { file: string; sha256: string }[] = [];
-    for (const rel of entries) {
-      const name = path.basename(rel);
-      const temp = TEMP_NAME.exec(name);
-      if (!temp && !/^[0-9a-f]{64}$/.test(name)) continue;
-      const file = path.join(this.imageDir, rel);
-      const st = await fsp.stat(file).catch(() => undefined);
-      if (!st?.isFile() || st.mtimeMs > cutoff) continue;
-      if (temp) temps.push({ file, sha256: temp[1]! });
-      else stored.push(name);
+    const partials: { key: string; sha256: string }[] = [];
+    for await (const o of this.storage.list()) {
+      if (o.modifiedMs > cutoff) continue;
+      if (o.partial) partials.push({ key: o.key, sha256: o.sha256 });
+      else stored.push(o.sha256);
     }
-    for (const t of temps) {
-      const r = await this.removeIfUnlocked(sql, t.sha256, t.file, false);
+    for (const p of partials) {
+      const r = await this.removeIfUnlocked(sql, p.sha256, false, () => this.storage.deletePartial(p.key));
       if (r === 'removed') out.tempRemoved++;
       else if (r === 'busy') out.busy++;
     }
@@ -155,7 +118,7 @@ export class ImageStore {
       const referenced = new Set(await referencedImageFiles(sql, batch));
       for (const sha of batch) {
         if (referenced.has(sha)) continue;
-        const r = await this.removeIfUnlocked(sql, sha, this.path(sha), true);
+        const r = await this.removeIfUnlocked(sql, sha, true, () => this.storage.delete(sha));
         if (r === 'removed') out.removed++;
         else if (r === 'busy') out.busy++;
       }
@@ -163,23 +126,17 @@ export class ImageStore {
     return out;
   }
 
-  /** Deletes `file` when nobody holds the image's lock (and, `unreferenced`, no row references the image). */
+  /** Runs `remove` when nobody holds the image's lock (and, `unreferenced`, no row references the image). */
   private async removeIfUnlocked(
     sql: Sql,
     sha256: string,
-    file: string,
     unreferenced: boolean,
+    remove: () => Promise<boolean>,
   ): Promise<'removed' | 'busy' | 'kept'> {
     return sql.transaction(async (tx) => {
       if (!(await tryLockImage(tx, sha256))) return 'busy';
       if (unreferenced && (await imageFileReferenced(tx, sha256))) return 'kept';
-      try {
-        await fsp.unlink(file);
-        return 'removed';
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'kept';
-        throw err;
-      }
+      return (await remove()) ? 'removed' : 'kept';
     });
   }
 }

@@ -52,18 +52,19 @@ export interface AddImagesResult {
 
 export interface ImageServiceDeps {
   sql: Sql;
-  config: Pick<
-    Config,
-    | 'imageDir'
-    | 'maxImageBytes'
-    | 'maxImagePixels'
-    | 'maxImageAspectRatio'
-    | 'maxFilesPerRequest'
-    | 'fetchAllowPrivate'
-    | 'fetchTimeoutMs'
-    | 'fetchMaxRedirects'
-    | 'nearDuplicateThreshold'
-  >;
+  config: Partial<Pick<Config, 'imageStore'>> &
+    Pick<
+      Config,
+      | 'imageDir'
+      | 'maxImageBytes'
+      | 'maxImagePixels'
+      | 'maxImageAspectRatio'
+      | 'maxFilesPerRequest'
+      | 'fetchAllowPrivate'
+      | 'fetchTimeoutMs'
+      | 'fetchMaxRedirects'
+      | 'nearDuplicateThreshold'
+    >;
   /** the loaded embedder; throws MODEL_UNAVAILABLE while none is ready */
   embedder: () => ImageEmbedder;
   registry: ModelRegistry;
@@ -88,7 +89,7 @@ export class ImageService {
   readonly store: ImageStore;
 
   constructor(private readonly deps: ImageServiceDeps) {
-    this.store = new ImageStore(deps.config.imageDir);
+    this.store = ImageStore.fromConfig(deps.config);
   }
 
   private get sql(): Sql {

@@ -18,7 +18,6 @@
  * `ReembedRunner` is the in-process background runner for the GraphQL `startReembed` mutation (it satisfies
  * the resolvers' JobRunner interface); the CLI runs `runReembed` in the foreground.
  */
-import fsp from 'node:fs/promises';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/index.js';
 import { badInput, codeOf, GlimpseError, notFound } from '../errors.js';
@@ -41,7 +40,9 @@ import { mapLimit } from './concurrency.js';
 
 export interface ReembedDeps {
   sql: Sql;
+  /** the local image folder, unless `imageStore` selects the storage (config.ts) */
   imageDir: string;
+  imageStore?: Config['imageStore'] | undefined;
   log?: Logger | undefined;
 }
 
@@ -98,7 +99,7 @@ export async function runReembed(
 ): Promise<ReembedSummary> {
   const started = Date.now();
   const { sql } = deps;
-  const store = new ImageStore(deps.imageDir);
+  const store = ImageStore.fromConfig(deps);
   const registry = new ModelRegistry(sql);
   const model = await registry.ensure(embedder);
   const target = { modelId: model.id, dimension: model.dimension };
@@ -150,10 +151,8 @@ export async function runReembed(
         todo,
         concurrency,
         async (r): Promise<{ r: ImageRef; vector?: Float32Array; code?: string; message?: string }> => {
-          let bytes: Buffer;
-          try {
-            bytes = await fsp.readFile(store.path(r.sha256));
-          } catch {
+          const bytes = await store.get(r.sha256).catch(() => undefined);
+          if (!bytes) {
             return r.source === PRECOMPUTED_SOURCE
               ? {
                   r,
@@ -354,7 +353,7 @@ export type ClosableEmbedder = ImageEmbedder & { close?: () => Promise<void> };
 
 export interface ReembedRunnerDeps {
   sql: Sql;
-  config: Pick<Config, 'imageDir'>;
+  config: Pick<Config, 'imageDir'> & Partial<Pick<Config, 'imageStore'>>;
   log?: Logger | undefined;
   /** the server's loaded embedder, if any (reused when the requested model is the same) */
   current?: (() => ImageEmbedder | undefined) | undefined;
@@ -445,12 +444,16 @@ export class ReembedRunner {
         embedder = await this.deps.load(model);
         loaded = true;
       }
-      const summary = await runReembed({ sql, imageDir: this.deps.config.imageDir, log }, embedder, {
-        ...this.deps.options,
-        job,
-        lockHeld: true,
-        signal: this.abort.signal,
-      });
+      const summary = await runReembed(
+        { sql, imageDir: this.deps.config.imageDir, imageStore: this.deps.config.imageStore, log },
+        embedder,
+        {
+          ...this.deps.options,
+          job,
+          lockHeld: true,
+          signal: this.abort.signal,
+        },
+      );
       log?.info({ job: jobId, ...summary }, `re-embed with ${summary.model} ${summary.state}`);
       if (loaded && summary.state === 'succeeded' && this.deps.onSwitched) {
         this.deps.onSwitched(embedder);

@@ -10,6 +10,7 @@ import readline from 'node:readline';
 import fsp from 'node:fs/promises';
 import { openDatabase } from '../../src/db/index.js';
 import { BOOT_ID, ImageStore, lockImage } from '../../src/catalog/image-store.js';
+import { imagePath } from '../../src/catalog/image-store-paths.js';
 
 const [url, imageDir, sha256, hex] = process.argv.slice(2) as [string, string, string, string];
 const db = await openDatabase({ databaseUrl: url, dataDir: '/nonexistent', dbPoolSize: 1, dbStatementTimeoutMs: 0 });
@@ -19,7 +20,7 @@ const lines = rl[Symbol.asyncIterator]();
 await db.sql.transaction(async (tx) => {
   await lockImage(tx, sha256);
   await store.ensure(sha256, Buffer.from(hex, 'hex'));
-  await fsp.writeFile(`${store.path(sha256)}.${BOOT_ID}.cut.tmp`, Buffer.from(hex, 'hex').subarray(0, 3));
+  await fsp.writeFile(`${imagePath(imageDir, sha256)}.${BOOT_ID}.cut.tmp`, Buffer.from(hex, 'hex').subarray(0, 3));
   process.stdout.write('READY\n');
   await lines.next();
   const [p] = await tx.query<{ id: string }>(`INSERT INTO product (sku, title) VALUES ($1, 'x') RETURNING id`, [

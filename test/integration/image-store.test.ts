@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore } from '../../src/catalog/image-store.js';
+import { imagePath } from '../../src/catalog/image-store-paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { spawnServerProcess, stopServerProcess, waitFor, type ServerProcess } from '../helpers/processes.js';
 
@@ -74,18 +75,18 @@ describe('image store sweep', () => {
       [p!.id, sha(kept!)],
     );
     // an older version's temporary name (<sha>.<pid>.<random>.tmp), just written: no age is needed either
-    const staleTmp = `${store.path(sha(orphan!))}.123.abc.tmp`;
+    const staleTmp = `${imagePath(dir, sha(orphan!))}.123.abc.tmp`;
     fs.writeFileSync(staleTmp, 'partial');
     const live = Buffer.from('image bytes of a live writer');
     const writer = await startWriter(dir, live);
 
     const r = await store.sweep(db.sql);
     expect(r).toEqual({ scanned: 3, removed: 1, tempRemoved: 1, busy: 2 });
-    expect(fs.existsSync(store.path(sha(kept!)))).toBe(true);
-    expect(fs.existsSync(store.path(sha(orphan!)))).toBe(false);
+    expect(fs.existsSync(imagePath(dir, sha(kept!)))).toBe(true);
+    expect(fs.existsSync(imagePath(dir, sha(orphan!)))).toBe(false);
     expect(fs.existsSync(staleTmp)).toBe(false);
     // the live writer's file and its temporary: it holds their lock, so they are left alone
-    expect(fs.existsSync(store.path(sha(live)))).toBe(true);
+    expect(fs.existsSync(imagePath(dir, sha(live)))).toBe(true);
     expect(filesIn(dir).filter((f) => f.endsWith('.tmp'))).toHaveLength(1);
 
     // the writer commits its row: its stored file is referenced and stays; its own cut temporary goes
@@ -93,8 +94,8 @@ describe('image store sweep', () => {
     await writer.exited;
     expect(writer.proc.exitCode).toBe(0);
     expect(await store.sweep(db.sql)).toEqual({ scanned: 2, removed: 0, tempRemoved: 1, busy: 0 });
-    expect(fs.existsSync(store.path(sha(live)))).toBe(true);
-    expect(filesIn(dir).sort()).toEqual([kept!, live].map((b) => path.relative(dir, store.path(sha(b)))).sort());
+    expect(fs.existsSync(imagePath(dir, sha(live)))).toBe(true);
+    expect(filesIn(dir).sort()).toEqual([kept!, live].map((b) => path.relative(dir, imagePath(dir, sha(b)))).sort());
   });
 });
 
@@ -122,11 +123,13 @@ describe('a writer killed mid-write, then one clean restart', () => {
       GLIMPSE_MODEL_DIR: path.join(root, '.data', 'models'),
       GLIMPSE_IMAGE_GC_ON_START: 'true',
     });
-    const liveFile = path.relative(
-      dir,
-      new ImageStore(dir).path(sha(Buffer.from('bytes of a writer that stays alive'))),
+    const liveFile = path.relative(dir, imagePath(dir, sha(Buffer.from('bytes of a writer that stays alive'))));
+    // the sweep logs once it is done, a moment after its last delete
+    await waitFor(
+      'the start-up sweep',
+      async () => filesIn(dir).length === 2 && server!.output().includes('removed image files left behind'),
+      20_000,
     );
-    await waitFor('the start-up sweep', async () => filesIn(dir).length === 2, 20_000);
     expect(filesIn(dir).filter((f) => !f.endsWith('.tmp'))).toEqual([liveFile]);
     expect(server.output()).toMatch(/removed image files left behind by an earlier crash/);
     live.proc.kill('SIGKILL');

@@ -57,7 +57,10 @@ export interface ImportOptions {
 }
 
 export interface ImportDeps extends ReaderDeps {
-  config: ReaderDeps['config'] & BulkConfig & Pick<Config, 'imageDir' | 'textSearchConfig'>;
+  config: ReaderDeps['config'] &
+    BulkConfig &
+    Pick<Config, 'imageDir' | 'textSearchConfig'> &
+    Partial<Pick<Config, 'imageStore'>>;
   log?: Logger | undefined;
 }
 
@@ -103,7 +106,7 @@ export class Importer {
   private readonly store: ImageStore;
 
   constructor(private readonly deps: ImportDeps) {
-    this.store = new ImageStore(deps.config.imageDir);
+    this.store = ImageStore.fromConfig(deps.config);
     embeddingTable(deps.model.dimension); // supported dimension, or throw now
   }
 

@@ -20,7 +20,7 @@ export default function register(program: Command): void {
     )
     .action(async (opts: { minAgeMinutes: number }) => {
       const r = await withDatabase((db, config) =>
-        new ImageStore(config.imageDir).sweep(db.sql, { minAgeMs: opts.minAgeMinutes * 60_000 }),
+        ImageStore.fromConfig(config).sweep(db.sql, { minAgeMs: opts.minAgeMinutes * 60_000 }),
       );
       process.stdout.write(`${JSON.stringify(r)}\n`);
     });

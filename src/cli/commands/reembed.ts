@@ -75,26 +75,30 @@ export default function register(program: Command): void {
           const model = await resolveCliModel(config, new ModelRegistry(db.sql), opts.model, logger);
           close = model.close;
           const embedder = await model.load();
-          const summary = await runReembed({ sql: db.sql, imageDir: config.imageDir, log: logger }, embedder, {
-            batchSize: Number(opts.batchSize) || 64,
-            concurrency: Number(opts.concurrency) || 16,
-            activate: opts.activate,
-            signal: abort.signal,
-            onProgress: (p) => {
-              startDone ??= p.done;
-              const rate = (p.done - startDone) / Math.max(0.001, p.elapsedMs / 1000);
-              const etaText = p.done >= p.total ? '0s' : rate > 0 ? duration((p.total - p.done) / rate) : '?';
-              if (tty) {
-                if (!barStarted) bar.start(p.total, p.done, { failed: p.failed, etaText });
-                barStarted = true;
-                bar.setTotal(p.total);
-                bar.update(p.done, { failed: p.failed, etaText });
-              } else if (opts.progress && Date.now() - lastLine >= 5000) {
-                lastLine = Date.now();
-                process.stderr.write(`reembed: ${p.done}/${p.total} images, ${p.failed} failed, ETA ${etaText}\n`);
-              }
+          const summary = await runReembed(
+            { sql: db.sql, imageDir: config.imageDir, imageStore: config.imageStore, log: logger },
+            embedder,
+            {
+              batchSize: Number(opts.batchSize) || 64,
+              concurrency: Number(opts.concurrency) || 16,
+              activate: opts.activate,
+              signal: abort.signal,
+              onProgress: (p) => {
+                startDone ??= p.done;
+                const rate = (p.done - startDone) / Math.max(0.001, p.elapsedMs / 1000);
+                const etaText = p.done >= p.total ? '0s' : rate > 0 ? duration((p.total - p.done) / rate) : '?';
+                if (tty) {
+                  if (!barStarted) bar.start(p.total, p.done, { failed: p.failed, etaText });
+                  barStarted = true;
+                  bar.setTotal(p.total);
+                  bar.update(p.done, { failed: p.failed, etaText });
+                } else if (opts.progress && Date.now() - lastLine >= 5000) {
+                  lastLine = Date.now();
+                  process.stderr.write(`reembed: ${p.done}/${p.total} images, ${p.failed} failed, ETA ${etaText}\n`);
+                }
+              },
             },
-          });
+          );
           if (barStarted) bar.stop();
           barStarted = false;
           process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : formatReembedSummary(summary));
