@@ -6,6 +6,7 @@
  *
  *   const primary = await TestCluster.create();           // initdb + start
  *   const standby = await TestCluster.standbyOf(primary);  // pg_basebackup -R, then start: streams from primary
+ *   (both take { settings: ['shared_buffers=512MB'] }: extra server settings, later ones win)
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -35,16 +36,18 @@ export class TestCluster {
   private readonly asPostgres = process.getuid?.() === 0;
 
   /** A new primary: initdb (superuser `glimpse`, trust auth on 127.0.0.1, replication allowed), started. */
-  static async create(): Promise<TestCluster> {
+  static async create(opts: { settings?: string[] } = {}): Promise<TestCluster> {
     const c = new TestCluster();
+    c.settings.push(...(opts.settings ?? []));
     await c.init();
     c.start();
     return c;
   }
 
   /** A hot standby of `primary`: a base backup with standby.signal + primary_conninfo (-R), started. */
-  static async standbyOf(primary: TestCluster): Promise<TestCluster> {
+  static async standbyOf(primary: TestCluster, opts: { settings?: string[] } = {}): Promise<TestCluster> {
     const c = new TestCluster();
+    c.settings.push(...(opts.settings ?? []));
     c.own();
     c.port = await freePort();
     c.run('pg_basebackup', [
