@@ -144,12 +144,18 @@ describe('two API server processes, one job runner', () => {
     const runner = replicas.find((r) => r.proc.pid === job.runner?.pid)!;
     expect(runner).toBeDefined();
     const other = replicas.find((r) => r !== runner)!;
-    // the other replica neither loaded the model nor ran a pass
+    // the runner logs its summary just after the job row says succeeded
+    const summary = await waitFor(
+      'the runner to log its summary',
+      async () => logLines(runner, 're-embed with')[0],
+      10_000,
+    );
     expect(logLines(runner, 're-embed with')).toHaveLength(1);
+    // the other replica neither loaded the model nor ran a pass
     expect(logLines(other, 're-embed')).toEqual([]);
     expect(logLines(other, 'embedding model loaded').filter((l) => l.model === model)).toEqual([]);
     expect(await vectorsOf(model)).toEqual({ n: embeddable, distinct: embeddable });
-    expect(logLines(runner, 're-embed with')[0]).toMatchObject({ embedded: embeddable, state: 'succeeded' });
+    expect(summary).toMatchObject({ embedded: embeddable, state: 'succeeded' });
   });
 
   it('a runner killed mid-job leaves it resumable; the surviving replica resumes it from its cursor', async () => {
@@ -194,7 +200,11 @@ describe('two API server processes, one job runner', () => {
     expect(await jobsOf(model)).toHaveLength(1);
     expect(await vectorsOf(model)).toEqual({ n: embeddable, distinct: embeddable });
     // resumed, not restarted: the survivor embedded only what the killed runner had not committed
-    const summary = logLines(survivor, 're-embed with').find((l) => l.job === job.id)!;
+    const summary = await waitFor(
+      "the survivor's summary",
+      async () => logLines(survivor, 're-embed with').find((l) => l.job === job.id),
+      10_000,
+    );
     expect(summary).toMatchObject({ state: 'succeeded' });
     expect(summary.embedded).toBe(embeddable - left!.done);
   });
