@@ -1,6 +1,8 @@
 /**
  * GET/HEAD /images/<sha256>: the content-addressed image store, served with immutable cache headers.
- * The ETag is the sha256 itself (content-addressed: same name, same bytes).
+ * The ETag is the sha256 itself (content-addressed: same name, same bytes). Streamed from the local folder
+ * storage (config.imageDir, which GLIMPSE_IMAGE_STORE=local:<dir> sets); an object storage would redirect here
+ * instead (docs/scaling.md).
  */
 import fs from 'node:fs';
 import type { Request, Response } from 'express';

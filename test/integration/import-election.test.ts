@@ -29,6 +29,7 @@ describe('glimpse import on two hosts: one runner per job', () => {
   let db: TestDatabase;
   let args: string[];
   let env: NodeJS.ProcessEnv;
+  const children: ChildProcess[] = [];
 
   const cli = (): Cli => {
     // `node --import tsx` (not the tsx CLI, which runs the script in a child process): SIGKILL hits the importer itself
@@ -37,6 +38,7 @@ describe('glimpse import on two hosts: one runner per job', () => {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    children.push(child);
     const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       let stdout = '';
       let stderr = '';
@@ -75,6 +77,8 @@ describe('glimpse import on two hosts: one runner per job', () => {
   });
 
   afterAll(async () => {
+    // a failed run may leave an importer stopped (SIGSTOP) or running
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await db?.drop();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
@@ -93,6 +97,9 @@ describe('glimpse import on two hosts: one runner per job', () => {
     );
     const runner = pair.find((p) => p.child.pid === running.runner?.pid)!;
     expect(runner).toBeDefined();
+    // frozen, not finished: its connection (and the job's lock) stays open however fast the machine imports,
+    // so what follows meets a runner that is still running
+    runner.child.kill('SIGSTOP');
     const loser = await pair.find((p) => p !== runner)!.done;
     expect(loser.code).toBe(1);
     expect(loser.stderr).toMatch(/IMPORT_RUNNING: import job [0-9a-f-]{36} is being run by another process/);
