@@ -3,7 +3,8 @@
  * both receive `startReembed` for the same model at the same moment. Exactly one of them runs it (the job's
  * advisory lock, store/job-lock.ts), the other reports that job; a runner killed with SIGKILL mid-job leaves
  * the job resumable, and the surviving replica resumes it from its cursor. Checked on the rows themselves: one
- * job, the runner recorded in it, one vector per image, none twice.
+ * job, the runner recorded in it, one vector per image, none twice. The creation race itself (two replicas
+ * looking for the job before either has created it) is hit on purpose on the store function, from two pools.
  *
  * The target model: a copy of the generated test model in a folder of its own — a real ONNX model that both
  * processes can load, whose id (the folder path) differs from the serving model "test".
@@ -14,6 +15,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey } from '../../src/auth/api-keys.js';
 import { Importer } from '../../src/catalog/import/importer.js';
+import { findOrCreateJob } from '../../src/catalog/store/jobs.js';
 import { ModelRegistry } from '../../src/catalog/store/models.js';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/db/index.js';
@@ -129,6 +131,30 @@ describe('two API server processes, one job runner', () => {
     await db?.close().catch(() => {});
     await scratch?.drop().catch(() => {});
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('callers on several connection pools asking for the same job at once find ONE job', async () => {
+    // the window the HTTP test can rarely hit (between looking for a job and creating one), hit on purpose:
+    // every caller looks before any has created, from two pools (two replicas' worth of sessions)
+    const other = await openDatabase({
+      databaseUrl: scratch.url,
+      dataDir,
+      dbPoolSize: 5,
+      dbStatementTimeoutMs: 30_000,
+    });
+    try {
+      const match = { model: 'race-model' };
+      const out = await Promise.all(
+        Array.from({ length: 16 }, (_, i) =>
+          findOrCreateJob(i % 2 ? db.sql : other.sql, 'reembed', match, { state: 'queued', params: match }),
+        ),
+      );
+      expect(new Set(out.map((o) => o.job.id)).size).toBe(1);
+      expect(out.filter((o) => o.created)).toHaveLength(1);
+      expect(await jobsOf('race-model')).toHaveLength(1);
+    } finally {
+      await other.close();
+    }
   });
 
   it('both replicas asked at once: one job, run by one of them, every image embedded once', async () => {
