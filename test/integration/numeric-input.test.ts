@@ -149,6 +149,36 @@ const CASES: Record<string, Case> = {
       variables: { first, p: productId },
     }),
   },
+  'Query.searchAnalytics(days)': {
+    field: 'days',
+    values: anyNumber,
+    admin: true,
+    valid: (v) => v === null || (isNum(v) && Number.isInteger(v) && v >= 1 && v <= 366),
+    request: (days) => ({
+      query: `query($days: Int) { searchAnalytics(days: $days) { searches } }`,
+      variables: { days },
+    }),
+  },
+  'Query.searchAnalytics(first)': {
+    field: 'first',
+    values: anyNumber,
+    admin: true,
+    valid: (v) => v === null || firstOk(v),
+    request: (first) => ({
+      query: `query($first: Int) { searchAnalytics(first: $first) { searches } }`,
+      variables: { first },
+    }),
+  },
+  'Mutation.recordClick(position)': {
+    field: 'position',
+    values: anyNumber,
+    valid: (v) => isNum(v) && Number.isInteger(v) && v >= 1 && v <= 10_000,
+    request: (position) => ({
+      query: `mutation($position: Int!) {
+        recordClick(searchId: "00000000-0000-4000-8000-000000000000", productId: "${productId}", position: $position) }`,
+      variables: { position },
+    }),
+  },
   'SearchInput.vector': {
     field: 'vector',
     values: fc.oneof(
