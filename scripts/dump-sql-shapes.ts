@@ -1,11 +1,13 @@
 /**
  * Writes the SQL of every statement shape for review (`npm run sql:shapes`): the search room's to
- * src/search/queries/*.sql, the catalog store's to src/catalog/store/queries/*.sql. test/unit/search-sql.test.ts
+ * src/search/queries/*.sql, the catalog store's to src/catalog/store/queries/*.sql, analytics' to
+ * src/analytics/queries/*.sql. test/unit/search-sql.test.ts
  * and test/unit/catalog-sql.test.ts fail when these files are stale.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { renderAnalyticsQueries } from '../src/analytics/shapes.js';
 import { renderCatalogQueries } from '../src/catalog/store/shapes.js';
 import { renderSearchQueries } from '../src/search/dump.js';
 
@@ -19,3 +21,4 @@ function write(relative: string, files: Record<string, string>): void {
 
 write('src/search/queries', renderSearchQueries());
 write('src/catalog/store/queries', await renderCatalogQueries());
+write('src/analytics/queries', await renderAnalyticsQueries());

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { renderAnalyticsQueries } from '../../src/analytics/shapes.js';
 import { renderCatalogQueries } from '../../src/catalog/store/shapes.js';
 
 const QUERIES_DIR = fileURLToPath(new URL('../../src/catalog/store/queries', import.meta.url));
@@ -17,6 +18,19 @@ describe('catalog store SQL', () => {
     expect(have.sort()).toEqual(Object.keys(want).sort());
     for (const [name, text] of Object.entries(want))
       expect(fs.readFileSync(path.join(QUERIES_DIR, name), 'utf8'), name).toBe(text);
+  });
+
+  it('committed src/analytics/queries/*.sql are current (run `npm run sql:shapes`)', async () => {
+    const dir = fileURLToPath(new URL('../../src/analytics/queries', import.meta.url));
+    const want = await renderAnalyticsQueries();
+    expect(
+      fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.sql'))
+        .sort(),
+    ).toEqual(Object.keys(want).sort());
+    for (const [name, text] of Object.entries(want))
+      expect(fs.readFileSync(path.join(dir, name), 'utf8'), name).toBe(text);
   });
 
   it('every shape sends at least one statement, each with its parameters numbered from $1', async () => {
