@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import type { Sql } from '../db/sql.js';
 import { badInput } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { SearchRequest, SearchResult } from '../search/types.js';
 import {
   analyticsTotals,
   insertClicks,
@@ -35,6 +36,29 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 export type SearchEvent = Omit<SearchEventRow, 'id' | 'at'>;
 
+/** A query in the report, with its click-through (its searches with a click ÷ its searches). */
+export type QueryReport = QueryStats & { clickThroughRate: number };
+
+/**
+ * What is recorded of a search: its text (the negative text as `-words`), mode, what the query was made of, the
+ * filters, the first page's result count (the match count when the total was counted) and the latency.
+ */
+export function searchEvent(req: SearchRequest, result: SearchResult, latencyMs: number): SearchEvent {
+  const kinds: string[] = [];
+  if (req.text) kinds.push('text');
+  if (req.image) kinds.push('image');
+  if (req.vector) kinds.push('vector');
+  if (req.productId || req.imageId) kinds.push('product');
+  return {
+    query: [req.text, req.negativeText && `-${req.negativeText}`].filter(Boolean).join(' ') || null,
+    mode: req.mode ?? 'SEMANTIC',
+    kinds,
+    filters: req.filter ?? {},
+    resultCount: result.totalCount ?? result.hits.length,
+    latencyMs,
+  };
+}
+
 export interface AnalyticsReport {
   since: Date;
   searches: number;
@@ -42,8 +66,8 @@ export interface AnalyticsReport {
   clicks: number;
   /** searches with a click ÷ searches (null without searches) */
   clickThroughRate: number | null;
-  topQueries: QueryStats[];
-  zeroResultQueries: QueryStats[];
+  topQueries: QueryReport[];
+  zeroResultQueries: QueryReport[];
 }
 
 export class AnalyticsService {
@@ -166,14 +190,18 @@ export class AnalyticsService {
       topQueries(this.sql, { since, limit: first }),
       topQueries(this.sql, { since, limit: first, zeroResults: true }),
     ]);
+    const withRate = (q: QueryStats): QueryReport => ({
+      ...q,
+      clickThroughRate: q.searches ? q.clickedSearches / q.searches : 0,
+    });
     return {
       since,
       searches: totals.searches,
       zeroResultSearches: totals.zeroResultSearches,
       clicks: totals.clicks,
       clickThroughRate: totals.searches ? totals.clickedSearches / totals.searches : null,
-      topQueries: top,
-      zeroResultQueries: zero,
+      topQueries: top.map(withRate),
+      zeroResultQueries: zero.map(withRate),
     };
   }
 

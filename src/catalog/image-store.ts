@@ -18,7 +18,6 @@ import { LocalImageStorage, openImageStorage, type ImageStorage, type ImageStora
 import { imageFileReferenced, lockImage, referencedImageFiles, tryLockImage } from './store/images.js';
 
 export { BOOT_ID, type ImageStorage } from './image-storage.js';
-export { lockImage } from './store/images.js';
 
 /** Seconds a client should wait after the store was found full: someone has to free space first. */
 const FULL_RETRY_AFTER_SECONDS = 30;

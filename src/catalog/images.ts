@@ -9,7 +9,7 @@ import type { Sql } from '../db/index.js';
 import { GlimpseError, badInput, labelled, notFound } from '../errors.js';
 import { inspectImage, type ImageInfo } from '../embedding/image-preprocess.js';
 import type { Logger } from '../logger.js';
-import { ImageStore, lockImage } from './image-store.js';
+import { ImageStore } from './image-store.js';
 import type { ModelIdentity, ModelRegistry } from './store/models.js';
 import { embeddingTable, insertEmbeddings, nearestImages } from './store/embeddings.js';
 import {
@@ -19,6 +19,7 @@ import {
   imagesByIds,
   imagesOfProductIds,
   insertImageRow,
+  lockImage,
   nextImagePosition,
   setImageOrder,
   type ImageRow,

@@ -10,7 +10,8 @@ export {
   type AddImagesResult,
   type NearDuplicateRow,
 } from './images.js';
-export { ImageStore, lockImage } from './image-store.js';
+export { ImageStore } from './image-store.js';
+export { lockImage } from './store/images.js';
 export { ModelRegistry, type ModelRow, type ModelIdentity } from './store/models.js';
 export { EMBEDDING_DIMENSIONS, embeddingTable } from './store/embeddings.js';
 export * from './products.js';

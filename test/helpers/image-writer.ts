@@ -9,7 +9,8 @@
 import readline from 'node:readline';
 import fsp from 'node:fs/promises';
 import { openDatabase } from '../../src/db/index.js';
-import { BOOT_ID, ImageStore, lockImage } from '../../src/catalog/image-store.js';
+import { BOOT_ID, ImageStore } from '../../src/catalog/image-store.js';
+import { lockImage } from '../../src/catalog/store/images.js';
 import { imagePath } from '../../src/catalog/image-store-paths.js';
 
 const [url, imageDir, sha256, hex] = process.argv.slice(2) as [string, string, string, string];

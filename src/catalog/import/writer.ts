@@ -9,12 +9,12 @@
 import fsp from 'node:fs/promises';
 import type { Sql } from '../../db/index.js';
 import type { Logger } from '../../logger.js';
-import { ImageStore, isImageStoreFull, lockImage } from '../image-store.js';
+import { ImageStore, isImageStoreFull } from '../image-store.js';
 import { updateJob } from '../store/jobs.js';
 import type { ModelIdentity } from '../store/models.js';
 import { upsertProducts } from '../products.js';
 import { insertEmbeddings, type NewEmbedding } from '../store/embeddings.js';
-import { imagesOfProducts, insertImageRows, type NewImageRow } from '../store/images.js';
+import { imagesOfProducts, insertImageRows, lockImage, type NewImageRow } from '../store/images.js';
 import { addCounts, emptyCounts, rejectCounts, sortRejects, type ImportCounts, type RejectLine } from './counts.js';
 import type { PreparedBatch, PreparedImage, PreparedItem } from './reader.js';
 

@@ -4,6 +4,7 @@
  *
  * The services come built (src/services.ts); the server installs `createRequestScope(services)` per request.
  */
+import { searchEvent } from '../../analytics/service.js';
 import type { GraphQLResolveInfo } from 'graphql';
 import type { ImageRow, ImageSource, ProductOrder, ProductRow } from '../../catalog/index.js';
 import { LIMITS, parseId } from '../../catalog/index.js';
@@ -80,16 +81,6 @@ interface SearchInputArg {
   facets?: SearchRequest['facets'];
 }
 
-/** What a search's query was made of (analytics). */
-function queryKinds(req: SearchRequest): string[] {
-  const kinds: string[] = [];
-  if (req.text) kinds.push('text');
-  if (req.image) kinds.push('image');
-  if (req.vector) kinds.push('vector');
-  if (req.productId || req.imageId) kinds.push('product');
-  return kinds;
-}
-
 function jobView(j: JobRecord) {
   return {
     ...j,
@@ -142,14 +133,7 @@ export const resolvers = {
       // page 1 is the search; later pages (a cursor) belong to it
       const searchId =
         args.after == null
-          ? services.analytics.recordSearch({
-              query: [req.text, req.negativeText && `-${req.negativeText}`].filter(Boolean).join(' ') || null,
-              mode: req.mode ?? 'SEMANTIC',
-              kinds: queryKinds(req),
-              filters: req.filter ?? {},
-              resultCount: result.totalCount ?? result.hits.length,
-              latencyMs: performance.now() - started,
-            })
+          ? services.analytics.recordSearch(searchEvent(req, result, performance.now() - started))
           : null;
       return toSearchConnection(ctx, result, searchId);
     },
@@ -227,16 +211,7 @@ export const resolvers = {
 
     async searchAnalytics(_: unknown, args: { days?: number | null; first?: number | null }, ctx: Ctx) {
       requireRole(ctx, 'admin');
-      const report = await scopeOf(ctx).services.analytics.report(args);
-      const withRate = (q: { searches: number; clickedSearches: number }) => ({
-        ...q,
-        clickThroughRate: q.searches ? q.clickedSearches / q.searches : 0,
-      });
-      return {
-        ...report,
-        topQueries: report.topQueries.map(withRate),
-        zeroResultQueries: report.zeroResultQueries.map(withRate),
-      };
+      return scopeOf(ctx).services.analytics.report(args);
     },
 
     async job(_: unknown, args: { id: string }, ctx: Ctx) {
