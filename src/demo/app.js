@@ -1,21 +1,28 @@
 // Glimpse storefront demo: plain browser JavaScript against the public GraphQL API (no build step, no CDN).
 // The fields used here are in schema.graphql; docs/api.md shows the same query for a real storefront.
-/* global AbortController, setTimeout, clearTimeout */
+// This file wires the page: the view lives in the URL (url-state.js), searches go through api.js, the DOM is
+// built by render.js.
+import { friendlyMessage, graphql } from './api.js';
+import { categoryItems, el, priceLabel, renderCard, renderDetail, renderFacet } from './render.js';
+import { MODES, noFilter, sameSearch, viewFromQuery, viewToQuery } from './url-state.js';
+
 const PAGE_SIZE = 12;
 const DEBOUNCE_MS = 250;
 const SLOW_MS = 1500;
 const $ = (sel) => document.querySelector(sel);
 
 const SEARCH_QUERY = `
-query DemoSearch($input: SearchInput!, $first: Int, $after: String) {
+query DemoSearch($input: SearchInput!, $first: Int, $after: String, $firstPage: Boolean!) {
   search(input: $input, first: $first, after: $after) {
     model
     textModel
     totalCount
     totalCountExact
+    didYouMean @include(if: $firstPage)
+    correctedQuery
     pageInfo { hasNextPage endCursor }
-    facets {
-      categories { value count }
+    facets @include(if: $firstPage) {
+      categoryTree { path name depth parentPath count }
       brands { value count }
       inStock { value count }
       price { min max currency count }
@@ -33,88 +40,114 @@ query DemoSearch($input: SearchInput!, $first: Int, $after: String) {
   }
 }`;
 
-const noFilter = () => ({ category: null, brands: [], price: null, priceLabel: null, inStock: false });
+const PRODUCT_QUERY = `
+query DemoProduct($sku: String, $id: ID) {
+  product(sku: $sku, id: $id) {
+    id sku title description brand category inStock attributes
+    price { amount currency }
+    images { id url position }
+  }
+}`;
 
 const state = {
-  text: '',
-  mode: 'SEMANTIC',
-  photo: null, // File: search by photo
-  similarTo: null, // { id, title, url }: "more like this"
-  filter: noFilter(),
+  ...viewFromQuery(location.search),
+  photo: null, // File: search by photo (not in the URL)
   after: null,
   seen: new Set(),
   seq: 0,
   abort: null,
 };
 
+/** The part of the state the URL carries. */
+function currentView() {
+  const { text, mode, similarTo, filter, detail } = state;
+  return { text, mode, similarTo, filter, detail };
+}
+
+/** Puts the view in the address bar: a new history entry (Back returns), or in place while typing. */
+function navigate({ replace = false } = {}) {
+  const url = viewToQuery(currentView()) || location.pathname;
+  if (url === (location.search || location.pathname)) return;
+  history[replace ? 'replaceState' : 'pushState']({ detail: state.detail }, '', url);
+}
+
 function searchInput() {
-  const input = { mode: state.mode, facets: ['CATEGORY', 'BRAND', 'IN_STOCK', 'PRICE'] };
+  const input = { mode: state.mode, facets: ['CATEGORY_TREE', 'BRAND', 'IN_STOCK', 'PRICE'] };
   if (state.text) input.text = state.text;
   if (state.similarTo) input.productId = state.similarTo.id;
+  const { category, brands, price, inStock } = state.filter;
   const f = {};
-  if (state.filter.category) f.category = state.filter.category;
-  if (state.filter.brands.length) f.brands = state.filter.brands;
-  if (state.filter.price) f.price = state.filter.price;
-  if (state.filter.inStock) f.inStock = true;
+  if (category) f.category = category;
+  if (brands.length) f.brands = brands;
+  if (price) {
+    // PriceRange.max is inclusive, a bucket's max exclusive: stop a cent below it
+    const max = price.max == null ? undefined : (Number(price.max) - 0.01).toFixed(2);
+    f.price = { min: price.min ?? undefined, max, currency: price.currency };
+  }
+  if (inStock) f.inStock = true;
   if (Object.keys(f).length) input.filter = f;
   return input;
 }
 
-class ApiError extends Error {
-  constructor(code, message) {
-    super(message);
-    this.code = code;
-  }
-}
-
-/** POSTs a GraphQL operation; with a file, as a multipart request (GraphQL multipart request spec). */
-async function graphql(query, variables, file, signal) {
-  let init;
-  if (file) {
-    const form = new FormData();
-    form.append(
-      'operations',
-      JSON.stringify({ query, variables: { ...variables, input: { ...variables.input, image: null } } }),
-    );
-    form.append('map', JSON.stringify({ 0: ['variables.input.image'] }));
-    form.append('0', file, file.name || 'photo');
-    // the preflight header satisfies the server's CSRF prevention for multipart requests
-    init = { method: 'POST', body: form, headers: { 'Apollo-Require-Preflight': 'true' } };
-  } else {
-    init = {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query, variables }),
-    };
-  }
-  const res = await fetch('graphql', { ...init, signal });
-  let body;
-  try {
-    body = await res.json();
-  } catch {
-    throw new ApiError(`HTTP_${res.status}`, `the server answered HTTP ${res.status} without a GraphQL body`);
-  }
-  if (body.errors?.length) {
-    const e = body.errors[0];
-    throw new ApiError(e.extensions?.code ?? 'ERROR', e.message);
-  }
-  return body.data;
-}
-
-function setStatus(text, kind = '') {
-  const el = $('#status');
-  el.textContent = text;
-  el.className = kind;
+function setStatus(kind, ...content) {
+  const node = $('#status');
+  node.replaceChildren(...content);
+  node.className = kind;
+  delete node.dataset.code;
   document.body.dataset.state = kind || 'idle';
+}
+
+const hasFilters = () => {
+  const { category, brands, price, inStock } = state.filter;
+  return Boolean(category || brands.length || price || inStock);
+};
+
+/** A word the shopper can click to search for it instead. */
+function suggestion(text) {
+  const b = el('button', { type: 'button', className: 'suggestion', textContent: text });
+  b.addEventListener('click', () => {
+    $('#q').value = text;
+    state.text = text;
+    navigate();
+    runSearch();
+  });
+  return b;
+}
+
+function renderOutcome(search) {
+  const n = state.seen.size;
+  const quoted = state.text ? `“${state.text}”` : 'this search';
+  if (n === 0) {
+    const help = search.didYouMean
+      ? [' Did you mean ', suggestion(search.didYouMean), '?']
+      : [hasFilters() ? ' Try fewer filters or other words.' : ' Try other words or another search mode.'];
+    setStatus('empty', `No results for ${quoted}.`, ...help);
+    return;
+  }
+  const total = `${search.totalCount}${search.totalCountExact ? '' : '+'}`;
+  const summary = `${n} of ${total} product${search.totalCount === 1 ? '' : 's'} shown · ${search.model ? `model ${search.model}` : 'keyword search'}${search.textModel && search.textModel !== search.model ? ` · query read by ${search.textModel}` : ''}`;
+  const parts = [];
+  if (search.correctedQuery)
+    parts.push(
+      el(
+        'span',
+        { className: 'corrected' },
+        `Nothing matched ${quoted}; showing results for “${search.correctedQuery}”. `,
+      ),
+    );
+  else if (search.didYouMean)
+    parts.push(el('span', { className: 'corrected' }, 'Did you mean ', suggestion(search.didYouMean), '? '));
+  setStatus('done', ...parts, summary);
 }
 
 async function runSearch({ append = false } = {}) {
   state.abort?.abort();
   if (!state.text && !state.photo && !state.similarTo) {
+    state.seq++;
     $('#results').replaceChildren();
     $('#more').hidden = true;
     renderFacets(null);
-    setStatus('Type a query, pick or drop a photo, or use “More like this” on a result.', 'hint');
+    setStatus('hint', 'Type a query, pick or drop a photo, or use “More like this” on a result.');
     return;
   }
   const seq = ++state.seq;
@@ -123,209 +156,144 @@ async function runSearch({ append = false } = {}) {
     state.after = null;
     state.seen.clear();
   }
-  setStatus(append ? 'Loading more…' : 'Searching…', 'loading');
+  setStatus('loading', append ? 'Loading more…' : 'Searching…');
   $('#more').disabled = true;
   const slowTimer = setTimeout(
-    () => seq === state.seq && setStatus('Still searching… the server is slow to answer.', 'loading slow'),
+    () => seq === state.seq && setStatus('loading slow', 'Still searching… the store is slow to answer.'),
     SLOW_MS,
   );
   try {
-    const vars = { input: searchInput(), first: PAGE_SIZE, after: state.after };
-    const { search } = await graphql(SEARCH_QUERY, vars, state.photo, abort.signal);
+    const vars = { input: searchInput(), first: PAGE_SIZE, after: state.after, firstPage: !append };
+    const data = await graphql(SEARCH_QUERY, vars, { file: state.photo, signal: abort.signal });
     if (seq !== state.seq) return; // a newer search superseded this one
+    const { search } = data;
+    if (!search) throw data.__error;
     if (!append) $('#results').replaceChildren();
     for (const edge of search.edges) {
       if (state.seen.has(edge.node.id)) continue;
       state.seen.add(edge.node.id);
-      $('#results').append(renderCard(edge));
+      $('#results').append(
+        renderCard(edge, {
+          href: viewToQuery({ ...currentView(), detail: edge.node.sku }),
+          onOpen: (p) => openDetail(p.sku),
+          onSimilar: searchLike,
+        }),
+      );
     }
     state.after = search.pageInfo.endCursor;
     $('#more').hidden = !search.pageInfo.hasNextPage;
     if (!append) renderFacets(search.facets);
-    const n = state.seen.size;
-    const total = `${search.totalCount}${search.totalCountExact ? '' : '+'}`;
-    if (n === 0) setStatus('No products match. Try other words, another mode or fewer filters.', 'empty');
-    else
-      setStatus(
-        `${n} of ${total} product${search.totalCount === 1 ? '' : 's'} shown · ${search.model ? `model ${search.model}` : 'keyword search'}${search.textModel && search.textModel !== search.model ? ` · query read by ${search.textModel}` : ''}`,
-        'done',
-      );
+    renderOutcome(search);
   } catch (err) {
     if (seq !== state.seq || err.name === 'AbortError') return;
     if (!append) {
       $('#results').replaceChildren();
       $('#more').hidden = true;
     }
-    setStatus('', 'error');
-    $('#status').append(
-      el('strong', { className: 'code', textContent: err.code ?? 'NETWORK_ERROR' }),
-      ` ${err.message}`,
-    );
+    setStatus('error', friendlyMessage(err));
+    $('#status').dataset.code = err.code ?? 'ERROR';
   } finally {
     clearTimeout(slowTimer);
     $('#more').disabled = false;
   }
 }
 
-function money(p) {
-  if (!p) return '';
-  try {
-    return new Intl.NumberFormat(undefined, { style: 'currency', currency: p.currency }).format(Number(p.amount));
-  } catch {
-    return `${p.amount} ${p.currency}`;
-  }
-}
-
-/** A DOM element: props are assigned (dataset entries are copied), children appended. */
-function el(tag, { dataset, ...props } = {}, ...children) {
-  const node = Object.assign(document.createElement(tag), props);
-  if (dataset) Object.assign(node.dataset, dataset);
-  node.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
-  return node;
-}
-
-function renderCard(edge) {
-  const p = edge.node;
-  const shown = edge.matchedImage ?? p.primaryImage;
-  const more = el('button', { type: 'button', textContent: 'More like this', className: 'more-like-this' });
-  more.addEventListener('click', () => {
-    state.similarTo = { id: p.id, title: p.title, url: shown?.url ?? null };
-    state.text = '';
-    state.photo = null;
-    $('#q').value = '';
-    if (state.mode !== 'SEMANTIC') setMode('SEMANTIC'); // product vectors need semantic mode
-    showQuery();
-    runSearch();
-    window.scrollTo({ top: 0 });
-  });
-  const matched =
-    edge.matchedImage && p.images.length > 1
-      ? el('span', {
-          className: 'matched',
-          textContent: `matched picture ${edge.matchedImage.position + 1} of ${p.images.length}`,
-        })
-      : null;
-  return el(
-    'li',
-    { className: 'card', dataset: { id: p.id, sku: p.sku } },
-    shown
-      ? el('img', { className: 'main', src: shown.url, alt: p.title, loading: 'lazy', width: 300, height: 300 })
-      : el('div', { className: 'main' }),
-    el(
-      'div',
-      { className: 'body' },
-      el('span', { className: 'title', textContent: p.title }),
-      el('span', { className: 'meta', textContent: [p.brand, p.category].filter(Boolean).join(' · ') }),
-      el(
-        'span',
-        { className: 'price' },
-        money(p.price),
-        p.inStock ? null : el('em', { textContent: ' · out of stock' }),
-      ),
-      el('span', { className: 'score', title: 'relevance score', textContent: `score ${edge.score.toFixed(3)}` }),
-      matched,
-      more,
-    ),
-  );
-}
-
-/** A facet as a list of checkboxes; selected values stay listed (count 0) when the filter hides them. */
-function facetList(container, items, { isChecked, onToggle, label = (i) => i.value, name }) {
-  container.replaceChildren(
-    ...items.map((item) => {
-      const box = el('input', { type: 'checkbox', checked: isChecked(item), value: label(item), name });
-      box.addEventListener('change', () => {
-        onToggle(item, box.checked);
-        runSearch();
-      });
-      return el(
-        'li',
-        {},
-        el(
-          'label',
-          {},
-          box,
-          el('span', { className: 'value', textContent: label(item) }),
-          el('span', { className: 'count', textContent: String(item.count) }),
-        ),
-      );
-    }),
-  );
-}
-
-function withSelected(items, selected, make) {
-  const out = [...(items ?? [])];
-  for (const s of selected) if (!out.some((i) => i.value === s)) out.push(make(s));
-  return out;
-}
-
-function priceLabel(b) {
-  const fmt = (v) => money({ amount: v, currency: b.currency });
-  return b.max === null || b.max === undefined ? `${fmt(b.min)} and more` : `${fmt(b.min ?? '0')} – ${fmt(b.max)}`;
+/** Changes a filter, records it in the URL (Back undoes it) and searches again. */
+function refine(change) {
+  change(state.filter);
+  navigate();
+  runSearch();
 }
 
 function renderFacets(f) {
   const { filter } = state;
-  const selectedCategory = filter.category ? [filter.category] : [];
-  facetList(
-    $('#f-category'),
-    withSelected(f?.categories, selectedCategory, (v) => ({ value: v, count: 0 })),
-    {
-      name: 'category',
-      isChecked: (i) => filter.category === i.value,
-      onToggle: (i, on) => (filter.category = on ? i.value : null),
-    },
-  );
-  facetList(
+  renderFacet($('#f-category'), f ? categoryItems(f.categoryTree, filter.category) : [], {
+    name: 'category',
+    onToggle: (item, on) => refine((fl) => (fl.category = on ? item.key : null)),
+  });
+  const brands = [...(f?.brands ?? [])];
+  for (const b of filter.brands) if (!brands.some((i) => i.value === b)) brands.push({ value: b, count: 0 });
+  renderFacet(
     $('#f-brand'),
-    withSelected(f?.brands, filter.brands, (v) => ({ value: v, count: 0 })),
+    brands.map((b) => ({ key: b.value, label: b.value, count: b.count, checked: filter.brands.includes(b.value) })),
     {
       name: 'brand',
-      isChecked: (i) => filter.brands.includes(i.value),
-      onToggle: (i, on) =>
-        (filter.brands = on ? [...filter.brands, i.value] : filter.brands.filter((b) => b !== i.value)),
+      onToggle: (item, on) =>
+        refine((fl) => (fl.brands = on ? [...fl.brands, item.key] : fl.brands.filter((b) => b !== item.key))),
     },
   );
-  const buckets = (f?.price ?? []).filter((b) => b.count > 0 || priceLabel(b) === filter.priceLabel);
-  facetList($('#f-price'), buckets, {
-    name: 'price',
-    label: priceLabel,
-    isChecked: (b) => filter.priceLabel === priceLabel(b),
-    onToggle: (b, on) => {
-      // PriceRange.max is inclusive, a bucket's max exclusive: stop a cent below it
-      const max = b.max == null ? undefined : (Number(b.max) - 0.01).toFixed(2);
-      filter.price = on ? { min: b.min ?? undefined, max, currency: b.currency } : null;
-      filter.priceLabel = on ? priceLabel(b) : null;
+  const samePrice = (b) =>
+    filter.price &&
+    filter.price.currency === b.currency &&
+    Number(filter.price.min ?? 0) === Number(b.min ?? 0) &&
+    (filter.price.max == null ? b.max == null : Number(filter.price.max) === Number(b.max));
+  renderFacet(
+    $('#f-price'),
+    (f?.price ?? [])
+      .filter((b) => b.count > 0 || samePrice(b))
+      .map((b) => ({ key: priceLabel(b), label: priceLabel(b), count: b.count, checked: samePrice(b), bucket: b })),
+    {
+      name: 'price',
+      onToggle: (item, on) =>
+        refine((fl) => {
+          const { min, max, currency } = item.bucket;
+          fl.price = on ? { min: min ?? null, max: max ?? null, currency } : null;
+        }),
     },
-  });
+  );
   const inStock = f?.inStock?.find((i) => i.value === 'true') ?? { value: 'true', count: 0 };
-  facetList($('#f-instock'), f ? [inStock] : [], {
-    name: 'inStock',
-    label: () => 'In stock only',
-    isChecked: () => filter.inStock,
-    onToggle: (_i, on) => (filter.inStock = on),
-  });
+  renderFacet(
+    $('#f-instock'),
+    f ? [{ key: 'true', label: 'In stock only', count: inStock.count, checked: filter.inStock }] : [],
+    { name: 'inStock', onToggle: (_i, on) => refine((fl) => (fl.inStock = on)) },
+  );
+  const active = [filter.category, filter.price, filter.inStock].filter(Boolean).length + filter.brands.length;
+  $('#toggle-filters').textContent = active ? `Filters (${active})` : 'Filters';
+  $('#clear-filters').hidden = active === 0;
 }
 
-function showQuery() {
+async function showQuery() {
   const box = $('#query-image');
   const img = box.querySelector('img');
   if (img.src.startsWith('blob:')) URL.revokeObjectURL(img.src);
+  box.hidden = !state.photo && !state.similarTo;
   if (state.photo) {
     img.src = URL.createObjectURL(state.photo);
     box.querySelector('span').textContent = `Searching by photo: ${state.photo.name || 'image'}`;
   } else if (state.similarTo) {
-    if (state.similarTo.url) img.src = state.similarTo.url;
+    const like = state.similarTo;
+    if (!like.title) {
+      // from a URL: look the product up for its title and picture
+      const data = await graphql(PRODUCT_QUERY, { id: like.id }).catch(() => ({}));
+      like.title = data.product?.title ?? 'a product';
+      like.url = data.product?.images[0]?.url ?? null;
+      if (state.similarTo !== like) return;
+    }
+    if (like.url) img.src = like.url;
     else img.removeAttribute('src');
-    box.querySelector('span').textContent = `More like: ${state.similarTo.title}`;
+    box.querySelector('span').textContent = `More like: ${like.title}`;
   }
-  box.hidden = !state.photo && !state.similarTo;
+}
+
+function searchLike(p, picture) {
+  state.similarTo = { id: p.id, title: p.title, url: picture?.url ?? null };
+  state.text = '';
+  state.photo = null;
+  state.detail = null;
+  $('#q').value = '';
+  if (state.mode !== 'SEMANTIC') setMode('SEMANTIC'); // product vectors need semantic mode
+  closeDialog();
+  navigate();
+  showQuery();
+  runSearch();
+  window.scrollTo({ top: 0 });
 }
 
 function setPhoto(file) {
   state.photo = file;
   state.similarTo = null;
   if (state.mode !== 'SEMANTIC' && !state.text) setMode('SEMANTIC'); // keyword/hybrid need text
+  navigate();
   showQuery();
   runSearch();
 }
@@ -335,25 +303,92 @@ function setMode(mode) {
   for (const r of document.querySelectorAll('input[name=mode]')) r.checked = r.value === mode;
 }
 
+// ---------------------------------------------------------------- product detail
+
+let detailSeq = 0;
+
+function openDetail(sku) {
+  state.detail = sku;
+  navigate();
+  showDetail();
+}
+
+function closeDialog() {
+  const dialog = $('#detail');
+  if (dialog.open) dialog.close();
+}
+
+/** Shows the product of `state.detail` in the dialog (or closes it when there is none). */
+async function showDetail() {
+  const dialog = $('#detail');
+  const body = $('#detail-body');
+  const seq = ++detailSeq;
+  if (!state.detail) return closeDialog();
+  body.replaceChildren(el('p', { className: 'loading', textContent: 'Loading…' }));
+  if (!dialog.open) dialog.showModal();
+  try {
+    const { product } = await graphql(PRODUCT_QUERY, { sku: state.detail });
+    if (seq !== detailSeq) return;
+    if (!product) throw Object.assign(new Error('not found'), { code: 'NOT_FOUND' });
+    body.replaceChildren(...renderDetail(product, { onSimilar: searchLike }));
+    dialog.dataset.sku = product.sku;
+  } catch (err) {
+    if (seq !== detailSeq) return;
+    body.replaceChildren(el('p', { className: 'error', textContent: friendlyMessage(err) }));
+  }
+}
+
+$('#detail').addEventListener('close', () => {
+  if (!state.detail) return;
+  // closed by its button or Escape: leave the product's history entry the way it was entered
+  state.detail = null;
+  if (history.state?.detail) history.back();
+  else navigate({ replace: true });
+});
+$('#detail-close').addEventListener('click', () => closeDialog());
+
+// ---------------------------------------------------------------- history and controls
+
+/** Shows what the URL says (first load, Back and Forward). */
+function applyUrl() {
+  const view = viewFromQuery(location.search);
+  const searchChanged = !sameSearch(view, currentView()) || state.photo;
+  Object.assign(state, view, { photo: null });
+  $('#q').value = state.text;
+  setMode(state.mode);
+  if (searchChanged) {
+    showQuery();
+    runSearch();
+  }
+  showDetail();
+}
+
+window.addEventListener('popstate', applyUrl);
+
 let debounce;
 $('#search-form').addEventListener('submit', (e) => {
   e.preventDefault();
   clearTimeout(debounce);
   state.text = $('#q').value.trim();
+  navigate();
   runSearch();
 });
 $('#q').addEventListener('input', (e) => {
   clearTimeout(debounce);
   debounce = setTimeout(() => {
+    const typedOver = !state.text; // a new query starts a history entry; refining it as one types does not
     state.text = e.target.value.trim();
     if (state.text) state.similarTo = null;
+    navigate({ replace: !typedOver });
     showQuery();
     runSearch();
   }, DEBOUNCE_MS);
 });
 for (const r of document.querySelectorAll('input[name=mode]')) {
   r.addEventListener('change', () => {
+    if (!MODES.includes(r.value)) return;
     state.mode = r.value;
+    navigate();
     runSearch();
   });
 }
@@ -365,14 +400,16 @@ $('#photo').addEventListener('change', (e) => {
 $('#clear-query').addEventListener('click', () => {
   state.photo = null;
   state.similarTo = null;
+  navigate();
   showQuery();
   runSearch();
 });
-$('#clear-filters').addEventListener('click', () => {
-  state.filter = noFilter();
-  runSearch();
-});
+$('#clear-filters').addEventListener('click', () => refine((fl) => Object.assign(fl, noFilter())));
 $('#more').addEventListener('click', () => runSearch({ append: true }));
+$('#toggle-filters').addEventListener('click', () => {
+  const open = document.body.classList.toggle('filters-open');
+  $('#toggle-filters').setAttribute('aria-expanded', String(open));
+});
 
 // drop an image anywhere on the page
 let dragDepth = 0;
@@ -394,4 +431,8 @@ window.addEventListener('drop', (e) => {
   if (file) setPhoto(file);
 });
 
+$('#q').value = state.text;
+setMode(state.mode);
+showQuery();
 runSearch();
+showDetail();

@@ -1,7 +1,7 @@
 /**
- * The storefront demo page (GLIMPSE_DEMO_PAGE, on by default): `/` serves index.html, `/demo/app.js` and
- * `/demo/style.css` its assets. Plain files, no build step; the page uses only the public GraphQL API.
- * Only these three files are served (never the TypeScript beside them). A strict CSP: scripts, styles and
+ * The storefront demo page (GLIMPSE_DEMO_PAGE, on by default): `/` serves index.html, `/demo/*.js` (ES
+ * modules) and `/demo/style.css` its assets. Plain files, no build step; the page uses only the public GraphQL API.
+ * Only the files listed here are served (never the TypeScript beside them). A strict CSP: scripts, styles and
  * requests to this origin only, images from this origin (or GLIMPSE_PUBLIC_URL) and blob: (the preview of a
  * photo the shopper picked).
  */
@@ -14,6 +14,9 @@ const DIR = path.dirname(fileURLToPath(import.meta.url));
 
 const ASSETS: Readonly<Record<string, string>> = {
   'app.js': 'text/javascript; charset=utf-8',
+  'api.js': 'text/javascript; charset=utf-8',
+  'render.js': 'text/javascript; charset=utf-8',
+  'url-state.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
 };
 

@@ -1,9 +1,10 @@
 /**
  * The storefront demo page end to end in a real headless Chromium (Debian's `chromium`, driven by
  * playwright-core; no browser download): a real server on a scratch PostgreSQL database with the test model,
- * the demo catalog seeded through the catalog service, then search, filter, search by photo, load more,
- * "more like this", and the empty / slow / error states. Saves the screenshot used in the README
- * (docs/demo.png).
+ * the demo catalog seeded through the catalog service, then search, filter (multi-select, category tree),
+ * search by photo, load more, "more like this", the product detail view, state in the URL with Back/Forward,
+ * a Chinese query (the multilingual test tower), the suggestion / empty / slow / error states, and the phone
+ * layout at 390 px. Saves the screenshots used in the README (docs/demo.png, docs/demo-mobile.png).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,6 +22,10 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const root = path.resolve(import.meta.dirname, '..', '..');
 const SCREENSHOT = path.join(root, 'docs', 'demo.png');
+const SCREENSHOT_MOBILE = path.join(root, 'docs', 'demo-mobile.png');
+const MODULES = ['app.js', 'api.js', 'render.js', 'url-state.js'];
+/** the category tree facet's top level (its counts add up to the match set) */
+const TOP_CATEGORIES = '#f-category li[data-depth="1"]';
 
 describe('demo page routes', () => {
   async function listen(app: express.Express) {
@@ -42,7 +47,7 @@ describe('demo page routes', () => {
     }
   });
 
-  it('serves the page and its two assets with types and a CSP, and nothing else', async () => {
+  it('serves the page and its assets with types and a CSP, and nothing else', async () => {
     const app = express();
     mountDemo(app, { demoPage: true, publicUrl: undefined });
     const s = await listen(app);
@@ -56,8 +61,11 @@ describe('demo page routes', () => {
       expect(csp).toContain("default-src 'none'");
       expect(page.headers.get('x-content-type-options')).toBe('nosniff');
       expect(await page.text()).toContain('<script type="module" src="demo/app.js">');
-      const js = await fetch(`${s.url}/demo/app.js`);
-      expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+      for (const name of MODULES) {
+        const js = await fetch(`${s.url}/demo/${name}`);
+        expect(js.status, name).toBe(200);
+        expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+      }
       const css = await fetch(`${s.url}/demo/style.css`);
       expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
       for (const p of ['/demo/seed.ts', '/demo/mount.ts', '/demo/index.html', '/demo/../config.ts'])
@@ -85,7 +93,7 @@ describe('demo page in headless Chromium', () => {
           'or set CHROMIUM_PATH to a Chromium binary.',
       );
     }
-    srv = await startTestServer({ config: { rateLimitPerMinute: 0 } });
+    srv = await startTestServer({ config: { rateLimitPerMinute: 0, textModels: ['test-multilingual'] } });
     const models = srv.models as unknown as { get(): ImageEmbedder };
     const catalog = new CatalogService({ db: srv.db, config: srv.config, embedder: () => models.get() });
     seeded = await seedDemoCatalog(catalog, { fixturesDir: fixturePath('images') });
@@ -135,20 +143,27 @@ describe('demo page in headless Chromium', () => {
   const status = () => page.locator('#status');
   const cards = () => page.locator('#results .card');
   const titles = () => page.locator('#results .card .title').allTextContents();
-  async function settled(state: 'done' | 'empty' | 'error' | 'hint' = 'done') {
-    await page.waitForFunction((s) => document.body.dataset.state === s, state, { timeout: 20_000 });
+  async function settled(state: 'done' | 'empty' | 'error' | 'hint' = 'done', on: Page = page) {
+    await on.waitForFunction((s) => document.body.dataset.state === s, state, { timeout: 20_000 });
   }
+  /** runs a history step (Back/Forward) that searches again, and waits for its results */
+  async function afterSearch(step: () => Promise<unknown>) {
+    await Promise.all([page.waitForResponse((r) => r.url().endsWith('/graphql')), step()]);
+    await settled();
+  }
+  const param = (name: string) => new URL(page.url()).searchParams.getAll(name);
+  /** label → count of a facet's entries (`list` may narrow, e.g. '#f-category li[data-depth="1"]') */
   async function facetCounts(list: string): Promise<Record<string, number>> {
     return page
-      .locator(`${list} li`)
+      .locator(list.includes(' li') ? list : `${list} li`)
       .evaluateAll((lis) =>
         Object.fromEntries(
           lis.map((li) => [li.querySelector('.value')!.textContent, Number(li.querySelector('.count')!.textContent)]),
         ),
       );
   }
-  async function imagesLoaded() {
-    await page.waitForFunction(
+  async function imagesLoaded(on: Page = page) {
+    await on.waitForFunction(
       () =>
         Array.from(document.querySelectorAll<HTMLImageElement>('#results img'))
           .filter((i) => i.getBoundingClientRect().top < window.innerHeight)
@@ -218,7 +233,7 @@ describe('demo page in headless Chromium', () => {
   });
 
   it('narrows by brand facets (several at once): results and the other facet counts change', async () => {
-    const categoriesBefore = await facetCounts('#f-category');
+    const categoriesBefore = await facetCounts(TOP_CATEGORIES);
     const brandsBefore = await facetCounts('#f-brand');
     const acme = brandsBefore.Acme!;
     expect(acme).toBeGreaterThan(0);
@@ -230,7 +245,7 @@ describe('demo page in headless Chromium', () => {
     expect(await status().textContent()).toContain(`of ${acme} products shown`);
     // disjunctive: the other brands stay listed with their counts, so a second one can be ticked
     expect(await facetCounts('#f-brand')).toEqual(brandsBefore);
-    const categoriesAfter = await facetCounts('#f-category');
+    const categoriesAfter = await facetCounts(TOP_CATEGORIES);
     expect(categoriesAfter).not.toEqual(categoriesBefore);
     const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
     expect(sum(categoriesAfter)).toBe(acme);
@@ -238,7 +253,7 @@ describe('demo page in headless Chromium', () => {
     await page.locator('#f-brand input[value="Fjord"]').check();
     await settled();
     expect(await status().textContent()).toContain(`of ${acme + brandsBefore.Fjord!} products shown`);
-    expect(sum(await facetCounts('#f-category'))).toBe(acme + brandsBefore.Fjord!);
+    expect(sum(await facetCounts(TOP_CATEGORIES))).toBe(acme + brandsBefore.Fjord!);
     await page.locator('#f-brand input[value="Fjord"]').uncheck();
     await settled();
 
@@ -246,11 +261,30 @@ describe('demo page in headless Chromium', () => {
     const inStock = (await facetCounts('#f-instock'))['In stock only']!;
     await page.locator('#f-instock input').check();
     await settled();
-    expect(sum(await facetCounts('#f-category'))).toBe(inStock);
+    expect(sum(await facetCounts(TOP_CATEGORIES))).toBe(inStock);
     expect(await page.locator('#results .price em').count()).toBe(0);
     await page.locator('#clear-filters').click();
     await settled();
-    expect(sum(await facetCounts('#f-category'))).toBe(seeded.products);
+    expect(sum(await facetCounts(TOP_CATEGORIES))).toBe(seeded.products);
+  });
+
+  it('walks the category tree: a top level opens its children, a child narrows further', async () => {
+    const top = await facetCounts(TOP_CATEGORIES);
+    expect(Object.keys(top).sort()).toEqual(['bags', 'clothing', 'home', 'shoes']);
+    await page.locator('#f-category input[value="clothing"]').check();
+    await settled();
+    const children = await facetCounts('#f-category li[data-depth="2"]');
+    expect(Object.keys(children).sort()).toEqual(['dresses', 't-shirts']);
+    expect(children.dresses! + children['t-shirts']!).toBe(top.clothing);
+    expect(await status().textContent()).toContain(`of ${top.clothing} products shown`);
+    await page.locator('#f-category input[value="clothing/dresses"]').check();
+    await settled();
+    const metas = await page.locator('#results .card .meta').allTextContents();
+    expect(metas.length).toBe(Math.min(children.dresses!, 12));
+    expect(metas.every((m) => m.endsWith('clothing/dresses'))).toBe(true);
+    await page.locator('#f-category input[value="clothing/dresses"]').uncheck();
+    await settled();
+    expect(await status().textContent()).toContain(`of ${seeded.products} products shown`);
   });
 
   it('searches by photo (a red PNG picked in the file input)', async () => {
@@ -279,12 +313,14 @@ describe('demo page in headless Chromium', () => {
     expect(await cards().count()).toBeGreaterThan(0);
   });
 
-  it("shows the API's error code when the search fails (a file that is not an image)", async () => {
+  it('says in plain words why a search failed (a file that is not an image), keeping the code for support', async () => {
     await page
       .locator('#photo')
       .setInputFiles({ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not an image at all') });
     await settled('error');
-    expect(await page.locator('#status .code').textContent()).toMatch(/^(UNSUPPORTED_IMAGE|CORRUPT_IMAGE)$/);
+    expect(await status().getAttribute('data-code')).toMatch(/^(UNSUPPORTED_IMAGE|CORRUPT_IMAGE)$/);
+    expect(await status().textContent()).toMatch(/not a picture we can read|seems to be damaged/);
+    expect(await status().textContent()).not.toMatch(/[A-Z]+_[A-Z]+/);
     expect(await cards().count()).toBe(0);
     await page.locator('#clear-query').click();
     await settled('hint');
@@ -294,7 +330,9 @@ describe('demo page in headless Chromium', () => {
     await page.locator('#modes input[value="KEYWORD"]').check();
     await page.locator('#q').fill('zzyzx-nothing-like-this');
     await settled('empty');
-    expect(await status().textContent()).toMatch(/No products match/);
+    expect(await status().textContent()).toBe(
+      'No results for “zzyzx-nothing-like-this”. Try other words or another search mode.',
+    );
 
     // a slow server: the page says it is still working, then shows the results
     await page.route('**/graphql', async (route) => {
@@ -307,6 +345,162 @@ describe('demo page in headless Chromium', () => {
     await settled();
     await page.unroute('**/graphql');
     expect((await titles())[0]).toMatch(/^(Blue|Navy) /);
+  });
+
+  it('offers the correction of a misspelt query, and corrects a keyword search that found nothing', async () => {
+    await afterSearch(() => page.locator('#q').fill('rde dres'));
+    const offer = page.locator('#status .suggestion');
+    expect(await offer.textContent()).toBe('red dress');
+    await offer.click();
+    await settled();
+    expect(await page.locator('#q').inputValue()).toBe('red dress');
+    expect(param('q')).toEqual(['red dress']);
+    expect((await titles())[0]).toMatch(/^Red /);
+
+    await page.locator('#modes input[value="KEYWORD"]').check();
+    await settled();
+    await afterSearch(() => page.locator('#q').fill('yelow mugg'));
+    expect(await status().textContent()).toContain('Nothing matched “yelow mugg”; showing results for “yellow mug”.');
+    const t = await titles();
+    expect(t.length).toBeGreaterThan(0);
+    expect(t.every((x) => /^Yellow .*mug$/.test(x))).toBe(true);
+    await page.locator('#modes input[value="SEMANTIC"]').check();
+    await settled();
+  });
+
+  it('keeps the view in the URL: a link restores it, Back and Forward walk through it', async () => {
+    await page.goto(`${srv.url}/?q=red&brand=Acme`);
+    await settled();
+    const metas = () => page.locator('#results .card .meta').allTextContents();
+    expect(await page.locator('#q').inputValue()).toBe('red');
+    expect(await page.locator('#f-brand input[value="Acme"]').isChecked()).toBe(true);
+    expect((await metas()).every((m) => m.startsWith('Acme'))).toBe(true);
+    await page.locator('#f-brand input[value="Fjord"]').check();
+    await settled();
+    expect(param('brand')).toEqual(['Acme', 'Fjord']);
+    expect((await metas()).some((m) => m.startsWith('Fjord'))).toBe(true);
+    await afterSearch(() => page.goBack());
+    expect(param('brand')).toEqual(['Acme']);
+    expect(await page.locator('#f-brand input[value="Fjord"]').isChecked()).toBe(false);
+    expect((await metas()).every((m) => m.startsWith('Acme'))).toBe(true);
+    await afterSearch(() => page.goForward());
+    expect(await page.locator('#f-brand input[value="Fjord"]').isChecked()).toBe(true);
+    // a hand-edited link is read as far as it makes sense, never an API error
+    await page.goto(`${srv.url}/?q=blue&mode=NOPE&price=EUR:abc-&instock=1`);
+    await settled();
+    expect(await page.locator('#modes input[value="SEMANTIC"]').isChecked()).toBe(true);
+    expect(await page.locator('#f-instock input').isChecked()).toBe(true);
+    expect(await cards().count()).toBeGreaterThan(0);
+    expect(await page.locator('#results .price em').count()).toBe(0);
+  });
+
+  it('opens a product detail view from a result; it is in the URL, Back and Escape close it', async () => {
+    await page.goto(`${srv.url}/?q=red`);
+    await settled();
+    const first = cards().first();
+    const sku = (await first.getAttribute('data-sku'))!;
+    const title = await first.locator('.title').textContent();
+    const dialog = page.locator('#detail');
+    await first.locator('.title').click();
+    await expect.poll(() => dialog.locator('h2').textContent()).toBe(title);
+    expect(await dialog.isVisible()).toBe(true);
+    expect(param('product')).toEqual([sku]);
+    expect(await dialog.locator('.sku').textContent()).toBe(`SKU ${sku}`);
+    expect(await dialog.locator('.description').textContent()).toContain('Demo product');
+    expect(await dialog.locator('dt').allTextContents()).toEqual(['color', 'material']);
+    const searchesBefore = searchPages.length;
+    await page.goBack();
+    await expect.poll(() => dialog.isVisible()).toBe(false);
+    expect(param('product')).toEqual([]);
+    expect(searchPages.length).toBe(searchesBefore); // closing the detail does not search again
+
+    // a link to the product opens it directly; Escape closes it and drops it from the URL
+    await page.goto(`${srv.url}/?q=red&product=${encodeURIComponent(sku)}`);
+    await expect.poll(() => dialog.locator('h2').textContent()).toBe(title);
+    await page.keyboard.press('Escape');
+    await expect.poll(() => dialog.isVisible()).toBe(false);
+    await expect.poll(() => param('product')).toEqual([]); // the close event comes as its own task
+    expect(param('q')).toEqual(['red']);
+
+    // "more like this" from the detail view
+    await first.locator('.title').click();
+    await expect.poll(() => dialog.locator('h2').textContent()).toBe(title);
+    await dialog.locator('.more-like-this').click();
+    await settled();
+    expect(await dialog.isVisible()).toBe(false);
+    expect(await page.locator('#query-image span').textContent()).toBe(`More like: ${title}`);
+    expect(param('like')).toHaveLength(1);
+    expect(param('product')).toEqual([]);
+
+    // an unknown product says so in words
+    await page.goto(`${srv.url}/?q=red&product=no-such-sku`);
+    await expect.poll(() => dialog.locator('.error').textContent()).toBe('This product is no longer available.');
+    await page.keyboard.press('Escape');
+  });
+
+  it('answers a Chinese query through the multilingual tower: 红色连衣裙 shows red products first', async () => {
+    await page.goto(`${srv.url}/?q=${encodeURIComponent('红色连衣裙')}`);
+    await settled();
+    expect(await page.locator('#q').inputValue()).toBe('红色连衣裙');
+    expect((await titles())[0]).toMatch(/^Red /);
+    expect(await status().textContent()).toContain('query read by test-multilingual');
+  });
+
+  it('turns a rate limit into words with the wait', async () => {
+    await page.route('**/graphql', (route) =>
+      route.fulfill({
+        status: 429,
+        contentType: 'application/json',
+        body: JSON.stringify({
+          errors: [{ message: 'rate limited', extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 7 } }],
+        }),
+      }),
+    );
+    await page.locator('#q').fill('green');
+    await settled('error');
+    await page.unroute('**/graphql');
+    // the browser logs the faked 429 itself; that one is expected
+    problems.splice(0, problems.length, ...problems.filter((p) => !/status of 429/.test(p)));
+    expect(await status().textContent()).toBe('Too many searches in a short time. Please try again in 7 s.');
+    expect(await status().getAttribute('data-code')).toBe('RATE_LIMITED');
+  });
+
+  it('fits a 390 px phone: filters folded behind a button, two columns, no sideways scrolling', async () => {
+    const phone = await context.newPage();
+    phone.on('pageerror', (e) => problems.push(`phone page error: ${e.message}`));
+    try {
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await phone.goto(`${srv.url}/?q=red`);
+      await settled('done', phone);
+      const toggle = phone.locator('#toggle-filters');
+      expect(await phone.locator('#filters').isVisible()).toBe(false);
+      expect(await toggle.isVisible()).toBe(true);
+      expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      const [a, b] = await phone
+        .locator('#results .card')
+        .evaluateAll((els) => els.slice(0, 2).map((e) => e.getBoundingClientRect().toJSON() as DOMRect));
+      expect(a!.top).toBe(b!.top); // two columns
+      expect(b!.right).toBeLessThanOrEqual(390);
+      await toggle.click();
+      expect(await phone.locator('#filters').isVisible()).toBe(true);
+      expect(await toggle.getAttribute('aria-expanded')).toBe('true');
+      await phone.locator('#f-brand input[value="Acme"]').check();
+      await settled('done', phone);
+      expect(await toggle.textContent()).toBe('Filters (1)');
+      await toggle.click();
+      expect(await phone.locator('#filters').isVisible()).toBe(false);
+      await imagesLoaded(phone);
+      await phone.screenshot({ path: SCREENSHOT_MOBILE });
+      expect(fs.statSync(SCREENSHOT_MOBILE).size).toBeGreaterThan(10_000);
+      // the detail view fits the screen
+      await phone.locator('#results .card .title').first().click();
+      await expect.poll(() => phone.locator('#detail h2').isVisible()).toBe(true);
+      const box = (await phone.locator('#detail').boundingBox())!;
+      expect(box.x).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width).toBeLessThanOrEqual(390);
+    } finally {
+      await phone.close();
+    }
   });
 
   it('ran without script errors or CSP violations', () => {
