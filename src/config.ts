@@ -324,7 +324,7 @@ export const settings = {
     'GLIMPSE_SEARCH_CANDIDATES',
     int(10, 100_000),
     '500',
-    'Images taken from the vector index scan for HYBRID fusion and for a totalCount under a score cut (SEMANTIC pages take at least (first+1)×4); see docs/search.md.',
+    'Images taken from the vector index scan for HYBRID fusion, for a totalCount under a score cut, and for a SEMANTIC / HYBRID search with an orderBy or boost (the products of its relevant list, at most); SEMANTIC pages take at least (first+1)×4; see docs/search.md.',
   ),
   rrfK: setting('GLIMPSE_RRF_K', int(1, 10_000), '60', 'Reciprocal rank fusion constant k for HYBRID mode.'),
   textSearchConfig: setting(

@@ -1,18 +1,23 @@
 /**
  * Opaque search cursors: base64url JSON of the keyset position after a hit — (distance, product id) for
- * SEMANTIC, (score, product id) for KEYWORD / HYBRID — plus the best score of the whole search so that
+ * SEMANTIC, (score, product id) for KEYWORD / HYBRID, (sort key, product id) for a re-ordered search
+ * (./order.ts; the ordering's code travels along, so a cursor only continues the ordering that made it) — plus the best score of the whole search so that
  * `relativeCutoff` means the same on every page (and, where a later page cannot count it, page 1's total). float8 values survive the round trip exactly (JSON
  * numbers are IEEE doubles and Postgres prints float8 in shortest round-trip form).
  */
 import { badInput } from '../errors.js';
+import type { OrderCode } from './order.js';
 import type { CursorKey } from './sql.js';
 import type { SearchMode } from './types.js';
 
 interface CursorJson {
   v: 1;
   m: 'S' | 'K' | 'H';
-  k: number;
+  /** null: a re-ordered search's row without a key (no price) */
+  k: number | null;
   id: string;
+  /** the ordering (./order.ts); absent: plain relevance */
+  o?: Exclude<OrderCode, 'R'>;
   b: number | null;
   /** the total of page 1 when a later page cannot count it (index path with a score cut) */
   t?: number;
@@ -21,6 +26,7 @@ interface CursorJson {
 }
 
 const MODE_CODE: Record<SearchMode, CursorJson['m']> = { SEMANTIC: 'S', KEYWORD: 'K', HYBRID: 'H' };
+const ORDER_CODES: readonly string[] = ['B', 'PA', 'PD', 'N'];
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface DecodedCursor {
@@ -34,8 +40,10 @@ export function encodeCursor(
   key: CursorKey,
   bestScore: number | null,
   total?: { count: number; exact: boolean } | null,
+  order: OrderCode = 'R',
 ): string {
   const json: CursorJson = { v: 1, m: MODE_CODE[mode], k: key.value, id: key.productId, b: bestScore };
+  if (order !== 'R') json.o = order;
   if (total) {
     json.t = total.count;
     json.x = total.exact;
@@ -43,7 +51,7 @@ export function encodeCursor(
   return Buffer.from(JSON.stringify(json), 'utf8').toString('base64url');
 }
 
-export function decodeCursor(cursor: string, mode: SearchMode): DecodedCursor {
+export function decodeCursor(cursor: string, mode: SearchMode, order: OrderCode = 'R'): DecodedCursor {
   const bad = () => badInput('malformed or foreign cursor `after`', { field: 'after' });
   if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > 512 || !/^[A-Za-z0-9_-]+$/.test(cursor))
     throw bad();
@@ -59,8 +67,9 @@ export function decodeCursor(cursor: string, mode: SearchMode): DecodedCursor {
     typeof c !== 'object' ||
     c.v !== 1 ||
     c.m !== MODE_CODE[mode] ||
-    typeof c.k !== 'number' ||
-    !Number.isFinite(c.k) ||
+    (c.o ?? 'R') !== order ||
+    (c.o !== undefined && !ORDER_CODES.includes(c.o)) ||
+    !((typeof c.k === 'number' && Number.isFinite(c.k)) || (c.k === null && order !== 'R')) ||
     typeof c.id !== 'string' ||
     !UUID_RE.test(c.id) ||
     !(c.b === null || (typeof c.b === 'number' && Number.isFinite(c.b))) ||
@@ -68,9 +77,11 @@ export function decodeCursor(cursor: string, mode: SearchMode): DecodedCursor {
   )
     throw bad();
   const key: CursorKey =
-    mode === 'SEMANTIC'
-      ? { kind: 'distance', value: c.k, productId: c.id }
-      : { kind: 'score', value: c.k, productId: c.id };
+    order !== 'R'
+      ? { kind: 'sort', value: c.k ?? null, productId: c.id }
+      : mode === 'SEMANTIC'
+        ? { kind: 'distance', value: c.k!, productId: c.id }
+        : { kind: 'score', value: c.k!, productId: c.id };
   const out: DecodedCursor = { key, bestScore: c.b ?? null };
   if (c.t !== undefined) out.total = { count: c.t, exact: c.x! };
   return out;

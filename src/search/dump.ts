@@ -139,6 +139,60 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
   },
   {
     description:
+      'SEMANTIC ordered by price (orderBy PRICE_ASC) over the HNSW index: the top GLIMPSE_SEARCH_CANDIDATES products by relevance, ordered by price in cents; page 2 (cursor on the key).',
+    build: () =>
+      buildSearch(
+        common({
+          scan: HNSW,
+          order: { order: 'PRICE_ASC', boost: null },
+          listLimit: 500,
+          after: { kind: 'sort', value: 1990, productId: PRODUCT },
+        }),
+      ),
+  },
+  {
+    description: 'SEMANTIC ordered by NEWEST, exact scan (selective filter); page 2 (cursor on the key).',
+    build: () =>
+      buildSearch(
+        common({
+          scan: EXACT,
+          order: { order: 'NEWEST', boost: null },
+          listLimit: 500,
+          after: { kind: 'sort', value: 1767225600000, productId: PRODUCT },
+        }),
+      ),
+  },
+  {
+    description:
+      'KEYWORD by boosted relevance (boost inStock and a numeric attribute): every match, ordered by score + boosts.',
+    build: () =>
+      buildSearch(
+        common({
+          mode: 'KEYWORD',
+          vector: null,
+          text: 'red summer dress',
+          order: { order: 'RELEVANCE', boost: { inStock: 0.1, attribute: { key: 'rating', weight: 0.2, max: 5 } } },
+          after: { kind: 'sort', value: 0.52, productId: PRODUCT },
+        }),
+      ),
+  },
+  {
+    description:
+      'HYBRID ordered by price (PRICE_DESC) over the HNSW index: the fused list, its top products by relevance, by price.',
+    build: () =>
+      buildSearch(
+        common({
+          mode: 'HYBRID',
+          scan: HNSW,
+          text: 'red summer dress',
+          order: { order: 'PRICE_DESC', boost: null },
+          listLimit: 500,
+          after: { kind: 'sort', value: null, productId: PRODUCT },
+        }),
+      ),
+  },
+  {
+    description:
       'Facets of a SEMANTIC search and its total: exact, disjunctive (each without its own filter condition), from the filter alone; run beside the search statement.',
     build: () => buildFacets(common({ scan: HNSW, minScore: null, relativeCutoff: null }))!,
   },

@@ -5,7 +5,8 @@
  * "Choosing the strategy"), else null. Pure: no I/O, no clock, nothing mutated; the service (./service.ts)
  * measures the filter when asked to, runs each plan's statement (./sql.ts) and reports the plan.
  *
- * Re-runs, in the order they are tried:
+ * Re-runs, in the order they are tried (a re-ordered search, ./order.ts, only has the fallback of a scan that
+ * ran dry, whatever its page, so that every page ranks the same list):
  *  - widening (SEMANTIC, index scan, page short, window saturated): the same strategy with a 4× window, up to
  *    MAX_RETRIES times;
  *  - one fallback, at most: an index scan that ran dry with the page short → the exact scan without guard
@@ -46,6 +47,11 @@ export interface PlanRequest {
   readonly filtered: boolean;
   /** a total under a score cut (minScore, relativeCutoff): it counts the window, so the window is the wide one */
   readonly countsWindow: boolean;
+  /**
+   * an ordering other than relevance (./order.ts): every page reads the same wide window from the top, so it is
+   * never widened (that would change the list between pages)
+   */
+  readonly reordered?: boolean;
 }
 
 /**
@@ -94,9 +100,12 @@ export interface ScanOutcome {
 
 /**
  * Images the index scan takes for a request: (first + 1) × 4, at least the candidate window where the window
- * itself is used (HYBRID fuses it; a total under a score cut counts it).
+ * itself is used (HYBRID fuses it; a total under a score cut counts it); exactly the candidate window for a
+ * re-ordered search, whose list is the same for every page and page size.
  */
 export function indexWindow(req: PlanRequest, config: PlannerConfig): number {
+  // a re-ordered list must not depend on the page size either
+  if (req.reordered) return config.searchCandidateWindow;
   const pageWindow = (req.first + 1) * IMAGES_PER_HIT;
   return req.mode === 'HYBRID' || req.countsWindow ? Math.max(pageWindow, config.searchCandidateWindow) : pageWindow;
 }

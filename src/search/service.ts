@@ -18,6 +18,7 @@ import { GlimpseError, badInput, firstRangeMessage, labelled, notFound } from '.
 import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor.js';
 import { PRICE_BUCKETS, buildFacets } from './facet-sql.js';
 import { SpellingSuggester } from './spelling.js';
+import { isReordered, orderCode, resultOrder } from './order.js';
 import { cachedIndexInfo, type VectorIndexInfo } from '../catalog/store/vector-index.js';
 import {
   exactScanThreshold,
@@ -38,6 +39,7 @@ import {
   explainText,
   hasScoreCut,
   inlineSettings,
+  sortedSuffix,
   strategyShape,
   type BuildSearchInput,
   type BuiltQuery,
@@ -104,6 +106,8 @@ interface Row {
   score: number | null;
   semantic_rank?: number | string | null;
   keyword_rank?: number | string | null;
+  /** a re-ordered search's key (./order.ts) */
+  sort_key?: number | null;
 }
 
 export interface SimilarOptions {
@@ -283,20 +287,27 @@ export class SearchService {
     const best = p.cursor?.bestScore ?? (meta?.best_score != null ? Number(meta.best_score) : null);
     // the index path with a score cut counts its window: later pages start the window at the cursor, so page 1's
     // total travels in the cursor
+    const reordered = isReordered(p.build.order);
     const windowTotal =
-      p.build.total === true && p.mode === 'SEMANTIC' && hasScoreCut(p.build) && vectorPlan?.scan.strategy !== 'exact';
+      p.build.total === true &&
+      p.mode === 'SEMANTIC' &&
+      hasScoreCut(p.build) &&
+      !reordered &&
+      vectorPlan?.scan.strategy !== 'exact';
+    const code = p.build.order ? orderCode(p.build.order) : 'R';
     const total = this.totalOf(p, meta, windowTotal);
     const carried = windowTotal ? total : null;
     const hits: SearchHit[] = pageRows.map((r) => {
-      const key: CursorKey =
-        p.mode === 'SEMANTIC'
+      const key: CursorKey = reordered
+        ? { kind: 'sort', value: r.sort_key == null ? null : Number(r.sort_key), productId: r.product_id! }
+        : p.mode === 'SEMANTIC'
           ? { kind: 'distance', value: Number(r.distance), productId: r.product_id! }
           : { kind: 'score', value: Number(r.score), productId: r.product_id! };
       const hit: SearchHit = {
         productId: r.product_id!,
         score: clamp01(Number(r.score)),
         matchedImageId: r.image_id ?? null,
-        cursor: encodeCursor(p.mode, key, best, carried),
+        cursor: encodeCursor(p.mode, key, best, carried, code),
       };
       if (r.distance != null) hit.distance = Number(r.distance);
       if (p.mode === 'HYBRID') {
@@ -344,8 +355,9 @@ export class SearchService {
     const relativeCutoff = unitOrNull(req.relativeCutoff, 'relativeCutoff');
     const facets = validateFacets(req.facets);
     const filter = normaliseFilter(req.filter);
+    const order = resultOrder(req.orderBy, req.boost);
     // an empty `after` is the first page, as in `products` (docs/api.md)
-    const cursor = req.after ? decodeCursor(req.after, mode) : null;
+    const cursor = req.after ? decodeCursor(req.after, mode, orderCode(order)) : null;
     const text = optText(req.text, 'text');
     const negativeText = optText(req.negativeText, 'negativeText');
 
@@ -358,6 +370,9 @@ export class SearchService {
       relativeCutoff,
       bestScore: cursor?.bestScore ?? null,
       after: cursor?.key ?? null,
+      order,
+      // a re-ordered list is the same for every page and page size
+      listLimit: this.config.searchCandidateWindow,
       facets,
       textSearchConfig: this.config.textSearchConfig,
       rrfK: this.config.rrfK,
@@ -381,13 +396,16 @@ export class SearchService {
       modelId: model.id,
       dimension: model.dimension,
       excludeProductId,
-      fusionWindow: Math.max(first + 1, this.config.searchCandidateWindow),
+      fusionWindow: isReordered(order)
+        ? this.config.searchCandidateWindow
+        : Math.max(first + 1, this.config.searchCandidateWindow),
     };
     const request: PlanRequest = {
       mode,
       first,
       filtered: hasFilter(filter, excludeProductId),
       countsWindow: common.total && hasScoreCut(common),
+      reordered: isReordered(order),
     };
     // the index type decides the settings (hnsw.* or ivfflat.*); its row counts size the choice: catalog
     // lookups, cached ~60 s per table
@@ -554,12 +572,14 @@ function describePlan(
   statements: number,
   candidateRows?: number | null,
 ): SearchPlan {
-  if (!plan || !p.vector) return { mode: p.mode, strategy: 'keyword', shape: 'keyword', retries: 0, statements };
+  const sorted = sortedSuffix(p.build);
+  if (!plan || !p.vector)
+    return { mode: p.mode, strategy: 'keyword', shape: `keyword${sorted}`, retries: 0, statements };
   const { scan } = plan;
   const out: SearchPlan = {
     mode: p.mode,
     strategy: scan.strategy,
-    shape: `${p.mode === 'SEMANTIC' ? 'semantic' : 'hybrid'}-${strategyShape(scan.strategy)}`,
+    shape: `${p.mode === 'SEMANTIC' ? 'semantic' : 'hybrid'}-${strategyShape(scan.strategy)}${sorted}`,
     table: p.vector.table,
     ...plan.reasons,
     retries: plan.retries,

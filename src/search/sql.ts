@@ -28,6 +28,7 @@ import { Params, type BuiltQuery } from '../db/sql.js';
 
 export type { BuiltQuery } from '../db/sql.js';
 import { vectorToSql } from '../db/vector.js';
+import { isDescending, isReordered, keyAfter, keyOrderBy, orderKey, type ResultOrder } from './order.js';
 import type { FacetKind, SearchMode } from './types.js';
 
 /** HNSW window per requested hit: products have 1–4 images, so (first+1)×4 images hold ≥ first+1 products. */
@@ -50,7 +51,9 @@ export type CursorKey =
   /** semantic: (distance ASC, product id ASC) */
   | { kind: 'distance'; value: number; productId: string }
   /** keyword / hybrid: (score DESC, product id ASC) */
-  | { kind: 'score'; value: number; productId: string };
+  | { kind: 'score'; value: number; productId: string }
+  /** a re-ordered search (./order.ts): (sort key, product id ASC), NULL keys last */
+  | { kind: 'sort'; value: number | null; productId: string };
 
 /**
  * How the vector part reads the table, with every setting given (chosen by ./planner.ts; the builder only
@@ -101,6 +104,10 @@ export interface BuildSearchInput {
   facets?: readonly FacetKind[] | null;
   /** count the matches (totalCount: columns total_count, total_exact) */
   total?: boolean;
+  /** an ordering other than plain relevance (./order.ts): the relevant list is ordered by its key */
+  order?: ResultOrder | null;
+  /** SEMANTIC / HYBRID re-ordered: products of the relevant list (the top ones by relevance) */
+  listLimit?: number | null;
   /** HYBRID: products kept from each list before fusion, and the fusion constant k */
   fusionWindow?: number;
   rrfK?: number;
@@ -282,7 +289,9 @@ best AS MATERIALIZED (
 ),
 best AS MATERIALIZED (
   -- exact re-rank: every image of each candidate product, the product ranked by its best image
-  -- (a per-product aggregate over its few images: no sort node, so enable_sort = off cannot distort it)
+  -- (a per-product aggregate over its few images: no sort node, so enable_sort = off cannot distort it;
+  -- OFFSET 0 keeps the images' subquery apart, or PostgreSQL 16+ (PGlite) presorts the aggregate's input
+  -- through the vector index: a whole-index walk per product instead of its few rows)
   SELECT c.product_id, b.image_id, b.distance
   FROM (SELECT DISTINCT product_id FROM ann) c
   CROSS JOIN LATERAL (
@@ -291,6 +300,7 @@ best AS MATERIALIZED (
       SELECT e.image_id, (e.embedding <=> ${q}) AS distance
       FROM ${table} e
       WHERE e.product_id = c.product_id AND e.model_id = ${model}
+      OFFSET 0
     ) x
   ) b
 )`;
@@ -342,13 +352,15 @@ kw AS MATERIALIZED (
 
 /**
  * The final SELECT: `page` rows (first + 1, to know hasNextPage) LEFT JOINed to one `meta` row, so an
- * empty page still returns the best score, the facets, the total and the HNSW candidate count.
+ * empty page still returns the best score, the facets, the total and the HNSW candidate count. A re-ordered
+ * search (./order.ts) pages through `listed`: the relevant list (for SEMANTIC / HYBRID its top `listLimit`
+ * products by relevance) with each product's sort key.
  */
 function finalSelect(
   opts: BuildSearchInput,
   params: Params,
   pageCols: string,
-  orderBy: string,
+  relevanceOrder: string,
   candidateCount: string,
 ): string {
   const scanned =
@@ -359,7 +371,28 @@ function finalSelect(
     opts.mode === 'SEMANTIC' && opts.scan && opts.scan.strategy !== 'exact' && hasScoreCut(opts)
       ? '(SELECT count(*) FROM best) > (SELECT count(*) FROM matches)'
       : 'NULL::boolean';
-  return `meta AS (
+  let source = 'matches';
+  let orderBy = relevanceOrder;
+  let listed = '';
+  if (isReordered(opts.order)) {
+    const key = orderKey(opts.order, params);
+    const desc = isDescending(opts.order);
+    const top =
+      opts.mode === 'KEYWORD' || opts.listLimit == null
+        ? 'matches'
+        : `(SELECT * FROM matches m ORDER BY ${relevanceOrder} LIMIT ${params.add(opts.listLimit, 'int')})`;
+    listed = `listed AS MATERIALIZED (
+  -- the relevant list, ordered by ${opts.order.order === 'RELEVANCE' ? 'the boosted score' : opts.order.order} (./order.ts)
+  SELECT m.*, ${key} AS sort_key
+  FROM ${top} m
+  JOIN product p ON p.id = m.product_id
+),
+`;
+    source = 'listed';
+    pageCols += ', pg.sort_key';
+    orderBy = keyOrderBy(desc);
+  }
+  return `${listed}meta AS (
   SELECT (SELECT max(score) FROM ranked) AS best_score,
   ${candidateCount} AS candidate_rows,
   ${scanned} AS scanned_rows,
@@ -370,7 +403,7 @@ function finalSelect(
 SELECT meta.*, ${pageCols}
 FROM meta
 LEFT JOIN LATERAL (
-  SELECT * FROM matches m
+  SELECT * FROM ${source} m
   WHERE ${pageKeyset(opts, params)}
   ORDER BY ${orderBy}
   LIMIT ${params.add(opts.first + 1, 'int')}
@@ -388,6 +421,8 @@ ORDER BY ${orderBy.replace(/\bm\./g, 'pg.')}`;
  */
 function totalColumns(opts: BuildSearchInput, params: Params): { count: string; exact: string } {
   if (!opts.total || totalFromFilter(opts)) return { count: 'NULL::int', exact: 'NULL::boolean' };
+  // a re-ordered search pages through its whole list
+  if (isReordered(opts.order)) return { count: '(SELECT count(*)::int FROM listed)', exact: 'true' };
   const matches = '(SELECT count(*)::int FROM matches)';
   const { scan } = opts;
   if (opts.mode !== 'SEMANTIC' || !scan || scan.strategy === 'exact') return { count: matches, exact: 'true' };
@@ -397,9 +432,12 @@ function totalColumns(opts: BuildSearchInput, params: Params): { count: string; 
   };
 }
 
-/** SEMANTIC without a score cut: every product with a vector that passes the filter matches (any strategy). */
+/**
+ * SEMANTIC without a score cut: every product with a vector that passes the filter matches (any strategy);
+ * not when re-ordered (its list is the top `listLimit`).
+ */
 export function totalFromFilter(opts: BuildSearchInput): boolean {
-  return opts.mode === 'SEMANTIC' && !hasScoreCut(opts);
+  return opts.mode === 'SEMANTIC' && !hasScoreCut(opts) && !isReordered(opts.order);
 }
 
 /** Whether a score cut (minScore, relativeCutoff) shortens the ranked list. */
@@ -410,6 +448,10 @@ export function hasScoreCut(opts: Pick<BuildSearchInput, 'minScore' | 'relativeC
 function pageKeyset(opts: BuildSearchInput, params: Params): string {
   const a = opts.after;
   if (!a) return 'true';
+  if (a.kind === 'sort') {
+    if (!isReordered(opts.order)) throw new RangeError('a sort-key cursor needs a re-ordered search');
+    return keyAfter(isDescending(opts.order), a.value, a.productId, params);
+  }
   const v = params.add(a.value, 'float8');
   const id = params.add(a.productId, 'uuid');
   return a.kind === 'distance'
@@ -432,6 +474,11 @@ function minScoreCondition(opts: BuildSearchInput, params: Params, col = 'score'
   return opts.minScore != null && opts.minScore > 0 ? `${col} >= ${params.add(opts.minScore, 'float8')}` : 'true';
 }
 
+/** Shape names of re-ordered statements end in `-sorted` (their own files under src/search/queries/). */
+export function sortedSuffix(opts: Pick<BuildSearchInput, 'order'>): '' | '-sorted' {
+  return isReordered(opts.order) ? '-sorted' : '';
+}
+
 /** The search statement for a request (see the file comment for the shapes). */
 export function buildSearch(opts: BuildSearchInput): BuiltQuery {
   const params = new Params();
@@ -441,7 +488,7 @@ export function buildSearch(opts: BuildSearchInput): BuiltQuery {
     throw new RangeError(`${opts.mode} search needs a vector, model, dimension and scan`);
   if (opts.vector.length !== opts.dimension)
     throw new RangeError(`vector has ${opts.vector.length} dimensions, expected ${opts.dimension}`);
-  const shape = strategyShape(scan.strategy);
+  const shape = `${strategyShape(scan.strategy)}${sortedSuffix(opts)}`;
   const q = params.add(vectorToSql(opts.vector), `halfvec(${opts.dimension})`);
   const conds = filterConditions(opts.filter, params, opts.excludeProductId);
   const settings =
@@ -512,7 +559,7 @@ matches AS (
   SELECT r.* FROM ranked r WHERE ${cutoffCondition(opts, params)}
 ),
 ${finalSelect(opts, params, 'pg.product_id, pg.score', 'm.score DESC, m.product_id', 'NULL::int')}`;
-  return { shape: 'keyword', settings: null, text, params: params.values };
+  return { shape: `keyword${sortedSuffix(opts)}`, settings: null, text, params: params.values };
 }
 
 /**

@@ -7,6 +7,8 @@
  */
 
 import type { ProductFilter } from '../catalog/filter.js';
+import type { SearchBoost, SearchOrder } from './order.js';
+export type { AttributeBoost, SearchBoost, SearchOrder } from './order.js';
 export type { AttributeFilter, PriceRange, ProductFilter } from '../catalog/filter.js';
 
 export type SearchMode = 'SEMANTIC' | 'KEYWORD' | 'HYBRID';
@@ -44,6 +46,8 @@ export interface SearchInput {
   weights?: QueryWeights | null;
   filter?: ProductFilter | null;
   mode?: SearchMode | null;
+  /** additions to the relevance score that order a RELEVANCE search (./order.ts) */
+  boost?: SearchBoost | null;
   /** drop results scoring below this (0..1) */
   minScore?: number | null;
   /** drop results scoring below this fraction (0..1) of the best result of the whole search */
@@ -61,6 +65,8 @@ export interface SearchRequest extends SearchInput {
   first?: number | null;
   /** opaque cursor from a previous page's `pageInfo.endCursor` / hit `cursor` */
   after?: string | null;
+  /** RELEVANCE (default) or a key among the relevant results (docs/search.md "Ordering and boosts") */
+  orderBy?: SearchOrder | null;
 }
 
 export interface SearchHit {

@@ -201,6 +201,35 @@ const CASES: Record<string, Case> = {
       variables: { minScore },
     }),
   },
+  'SearchBoost.inStock': {
+    field: 'inStock',
+    values: anyNumber,
+    valid: (v) => v === null || unitOk(v),
+    request: (inStock) => ({
+      query: `query($inStock: Float) { search(input: { text: "red", boost: { inStock: $inStock } }) ${SEARCH_OUT} }`,
+      variables: { inStock },
+    }),
+  },
+  'AttributeBoost.weight': {
+    field: 'weight',
+    values: anyNumber,
+    valid: unitOk,
+    request: (weight) => ({
+      query: `query($weight: Float!) {
+        search(input: { text: "red", mode: HYBRID, boost: { attribute: { key: "rating", weight: $weight, max: 5 } } }) ${SEARCH_OUT} }`,
+      variables: { weight },
+    }),
+  },
+  'AttributeBoost.max': {
+    field: 'max',
+    values: anyNumber,
+    valid: (v) => isNum(v) && v > 0 && v <= 1e12,
+    request: (max) => ({
+      query: `query($max: Float!) {
+        search(input: { text: "red", mode: KEYWORD, boost: { attribute: { key: "rating", weight: 0.5, max: $max } } }) ${SEARCH_OUT} }`,
+      variables: { max },
+    }),
+  },
   'SearchInput.relativeCutoff': {
     field: 'relativeCutoff',
     values: anyNumber,

@@ -79,6 +79,7 @@ interface SearchInputArg {
   minScore?: number | null;
   relativeCutoff?: number | null;
   facets?: SearchRequest['facets'];
+  boost?: SearchRequest['boost'];
 }
 
 function jobView(j: JobRecord) {
@@ -99,7 +100,12 @@ export const resolvers = {
   Query: {
     async search(
       _: unknown,
-      args: { input: SearchInputArg; first?: number | null; after?: string | null },
+      args: {
+        input: SearchInputArg;
+        first?: number | null;
+        after?: string | null;
+        orderBy?: SearchRequest['orderBy'];
+      },
       ctx: Ctx,
       info?: GraphQLResolveInfo,
     ) {
@@ -123,6 +129,8 @@ export const resolvers = {
         minScore: input.minScore ?? null,
         relativeCutoff: input.relativeCutoff ?? null,
         facets: input.facets ?? null,
+        boost: input.boost ?? null,
+        orderBy: args.orderBy ?? 'RELEVANCE',
         total: selectsField(info, 'totalCount'),
         suggest: selectsField(info, 'didYouMean'),
         first: args.first ?? null,

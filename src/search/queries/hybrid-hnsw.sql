@@ -64,7 +64,9 @@ WITH ann AS MATERIALIZED (
 ),
 best AS MATERIALIZED (
   -- exact re-rank: every image of each candidate product, the product ranked by its best image
-  -- (a per-product aggregate over its few images: no sort node, so enable_sort = off cannot distort it)
+  -- (a per-product aggregate over its few images: no sort node, so enable_sort = off cannot distort it;
+  -- OFFSET 0 keeps the images' subquery apart, or PostgreSQL 16+ (PGlite) presorts the aggregate's input
+  -- through the vector index: a whole-index walk per product instead of its few rows)
   SELECT c.product_id, b.image_id, b.distance
   FROM (SELECT DISTINCT product_id FROM ann) c
   CROSS JOIN LATERAL (
@@ -73,6 +75,7 @@ best AS MATERIALIZED (
       SELECT e.image_id, (e.embedding <=> $1::halfvec(768)) AS distance
       FROM embedding_768 e
       WHERE e.product_id = c.product_id AND e.model_id = $19
+      OFFSET 0
     ) x
   ) b
 ),
