@@ -209,6 +209,8 @@ async function startServerProcess(env: Record<string, string>): Promise<Server> 
       PORT: String(port),
       LOG_LEVEL: 'warn',
       GLIMPSE_DEMO_PAGE: 'false',
+      // as `npm start` and the Dockerfile run it: graphql-js skips its development-mode checks
+      NODE_ENV: 'production',
       ...env,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -233,6 +235,19 @@ function rssOf(pid: number): number | null {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU seconds a process has used (user + system, all its threads: /proc/<pid>/stat fields 14–15 in clock
+ * ticks, 100 per second on Linux). Per request it is a steadier figure than latency on a shared machine.
+ */
+function cpuSecondsOf(pid: number): number | null {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return null;
   }
@@ -464,6 +479,8 @@ async function measure(servers: Server[], ctx: LoadContext): Promise<Record<stri
     done: number;
   }[] = [];
   let stop = false;
+  const cpuAtStart = servers.map((srv) => cpuSecondsOf(srv.proc.pid!));
+  const loadAtStart = os.loadavg()[0]!;
   const runStart = performance.now();
   const end = Date.now() + SECONDS * 1000;
   const doneCount = () =>
@@ -504,6 +521,8 @@ async function measure(servers: Server[], ctx: LoadContext): Promise<Record<stri
     }),
   );
   const elapsed = (performance.now() - runStart) / 1000;
+  const cpuAtEnd = servers.map((srv) => cpuSecondsOf(srv.proc.pid!));
+  const loadAtEnd = os.loadavg()[0]!;
   stop = true;
   await sampler;
   // server-side view: mean seconds per search mode / embedding kind (sum / count of the histograms)
@@ -543,6 +562,18 @@ async function measure(servers: Server[], ctx: LoadContext): Promise<Record<stri
     serverMetrics,
     elapsedSeconds: r1(elapsed),
     throughput: { okPerSecond: r1(ok / elapsed), requests: ok + errorTotal, ok, errors: errorTotal },
+    serverCpu: (() => {
+      const used = cpuAtEnd.reduce<number | null>(
+        (sum, end, i) => (sum === null || end === null || cpuAtStart[i] == null ? null : sum + end - cpuAtStart[i]!),
+        0,
+      );
+      return {
+        note: 'user + system CPU of the API processes (all threads) during the measured run',
+        seconds: used === null ? null : r1(used),
+        msPerRequest: used === null || ok + errorTotal === 0 ? null : r1((used * 1000) / (ok + errorTotal)),
+      };
+    })(),
+    loadAverage: { start: r1(loadAtStart), end: r1(loadAtEnd) },
     operations: ops,
     errorsByCode: errors,
     errorSamples,
@@ -754,7 +785,7 @@ function logTable(title: string, m: Record<string, unknown>): void {
   for (const [op, o] of Object.entries(ops))
     log(`| ${op} | ${o.ok} | ${o.errors} | ${o.perSecond} | ${o.p50ms} | ${o.p95ms} | ${o.p99ms} |`);
   log(
-    `throughput ${JSON.stringify(m.throughput)}; rss ${JSON.stringify(m.rss)}; event loop ${JSON.stringify(m.eventLoopDelay)}`,
+    `throughput ${JSON.stringify(m.throughput)}; server CPU ${JSON.stringify(m.serverCpu)}; load average ${JSON.stringify(m.loadAverage)}; rss ${JSON.stringify(m.rss)}; event loop ${JSON.stringify(m.eventLoopDelay)}`,
   );
 }
 

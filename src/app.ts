@@ -12,6 +12,7 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { parse, type DocumentNode, Kind } from 'graphql';
@@ -171,7 +172,9 @@ export async function createApp(deps: AppDeps): Promise<GlimpseApp> {
     stopOnTerminationSignals: false,
     validationRules: queryLimitRules(config),
     formatError: formatGraphQLError,
-    plugins: [metricsPlugin, readRoutePlugin],
+    // no @cacheControl hints in the schema: Apollo's default cache-control plugin would only wrap every
+    // resolver (a willResolveField hook per field) to compute a header nobody sets
+    plugins: [metricsPlugin, readRoutePlugin, ApolloServerPluginCacheControlDisabled()],
     logger: {
       debug: (m) => logger.debug(m),
       info: (m) => logger.info(m),
