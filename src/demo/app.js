@@ -4,7 +4,7 @@
 // built by render.js.
 import { friendlyMessage, graphql } from './api.js';
 import { categoryItems, el, priceLabel, renderCard, renderDetail, renderFacet } from './render.js';
-import { MODES, noFilter, sameSearch, viewFromQuery, viewToQuery } from './url-state.js';
+import { MODES, SORTS, noFilter, sameSearch, viewFromQuery, viewToQuery } from './url-state.js';
 
 const PAGE_SIZE = 12;
 const DEBOUNCE_MS = 250;
@@ -12,8 +12,8 @@ const SLOW_MS = 1500;
 const $ = (sel) => document.querySelector(sel);
 
 const SEARCH_QUERY = `
-query DemoSearch($input: SearchInput!, $first: Int, $after: String, $firstPage: Boolean!) {
-  search(input: $input, first: $first, after: $after) {
+query DemoSearch($input: SearchInput!, $first: Int, $after: String, $orderBy: SearchOrder, $firstPage: Boolean!) {
+  search(input: $input, first: $first, after: $after, orderBy: $orderBy) {
     model
     textModel
     totalCount
@@ -60,8 +60,8 @@ const state = {
 
 /** The part of the state the URL carries. */
 function currentView() {
-  const { text, mode, similarTo, filter, detail } = state;
-  return { text, mode, similarTo, filter, detail };
+  const { text, mode, sort, similarTo, filter, detail } = state;
+  return { text, mode, sort, similarTo, filter, detail };
 }
 
 /** Puts the view in the address bar: a new history entry (Back returns), or in place while typing. */
@@ -163,7 +163,13 @@ async function runSearch({ append = false } = {}) {
     SLOW_MS,
   );
   try {
-    const vars = { input: searchInput(), first: PAGE_SIZE, after: state.after, firstPage: !append };
+    const vars = {
+      input: searchInput(),
+      first: PAGE_SIZE,
+      after: state.after,
+      orderBy: state.sort,
+      firstPage: !append,
+    };
     const data = await graphql(SEARCH_QUERY, vars, { file: state.photo, signal: abort.signal });
     if (seq !== state.seq) return; // a newer search superseded this one
     const { search } = data;
@@ -356,6 +362,7 @@ function applyUrl() {
   Object.assign(state, view, { photo: null });
   $('#q').value = state.text;
   setMode(state.mode);
+  $('#sort').value = state.sort;
   if (searchChanged) {
     showQuery();
     runSearch();
@@ -392,6 +399,12 @@ for (const r of document.querySelectorAll('input[name=mode]')) {
     runSearch();
   });
 }
+$('#sort').addEventListener('change', (e) => {
+  if (!SORTS.includes(e.target.value)) return;
+  state.sort = e.target.value;
+  navigate();
+  runSearch();
+});
 $('#photo').addEventListener('change', (e) => {
   const file = e.target.files[0];
   e.target.value = ''; // picking the same file again searches again
@@ -433,6 +446,7 @@ window.addEventListener('drop', (e) => {
 
 $('#q').value = state.text;
 setMode(state.mode);
+$('#sort').value = state.sort;
 showQuery();
 runSearch();
 showDetail();

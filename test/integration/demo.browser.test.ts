@@ -394,6 +394,36 @@ describe('demo page in headless Chromium', () => {
     expect(await page.locator('#results .price em').count()).toBe(0);
   });
 
+  it('sorts the relevant results by price through every page, in the URL; Back returns to relevance', async () => {
+    await page.goto(`${srv.url}/?q=red`);
+    await settled();
+    const relevance = await titles();
+    const prices = async () =>
+      (await page.locator('#results .card .price').allTextContents()).map((t) => Number(/[\d.]+/.exec(t)![0]));
+    await page.locator('#sort').selectOption('PRICE_ASC');
+    await settled();
+    expect(param('sort')).toEqual(['PRICE_ASC']);
+    while (await page.locator('#more').isVisible()) {
+      const n = await cards().count();
+      await page.locator('#more').click();
+      await page.waitForFunction((k) => document.querySelectorAll('#results .card').length > k, n);
+      await settled();
+    }
+    const ascending = await prices();
+    expect(ascending.length).toBeGreaterThan(12);
+    expect(ascending).toEqual([...ascending].sort((a, b) => a - b));
+    await page.locator('#sort').selectOption('PRICE_DESC');
+    await settled();
+    const descending = await prices();
+    expect(descending).toEqual([...descending].sort((a, b) => b - a));
+    expect(descending[0]).toBe(Math.max(...ascending));
+    await afterSearch(() => page.goBack());
+    expect(await page.locator('#sort').inputValue()).toBe('PRICE_ASC');
+    await afterSearch(() => page.goBack());
+    expect(await page.locator('#sort').inputValue()).toBe('RELEVANCE');
+    expect(await titles()).toEqual(relevance);
+  });
+
   it('opens a product detail view from a result; it is in the URL, Back and Escape close it', async () => {
     await page.goto(`${srv.url}/?q=red`);
     await settled();
