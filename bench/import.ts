@@ -13,6 +13,7 @@
  *
  *   npm run bench:import -- [--images 2000] [--products 10000] [--live-base 20000] [--live-add 5000]
  *                           [--no-maintained] [--model test] [--concurrency 16] [--batch-size 100] [--workers N]
+ *                           [--writers N]
  *                           [--no-write]
  * Prints JSON and writes bench/results/import-<date>.json.
  */
@@ -41,6 +42,7 @@ const opts = new Command()
   .option('--concurrency <n>', 'importer concurrency', '16')
   .option('--batch-size <n>', 'importer batch size', '100')
   .option('--workers <n>', 'inference workers (default: GLIMPSE_INFERENCE_WORKERS)')
+  .option('--writers <n>', 'batch transactions written at once (default: GLIMPSE_IMPORT_WRITERS)')
   .option('--no-write', 'do not write bench/results')
   .parse()
   .opts<{
@@ -53,6 +55,7 @@ const opts = new Command()
     concurrency: string;
     batchSize: string;
     workers?: string;
+    writers?: string;
     write: boolean;
   }>();
 
@@ -81,7 +84,10 @@ const config = loadConfig(process.env, {
   dataDir: work,
   imageDir: path.join(work, 'images'),
   ...(opts.workers ? { inferenceWorkers: Number(opts.workers) } : {}),
+  ...(opts.writers ? { importWriters: Number(opts.writers) } : {}),
 });
+// a connection per writer, the job's lock and the reader's look-ups
+const poolSize = config.importWriters + 3;
 const embedder = await Embedder.load(config);
 
 async function mapLimit<T>(
@@ -132,7 +138,12 @@ async function vectorCatalog(name: string, from: number, n: number): Promise<str
 /** One timed import of precomputed vectors on its own scratch database (after an untimed base load, if any). */
 async function vectorRun(name: string, records: number, opt: { base?: number; bulk?: boolean }) {
   const scratch = await createScratchDatabase('glimpse_bench');
-  const db = await openDatabase({ databaseUrl: scratch.url, dataDir: work, dbPoolSize: 4, dbStatementTimeoutMs: 0 });
+  const db = await openDatabase({
+    databaseUrl: scratch.url,
+    dataDir: work,
+    dbPoolSize: poolSize,
+    dbStatementTimeoutMs: 0,
+  });
   try {
     await new ModelRegistry(db.sql).ensure(embedder);
     const importer = new Importer({ sql: db.sql, config, model: embedder, embedder: async () => embedder });
@@ -205,7 +216,12 @@ async function imageRuns() {
   const bytes = files.map((f) => fs.readFileSync(path.join(cacheDir, f)));
   const totalBytes = bytes.reduce((s, b) => s + b.length, 0);
   const scratch = await createScratchDatabase('glimpse_bench');
-  const db = await openDatabase({ databaseUrl: scratch.url, dataDir: work, dbPoolSize: 4, dbStatementTimeoutMs: 0 });
+  const db = await openDatabase({
+    databaseUrl: scratch.url,
+    dataDir: work,
+    dbPoolSize: poolSize,
+    dbStatementTimeoutMs: 0,
+  });
   try {
     await new ModelRegistry(db.sql).ensure(embedder);
 
@@ -324,6 +340,7 @@ try {
       batchSize,
       indexBuildWorkers: config.indexBuildWorkers,
       indexBuildMemory: config.indexBuildMemory,
+      writers: config.importWriters,
     },
     ...images,
     vectors,

@@ -130,6 +130,12 @@ export const settings = {
     String(Math.max(0, Math.min(8, os.availableParallelism() - 1))),
     'max_parallel_maintenance_workers of vector index builds (bounded by the server’s max_worker_processes).',
   ),
+  importWriters: setting(
+    'GLIMPSE_IMPORT_WRITERS',
+    int(1, 64),
+    String(Math.max(2, Math.min(8, os.availableParallelism()))),
+    '`glimpse import`: batch transactions written at once, each on its own connection, committed in record order (the vector index inserts of a live catalog run side by side).',
+  ),
   importBulkMaxRows: setting(
     'GLIMPSE_IMPORT_BULK_MAX_ROWS',
     int(0, 100_000_000),
@@ -434,6 +440,7 @@ const docDefaults: Partial<Record<keyof Settings, string>> = {
   dataDir: '`.data` (in the working directory)',
   inferenceWorkers: 'min(2, CPU cores − 1), at least 1',
   indexBuildWorkers: 'min(8, CPU cores − 1)',
+  importWriters: 'CPU cores, between 2 and 8',
 };
 
 /** The settings table for docs: variable, default, description. */

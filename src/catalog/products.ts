@@ -16,7 +16,7 @@ import {
   listProductRows,
   productsPerCategory,
   updateProductFields,
-  upsertProduct,
+  upsertProductRows,
   type ProductOrder,
   type ProductRow,
 } from './store/products.js';
@@ -102,7 +102,7 @@ export interface UpsertResult {
   products: ProductRow[];
 }
 
-/** Creates or replaces products by sku in one transaction: all or nothing. */
+/** Creates or replaces products by sku in one statement: all or nothing. */
 export async function upsertProducts(
   sql: Sql,
   inputs: readonly ProductInput[],
@@ -127,14 +127,11 @@ export async function upsertProducts(
   });
   const result: UpsertResult = { created: 0, updated: 0, unchanged: 0, products: [] };
   if (!fields.length) return result;
-  return sql.transaction(async (tx) => {
-    for (const f of fields) {
-      const { row, outcome } = await upsertProduct(tx, f, textSearchConfig);
-      result[outcome]++;
-      result.products.push(row);
-    }
-    return result;
-  });
+  for (const { row, outcome } of await upsertProductRows(sql, fields, textSearchConfig)) {
+    result[outcome]++;
+    result.products.push(row);
+  }
+  return result;
 }
 
 /** One page of the catalog in a stable order (sort key, then id). */

@@ -20,7 +20,7 @@ import type { DatabaseKind, Sql } from './sql.js';
 import { registerPoolVectorTypes, vectorTypeParsers } from './vector.js';
 
 export type { Sql, DatabaseKind } from './sql.js';
-export { vectorToSql, vectorFromSql } from './vector.js';
+export { halfvecToSql, vectorToSql, vectorFromSql } from './vector.js';
 export type { PoolStatus } from './replicas.js';
 export { redactUrl } from './redact.js';
 export { withReadRoute, currentReadRoute, type ReadRoute } from './routing.js';

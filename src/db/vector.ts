@@ -4,11 +4,13 @@
  * vector / halfvec, install their parsers) makes such columns arrive as numbers — into a node-postgres pool's
  * `types` (every connection, no per-connection round trip) or PGlite's parser table; its `fromSql` reads the
  * text form where a value still arrives as text (a cast to text, or a query before the extension existed).
- * Nothing else in Glimpse formats or parses pgvector's text.
+ * Nothing else in Glimpse formats or parses pgvector's text. Vectors written to halfvec columns go as
+ * halfvecToSql's short text instead (a third of the bytes to send and parse, the same stored halves).
  */
 import pg from 'pg';
 import pgvector from 'pgvector';
 import { registerTypes } from 'pgvector/pg';
+import { fromHalfBits, toHalfBits } from '../embedding/fp16.js';
 
 /** A vector as a `$n::halfvec(d)` / `$n::vector(d)` parameter. Non-finite components are refused here (pgvector would). */
 export function vectorToSql(v: ArrayLike<number>): string {
@@ -16,6 +18,49 @@ export function vectorToSql(v: ArrayLike<number>): string {
   const bad = arr.findIndex((x) => !Number.isFinite(x));
   if (bad >= 0) throw new RangeError(`vector component ${bad} is not finite`);
   return pgvector.toSql(arr) as string;
+}
+
+/**
+ * The shortest decimal text of each finite IEEE half (by its bits) that reads back as that half: pgvector's
+ * halfvec input parses a float and rounds it to the nearest half, so the float32 printed in full (up to 17
+ * digits, what vectorToSql sends) and this text (at most 5 significant digits) store the same value. Built on
+ * first use (65,536 strings); test/integration/db-vector.test.ts checks every one against the server.
+ */
+let halfTexts: string[] | undefined;
+
+function buildHalfTexts(): string[] {
+  const texts = new Array<string>(0x10000);
+  for (let h = 0; h < 0x10000; h++) {
+    if ((h & 0x7c00) === 0x7c00) continue; // infinities and NaNs: refused before formatting
+    const value = fromHalfBits(h);
+    let text = h === 0x8000 ? '-0' : String(value);
+    for (let digits = 1; digits <= 5; digits++) {
+      const short = String(Number(value.toPrecision(digits)));
+      if (toHalfBits(Number(short)) === h) {
+        if (short.length < text.length) text = short;
+        break;
+      }
+    }
+    texts[h] = text;
+  }
+  return texts;
+}
+
+/**
+ * A vector as a `$n::halfvec(d)` parameter: each component rounded to the nearest half (as pgvector does) and
+ * written in its shortest text. Non-finite components and components beyond halfvec's range are refused.
+ */
+export function halfvecToSql(v: ArrayLike<number>): string {
+  const texts = (halfTexts ??= buildHalfTexts());
+  const parts = new Array<string>(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (!Number.isFinite(x)) throw new RangeError(`vector component ${i} is not finite`);
+    const h = toHalfBits(x);
+    if ((h & 0x7c00) === 0x7c00) throw new RangeError(`vector component ${i} (${x}) is out of range for halfvec`);
+    parts[i] = texts[h]!;
+  }
+  return `[${parts.join(',')}]`;
 }
 
 /** A `vector` / `halfvec` result column as numbers: already parsed by the registered type, or pgvector's text. */

@@ -5,8 +5,9 @@
  * (./progress.ts: the job row, counts, callbacks) — and returns the run's summary.
  *
  * Batches: records are grouped into batches of `batchSize`. A batch is prepared (up to `concurrency` images at
- * a time) while the previous one is being written. A kill -9 therefore loses at most the batches not yet
- * committed; rerunning the same file (same sha256, same model) resumes after the job's cursor. Re-importing a
+ * a time) while earlier ones are being written — up to `writers` transactions at once on their own
+ * connections, committed in record order (./ordered-writes.ts). A kill -9 therefore loses at most the batches
+ * not yet committed; rerunning the same file (same sha256, same model) resumes after the job's cursor. Re-importing a
  * file whose job succeeded starts a new job, which updates the products in place and adds no image or vector
  * twice. Bad records and bad images never stop an import: they are counted and appended to the rejects file
  * (JSON Lines: {record, sku, image, code, message}) after their batch commits.
@@ -29,6 +30,7 @@ import type { ImportCounts } from './counts.js';
 import { ImportJob, type ImportProgress } from './progress.js';
 import { BatchReader, type PreparedBatch, type ReaderDeps } from './reader.js';
 import { detectFormat, readCatalog, type CatalogFormat, type ImportRecord } from './source.js';
+import { OrderedWrites } from './ordered-writes.js';
 import { BatchWriter } from './writer.js';
 
 export type { ImageCounts, ImportCounts, RejectLine } from './counts.js';
@@ -44,6 +46,11 @@ export interface ImportOptions {
   concurrency?: number | undefined;
   /** records per transaction (default 100, at most 1000) */
   batchSize?: number | undefined;
+  /**
+   * batch transactions written at once, committed in order (default: config importWriters; 1 on PGlite). The
+   * Sql's pool needs a connection per writer and two more (the job's lock, the reader's look-ups).
+   */
+  writers?: number | undefined;
   /** rejects file (default: <file>.rejects.jsonl) */
   rejectsFile?: string | undefined;
   /** progress callback (called often: throttle in the caller) */
@@ -59,7 +66,7 @@ export interface ImportOptions {
 export interface ImportDeps extends ReaderDeps {
   config: ReaderDeps['config'] &
     BulkConfig &
-    Pick<Config, 'imageDir' | 'textSearchConfig'> &
+    Pick<Config, 'imageDir' | 'textSearchConfig' | 'importWriters'> &
     Partial<Pick<Config, 'imageStore'>>;
   log?: Logger | undefined;
 }
@@ -116,6 +123,9 @@ export class Importer {
     const format = detectFormat(file, opts.format);
     const batchSize = Math.max(1, Math.min(LIMITS.upsertBatchMax, Math.floor(opts.batchSize ?? 100)));
     const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 16));
+    // PGlite has one backend: its transactions run one at a time anyway (and a second would wait for the first)
+    const writers =
+      this.deps.sql.kind === 'pglite' ? 1 : Math.max(1, Math.floor(opts.writers ?? this.deps.config.importWriters));
     const imagesDir = path.resolve(opts.imagesDir ?? path.dirname(file));
     const rejectsFile = path.resolve(opts.rejectsFile ?? `${file}.rejects.jsonl`);
     const { sql, model } = this.deps;
@@ -135,7 +145,7 @@ export class Importer {
     };
     // the job's lock is held for the whole run: a second importer of this file (any host) gets IMPORT_RUNNING
     return ImportJob.run(sql, jobOptions, (job) =>
-      this.runJob(job, { opts, file, format, scan, batchSize, concurrency, imagesDir, rejectsFile, started }),
+      this.runJob(job, { opts, file, format, scan, batchSize, concurrency, writers, imagesDir, rejectsFile, started }),
     );
   }
 
@@ -149,12 +159,13 @@ export class Importer {
       scan: { records: number };
       batchSize: number;
       concurrency: number;
+      writers: number;
       imagesDir: string;
       rejectsFile: string;
       started: number;
     },
   ): Promise<ImportSummary> {
-    const { opts, file, format, scan, batchSize, concurrency, imagesDir, rejectsFile, started } = run;
+    const { opts, file, format, scan, batchSize, concurrency, writers, imagesDir, rejectsFile, started } = run;
     const { sql, config, model } = this.deps;
     const bulk = await this.bulkMode(job, scan.records, opts.bulk);
     job.report();
@@ -165,9 +176,14 @@ export class Importer {
     );
     let cancelled = false;
     try {
-      cancelled = await this.pipeline(file, format, job.resumedFrom, batchSize, opts.signal, {
+      const options = { batchSize, writers, signal: opts.signal };
+      cancelled = await this.pipeline(file, format, job.resumedFrom, options, {
         prepare: (records) => reader.prepare(records),
-        write: async (batch) => job.committed(await writer.write(batch, job.counts), batch.lastN),
+        // the batch commits once every earlier batch has: then the job's counts are those before it
+        write: async (batch, turn) => {
+          const delta = await writer.write(batch, () => turn().then(() => job.counts));
+          job.committed(delta, batch.lastN);
+        },
       });
     } catch (err) {
       await job.fail(err);
@@ -235,54 +251,63 @@ export class Importer {
   }
 
   /**
-   * Reads the records after `resumedFrom` into batches; each batch is prepared while the previous one is
-   * written. A sku seen twice in a batch ends the batch first, so the later record wins as an update.
-   * Returns whether `signal` stopped it.
+   * Reads the records after `resumedFrom` into batches; each batch is prepared while earlier ones are written
+   * (up to `writers` transactions at once, committed in order: ./ordered-writes.ts). A sku seen twice in a
+   * batch ends the batch first, so the later record wins as an update. Returns whether `signal` stopped it
+   * (the batches being written are finished; those not started yet are left to the rerun).
    */
   private async pipeline(
     file: string,
     format: CatalogFormat,
     resumedFrom: number,
-    batchSize: number,
-    signal: AbortSignal | undefined,
+    run: { batchSize: number; writers: number; signal: AbortSignal | undefined },
     steps: {
       prepare: (records: ImportRecord[]) => Promise<PreparedBatch>;
-      write: (batch: PreparedBatch) => Promise<void>;
+      write: (batch: PreparedBatch, turn: () => Promise<void>) => Promise<void>;
     },
   ): Promise<boolean> {
-    let writing: Promise<void> = Promise.resolve();
+    const writes = new OrderedWrites(run.writers);
     let records: ImportRecord[] = [];
     let skus = new Set<string>();
+    let dropped = false; // a prepared batch not written because the import was stopped
     const flush = async () => {
       if (!records.length) return;
       const batch = records;
       records = [];
       skus = new Set();
       const prepared = await steps.prepare(batch);
-      await writing;
-      writing = steps.write(prepared);
-      // surface a failed write at once rather than after preparing the next batch
-      writing.catch(() => {});
+      const started = await writes.submit(batchKeys(prepared), (turn) => steps.write(prepared, turn), run.signal);
+      if (!started) dropped = true;
     };
     try {
       for await (const rec of readCatalog(file, format)) {
         if (rec.n <= resumedFrom) continue;
-        if (signal?.aborted) {
-          await writing;
+        if (run.signal?.aborted || dropped) {
+          await writes.drain();
           return true;
         }
         const sku = typeof rec.fields?.sku === 'string' ? rec.fields.sku.trim() : undefined;
         if (sku !== undefined && skus.has(sku)) await flush();
         records.push(rec);
         if (sku !== undefined) skus.add(sku);
-        if (records.length >= batchSize) await flush();
+        if (records.length >= run.batchSize) await flush();
       }
       await flush();
-      await writing;
-      return false;
+      await writes.drain();
+      return dropped;
     } catch (err) {
-      await writing.catch(() => {});
+      await writes.drain().catch(() => {});
       throw err;
     }
   }
+}
+
+/** What a batch's transaction locks beyond its own new rows: its products (by sku) and its files (by sha256). */
+function batchKeys(batch: PreparedBatch): Set<string> {
+  const keys = new Set<string>();
+  for (const item of batch.items) {
+    keys.add(`sku:${item.sku}`);
+    for (const img of item.images) if (img.bytes) keys.add(`file:${img.sha256}`);
+  }
+  return keys;
 }

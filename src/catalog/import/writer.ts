@@ -15,6 +15,7 @@ import type { ModelIdentity } from '../store/models.js';
 import { upsertProducts } from '../products.js';
 import { insertEmbeddings, type NewEmbedding } from '../store/embeddings.js';
 import { imagesOfProducts, insertImageRows, lockImage, type NewImageRow } from '../store/images.js';
+import { EarlierBatchFailed } from './ordered-writes.js';
 import { addCounts, emptyCounts, rejectCounts, sortRejects, type ImportCounts, type RejectLine } from './counts.js';
 import type { PreparedBatch, PreparedImage, PreparedItem } from './reader.js';
 
@@ -42,30 +43,32 @@ export class BatchWriter {
     private readonly job: { id: string; rejectsFile: string },
   ) {}
 
-  /** Writes a batch and its rejects; `before`: the job's counts so far. Returns what the batch added. */
-  async write(batch: PreparedBatch, before: ImportCounts): Promise<ImportCounts> {
+  /**
+   * Writes a batch and its rejects. `before` resolves, once every earlier batch has committed, to the job's
+   * counts so far (./ordered-writes.ts): the batch does its work, then waits for it, then moves the cursor and
+   * commits. Returns what the batch added.
+   */
+  async write(batch: PreparedBatch, before: () => Promise<ImportCounts>): Promise<ImportCounts> {
     try {
       const delta = await this.commit(batch.items, rejectCounts(batch.rejects), batch.lastN, before);
       await this.writeRejects(batch.rejects);
       return delta;
     } catch (err) {
-      if (isImageStoreFull(err)) throw err;
+      if (isImageStoreFull(err) || err instanceof EarlierBatchFailed) throw err;
       this.deps.log?.warn({ err, from: batch.firstN, to: batch.lastN }, 'batch failed; retrying record by record');
     }
-    return this.writeRecordByRecord(batch, before);
+    return this.writeRecordByRecord(batch, await before());
   }
 
   /** One record per transaction: a failing record rejects only itself (WRITE_FAILED). */
   private async writeRecordByRecord(batch: PreparedBatch, before: ImportCounts): Promise<ImportCounts> {
+    const after = (counts: ImportCounts) => () => Promise.resolve(addCounts(before, counts));
     let total = emptyCounts();
     const rejects = [...batch.rejects];
     for (const item of batch.items) {
       const imageRejects = batch.rejects.filter((r) => r.record === item.n && r.image !== undefined);
       try {
-        total = addCounts(
-          total,
-          await this.commit([item], rejectCounts(imageRejects), item.n, addCounts(before, total)),
-        );
+        total = addCounts(total, await this.commit([item], rejectCounts(imageRejects), item.n, after(total)));
       } catch (err) {
         rejects.push({
           record: item.n,
@@ -75,13 +78,13 @@ export class BatchWriter {
           message: (err as Error).message,
         });
         const delta = { ...emptyCounts(), rejected: 1 };
-        await this.commit([], delta, item.n, addCounts(before, addCounts(total, delta)));
+        await this.commit([], delta, item.n, after(total));
         total = addCounts(total, delta);
       }
     }
     // record-level rejects (no item) and the batch's end
     const delta = { ...emptyCounts(), rejected: batch.rejects.filter((r) => r.image === undefined).length };
-    await this.commit([], delta, batch.lastN, addCounts(before, addCounts(total, delta)));
+    await this.commit([], delta, batch.lastN, after(total));
     total = addCounts(total, delta);
     await this.writeRejects(sortRejects(rejects));
     return total;
@@ -93,21 +96,21 @@ export class BatchWriter {
   }
 
   /**
-   * One transaction: the items' products, images and vectors, and the job row moved to `lastN` with the
-   * counts `before` + what this wrote. `counted`: counts the caller already knows (rejects); returns them
-   * with the written ones added.
+   * One transaction: the items' products, images and vectors, then (once `before` resolves to the counts of
+   * the batches before) the job row moved to `lastN` with those counts + what this wrote. `counted`: counts
+   * the caller already knows (rejects); returns them with the written ones added.
    */
   private async commit(
     items: readonly PreparedItem[],
     counted: ImportCounts,
     lastN: number,
-    before: ImportCounts,
+    before: () => Promise<ImportCounts>,
   ): Promise<ImportCounts> {
     const storedFiles: string[] = [];
     try {
       return await this.deps.sql.transaction(async (tx) => {
         const delta = items.length ? addCounts(counted, await this.writeItems(tx, items, storedFiles)) : counted;
-        const after = addCounts(before, delta);
+        const after = addCounts(await before(), delta);
         await updateJob(tx, this.job.id, {
           cursor: String(lastN),
           done: lastN,

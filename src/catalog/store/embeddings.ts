@@ -5,7 +5,7 @@
  * insertEmbeddings; the search SQL (src/search/sql.ts) and the index admin read the tables by embeddingTable.
  */
 import type { Sql } from '../../db/sql.js';
-import { vectorToSql } from '../../db/vector.js';
+import { halfvecToSql } from '../../db/vector.js';
 
 /** Dimensions with a vector table (prisma/schema.prisma: Embedding512, Embedding768, Embedding1024). */
 export const EMBEDDING_DIMENSIONS = [512, 768, 1024] as const;
@@ -55,7 +55,7 @@ export async function insertEmbeddings(
      JOIN product_image i ON i.id = v.image_id
      ON CONFLICT (image_id, model_id) DO NOTHING
      RETURNING image_id::text AS "imageId"`,
-    [model.modelId, rows.map((r) => r.imageId), rows.map((r) => vectorToSql(r.vector))],
+    [model.modelId, rows.map((r) => r.imageId), rows.map((r) => halfvecToSql(r.vector))],
   );
   return written.map((r) => r.imageId);
 }
@@ -123,7 +123,7 @@ export async function nearestImages(
        FROM ${embeddingTable(model.dimension)} e WHERE e.model_id = $2 AND e.image_id <> $3::uuid
        ORDER BY e.embedding <=> ${q} LIMIT $5
      ) c WHERE c.similarity >= $4 ORDER BY c.similarity DESC, c.id`,
-    [vectorToSql(opts.vector), model.modelId, opts.excludeImageId, opts.threshold, opts.candidates],
+    [halfvecToSql(opts.vector), model.modelId, opts.excludeImageId, opts.threshold, opts.candidates],
   );
   return rows.map((r) => ({ imageId: r.id, similarity: Number(r.similarity) }));
 }

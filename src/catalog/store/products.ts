@@ -49,6 +49,7 @@ export const PRODUCT_ORDERS: Record<
   PRICE_DESC: { expr: 'COALESCE(p.price, -1)', type: 'numeric', desc: true, key: (r) => r.price ?? '-1' },
 };
 
+/** The parameters $1–$10 of INSERT_VALUES. */
 function fieldParams(f: ProductFields): unknown[] {
   return [
     f.sku,
@@ -113,30 +114,52 @@ export async function deleteProductRow(sql: Sql, id: string): Promise<boolean> {
 
 export type UpsertOutcome = 'created' | 'updated' | 'unchanged';
 
+/** The upsert's input columns, one array per column (unnest zips them back into rows). */
+const UPSERT_INPUT = `unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::text[],
+       $8::boolean[], $9::jsonb[], $10::jsonb[])
+       AS u(sku, title, description, brand, category, price, currency, in_stock, tags, attributes)`;
+
 /**
- * Creates or replaces a product by sku. A product sent exactly as it is stored is not written (its updated_at
- * stays, so `orderBy: UPDATED` shows real changes only): the statement then returns no row and the stored one
- * is read.
+ * Creates or replaces products by sku, set-based: ONE statement for the whole list (an import batch writes a
+ * hundred products in one round trip instead of a hundred). The skus must be distinct (ON CONFLICT cannot
+ * touch a row twice; callers check). A product sent exactly as it is stored is not written (its updated_at
+ * stays, so `orderBy: UPDATED` shows real changes only): the statement returns no row for it and the stored
+ * rows are read in one more statement. Returns one result per input, in input order.
  */
-export async function upsertProduct(
+export async function upsertProductRows(
   sql: Sql,
-  f: ProductFields,
+  fields: readonly ProductFields[],
   textSearchConfig: string,
-): Promise<{ row: ProductRow; outcome: UpsertOutcome }> {
+): Promise<{ row: ProductRow; outcome: UpsertOutcome }[]> {
+  if (!fields.length) return [];
+  const column = <T>(pick: (f: ProductFields) => T) => fields.map(pick);
   const rows = await sql.query<ProductRow & { inserted: boolean }>(
-    `INSERT INTO product AS p (${INSERT_COLUMNS}) VALUES (${INSERT_VALUES})
+    `INSERT INTO product AS p (${INSERT_COLUMNS})
+     SELECT u.sku, u.title, u.description, u.brand, u.category, u.price, u.currency, u.in_stock,
+            ARRAY(SELECT t FROM jsonb_array_elements_text(u.tags) WITH ORDINALITY AS e(t, k) ORDER BY k), u.attributes, $11::regconfig
+     FROM ${UPSERT_INPUT}
      ON CONFLICT (sku) DO UPDATE SET ${REPLACED.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()
        WHERE (${REPLACED.map((c) => `p.${c}`).join(', ')}) IS DISTINCT FROM (${REPLACED.map((c) => `EXCLUDED.${c}`).join(', ')})
      RETURNING ${PRODUCT_COLUMNS}, (p.xmax = 0) AS inserted`,
-    [...fieldParams(f), textSearchConfig],
+    [
+      column((f) => f.sku),
+      column((f) => f.title),
+      column((f) => f.description),
+      column((f) => f.brand),
+      column((f) => f.category),
+      column((f) => f.price?.amount ?? null),
+      column((f) => f.price?.currency ?? null),
+      column((f) => f.inStock),
+      column((f) => JSON.stringify(f.tags)),
+      column((f) => JSON.stringify(f.attributes)),
+      textSearchConfig,
+    ],
   );
-  const written = rows[0];
-  if (written) {
-    const { inserted, ...row } = written;
-    return { row, outcome: inserted ? 'created' : 'updated' };
-  }
-  const [row] = await productsBySkus(sql, [f.sku]);
-  return { row: row!, outcome: 'unchanged' };
+  const written = new Map<string, { row: ProductRow; outcome: UpsertOutcome }>();
+  for (const { inserted, ...row } of rows) written.set(row.sku, { row, outcome: inserted ? 'created' : 'updated' });
+  const unchanged = fields.filter((f) => !written.has(f.sku)).map((f) => f.sku);
+  for (const row of await productsBySkus(sql, unchanged)) written.set(row.sku, { row, outcome: 'unchanged' });
+  return fields.map((f) => written.get(f.sku)!);
 }
 
 export async function productsByIds(sql: Sql, ids: readonly string[]): Promise<ProductRow[]> {

@@ -45,7 +45,7 @@ const SHAPES: Shapes = {
   'products-insert': (sql) => products.insertProduct(sql, FIELDS, 'english'),
   'products-update': (sql) =>
     products.updateProductFields(sql, PRODUCT, { title: FIELDS.title, price: FIELDS.price, tags: FIELDS.tags }),
-  'products-upsert': (sql) => products.upsertProduct(sql, FIELDS, 'english'),
+  'products-upsert': (sql) => products.upsertProductRows(sql, [FIELDS], 'english'),
   'products-delete': (sql) => products.deleteProductRow(sql, PRODUCT),
   'products-by-ids': (sql) => products.productsByIds(sql, [PRODUCT]),
   'products-by-skus': (sql) => products.productsBySkus(sql, [FIELDS.sku]),

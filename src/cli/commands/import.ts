@@ -1,5 +1,5 @@
 /**
- * `glimpse import FILE [--images DIR] [--format jsonl|csv] [--concurrency N] [--batch-size N] [--rejects FILE]
+ * `glimpse import FILE [--images DIR] [--format jsonl|csv] [--concurrency N] [--batch-size N] [--writers N] [--rejects FILE]
  * [--model test|ID] [--bulk | --no-bulk] [--json]`: bulk catalog import (src/catalog/import/importer.ts; columns in docs/import.md).
  * Progress goes to stderr (a bar on a terminal, a line every few seconds otherwise); the summary to stdout.
  * Ctrl-C stops after the batch being written; rerunning the same command resumes (so does one after kill -9).
@@ -21,6 +21,7 @@ interface ImportCliOptions {
   format?: CatalogFormat;
   concurrency: string;
   batchSize: string;
+  writers?: string;
   rejects?: string;
   model?: string;
   json?: boolean;
@@ -101,6 +102,7 @@ export default function register(program: Command): void {
     )
     .option('--concurrency <n>', 'images read, decoded and embedded at the same time', '16')
     .option('--batch-size <n>', 'records per transaction (and per resume step)', '100')
+    .option('--writers <n>', 'batch transactions written at once, committed in order (default: GLIMPSE_IMPORT_WRITERS)')
     .option(
       '--rejects <file>',
       'where rejected records and images are written (JSON Lines; default: FILE.rejects.jsonl)',
@@ -120,8 +122,10 @@ export default function register(program: Command): void {
       const concurrency = positiveInt('--concurrency', opts.concurrency, 1024);
       const batchSize = positiveInt('--batch-size', opts.batchSize, 1000);
       const config = loadConfig();
+      const writers = opts.writers === undefined ? config.importWriters : positiveInt('--writers', opts.writers, 64);
       const logger = createCliLogger();
-      const db = await openCliDatabase(config);
+      // a connection per writer, the job's lock and the reader's look-ups
+      const db = await openCliDatabase(config, writers + 3);
       const registry = new ModelRegistry(db.sql);
       const model = await resolveCliModel(config, registry, opts.model, logger).catch(async (err) => {
         await db.close();
@@ -213,6 +217,7 @@ export default function register(program: Command): void {
           imagesDir: opts.images,
           concurrency,
           batchSize,
+          writers,
           rejectsFile: opts.rejects,
           onProgress,
           onIndexProgress,

@@ -2,18 +2,23 @@
 
 -- statement 1 of 2
 -- Parameters of this example:
---   $1 = "DRESS-001"
---   $2 = "Red summer dress"
---   $3 = "Light cotton"
---   $4 = "Acme"
---   $5 = "women/dresses"
---   $6 = "39.90"
---   $7 = "EUR"
---   $8 = true
---   $9 = ["summer"]
---   $10 = "{\"color\":\"red\"}"
+--   $1 = ["DRESS-001"]
+--   $2 = ["Red summer dress"]
+--   $3 = ["Light cotton"]
+--   $4 = ["Acme"]
+--   $5 = ["women/dresses"]
+--   $6 = ["39.90"]
+--   $7 = ["EUR"]
+--   $8 = [true]
+--   $9 = ["[\"summer\"]"]
+--   $10 = ["{\"color\":\"red\"}"]
 --   $11 = "english"
-INSERT INTO product AS p (sku, title, description, brand, category, price, currency, in_stock, tags, attributes, language) VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9::text[], $10::jsonb, $11::regconfig)
+INSERT INTO product AS p (sku, title, description, brand, category, price, currency, in_stock, tags, attributes, language)
+     SELECT u.sku, u.title, u.description, u.brand, u.category, u.price, u.currency, u.in_stock,
+            ARRAY(SELECT t FROM jsonb_array_elements_text(u.tags) WITH ORDINALITY AS e(t, k) ORDER BY k), u.attributes, $11::regconfig
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::text[],
+       $8::boolean[], $9::jsonb[], $10::jsonb[])
+       AS u(sku, title, description, brand, category, price, currency, in_stock, tags, attributes)
      ON CONFLICT (sku) DO UPDATE SET title = EXCLUDED.title, description = EXCLUDED.description, brand = EXCLUDED.brand, category = EXCLUDED.category, price = EXCLUDED.price, currency = EXCLUDED.currency, in_stock = EXCLUDED.in_stock, tags = EXCLUDED.tags, attributes = EXCLUDED.attributes, updated_at = now()
        WHERE (p.title, p.description, p.brand, p.category, p.price, p.currency, p.in_stock, p.tags, p.attributes) IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.description, EXCLUDED.brand, EXCLUDED.category, EXCLUDED.price, EXCLUDED.currency, EXCLUDED.in_stock, EXCLUDED.tags, EXCLUDED.attributes)
      RETURNING p.id::text AS id, p.sku, p.title, p.description, p.brand, p.category, p.price::text AS price,
