@@ -332,6 +332,12 @@ export const settings = {
     '500',
     'Images taken from the vector index scan for HYBRID fusion, for a totalCount under a score cut, and for a SEMANTIC / HYBRID search with an orderBy or boost (the products of its relevant list, at most); SEMANTIC pages take at least (first+1)×4; see docs/search.md.',
   ),
+  semanticFloor: setting(
+    'GLIMPSE_SEMANTIC_FLOOR',
+    z.union([z.enum(['model', 'auto', 'off']), num(0, 1)]),
+    'model',
+    'Relevance floor of SEMANTIC text search: a query whose best match scores no higher has no results (`noResults`). `auto`: measured per model from nonsense probe queries over the catalog; a number in [0, 1]: fixed; `off`; `model`: `auto` for real models, `off` for the generated test model (docs/search.md "Relevance floor").',
+  ),
   rrfK: setting('GLIMPSE_RRF_K', int(1, 10_000), '60', 'Reciprocal rank fusion constant k for HYBRID mode.'),
   textSearchConfig: setting(
     'GLIMPSE_TEXT_SEARCH_CONFIG',

@@ -19,6 +19,7 @@ import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor
 import { PRICE_BUCKETS, buildFacets } from './facet-sql.js';
 import { SpellingSuggester } from './spelling.js';
 import { isReordered, orderCode, resultOrder } from './order.js';
+import { RelevanceFloors, effectiveSetting } from './relevance-floor.js';
 import { cachedIndexInfo, type VectorIndexInfo } from '../catalog/store/vector-index.js';
 import {
   exactScanThreshold,
@@ -146,6 +147,7 @@ interface PreparedSearch {
 export class SearchService {
   private readonly embedder: EmbedderProvider;
   private readonly spelling: SpellingSuggester;
+  private readonly floors = new RelevanceFloors();
   /** planned product rows of a filter-estimate statement (its text and parameters as the key); boxed: null too */
   private readonly filterEstimates = new LRUCache<string, { rows: number | null }>({
     max: FILTER_ESTIMATES,
@@ -163,7 +165,75 @@ export class SearchService {
 
   /** Runs a search; throws GlimpseError (BAD_USER_INPUT, NOT_FOUND, MODEL_UNAVAILABLE). */
   async search(req: SearchRequest): Promise<SearchResult> {
-    return this.withSpelling(req, await this.searchOnce(req));
+    const result = await this.withSpelling(req, await this.withFloor(req, await this.searchOnce(req)));
+    if (req.after || result.hits.length || result.noResults) return result;
+    return { ...result, noResults: { reason: 'NO_MATCH', bestScore: null, floor: null, fallback: null } };
+  }
+
+  /**
+   * The relevance floor (./relevance-floor.ts): a first page of a text-only SEMANTIC search whose best match
+   * is no better than nonsense probes reach has no results; the answer says so, with the KEYWORD search of the
+   * text (typos corrected) as the fallback when that finds something.
+   */
+  private async withFloor(req: SearchRequest, result: SearchResult): Promise<SearchResult> {
+    const text = typeof req.text === 'string' ? req.text.trim() : '';
+    const textOnly =
+      req.image == null &&
+      req.imageVector == null &&
+      req.vector == null &&
+      req.productId == null &&
+      req.imageId == null;
+    if ((req.mode ?? 'SEMANTIC') !== 'SEMANTIC' || req.after || !text || !textOnly || result.bestScore == null)
+      return result;
+    const embedder = await this.embedder();
+    const setting = effectiveSetting(this.config.semanticFloor ?? 'model', embedder?.isTestModel);
+    if (setting === 'off' || !embedder) return result;
+    const floor =
+      typeof setting === 'number'
+        ? setting
+        : (
+            await this.floors.floor(`${embedder.modelId}\0${result.textModel ?? ''}`, (probe) =>
+              this.probeBest(embedder, probe, result.textModel),
+            )
+          )?.floor;
+    if (floor == null || result.bestScore > floor) return result;
+    const keyword = await this.withSpelling(
+      { text, negativeText: req.negativeText ?? null, filter: req.filter ?? null, mode: 'KEYWORD' },
+      await this.searchOnce({
+        text,
+        negativeText: req.negativeText ?? null,
+        filter: req.filter ?? null,
+        mode: 'KEYWORD',
+        first: 1,
+        total: true,
+      }),
+    );
+    const fallback = keyword.hits.length
+      ? {
+          mode: 'KEYWORD' as const,
+          text: keyword.correctedQuery ?? text,
+          totalCount: keyword.totalCount ?? keyword.hits.length,
+        }
+      : null;
+    const p = {
+      build: { facets: req.facets ?? null, total: req.total === true },
+      modelId: result.modelId,
+      textModel: result.textModel,
+      mode: 'SEMANTIC' as const,
+    };
+    return {
+      ...emptyResult(p),
+      plan: result.plan,
+      bestScore: result.bestScore,
+      noResults: { reason: 'BELOW_RELEVANCE_FLOOR', bestScore: result.bestScore, floor, fallback },
+    };
+  }
+
+  /** A probe of the floor: the best score of the text's vector over the catalog (no filter), or null. */
+  private async probeBest(embedder: QueryEmbedder, probe: string, textModel: string | null): Promise<number | null> {
+    const vector = await embedder.embedText(probe, { textModel });
+    const r = await this.searchOnce({ vector, first: 1 });
+    return r.bestScore ?? null;
   }
 
   /**
@@ -324,6 +394,7 @@ export class SearchService {
       totalCountExact: total?.exact ?? null,
       modelId: p.modelId,
       textModel: p.textModel,
+      bestScore: best,
       plan,
     };
   }
@@ -547,7 +618,11 @@ export class SearchService {
 }
 
 /** The answer of a search with nothing to rank: no hits, a total of 0. */
-function emptyResult(p: PreparedSearch): SearchResult {
+function emptyResult(
+  p: Pick<PreparedSearch, 'mode' | 'modelId' | 'textModel'> & {
+    build: Pick<PreparedSearch['build'], 'facets' | 'total'>;
+  },
+): SearchResult {
   return {
     hits: [],
     pageInfo: { hasNextPage: false, endCursor: null },

@@ -8,6 +8,7 @@
 
 import type { ProductFilter } from '../catalog/filter.js';
 import type { SearchBoost, SearchOrder } from './order.js';
+import type { FloorSetting } from './relevance-floor.js';
 export type { AttributeBoost, SearchBoost, SearchOrder } from './order.js';
 export type { AttributeFilter, PriceRange, ProductFilter } from '../catalog/filter.js';
 
@@ -181,7 +182,23 @@ export interface SearchResult {
   didYouMean?: string | null;
   /** a KEYWORD search that found nothing answered for this corrected text instead */
   correctedQuery?: string | null;
+  /** the best score of the whole search (page 1's on later pages); null without hits */
+  bestScore?: number | null;
+  /** a first page without results: why, and what to try instead (./relevance-floor.ts) */
+  noResults?: NoResults | null;
   plan: SearchPlan;
+}
+
+/** Why a first page has no results (GraphQL NoResults). */
+export interface NoResults {
+  /** NO_MATCH: nothing matched; BELOW_RELEVANCE_FLOOR: a SEMANTIC text query no closer than nonsense gets */
+  reason: 'NO_MATCH' | 'BELOW_RELEVANCE_FLOOR';
+  /** the best score the search reached (BELOW_RELEVANCE_FLOOR) */
+  bestScore: number | null;
+  /** the model's relevance floor it did not beat */
+  floor: number | null;
+  /** a search that does find something for this text, when there is one */
+  fallback: { mode: SearchMode; text: string; totalCount: number } | null;
 }
 
 /** Which text model embeds a query's text (src/embedding/text-routing.ts). */
@@ -193,6 +210,8 @@ export interface TextRoute {
 /** What the search service needs from the embedding engine (src/embedding Embedder satisfies it). */
 export interface QueryEmbedder {
   readonly modelId: string;
+  /** the generated test model (its relevance floor is off by default, ./relevance-floor.ts); absent: unknown */
+  readonly isTestModel?: boolean;
   readonly dimension: number;
   /** L2-normalised text embedding, by the text model the route chooses */
   embedText(text: string, route?: TextRoute): Promise<Float32Array>;
@@ -228,4 +247,6 @@ export interface SearchConfig {
   searchCandidateWindow: number;
   /** ivfflat.probes floor when the table's index is IVFFlat */
   ivfflatProbes: number;
+  /** SEMANTIC text search's relevance floor (GLIMPSE_SEMANTIC_FLOOR; absent: `model`) */
+  semanticFloor?: FloorSetting;
 }

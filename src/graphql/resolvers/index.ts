@@ -60,6 +60,7 @@ async function toSearchConnection(ctx: Ctx, result: SearchResult, searchId: stri
     textModel: result.textModel,
     didYouMean: result.didYouMean ?? null,
     correctedQuery: result.correctedQuery ?? null,
+    noResults: result.noResults ?? null,
     searchId,
   };
 }
