@@ -21,6 +21,7 @@ import { SpellingSuggester } from './spelling.js';
 import { isReordered, orderCode, resultOrder } from './order.js';
 import { RelevanceFloors, effectiveSetting } from './relevance-floor.js';
 import { cachedIndexInfo, type VectorIndexInfo } from '../catalog/store/vector-index.js';
+import { productFromRow } from '../catalog/store/products.js';
 import {
   exactScanThreshold,
   firstPlan,
@@ -378,6 +379,7 @@ export class SearchService {
         score: clamp01(Number(r.score)),
         matchedImageId: r.image_id ?? null,
         cursor: encodeCursor(p.mode, key, best, carried, code),
+        product: productFromRow(r),
       };
       if (r.distance != null) hit.distance = Number(r.distance);
       if (p.mode === 'HYBRID') {

@@ -23,6 +23,7 @@
  * filter alone, that the service runs beside this one.
  */
 import { embeddingTable } from '../catalog/store/embeddings.js';
+import { PRODUCT_COLUMNS } from '../catalog/store/products.js';
 import { filterConditions, type ProductFilter } from '../catalog/filter.js';
 import { Params, type BuiltQuery } from '../db/sql.js';
 
@@ -352,7 +353,9 @@ kw AS MATERIALIZED (
 
 /**
  * The final SELECT: `page` rows (first + 1, to know hasNextPage) LEFT JOINed to one `meta` row, so an
- * empty page still returns the best score, the facets, the total and the HNSW candidate count. A re-ordered
+ * empty page still returns the best score, the facets, the total and the HNSW candidate count. Each page row
+ * carries its product's columns (PRODUCT_COLUMNS), read in the search's own snapshot: the API answers a search
+ * without a second round trip for the products. A re-ordered
  * search (./order.ts) pages through `listed`: the relevant list (for SEMANTIC / HYBRID its top `listLimit`
  * products by relevance) with each product's sort key.
  */
@@ -400,7 +403,7 @@ function finalSelect(
   ${total.count} AS total_count,
   ${total.exact} AS total_exact
 )
-SELECT meta.*, ${pageCols}
+SELECT meta.*, ${pageCols}, ${PRODUCT_COLUMNS}
 FROM meta
 LEFT JOIN LATERAL (
   SELECT * FROM ${source} m
@@ -408,6 +411,7 @@ LEFT JOIN LATERAL (
   ORDER BY ${orderBy}
   LIMIT ${params.add(opts.first + 1, 'int')}
 ) pg ON true
+LEFT JOIN product p ON p.id = pg.product_id
 ORDER BY ${orderBy.replace(/\bm\./g, 'pg.')}`;
 }
 

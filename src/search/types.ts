@@ -7,6 +7,7 @@
  */
 
 import type { ProductFilter } from '../catalog/filter.js';
+import type { ProductRow } from '../catalog/store/products.js';
 import type { SearchBoost, SearchOrder } from './order.js';
 import type { FloorSetting } from './relevance-floor.js';
 export type { AttributeBoost, SearchBoost, SearchOrder } from './order.js';
@@ -82,6 +83,8 @@ export interface SearchHit {
   semanticRank?: number | null;
   keywordRank?: number | null;
   cursor: string;
+  /** the product, read by the search statement itself (null: deleted since; absent: not read with the hit) */
+  product?: ProductRow | null;
 }
 
 export interface PageInfo {

@@ -119,6 +119,23 @@ describe.each(DB_KINDS)('Server-Timing on %s', (kind) => {
     expect(timing.strategy?.desc).toBe('exact');
   });
 
+  it('a search reads its products in its own statement: 1 round trip (exact), 3 (index: BEGIN, statement, COMMIT)', async () => {
+    const q = `query($v: [Float!], $f: ProductFilter) {
+      search(input: { vector: $v, filter: $f }, first: 10) { edges { node { sku title price { amount } tags } } } }`;
+    const rare = { v: unitVector(D, 3), f: { tagsAll: ['rare'] } };
+    await timedGql(q, rare, admin); // the filter's planner estimate is kept a minute: read it once
+    const exact = await timedGql(q, rare, admin);
+    expect(exact.timing.strategy?.desc).toBe('exact');
+    expect(exact.timing.db!.desc).toBe('1 statements');
+    const index = await timedGql(q, { v: unitVector(D, 3), f: null }, admin);
+    expect(index.timing.strategy?.desc).toBe('hnsw-iterative');
+    expect(index.timing.db!.desc).toBe('3 statements');
+    const nodes = (index.res.body.data as { search: { edges: { node: { sku: string; title: string } }[] } }).search
+      .edges;
+    expect(nodes).toHaveLength(10);
+    expect(nodes.every((e) => e.node.title.length > 0)).toBe(true);
+  });
+
   it('two searches in one request list both strategies; a plain read has no strategy', async () => {
     const both = await timedGql(
       `query($v: [Float!]) {

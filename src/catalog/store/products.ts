@@ -28,6 +28,36 @@ export interface ProductRow {
 export const PRODUCT_COLUMNS = `p.id::text AS id, p.sku, p.title, p.description, p.brand, p.category, p.price::text AS price,
   p.currency::text AS currency, p.in_stock AS "inStock", p.tags, p.attributes, p.created_at AS "createdAt", p.updated_at AS "updatedAt"`;
 
+/** The names PRODUCT_COLUMNS selects (every ProductRow field: checked at compile time below). */
+const PRODUCT_FIELDS = [
+  'id',
+  'sku',
+  'title',
+  'description',
+  'brand',
+  'category',
+  'price',
+  'currency',
+  'inStock',
+  'tags',
+  'attributes',
+  'createdAt',
+  'updatedAt',
+] as const satisfies readonly (keyof ProductRow)[];
+type MissingProductField = Exclude<keyof ProductRow, (typeof PRODUCT_FIELDS)[number]>;
+const everyProductField: MissingProductField extends never ? true : never = true;
+void everyProductField;
+
+/**
+ * The product in a wider row that selected PRODUCT_COLUMNS beside its own (a search page reads its products
+ * in the same statement); null when the row has none (an empty page, or a product deleted meanwhile).
+ */
+export function productFromRow(row: object): ProductRow | null {
+  const columns = row as Record<string, unknown>;
+  if (columns.id == null) return null;
+  return Object.fromEntries(PRODUCT_FIELDS.map((f) => [f, columns[f]])) as unknown as ProductRow;
+}
+
 export type ProductOrder = 'NEWEST' | 'OLDEST' | 'PRICE_ASC' | 'PRICE_DESC' | 'TITLE' | 'UPDATED';
 
 /** Sort key expression, its SQL type, direction, and how to read it from a row (for the cursor). */

@@ -36,6 +36,8 @@ interface SearchEdgeValue {
 
 async function toSearchConnection(ctx: Ctx, result: SearchResult, searchId: string | null = null) {
   const { loaders } = scopeOf(ctx);
+  // the search statement read the products with the hits: prime the loader, no second round trip
+  loaders.primeProducts(result.hits.flatMap((h) => (h.product ? [h.product] : [])));
   const nodes = await Promise.all(result.hits.map((h) => loaders.product.load(h.productId)));
   const edges: SearchEdgeValue[] = [];
   result.hits.forEach((h: SearchHit, i) => {

@@ -78,7 +78,8 @@ meta AS (
   (SELECT count(*)::int FROM listed) AS total_count,
   true AS total_exact
 )
-SELECT meta.*, pg.product_id, pg.image_id, pg.distance, pg.score, pg.sort_key
+SELECT meta.*, pg.product_id, pg.image_id, pg.distance, pg.score, pg.sort_key, p.id::text AS id, p.sku, p.title, p.description, p.brand, p.category, p.price::text AS price,
+  p.currency::text AS currency, p.in_stock AS "inStock", p.tags, p.attributes, p.created_at AS "createdAt", p.updated_at AS "updatedAt"
 FROM meta
 LEFT JOIN LATERAL (
   SELECT * FROM listed m
@@ -86,4 +87,5 @@ LEFT JOIN LATERAL (
   ORDER BY m.sort_key DESC NULLS LAST, m.product_id
   LIMIT $25::int
 ) pg ON true
+LEFT JOIN product p ON p.id = pg.product_id
 ORDER BY pg.sort_key DESC NULLS LAST, pg.product_id;

@@ -71,7 +71,8 @@ meta AS (
   (SELECT count(*)::int FROM matches) AS total_count,
   true AS total_exact
 )
-SELECT meta.*, pg.product_id, pg.image_id, pg.distance, pg.score
+SELECT meta.*, pg.product_id, pg.image_id, pg.distance, pg.score, p.id::text AS id, p.sku, p.title, p.description, p.brand, p.category, p.price::text AS price,
+  p.currency::text AS currency, p.in_stock AS "inStock", p.tags, p.attributes, p.created_at AS "createdAt", p.updated_at AS "updatedAt"
 FROM meta
 LEFT JOIN LATERAL (
   SELECT * FROM matches m
@@ -79,4 +80,5 @@ LEFT JOIN LATERAL (
   ORDER BY m.distance, m.product_id
   LIMIT $24::int
 ) pg ON true
+LEFT JOIN product p ON p.id = pg.product_id
 ORDER BY pg.distance, pg.product_id;

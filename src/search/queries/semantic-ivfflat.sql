@@ -95,7 +95,8 @@ meta AS (
   (SELECT count(*)::int FROM matches) AS total_count,
   ((SELECT count(*) FROM best) > (SELECT count(*)::int FROM matches) OR (SELECT count(*) FROM ann) < $23::int) AS total_exact
 )
-SELECT meta.*, pg.product_id, pg.image_id, pg.distance, pg.score
+SELECT meta.*, pg.product_id, pg.image_id, pg.distance, pg.score, p.id::text AS id, p.sku, p.title, p.description, p.brand, p.category, p.price::text AS price,
+  p.currency::text AS currency, p.in_stock AS "inStock", p.tags, p.attributes, p.created_at AS "createdAt", p.updated_at AS "updatedAt"
 FROM meta
 LEFT JOIN LATERAL (
   SELECT * FROM matches m
@@ -103,4 +104,5 @@ LEFT JOIN LATERAL (
   ORDER BY m.distance, m.product_id
   LIMIT $26::int
 ) pg ON true
+LEFT JOIN product p ON p.id = pg.product_id
 ORDER BY pg.distance, pg.product_id;
