@@ -5,7 +5,8 @@
  * generated TEST model and TEST multilingual tower on CPU.
  *
  *   npm run bench:embed -- [--model test|DIR|REPO] [--text-model test-multilingual|DIR|REPO|none] [--ep cpu|cuda]
- *                          [--dtype fp32|fp16] [--workers N] [--batch N] [--seconds S] [--no-write]
+ *                          [--dtype fp32|fp16] [--workers N] [--decode-workers N] [--batch N] [--seconds S]
+ *                          [--no-write]
  * Prints JSON and writes bench/results/embed-<date>.json.
  */
 import fs from 'node:fs';
@@ -27,6 +28,7 @@ const program = new Command()
   .addOption(new Option('--ep <provider>', 'execution provider').choices(['cpu', 'cuda']).default('cpu'))
   .addOption(new Option('--dtype <dtype>', 'weights').choices(['fp32', 'fp16']).default('fp32'))
   .option('--workers <n>', 'inference workers (default: GLIMPSE_INFERENCE_WORKERS)')
+  .option('--decode-workers <n>', 'image decode workers (default: GLIMPSE_DECODE_WORKERS)')
   .option('--batch <n>', 'max batch size (default: GLIMPSE_MAX_BATCH)')
   .option('--seconds <s>', 'time per measurement', '3')
   .option('--no-write', 'do not write bench/results')
@@ -37,6 +39,7 @@ const opts = program.opts<{
   ep: 'cpu' | 'cuda';
   dtype: 'fp32' | 'fp16';
   workers?: string;
+  decodeWorkers?: string;
   batch?: string;
   seconds: string;
   write: boolean;
@@ -49,6 +52,7 @@ const config = loadConfig(process.env, {
   modelDtype: opts.dtype,
   textCacheSize: 0, // measure inference, not the cache
   ...(opts.workers ? { inferenceWorkers: Number(opts.workers) } : {}),
+  ...(opts.decodeWorkers ? { decodeWorkers: Number(opts.decodeWorkers) } : {}),
   ...(opts.batch ? { maxBatchSize: Number(opts.batch) } : {}),
 });
 const warnings: string[] = [];
@@ -69,14 +73,30 @@ const shortQuery = () => `${WORDS[counter % WORDS.length]} ${WORDS[(counter * 7 
 const longQuery = () =>
   Array.from({ length: 90 }, (_, i) => WORDS[(counter + i * 5) % WORDS.length]).join(' ') + ` ${counter++}`;
 
-/** Run `step` (which handles `n` items) repeatedly for `seconds`; returns items/s. */
-async function rate(step: () => Promise<number>): Promise<{ perSec: number; items: number; ms: number }> {
+/**
+ * Run `step` (which handles `n` items) repeatedly for `seconds`; returns items/s of wall time and per core
+ * (items per second of this process's CPU time, all its threads: what one core would do alone, whatever the
+ * machine's load).
+ */
+async function rate(
+  step: () => Promise<number>,
+): Promise<{ perSec: number; perCoreSec: number; items: number; ms: number; cpuMs: number }> {
   await step(); // warm-up
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   let items = 0;
   while (performance.now() - t0 < seconds * 1000) items += await step();
   const ms = performance.now() - t0;
-  return { perSec: Math.round((items / ms) * 1000 * 10) / 10, items, ms: Math.round(ms) };
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return {
+    perSec: round((items / ms) * 1000),
+    perCoreSec: round((items / cpuMs) * 1000),
+    items,
+    ms: Math.round(ms),
+    cpuMs: Math.round(cpuMs),
+  };
 }
 
 const batch = config.maxBatchSize * config.inferenceWorkers * 2;
@@ -180,6 +200,7 @@ const report = {
   requestedEp: opts.ep,
   device: embedder.device,
   workers: config.inferenceWorkers,
+  decodeWorkers: config.decodeWorkers,
   intraOpThreads: config.intraOpThreads,
   maxBatchSize: config.maxBatchSize,
   maxBatchWaitMs: config.maxBatchWaitMs,
@@ -191,8 +212,9 @@ const report = {
     cpuModel: os.cpus()[0]?.model,
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
+    loadavg: os.loadavg().map((x) => Math.round(x * 10) / 10),
   },
-  unit: 'items per second',
+  unit: 'items per second (perSec: wall time; perCoreSec: per second of the process CPU time)',
   results,
   /** one query at a time through each text tower (latency, not throughput) */
   textTowers,

@@ -332,7 +332,9 @@ try {
       dimension: embedder.dimension,
       device: embedder.device,
       test: embedder.isTestModel,
+      dtype: config.modelDtype,
       workers: config.inferenceWorkers,
+      decodeWorkers: config.decodeWorkers,
       maxBatch: config.maxBatchSize,
     },
     settings: {

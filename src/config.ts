@@ -202,6 +202,12 @@ export const settings = {
     'ONNX Runtime execution provider. cuda falls back to cpu with one warning if CUDA cannot load.',
   ),
   cudaDeviceId: setting('GLIMPSE_CUDA_DEVICE', int(0, 64), '0', 'CUDA device id.'),
+  decodeWorkers: setting(
+    'GLIMPSE_DECODE_WORKERS',
+    int(1, 256),
+    String(os.availableParallelism()),
+    'Worker threads decoding and preprocessing image files (sharp + the resampler), beside the inference workers: image throughput on CPU scales with them up to one per core.',
+  ),
   inferenceWorkers: setting(
     'GLIMPSE_INFERENCE_WORKERS',
     int(1, 64),
@@ -447,6 +453,7 @@ const docDefaults: Partial<Record<keyof Settings, string>> = {
   inferenceWorkers: 'min(2, CPU cores − 1), at least 1',
   indexBuildWorkers: 'min(8, CPU cores − 1)',
   importWriters: 'CPU cores, between 2 and 8',
+  decodeWorkers: 'CPU cores',
 };
 
 /** The settings table for docs: variable, default, description. */

@@ -31,7 +31,7 @@ export type EmbedderConfig = Pick<
   | 'maxBatchWaitMs'
   | 'textCacheSize'
 > &
-  Partial<Pick<Config, 'maxImageBytes' | 'maxImagePixels' | 'maxImageAspectRatio'>>;
+  Partial<Pick<Config, 'maxImageBytes' | 'maxImagePixels' | 'maxImageAspectRatio' | 'decodeWorkers'>>;
 
 /** The logging this module does (a pino logger fits). */
 export interface EmbeddingLogger {
@@ -148,6 +148,7 @@ export class Embedder {
     }
     const pool = await WorkerPool.start({
       size: config.inferenceWorkers,
+      preprocessWorkers: config.decodeWorkers,
       textModelPath: model.textModelPath,
       visionModelPath: model.visionModelPath,
       executionProvider: config.executionProvider,

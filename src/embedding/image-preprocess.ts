@@ -112,8 +112,17 @@ export interface ImageInfo {
 }
 
 export const DEFAULT_MAX_PIXELS = 50_000_000;
-/** Reductions by this factor or more are started by sharp (to ~2x the target), then finished the PIL way. */
-const PREREDUCE_FROM = 4;
+/**
+ * Reductions by this factor or more are resized by libvips (JPEG shrink-on-load + its bicubic); below it the
+ * JS port of Pillow's resampler computes the crop window bit-exactly.
+ */
+const LIBVIPS_RESIZE_FROM = 4;
+/** Pillow filters with the same kernel in libvips (the others always take the JS resampler). */
+const LIBVIPS_KERNELS: Partial<Record<ResampleFilter, 'cubic' | 'lanczos3' | 'linear'>> = {
+  bicubic: 'cubic',
+  lanczos: 'lanczos3',
+  bilinear: 'linear',
+};
 
 /** Detect the container from the leading bytes. Returns undefined for anything not accepted. */
 export function sniffImageFormat(buf: Uint8Array): ImageFormat | undefined {
@@ -372,8 +381,9 @@ function shortestEdgeSize(w: number, h: number, edge: number): { w: number; h: n
  *
  * Decoding, EXIF orientation, alpha flattening and conversion to 8-bit RGB are done by sharp; the resize
  * is Pillow's own algorithm (see resample.ts), computed only for the centre-crop window, so the result
- * matches the PIL-based Hugging Face processor to within decoder rounding. Images shrunk by 4x or more are
- * first reduced by sharp to about twice the target size (keeps memory and time bounded on big photos).
+ * matches the PIL-based Hugging Face processor to within decoder rounding. Images shrunk by 4x or more
+ * (camera photos) are resized by libvips instead — JPEGs decoded at reduced scale (shrink-on-load), then
+ * Pillow's bicubic kernel — within 0.01 of Pillow at a fraction of the time and memory.
  */
 export async function preprocessImage(input: Uint8Array, opts: PreprocessOptions = {}): Promise<PreprocessedImage> {
   const cfg = resolvePreprocessorConfig(opts.config);
@@ -404,19 +414,27 @@ export async function preprocessImage(input: Uint8Array, opts: PreprocessOptions
     : // alpha (incl. palette transparency) onto white, then 8-bit sRGB
       pipeline.flatten({ background: { r: 255, g: 255, b: 255 } }).toColourspace('srgb');
 
-  // big reductions: let sharp shrink to ~2x the target first
-  let iw = W;
-  let ih = H;
+  // Big reductions (camera photos: a 1200x900 JPEG is 4x CLIP's 224): libvips does the whole resize. A JPEG
+  // is decoded at 1/2, 1/4 or 1/8 scale by libjpeg's scaled IDCT (shrink-on-load, leaving at least a 2x step
+  // for the kernel), then reduced with the model's kernel (CLIP: bicubic, Catmull-Rom, as in Pillow): within 0.01 mean |diff|
+  // of Pillow on the big fixtures, and several times cheaper than decoding in full for the JS resampler.
+  // Smaller reductions (and enlargements) keep the Pillow-exact resampler (resample.ts) over the window.
   const factor = Math.min(W / rw, H / rh);
-  if (factor >= PREREDUCE_FROM) {
-    const k = Math.floor(factor / 2);
-    iw = Math.max(rw, Math.round(W / k));
-    ih = Math.max(rh, Math.round(H / k));
-    pipeline = pipeline.resize(iw, ih, { fit: 'fill', kernel: 'cubic', fastShrinkOnLoad: false });
+  const kernel = LIBVIPS_KERNELS[cfg.filter];
+  const libvipsResize = factor >= LIBVIPS_RESIZE_FROM && kernel !== undefined;
+  let plan: ReturnType<typeof planResample> | undefined;
+  let expected: { width: number; height: number };
+  if (libvipsResize) {
+    pipeline = pipeline
+      .resize(rw, rh, { fit: 'fill', kernel, fastShrinkOnLoad: false })
+      .extract({ left: win.x0, top: win.y0, width: win.x1 - win.x0, height: win.y1 - win.y0 });
+    expected = { width: win.x1 - win.x0, height: win.y1 - win.y0 };
+  } else {
+    plan = planResample(W, H, rw, rh, win, cfg.filter);
+    const src = plan.source;
+    if (src.left !== 0 || src.top !== 0 || src.width !== W || src.height !== H) pipeline = pipeline.extract(src);
+    expected = { width: src.width, height: src.height };
   }
-  const plan = planResample(iw, ih, rw, rh, win, cfg.filter);
-  const src = plan.source;
-  if (src.left !== 0 || src.top !== 0 || src.width !== iw || src.height !== ih) pipeline = pipeline.extract(src);
 
   let data: Buffer;
   let info: OutputInfo;
@@ -430,13 +448,13 @@ export async function preprocessImage(input: Uint8Array, opts: PreprocessOptions
     data = cmykToRgb(data);
     info = { ...info, channels: 3 };
   }
-  if (info.channels !== 3 || info.width !== src.width || info.height !== src.height) {
+  if (info.channels !== 3 || info.width !== expected.width || info.height !== expected.height) {
     throw new ImageError(
       'CORRUPT_IMAGE',
       `${what}: unexpected decoder output ${info.width}x${info.height}x${info.channels}`,
     );
   }
-  const rgb = plan.run(data, 3);
+  const rgb = plan ? plan.run(data, 3) : data;
 
   // rescale + normalise into CHW (float32 steps, as HF does with numpy); zero padding where the crop
   // window exceeds the resized image
