@@ -6,6 +6,7 @@
 import {
   buildActiveModel,
   buildVocabulary,
+  buildTitleSuggestions,
   buildEstimate,
   buildFilterEstimate,
   buildImageVector,
@@ -232,6 +233,11 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
   {
     description: 'The vocabulary of titles and brands for "did you mean" (cached a few minutes by the service).',
     build: () => buildVocabulary(200_000),
+  },
+  {
+    description:
+      "Autocomplete's product titles: titles containing the text (trigram index), at most 1,000 read, those starting with it first.",
+    build: () => buildTitleSuggestions({ text: 'red dr', limit: 8, candidates: 1000 }),
   },
 ];
 

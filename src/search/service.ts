@@ -18,6 +18,7 @@ import { GlimpseError, badInput, firstRangeMessage, labelled, notFound } from '.
 import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor.js';
 import { PRICE_BUCKETS, buildFacets } from './facet-sql.js';
 import { SpellingSuggester } from './spelling.js';
+import { suggest, type Suggestion } from './suggest.js';
 import { isReordered, orderCode, resultOrder } from './order.js';
 import { RelevanceFloors, effectiveSetting } from './relevance-floor.js';
 import { cachedIndexInfo, type VectorIndexInfo } from '../catalog/store/vector-index.js';
@@ -312,6 +313,11 @@ export class SearchService {
       if (!next) return this.result(p, plan, describePlan(p, plan, statements, meta?.candidate_rows), meta, hitRows);
       plan = next;
     }
+  }
+
+  /** Autocomplete (./suggest.ts): completed queries and product titles for what a shopper is typing. */
+  suggest(prefix: unknown, first: unknown): Promise<Suggestion[]> {
+    return suggest(this.sql, this.spelling, prefix, first);
   }
 
   /** "More like this": products whose images look like this product's, excluding itself. */

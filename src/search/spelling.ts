@@ -3,8 +3,8 @@
  * brands, ./sql.ts buildVocabulary) is replaced by the most used vocabulary word within a small edit distance
  * (one edit for words of up to 4 letters, two beyond; a swap of two neighbouring letters is one edit), so
  * "rde dres" becomes "red dress". The vocabulary is read at most every VOCABULARY_TTL_MS (a stale copy serves
- * while a fresh one loads) and capped at MAX_VOCABULARY words. Pure string work here; no statement but the
- * vocabulary's.
+ * while a fresh one loads) and capped at MAX_VOCABULARY words. The same vocabulary completes a partial word
+ * for autocomplete (`complete`, ./suggest.ts). Pure string work here; no statement but the vocabulary's.
  */
 import type { Sql } from '../db/sql.js';
 import { buildVocabulary } from './sql.js';
@@ -15,6 +15,8 @@ export const MAX_VOCABULARY = 200_000;
 interface Vocabulary {
   /** word → products using it */
   counts: Map<string, number>;
+  /** every word, most used first (prefix completion, ./suggest.ts) */
+  ranked: string[];
   /** words by length, most used first */
   byLength: Map<number, string[]>;
 }
@@ -69,6 +71,17 @@ export class SpellingSuggester {
     return changed ? out.join(' ') : null;
   }
 
+  /** Up to `limit` vocabulary words starting with `partial` (lower case), the most used first. */
+  async complete(partial: string, limit: number): Promise<string[]> {
+    const vocab = await this.current();
+    const out: string[] = [];
+    for (const w of vocab.ranked) {
+      if (w.startsWith(partial)) out.push(w);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
   private correct(vocab: Vocabulary, word: string): string | null {
     const max = allowedEdits(word);
     if (!max) return null;
@@ -102,13 +115,15 @@ export class SpellingSuggester {
     const rows = await this.sql.query<{ word: string; products: number }>(q.text, q.params);
     const counts = new Map<string, number>();
     const byLength = new Map<number, string[]>();
+    const ranked: string[] = [];
     for (const r of rows) {
+      ranked.push(r.word);
       counts.set(r.word, Number(r.products));
       const list = byLength.get(r.word.length) ?? [];
       list.push(r.word);
       byLength.set(r.word.length, list);
     }
-    this.vocabulary = { counts, byLength };
+    this.vocabulary = { counts, byLength, ranked };
     this.loadedAt = Date.now();
     return this.vocabulary;
   }

@@ -210,6 +210,26 @@ LIMIT ${params.add(limit, 'int')}`;
   return { shape: 'vocabulary', settings: null, text, params: params.values };
 }
 
+/**
+ * Autocomplete's product titles (./suggest.ts): titles containing `text` (ILIKE, served by the title's trigram
+ * index `product_title_trgm_idx`; pg_trgm on PostgreSQL and PGlite), at most `candidates` of them read, ranked
+ * titles starting with the text first, then by pg_trgm's word_similarity, shorter titles, id.
+ */
+export function buildTitleSuggestions(opts: { text: string; limit: number; candidates: number }): BuiltQuery {
+  const params = new Params();
+  const escaped = opts.text.replace(/[\\%_]/g, (c) => `\\${c}`);
+  const contains = params.add(`%${escaped}%`);
+  const text = `SELECT c.id::text AS product_id, c.title
+FROM (
+  SELECT p.id, p.title FROM product p WHERE p.title ILIKE ${contains}
+  LIMIT ${params.add(opts.candidates, 'int')}
+) c
+ORDER BY (c.title ILIKE ${params.add(`${escaped}%`)}) DESC, word_similarity(${params.add(opts.text)}, c.title) DESC,
+  length(c.title), c.id
+LIMIT ${params.add(opts.limit, 'int')}`;
+  return { shape: 'title-suggestions', settings: null, text, params: params.values };
+}
+
 /** `x` rounded into [min, max]: pgvector's ranges, never a default. */
 const within = (x: number, min: number, max: number): number => Math.max(min, Math.min(max, Math.round(x)));
 

@@ -140,6 +140,15 @@ const CASES: Record<string, Case> = {
       variables: { first },
     }),
   },
+  'Query.suggest(first)': {
+    field: 'first',
+    values: anyNumber,
+    valid: (v) => v === null || (isNum(v) && Number.isInteger(v) && v >= 1 && v <= 20),
+    request: (first) => ({
+      query: `query($first: Int) { suggest(prefix: "re", first: $first) { text kind } }`,
+      variables: { first },
+    }),
+  },
   'Query.similarProducts(first)': {
     field: 'first',
     values: anyNumber,

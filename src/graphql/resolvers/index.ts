@@ -149,6 +149,17 @@ export const resolvers = {
       return toSearchConnection(ctx, result, searchId);
     },
 
+    async suggest(_: unknown, args: { prefix: string; first?: number | null }, ctx: Ctx) {
+      requireReader(ctx);
+      const { search, loaders } = scopeOf(ctx);
+      const suggestions = await search.suggest(args.prefix, args.first ?? null);
+      return suggestions.map((s) => ({
+        text: s.text,
+        kind: s.kind,
+        product: s.productId ? loaders.product.load(s.productId) : null,
+      }));
+    },
+
     async product(_: unknown, args: { id?: string | null; sku?: string | null }, ctx: Ctx) {
       requireReader(ctx);
       const { loaders } = scopeOf(ctx);
