@@ -20,6 +20,10 @@ query DemoSearch($input: SearchInput!, $first: Int, $after: String, $orderBy: Se
     totalCountExact
     didYouMean @include(if: $firstPage)
     correctedQuery
+    noResults @include(if: $firstPage) {
+      reason
+      fallback { mode text totalCount }
+    }
     pageInfo { hasNextPage endCursor }
     facets @include(if: $firstPage) {
       categoryTree { path name depth parentPath count }
@@ -114,14 +118,36 @@ function suggestion(text) {
   return b;
 }
 
+/** The engine's alternative to an empty page: the same words in another mode, e.g. KEYWORD. */
+function fallbackOffer({ mode, text, totalCount }) {
+  const b = el('button', {
+    type: 'button',
+    className: 'suggestion fallback',
+    textContent: `Show the ${totalCount} product${totalCount === 1 ? '' : 's'} with the words “${text}”`,
+  });
+  b.addEventListener('click', () => {
+    $('#q').value = text;
+    state.text = text;
+    setMode(mode);
+    navigate();
+    runSearch();
+  });
+  return b;
+}
+
 function renderOutcome(search) {
   const n = state.seen.size;
   const quoted = state.text ? `“${state.text}”` : 'this search';
   if (n === 0) {
-    const help = search.didYouMean
-      ? [' Did you mean ', suggestion(search.didYouMean), '?']
-      : [hasFilters() ? ' Try fewer filters or other words.' : ' Try other words or another search mode.'];
-    setStatus('empty', `No results for ${quoted}.`, ...help);
+    const why = search.noResults;
+    const headline =
+      why?.reason === 'BELOW_RELEVANCE_FLOOR' ? `Nothing here looks like ${quoted}.` : `No results for ${quoted}.`;
+    const help = why?.fallback
+      ? [' ', fallbackOffer(why.fallback)]
+      : search.didYouMean
+        ? [' Did you mean ', suggestion(search.didYouMean), '?']
+        : [hasFilters() ? ' Try fewer filters or other words.' : ' Try other words or another search mode.'];
+    setStatus('empty', headline, ...help);
     return;
   }
   const total = `${search.totalCount}${search.totalCountExact ? '' : '+'}`;

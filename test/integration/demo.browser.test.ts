@@ -93,7 +93,10 @@ describe('demo page in headless Chromium', () => {
           'or set CHROMIUM_PATH to a Chromium binary.',
       );
     }
-    srv = await startTestServer({ config: { rateLimitPerMinute: 0, textModels: ['test-multilingual'] } });
+    // the relevance floor measured as for a real model (`model` leaves it off for the generated test model)
+    srv = await startTestServer({
+      config: { rateLimitPerMinute: 0, textModels: ['test-multilingual'], semanticFloor: 'auto' },
+    });
     const models = srv.models as unknown as { get(): ImageEmbedder };
     const catalog = new CatalogService({ db: srv.db, config: srv.config, embedder: () => models.get() });
     seeded = await seedDemoCatalog(catalog, { fixturesDir: fixturePath('images') });
@@ -146,10 +149,10 @@ describe('demo page in headless Chromium', () => {
   async function settled(state: 'done' | 'empty' | 'error' | 'hint' = 'done', on: Page = page) {
     await on.waitForFunction((s) => document.body.dataset.state === s, state, { timeout: 20_000 });
   }
-  /** runs a history step (Back/Forward) that searches again, and waits for its results */
-  async function afterSearch(step: () => Promise<unknown>) {
+  /** runs a step that searches (typing, Back/Forward) and waits for its answer */
+  async function afterSearch(step: () => Promise<unknown>, state: 'done' | 'empty' = 'done') {
     await Promise.all([page.waitForResponse((r) => r.url().endsWith('/graphql')), step()]);
-    await settled();
+    await settled(state);
   }
   const param = (name: string) => new URL(page.url()).searchParams.getAll(name);
   /** label → count of a facet's entries (`list` may narrow, e.g. '#f-category li[data-depth="1"]') */
@@ -347,15 +350,18 @@ describe('demo page in headless Chromium', () => {
     expect((await titles())[0]).toMatch(/^(Blue|Navy) /);
   });
 
-  it('offers the correction of a misspelt query, and corrects a keyword search that found nothing', async () => {
-    await afterSearch(() => page.locator('#q').fill('rde dres'));
-    const offer = page.locator('#status .suggestion');
-    expect(await offer.textContent()).toBe('red dress');
+  it('offers the corrected words when a misspelt query finds nothing relevant, and corrects keyword searches', async () => {
+    await afterSearch(() => page.locator('#q').fill('rde dres'), 'empty');
+    expect(await status().textContent()).toMatch(/^Nothing here looks like “rde dres”\. /);
+    const offer = page.locator('#status .fallback');
+    expect(await offer.textContent()).toMatch(/^Show the \d+ products? with the words “red dress”$/);
     await offer.click();
     await settled();
     expect(await page.locator('#q').inputValue()).toBe('red dress');
+    expect(await page.locator('#modes input[value="KEYWORD"]').isChecked()).toBe(true);
     expect(param('q')).toEqual(['red dress']);
-    expect((await titles())[0]).toMatch(/^Red /);
+    expect(param('mode')).toEqual(['KEYWORD']);
+    expect((await titles()).every((x) => /^Red .*dress$/.test(x))).toBe(true);
 
     await page.locator('#modes input[value="KEYWORD"]').check();
     await settled();
@@ -364,8 +370,13 @@ describe('demo page in headless Chromium', () => {
     const t = await titles();
     expect(t.length).toBeGreaterThan(0);
     expect(t.every((x) => /^Yellow .*mug$/.test(x))).toBe(true);
-    await page.locator('#modes input[value="SEMANTIC"]').check();
-    await settled();
+  });
+
+  it('answers nonsense with no results, not a page of random products', async () => {
+    await page.goto(`${srv.url}/?q=${encodeURIComponent('xyzzy plugh')}`);
+    await settled('empty');
+    expect(await status().textContent()).toMatch(/^Nothing here looks like “xyzzy plugh”\. Try other words/);
+    expect(await cards().count()).toBe(0);
   });
 
   it('keeps the view in the URL: a link restores it, Back and Forward walk through it', async () => {
