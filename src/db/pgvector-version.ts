@@ -5,6 +5,7 @@
  * imports and `glimpse index rebuild` use. The version is shown by /readyz, the `health` query and
  * `glimpse index status`; the server warns at start when it is older. Upgrading: docs/migrations.md.
  */
+import semver from 'semver';
 import type { Sql } from './sql.js';
 
 /** The first release with the HNSW vacuum fix. */
@@ -16,15 +17,9 @@ export async function pgvectorVersion(sql: Sql): Promise<string | null> {
   return rows[0]?.v ?? null;
 }
 
-/** Numeric comparison of dotted versions ('0.8.10' > '0.8.3'); missing parts count as 0. */
+/** Compares extension versions ('0.8.10' > '0.8.3'; '0.9' reads as 0.9.0): semver's order after its coerce. */
 export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map((x) => parseInt(x, 10) || 0);
-  const pb = b.split('.').map((x) => parseInt(x, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d) return Math.sign(d);
-  }
-  return 0;
+  return semver.compare(semver.coerce(a) ?? '0.0.0', semver.coerce(b) ?? '0.0.0');
 }
 
 /** One line for operators when the version lacks the fixes (null when it is current enough). */
