@@ -10,7 +10,7 @@
 import pg from 'pg';
 import pgvector from 'pgvector';
 import { registerTypes } from 'pgvector/pg';
-import { fromHalfBits, toHalfBits } from '../embedding/fp16.js';
+import { fromHalfBits, halfBitsOfFloat32Bits, toHalfBits } from '../embedding/fp16.js';
 
 /** A vector as a `$n::halfvec(d)` / `$n::vector(d)` parameter. Non-finite components are refused here (pgvector would). */
 export function vectorToSql(v: ArrayLike<number>): string {
@@ -52,12 +52,15 @@ function buildHalfTexts(): string[] {
  */
 export function halfvecToSql(v: ArrayLike<number>): string {
   const texts = (halfTexts ??= buildHalfTexts());
-  const parts = new Array<string>(v.length);
-  for (let i = 0; i < v.length; i++) {
-    const x = v[i]!;
-    if (!Number.isFinite(x)) throw new RangeError(`vector component ${i} is not finite`);
-    const h = toHalfBits(x);
-    if ((h & 0x7c00) === 0x7c00) throw new RangeError(`vector component ${i} (${x}) is out of range for halfvec`);
+  // the float32 bits of each component (a vector read or normalised here is a Float32Array already)
+  const f32 = v instanceof Float32Array ? v : Float32Array.from(v);
+  const bits = new Uint32Array(f32.buffer, f32.byteOffset, f32.length);
+  const parts = new Array<string>(f32.length);
+  for (let i = 0; i < bits.length; i++) {
+    const x = bits[i]!;
+    if ((x & 0x7f800000) === 0x7f800000) throw new RangeError(`vector component ${i} is not finite`);
+    const h = halfBitsOfFloat32Bits(x);
+    if ((h & 0x7c00) === 0x7c00) throw new RangeError(`vector component ${i} (${f32[i]}) is out of range for halfvec`);
     parts[i] = texts[h]!;
   }
   return `[${parts.join(',')}]`;

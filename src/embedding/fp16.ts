@@ -5,7 +5,11 @@ const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 export function toHalfBits(value: number): number {
   f32[0] = value;
-  const x = u32[0]!;
+  return halfBitsOfFloat32Bits(u32[0]!);
+}
+
+/** The bits of an fp32 (as uint32) -> IEEE half (round to nearest even), as uint16 bits. */
+export function halfBitsOfFloat32Bits(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;

@@ -119,10 +119,11 @@ function precompute(inSize: number, outSize: number, from: number, to: number, f
   return { ksize, min, len, k };
 }
 
+/** PIL's clip8: the 22-bit fixed-point sum to a byte (sums stay below 2^31, as in PIL's int32). */
 const clip8 = (v: number) => {
   if (v <= 0) return 0;
-  const r = Math.floor(v / SCALE);
-  return r > 255 ? 255 : r;
+  if (v >= 256 * SCALE) return 255;
+  return v >> PRECISION_BITS;
 };
 
 export interface ResampleWindow {
@@ -179,20 +180,40 @@ export function planResample(
 
   const run = (src: Uint8Array, channels: number): Uint8Array => {
     if (src.length !== source.width * source.height * channels) throw new Error('resample: source size mismatch');
-    // horizontal pass over the needed source rows -> wOut x source.height
+    // horizontal pass over the needed source rows -> wOut x source.height (8-bit, as PIL keeps it)
     let tmp: Uint8Array;
     if (needH) {
       tmp = new Uint8Array(wOut * source.height * channels);
+      const kk = ch.k;
+      // int32 sums, as PIL's: |sum| < 2^31 for 8-bit input and normalised 22-bit taps
+      const acc = new Int32Array(channels);
       for (let y = 0; y < source.height; y++) {
         const row = y * source.width * channels;
+        let o = y * wOut * channels;
         for (let i = 0; i < wOut; i++) {
           const base = i * ch.ksize;
-          const start = ch.min[i]! - source.left;
           const n = ch.len[i]!;
-          for (let c = 0; c < channels; c++) {
-            let ss = ROUND_INIT;
-            for (let x = 0; x < n; x++) ss += src[row + (start + x) * channels + c]! * ch.k[base + x]!;
-            tmp[(y * wOut + i) * channels + c] = clip8(ss);
+          let at = row + (ch.min[i]! - source.left) * channels;
+          if (channels === 3) {
+            let s0 = ROUND_INIT;
+            let s1 = ROUND_INIT;
+            let s2 = ROUND_INIT;
+            for (let x = 0; x < n; x++, at += 3) {
+              const k = kk[base + x]!;
+              s0 = (s0 + src[at]! * k) | 0;
+              s1 = (s1 + src[at + 1]! * k) | 0;
+              s2 = (s2 + src[at + 2]! * k) | 0;
+            }
+            tmp[o++] = clip8(s0);
+            tmp[o++] = clip8(s1);
+            tmp[o++] = clip8(s2);
+          } else {
+            acc.fill(ROUND_INIT);
+            for (let x = 0; x < n; x++, at += channels) {
+              const k = kk[base + x]!;
+              for (let c = 0; c < channels; c++) acc[c] = (acc[c]! + src[at + c]! * k) | 0;
+            }
+            for (let c = 0; c < channels; c++) tmp[o++] = clip8(acc[c]!);
           }
         }
       }
@@ -202,18 +223,22 @@ export function planResample(
     if (!needV) {
       return tmp === src ? src.slice() : tmp;
     }
-    const out = new Uint8Array(wOut * hOut * channels);
+    // vertical pass, a whole output row at a time: each tap adds a contiguous source row (cache-friendly)
+    const rowLen = wOut * channels;
+    const out = new Uint8Array(rowLen * hOut);
+    const acc = new Int32Array(rowLen);
     for (let j = 0; j < hOut; j++) {
       const base = j * cv.ksize;
-      const start = cv.min[j]! - source.top;
       const n = cv.len[j]!;
-      for (let i = 0; i < wOut; i++) {
-        for (let c = 0; c < channels; c++) {
-          let ss = ROUND_INIT;
-          for (let y = 0; y < n; y++) ss += tmp[((start + y) * wOut + i) * channels + c]! * cv.k[base + y]!;
-          out[(j * wOut + i) * channels + c] = clip8(ss);
-        }
+      const first = (cv.min[j]! - source.top) * rowLen;
+      acc.fill(ROUND_INIT);
+      for (let y = 0; y < n; y++) {
+        const k = cv.k[base + y]!;
+        const from = first + y * rowLen;
+        for (let x = 0; x < rowLen; x++) acc[x] = (acc[x]! + tmp[from + x]! * k) | 0;
       }
+      const o = j * rowLen;
+      for (let x = 0; x < rowLen; x++) out[o + x] = clip8(acc[x]!);
     }
     return out;
   };
