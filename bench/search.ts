@@ -1289,6 +1289,25 @@ async function httpSection(ctx: Ctx, databaseUrl: string): Promise<Record<string
       }
     }
 
+    // the raw vector as a JSON list of numbers vs compact (vectorBase64: float32 LE), interleaved per query
+    const compactInput = (input: Record<string, unknown>) => {
+      const { vector, ...rest } = input as { vector: number[] };
+      return { ...rest, vectorBase64: Buffer.from(Float32Array.from(vector).buffer).toString('base64') };
+    };
+    const asList: number[] = [];
+    const compact: number[] = [];
+    await client.search(compactInput(vectorInput(FILTERS[0]!, 0)), 10);
+    for (let q = 0; q < Q; q++) {
+      asList.push((await client.search(vectorInput(FILTERS[0]!, q), 10)).ms);
+      compact.push((await client.search(compactInput(vectorInput(FILTERS[0]!, q)), 10)).ms);
+    }
+    const vectorEncoding = {
+      list: lat(asList),
+      base64: lat(compact),
+      base64VsListP50: r2(pct(compact, 50) / pct(asList, 50)),
+    };
+    log('http vector encoding', vectorEncoding);
+
     // throughput: the unfiltered vector search, 1 client and CLIENTS concurrent (2 × Q requests each)
     const throughput: Record<string, unknown>[] = [];
     for (const clients of [1, CLIENTS]) {
@@ -1305,6 +1324,7 @@ async function httpSection(ctx: Ctx, databaseUrl: string): Promise<Record<string
       rows,
       cachedText,
       extras,
+      vectorEncoding,
       throughput,
       concurrencyGain: r2((throughput[1]!.qps as number) / single),
     };

@@ -6,7 +6,7 @@
  */
 
 /** Why a vector was refused. */
-export type VectorProblem = 'not-a-list' | 'dimension' | 'not-finite' | 'zero';
+export type VectorProblem = 'not-a-list' | 'dimension' | 'not-finite' | 'zero' | 'encoding';
 
 export class VectorError extends RangeError {
   constructor(
@@ -18,6 +18,24 @@ export class VectorError extends RangeError {
     super(message);
     this.name = 'VectorError';
   }
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * A vector sent compactly: base64 of little-endian float32 values (4 bytes per component; a 768-d vector is
+ * 4,096 characters instead of ~7–14 KB of JSON numbers, and one string to coerce instead of 768 floats).
+ * Strict: anything but canonical base64 of a whole number of floats is a VectorError ('encoding'); the
+ * dimension and finiteness are checked by checkedVector / unitVector like any other list.
+ */
+export function float32FromBase64(text: string): Float32Array {
+  if (!BASE64.test(text)) throw new VectorError('encoding', 'is not base64 (RFC 4648, with padding)');
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length % 4 !== 0)
+    throw new VectorError('encoding', `decodes to ${bytes.length} bytes, not a whole number of float32 values`);
+  const out = new Float32Array(bytes.length / 4);
+  for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(i * 4);
+  return out;
 }
 
 /** L2-normalises v[start, end) in place (a zero vector stays zero); returns the norm before. */

@@ -9,7 +9,7 @@ import { DEFAULT_PAGE_SIZE } from '../config.js';
 import { LRUCache } from 'lru-cache';
 import { hasFilter, normaliseFilter } from '../catalog/filter.js';
 import { embeddingTable, isEmbeddingDimension } from '../catalog/store/embeddings.js';
-import { normaliseInPlace, unitVector, VectorError } from '../embedding/vector.js';
+import { float32FromBase64, normaliseInPlace, unitVector, VectorError } from '../embedding/vector.js';
 import { searchDuration } from '../observability/metrics.js';
 import { noteStrategy, timeEmbed } from '../observability/server-timing.js';
 import type { Sql } from '../db/sql.js';
@@ -166,7 +166,8 @@ export class SearchService {
   }
 
   /** Runs a search; throws GlimpseError (BAD_USER_INPUT, NOT_FOUND, MODEL_UNAVAILABLE). */
-  async search(req: SearchRequest): Promise<SearchResult> {
+  async search(request: SearchRequest): Promise<SearchResult> {
+    const req = withRawVector(request);
     const result = await this.withSpelling(req, await this.withFloor(req, await this.searchOnce(req)));
     if (req.after || result.hits.length || result.noResults) return result;
     return { ...result, noResults: { reason: 'NO_MATCH', bestScore: null, floor: null, fallback: null } };
@@ -540,8 +541,10 @@ export class SearchService {
     if (req.image != null) parts.push({ w: weight(w.image, 'image', 1), v: await embedUpload(embedder, req.image) });
     if (req.imageVector != null)
       parts.push({ w: weight(w.image, 'image', 1), v: checkVector(req.imageVector, model.dimension, 'image') });
-    if (req.vector != null)
-      parts.push({ w: weight(w.vector, 'vector', 1), v: checkVector(req.vector, model.dimension, 'vector') });
+    if (req.vector != null) {
+      const field = req.vectorBase64 != null ? 'vectorBase64' : 'vector';
+      parts.push({ w: weight(w.vector, 'vector', 1), v: checkVector(req.vector, model.dimension, field) });
+    }
     if (req.productId != null || req.imageId != null) {
       if (req.productId != null && req.imageId != null)
         throw badInput('give `productId` or `imageId`, not both', { field: 'productId' });
@@ -749,6 +752,22 @@ async function embedUpload(embedder: QueryEmbedder | null, image: Uint8Array): P
 }
 
 /** A raw query part (`image`, `vector`) as a unit vector of the model's dimension; BAD_USER_INPUT otherwise. */
+/**
+ * The compact `vectorBase64` read into `vector` once, at the door (the rest of the service sees one form;
+ * `vectorBase64` stays set only so that errors name the field the caller sent).
+ */
+function withRawVector(req: SearchRequest): SearchRequest {
+  if (req == null || typeof req !== 'object' || req.vectorBase64 == null) return req;
+  if (req.vector != null) throw badInput('give `vector` or `vectorBase64`, not both', { field: 'vectorBase64' });
+  if (typeof req.vectorBase64 !== 'string') throw badInput('`vectorBase64` must be a string', { field: 'vectorBase64' });
+  try {
+    return { ...req, vector: float32FromBase64(req.vectorBase64) };
+  } catch (err) {
+    if (!(err instanceof VectorError)) throw err;
+    throw badInput(`\`vectorBase64\` ${err.message}`, { field: 'vectorBase64' });
+  }
+}
+
 function checkVector(v: unknown, dimension: number, field: string): Float32Array {
   try {
     return unitVector(v, dimension);

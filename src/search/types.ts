@@ -45,6 +45,8 @@ export interface SearchInput {
   imageId?: string | null;
   /** raw query vector of the model's dimension (admin) */
   vector?: readonly number[] | ArrayLike<number> | null;
+  /** the same, compact: base64 of little-endian float32 values (admin; not with `vector`) */
+  vectorBase64?: string | null;
   weights?: QueryWeights | null;
   filter?: ProductFilter | null;
   mode?: SearchMode | null;

@@ -379,6 +379,28 @@ describe('numeric inputs', () => {
     expect(small.body.data?.search.edges).toEqual((res.body.data as typeof small.body.data)?.search.edges);
   });
 
+  it('a raw vector sent compactly (vectorBase64, float32 LE) ranks as the list does; bad encodings are refused', async () => {
+    const q = `query($v: [Float!], $b: String) { search(input: { vector: $v, vectorBase64: $b }) ${SEARCH_OUT} }`;
+    const values = Array.from({ length: DIM }, (_, i) => Math.fround(Math.sin(i + 1)));
+    const b64 = (xs: number[]) => Buffer.from(new Float32Array(xs).buffer).toString('base64');
+    const asList = await srv.gql(q, { v: values }, { key: admin });
+    const compact = await srv.gql(q, { b: b64(values) }, { key: admin });
+    expect(check(compact, 'vectorBase64', 'vectorBase64', true)).toBe('ok');
+    expect(compact.body.data).toEqual(asList.body.data);
+    const refused = async (vars: Record<string, unknown>, message: RegExp) => {
+      const res = await srv.gql(q, vars, { key: admin });
+      expect(res.body.errors?.[0]?.extensions?.code, JSON.stringify(res.body)).toBe('BAD_USER_INPUT');
+      expect(res.body.errors![0]!.message).toMatch(message);
+    };
+    await refused({ b: b64(values).slice(0, -4) + '!!!!' }, /`vectorBase64` is not base64/);
+    await refused({ b: Buffer.alloc(DIM * 4 + 2).toString('base64') }, /not a whole number of float32/);
+    await refused({ b: b64(values.slice(1)) }, /`vectorBase64` has 767 dimensions; the model has 768/);
+    await refused({ b: b64([...values.slice(1), Infinity]) }, /component 767 is not a finite number/);
+    await refused({ b: b64(values), v: values }, /give `vector` or `vectorBase64`, not both/);
+    const anonymous = await srv.gql(q, { b: b64(values) });
+    expect(anonymous.body.errors?.[0]?.extensions?.code).toMatch(/^(UNAUTHENTICATED|FORBIDDEN)$/);
+  });
+
   it('literals that overflow a double (1e400, 400 nines) in the query text: BAD_USER_INPUT, never INTERNAL', async () => {
     await fc.assert(
       fc.asyncProperty(hugeLiteral, fc.constantFrom('first', 'minScore', 'weight', 'min'), async (lit, where) => {

@@ -76,6 +76,7 @@ interface SearchInputArg {
   productId?: string | null;
   imageId?: string | null;
   vector?: number[] | null;
+  vectorBase64?: string | null;
   weights?: SearchRequest['weights'];
   filter?: ProductFilter | null;
   mode?: SearchRequest['mode'];
@@ -115,7 +116,7 @@ export const resolvers = {
       requireReader(ctx);
       const { search, services } = scopeOf(ctx);
       const input = args.input ?? {};
-      if (input.vector != null) requireRole(ctx, 'admin');
+      if (input.vector != null || input.vectorBase64 != null) requireRole(ctx, 'admin');
       const image = input.image != null ? await readUpload(input.image, ctx.config.maxImageBytes, 'input.image') : null;
       const req: SearchRequest = {
         text: input.text ?? null,
@@ -126,6 +127,7 @@ export const resolvers = {
         productId: input.productId ?? null,
         imageId: input.imageId ?? null,
         vector: input.vector ?? null,
+        vectorBase64: input.vectorBase64 ?? null,
         weights: input.weights ?? null,
         filter: input.filter ?? null,
         mode: input.mode ?? 'SEMANTIC',
