@@ -4,6 +4,7 @@
 // built by render.js.
 import { friendlyMessage, graphql } from './api.js';
 import { categoryItems, el, priceLabel, renderCard, renderDetail, renderFacet } from './render.js';
+import { attachSuggestions } from './suggest.js';
 import { MODES, SORTS, noFilter, sameSearch, viewFromQuery, viewToQuery } from './url-state.js';
 
 const PAGE_SIZE = 12;
@@ -51,6 +52,11 @@ query DemoProduct($sku: String, $id: ID) {
     price { amount currency }
     images { id url position }
   }
+}`;
+
+const SUGGEST_QUERY = `
+query DemoSuggest($prefix: String!) {
+  suggest(prefix: $prefix, first: 8) { text kind product { sku } }
 }`;
 
 const state = {
@@ -399,9 +405,26 @@ function applyUrl() {
 window.addEventListener('popstate', applyUrl);
 
 let debounce;
+const suggestions = attachSuggestions($('#q'), $('#suggestions'), {
+  load: async (prefix) => (await graphql(SUGGEST_QUERY, { prefix })).suggest,
+  onQuery: (text) => {
+    clearTimeout(debounce);
+    $('#q').value = text;
+    state.text = text;
+    state.similarTo = null;
+    navigate();
+    showQuery();
+    runSearch();
+  },
+  onProduct: (product) => {
+    clearTimeout(debounce); // the half-typed text is not searched behind the product
+    openDetail(product.sku);
+  },
+});
 $('#search-form').addEventListener('submit', (e) => {
   e.preventDefault();
   clearTimeout(debounce);
+  suggestions.close();
   state.text = $('#q').value.trim();
   navigate();
   runSearch();

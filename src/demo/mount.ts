@@ -16,6 +16,7 @@ const ASSETS: Readonly<Record<string, string>> = {
   'app.js': 'text/javascript; charset=utf-8',
   'api.js': 'text/javascript; charset=utf-8',
   'render.js': 'text/javascript; charset=utf-8',
+  'suggest.js': 'text/javascript; charset=utf-8',
   'url-state.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
 };

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import express from 'express';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Page, type Response } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CatalogService, type ImageEmbedder } from '../../src/catalog/index.js';
@@ -23,7 +23,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const root = path.resolve(import.meta.dirname, '..', '..');
 const SCREENSHOT = path.join(root, 'docs', 'demo.png');
 const SCREENSHOT_MOBILE = path.join(root, 'docs', 'demo-mobile.png');
-const MODULES = ['app.js', 'api.js', 'render.js', 'url-state.js'];
+const MODULES = ['app.js', 'api.js', 'render.js', 'suggest.js', 'url-state.js'];
 /** the category tree facet's top level (its counts add up to the match set) */
 const TOP_CATEGORIES = '#f-category li[data-depth="1"]';
 
@@ -151,7 +151,9 @@ describe('demo page in headless Chromium', () => {
   }
   /** runs a step that searches (typing, Back/Forward) and waits for its answer */
   async function afterSearch(step: () => Promise<unknown>, state: 'done' | 'empty' = 'done') {
-    await Promise.all([page.waitForResponse((r) => r.url().endsWith('/graphql')), step()]);
+    const isSearch = (r: Response) =>
+      r.url().endsWith('/graphql') && (r.request().postData() ?? '').includes('DemoSearch');
+    await Promise.all([page.waitForResponse(isSearch), step()]);
     await settled(state);
   }
   const param = (name: string) => new URL(page.url()).searchParams.getAll(name);
@@ -202,6 +204,9 @@ describe('demo page in headless Chromium', () => {
     await settled('hint');
     await page.locator('#q').pressSequentially('red', { delay: 40 });
     await settled();
+    await page.locator('#q').press('Escape'); // the suggestions close, the text stays
+    expect(await page.locator('#suggestions').isVisible()).toBe(false);
+    expect(await page.locator('#q').inputValue()).toBe('red');
     expect(await cards().count()).toBe(12);
     const t = await titles();
     expect(t[0]).toMatch(/^Red /);
@@ -285,7 +290,8 @@ describe('demo page in headless Chromium', () => {
     const metas = await page.locator('#results .card .meta').allTextContents();
     expect(metas.length).toBe(Math.min(children.dresses!, 12));
     expect(metas.every((m) => m.endsWith('clothing/dresses'))).toBe(true);
-    await page.locator('#f-category input[value="clothing/dresses"]').uncheck();
+    // click, not uncheck(): the unselected child leaves the tree, so there is no box left to verify
+    await page.locator('#f-category input[value="clothing/dresses"]').click();
     await settled();
     expect(await status().textContent()).toContain(`of ${seeded.products} products shown`);
   });
@@ -352,6 +358,7 @@ describe('demo page in headless Chromium', () => {
 
   it('offers the corrected words when a misspelt query finds nothing relevant, and corrects keyword searches', async () => {
     await afterSearch(() => page.locator('#q').fill('rde dres'), 'empty');
+    await page.locator('#q').blur();
     expect(await status().textContent()).toMatch(/^Nothing here looks like “rde dres”\. /);
     const offer = page.locator('#status .fallback');
     expect(await offer.textContent()).toMatch(/^Show the \d+ products? with the words “red dress”$/);
@@ -366,10 +373,41 @@ describe('demo page in headless Chromium', () => {
     await page.locator('#modes input[value="KEYWORD"]').check();
     await settled();
     await afterSearch(() => page.locator('#q').fill('yelow mugg'));
+    await page.locator('#q').blur();
     expect(await status().textContent()).toContain('Nothing matched “yelow mugg”; showing results for “yellow mug”.');
     const t = await titles();
     expect(t.length).toBeGreaterThan(0);
     expect(t.every((x) => /^Yellow .*mug$/.test(x))).toBe(true);
+  });
+
+  it('suggests as one types: a completed query runs on Enter, a product title opens the product', async () => {
+    await page.goto(`${srv.url}/`);
+    await settled('hint');
+    const q = page.locator('#q');
+    const options = page.locator('#suggestions [role=option]');
+    await q.pressSequentially('red dr', { delay: 30 });
+    await expect.poll(() => options.first().textContent()).toBe('red dress');
+    expect(await q.getAttribute('aria-expanded')).toBe('true');
+    await q.press('ArrowDown');
+    expect(await q.getAttribute('aria-activedescendant')).toBe('suggestion-0');
+    expect(await options.first().getAttribute('aria-selected')).toBe('true');
+    await afterSearch(() => q.press('Enter'));
+    expect(await q.inputValue()).toBe('red dress');
+    expect(param('q')).toEqual(['red dress']);
+    expect(await page.locator('#suggestions').isVisible()).toBe(false);
+    expect((await titles())[0]).toMatch(/^Red /);
+
+    await q.fill('');
+    await settled('hint');
+    await q.pressSequentially('ceramic m', { delay: 30 });
+    const product = page.locator('#suggestions [data-kind=PRODUCT]').first();
+    await expect.poll(() => product.isVisible()).toBe(true);
+    const title = (await product.locator('.text').textContent())!;
+    expect(title).toMatch(/ceramic mug$/i);
+    await product.click();
+    await expect.poll(() => page.locator('#detail h2').textContent()).toBe(title);
+    await page.keyboard.press('Escape');
+    await expect.poll(() => page.locator('#detail').isVisible()).toBe(false);
   });
 
   it('answers nonsense with no results, not a page of random products', async () => {
