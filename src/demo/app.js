@@ -20,6 +20,7 @@ query DemoSearch($input: SearchInput!, $first: Int, $after: String, $orderBy: Se
     totalCount
     totalCountExact
     didYouMean @include(if: $firstPage)
+    searchId @include(if: $firstPage)
     correctedQuery
     noResults @include(if: $firstPage) {
       reason
@@ -54,6 +55,17 @@ query DemoProduct($sku: String, $id: ID) {
   }
 }`;
 
+const CLICK_MUTATION = `
+mutation DemoClick($searchId: ID!, $productId: ID!, $position: Int!) {
+  recordClick(searchId: $searchId, productId: $productId, position: $position)
+}`;
+
+/** Tells the store's analytics which result the shopper opened (fire and forget: it never blocks the page). */
+function recordClick(productId, position) {
+  if (!state.searchId) return;
+  graphql(CLICK_MUTATION, { searchId: state.searchId, productId, position }).catch(() => {});
+}
+
 const SUGGEST_QUERY = `
 query DemoSuggest($prefix: String!) {
   suggest(prefix: $prefix, first: 8) { text kind product { sku } }
@@ -66,6 +78,7 @@ const state = {
   seen: new Set(),
   seq: 0,
   abort: null,
+  searchId: null, // the first page's id for recordClick
 };
 
 /** The part of the state the URL carries. */
@@ -206,15 +219,25 @@ async function runSearch({ append = false } = {}) {
     if (seq !== state.seq) return; // a newer search superseded this one
     const { search } = data;
     if (!search) throw data.__error;
-    if (!append) $('#results').replaceChildren();
+    if (!append) {
+      $('#results').replaceChildren();
+      state.searchId = search.searchId ?? null;
+    }
     for (const edge of search.edges) {
       if (state.seen.has(edge.node.id)) continue;
       state.seen.add(edge.node.id);
+      const position = state.seen.size; // 1-based over all pages, as recordClick counts
       $('#results').append(
         renderCard(edge, {
           href: viewToQuery({ ...currentView(), detail: edge.node.sku }),
-          onOpen: (p) => openDetail(p.sku),
-          onSimilar: searchLike,
+          onOpen: (p) => {
+            recordClick(p.id, position);
+            openDetail(p.sku);
+          },
+          onSimilar: (p, picture) => {
+            recordClick(p.id, position);
+            searchLike(p, picture);
+          },
         }),
       );
     }

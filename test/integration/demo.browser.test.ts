@@ -157,6 +157,17 @@ describe('demo page in headless Chromium', () => {
     await settled(state);
   }
   const param = (name: string) => new URL(page.url()).searchParams.getAll(name);
+  let adminKey: string | undefined;
+  /** recordClick's count so far (the admin analytics query) */
+  async function clicks(): Promise<number> {
+    adminKey ??= await srv.createKey('admin');
+    const res = await srv.gql<{ searchAnalytics: { clicks: number } }>(
+      '{ searchAnalytics(days: 1) { clicks } }',
+      {},
+      { key: adminKey },
+    );
+    return res.body.data!.searchAnalytics.clicks;
+  }
   /** label → count of a facet's entries (`list` may narrow, e.g. '#f-category li[data-depth="1"]') */
   async function facetCounts(list: string): Promise<Record<string, number>> {
     return page
@@ -480,6 +491,7 @@ describe('demo page in headless Chromium', () => {
     const sku = (await first.getAttribute('data-sku'))!;
     const title = await first.locator('.title').textContent();
     const dialog = page.locator('#detail');
+    const clicksBefore = await clicks();
     await first.locator('.title').click();
     await expect.poll(() => dialog.locator('h2').textContent()).toBe(title);
     expect(await dialog.isVisible()).toBe(true);
@@ -487,6 +499,8 @@ describe('demo page in headless Chromium', () => {
     expect(await dialog.locator('.sku').textContent()).toBe(`SKU ${sku}`);
     expect(await dialog.locator('.description').textContent()).toContain('Demo product');
     expect(await dialog.locator('dt').allTextContents()).toEqual(['color', 'material']);
+    // the open was recorded as a click on this search (analytics are written once a second)
+    await expect.poll(clicks, { timeout: 10_000 }).toBe(clicksBefore + 1);
     const searchesBefore = searchPages.length;
     await page.goBack();
     await expect.poll(() => dialog.isVisible()).toBe(false);
