@@ -5,6 +5,7 @@
  */
 import {
   buildActiveModel,
+  buildHighlights,
   buildVocabulary,
   buildTitleSuggestions,
   buildEstimate,
@@ -17,6 +18,7 @@ import {
   type VectorScan,
 } from './sql.js';
 import { buildFacets } from './facet-sql.js';
+import { buildDeleteSynonyms, buildSaveSynonyms, buildSynonymConflicts, buildSynonymGroups } from './synonym-sql.js';
 import { buildIndexInfo } from '../catalog/store/vector-index.js';
 import type { ProductFilter } from './types.js';
 
@@ -90,13 +92,15 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
     build: () => buildSearch(common({ scan: EXACT, after: { kind: 'distance', value: 0.71, productId: PRODUCT } })),
   },
   {
-    description: 'KEYWORD: full-text over title (A), brand (B), description (C); negative words; page 2.',
+    description:
+      'KEYWORD: full-text over title (A), brand (B), description (C); a synonym alternative OR-ed in; negative words; page 2.',
     build: () =>
       buildSearch(
         common({
           mode: 'KEYWORD',
           vector: null,
           text: 'red summer dress',
+          textAlternatives: ['red summer gown'],
           negativeText: 'leather',
           after: { kind: 'score', value: 0.42, productId: PRODUCT },
         }),
@@ -229,6 +233,39 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
   {
     description: 'The active model (vector-only queries while no embedder is loaded).',
     build: () => buildActiveModel(),
+  },
+  {
+    description:
+      "Highlights of a page's KEYWORD / HYBRID hits: ts_headline of title and description with the search's tsquery (sentinel marks).",
+    build: () =>
+      buildHighlights({
+        text: 'red summer dress',
+        textAlternatives: ['red summer gown'],
+        textSearchConfig: 'english',
+        productIds: [PRODUCT],
+        marks: { start: '\uE000', end: '\uE001' },
+      }),
+  },
+  {
+    description: 'Synonym groups for query expansion (cached a minute; cleared by a write).',
+    build: () => buildSynonymGroups(10_000),
+  },
+  {
+    description:
+      'Before writing a synonym group: the number of groups, whether this one exists, terms of other groups.',
+    build: () => buildSynonymConflicts(['gown', 'dress'], PRODUCT),
+  },
+  {
+    description: 'A new synonym group.',
+    build: () => buildSaveSynonyms(['gown', 'dress'], null),
+  },
+  {
+    description: "A synonym group's new terms.",
+    build: () => buildSaveSynonyms(['gown', 'dress', 'evening dress'], PRODUCT),
+  },
+  {
+    description: 'Deleting a synonym group.',
+    build: () => buildDeleteSynonyms(PRODUCT),
   },
   {
     description: 'The vocabulary of titles and brands for "did you mean" (cached a few minutes by the service).',

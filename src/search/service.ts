@@ -19,6 +19,8 @@ import { decodeCursor, encodeCursor, isUuid, type DecodedCursor } from './cursor
 import { PRICE_BUCKETS, buildFacets } from './facet-sql.js';
 import { SpellingSuggester } from './spelling.js';
 import { suggest, type Suggestion } from './suggest.js';
+import { Synonyms } from './synonyms.js';
+import { MARK_END, MARK_START, markup, type Highlight } from './highlight.js';
 import { isReordered, orderCode, resultOrder } from './order.js';
 import { RelevanceFloors, effectiveSetting } from './relevance-floor.js';
 import { cachedIndexInfo, type VectorIndexInfo } from '../catalog/store/vector-index.js';
@@ -35,6 +37,7 @@ import {
 import {
   buildActiveModel,
   buildEstimate,
+  buildHighlights,
   buildFilterEstimate,
   buildImageVector,
   buildProductVector,
@@ -150,6 +153,8 @@ export class SearchService {
   private readonly embedder: EmbedderProvider;
   private readonly spelling: SpellingSuggester;
   private readonly floors = new RelevanceFloors();
+  /** admin-managed synonym groups, expanding KEYWORD / HYBRID text */
+  readonly synonyms: Synonyms;
   /** planned product rows of a filter-estimate statement (its text and parameters as the key); boxed: null too */
   private readonly filterEstimates = new LRUCache<string, { rows: number | null }>({
     max: FILTER_ESTIMATES,
@@ -163,6 +168,7 @@ export class SearchService {
   ) {
     this.embedder = typeof embedder === 'function' ? embedder : () => embedder;
     this.spelling = new SpellingSuggester(sql);
+    this.synonyms = new Synonyms(sql);
   }
 
   /** Runs a search; throws GlimpseError (BAD_USER_INPUT, NOT_FOUND, MODEL_UNAVAILABLE). */
@@ -316,6 +322,32 @@ export class SearchService {
     }
   }
 
+  /**
+   * Highlighted title and description (./highlight.ts) of KEYWORD / HYBRID hits for `text` (the text that
+   * answered: a corrected query when there was one), by product id; products that no longer exist are absent.
+   */
+  async highlights(text: string, productIds: readonly string[]): Promise<Map<string, Highlight>> {
+    const clean = optText(text, 'text');
+    if (!clean || !productIds.length) return new Map();
+    const q = buildHighlights({
+      text: clean,
+      textAlternatives: await this.synonyms.expand(clean),
+      textSearchConfig: this.config.textSearchConfig,
+      productIds,
+      marks: { start: MARK_START, end: MARK_END },
+    });
+    const rows = await this.sql.query<{ product_id: string; title: string; description: string | null }>(
+      q.text,
+      q.params,
+    );
+    return new Map(
+      rows.map((r) => [
+        r.product_id,
+        { title: markup(r.title), description: r.description == null ? null : markup(r.description) },
+      ]),
+    );
+  }
+
   /** Autocomplete (./suggest.ts): completed queries and product titles for what a shopper is typing. */
   suggest(prefix: unknown, first: unknown): Promise<Suggestion[]> {
     return suggest(this.sql, this.spelling, prefix, first);
@@ -457,6 +489,7 @@ export class SearchService {
       textSearchConfig: this.config.textSearchConfig,
       rrfK: this.config.rrfK,
       text,
+      textAlternatives: text && mode !== 'SEMANTIC' ? await this.synonyms.expand(text) : null,
       negativeText,
     };
     if (mode === 'KEYWORD') {

@@ -91,6 +91,8 @@ export interface BuildSearchInput {
   scan?: VectorScan;
   /** KEYWORD / HYBRID */
   text?: string | null;
+  /** KEYWORD / HYBRID: the text with synonyms put in (./synonyms.ts), OR-ed with it */
+  textAlternatives?: readonly string[] | null;
   negativeText?: string | null;
   textSearchConfig: string;
   filter?: ProductFilter | null;
@@ -230,6 +232,35 @@ LIMIT ${params.add(opts.limit, 'int')}`;
   return { shape: 'title-suggestions', settings: null, text, params: params.values };
 }
 
+/**
+ * Highlights of a page's KEYWORD / HYBRID hits (./highlight.ts): ts_headline over title and description with the
+ * search's own tsquery (keywordQueryCte: synonyms included), matches between two private-use sentinels that are
+ * first removed from the text.
+ */
+export function buildHighlights(opts: {
+  text: string;
+  textAlternatives?: readonly string[] | null;
+  textSearchConfig: string;
+  productIds: readonly string[];
+  marks: { start: string; end: string };
+}): BuiltQuery {
+  const params = new Params();
+  const kq = keywordQueryCte(opts, params);
+  const cfg = params.add(opts.textSearchConfig, 'regconfig');
+  const strip = params.add(opts.marks.start + opts.marks.end);
+  const sel = `StartSel=${opts.marks.start}, StopSel=${opts.marks.end}`;
+  const titleOptions = params.add(`${sel}, HighlightAll=true`);
+  const descriptionOptions = params.add(`${sel}, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "`);
+  const text = `WITH ${kq}
+SELECT p.id::text AS product_id,
+  ts_headline(${cfg}, translate(p.title, ${strip}, ''), kq.q, ${titleOptions}) AS title,
+  CASE WHEN p.description IS NULL OR p.description = '' THEN NULL
+    ELSE ts_headline(${cfg}, translate(p.description, ${strip}, ''), kq.q, ${descriptionOptions}) END AS description
+FROM product p, kq
+WHERE p.id = ANY(${params.add([...opts.productIds], 'uuid[]')})`;
+  return { shape: 'highlights', settings: null, text, params: params.values };
+}
+
 /** `x` rounded into [min, max]: pgvector's ranges, never a default. */
 const within = (x: number, min: number, max: number): number => Math.max(min, Math.min(max, Math.round(x)));
 
@@ -334,11 +365,13 @@ best AS MATERIALIZED (
  * The CTE `kq` holds the query's tsqueries; KEYWORD_MATCH / KEYWORD_RANK read it (also in ./facet-sql.ts).
  */
 export function keywordQueryCte(
-  opts: Pick<BuildSearchInput, 'text' | 'negativeText' | 'textSearchConfig'>,
+  opts: Pick<BuildSearchInput, 'text' | 'negativeText' | 'textSearchConfig' | 'textAlternatives'>,
   params: Params,
 ): string {
   const cfg = params.add(opts.textSearchConfig, 'regconfig');
   const text = params.add(opts.text ?? '');
+  // synonyms (./synonyms.ts): the query OR-ed with each alternative text, each parsed like the query
+  const alternatives = (opts.textAlternatives ?? []).map((a) => ` || websearch_to_tsquery(${cfg}, ${params.add(a)})`);
   const negative = opts.negativeText ? params.add(opts.negativeText) : null;
   const negativeCols = negative
     ? `,
@@ -346,7 +379,7 @@ export function keywordQueryCte(
     glimpse_cjk_tsquery(${negative}) AS ncq`
     : '';
   return `kq AS (
-  SELECT websearch_to_tsquery(${cfg}, ${text}) AS q, glimpse_cjk_tsquery(${text}) AS cq${negativeCols}
+  SELECT websearch_to_tsquery(${cfg}, ${text})${alternatives.join('')} AS q, glimpse_cjk_tsquery(${text}) AS cq${negativeCols}
 )`;
 }
 

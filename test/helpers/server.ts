@@ -149,6 +149,16 @@ async function gqlBody<T>(res: Response): Promise<GqlResponse<T>['body']> {
   }
 }
 
+/** Seeds products through the API (upsertProducts with `key`, an admin key); throws on any GraphQL error. */
+export async function seedProducts(srv: TestServer, key: string, inputs: Record<string, unknown>[]): Promise<void> {
+  const res = await srv.gql(
+    `mutation ($inputs: [ProductInput!]!) { upsertProducts(inputs: $inputs) { created } }`,
+    { inputs },
+    { key },
+  );
+  if (res.body.errors) throw new Error(`seeding products failed: ${JSON.stringify(res.body.errors)}`);
+}
+
 /** A file of a GraphQL multipart request, placed at `variables.<at>`. */
 export interface UploadPart {
   at: string;

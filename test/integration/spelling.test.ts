@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editDistance } from '../../src/search/spelling.js';
 import { DB_KINDS } from '../helpers/db.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { seedProducts, startTestServer, type TestServer } from '../helpers/server.js';
 
 type Conn = {
   edges: { node: { sku: string } }[];
@@ -38,19 +38,12 @@ describe.each(DB_KINDS)('did you mean on %s', (kind) => {
   beforeAll(async () => {
     srv = await startTestServer({ db: kind, config: { rateLimitPerMinute: 0 } });
     const admin = await srv.createKey('admin');
-    const res = await srv.gql(
-      `mutation ($inputs: [ProductInput!]!) { upsertProducts(inputs: $inputs) { created } }`,
-      {
-        inputs: [
-          { sku: 'S-1', title: 'Red summer dress', brand: 'Acme' },
-          { sku: 'S-2', title: 'Blue denim jacket', brand: 'Northwind' },
-          { sku: 'S-3', title: 'Green wool scarf', brand: 'Acme' },
-          { sku: 'S-4', title: 'Red leather boots', brand: 'Contoso' },
-        ],
-      },
-      { key: admin },
-    );
-    expect(res.body.errors).toBeUndefined();
+    await seedProducts(srv, admin, [
+      { sku: 'S-1', title: 'Red summer dress', brand: 'Acme' },
+      { sku: 'S-2', title: 'Blue denim jacket', brand: 'Northwind' },
+      { sku: 'S-3', title: 'Green wool scarf', brand: 'Acme' },
+      { sku: 'S-4', title: 'Red leather boots', brand: 'Contoso' },
+    ]);
   }, 300_000);
   afterAll(async () => {
     await srv?.close();

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS } from '../helpers/db.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { seedProducts, startTestServer, type TestServer } from '../helpers/server.js';
 
 interface S {
   text: string;
@@ -26,23 +26,16 @@ describe.each(DB_KINDS)('suggest on %s', (kind) => {
   beforeAll(async () => {
     srv = await startTestServer({ db: kind, config: { rateLimitPerMinute: 0 }, models: 'none' });
     const admin = await srv.createKey('admin');
-    const res = await srv.gql(
-      `mutation ($inputs: [ProductInput!]!) { upsertProducts(inputs: $inputs) { created } }`,
-      {
-        inputs: [
-          { sku: 'A-1', title: 'Red summer dress', brand: 'Acme' },
-          { sku: 'A-2', title: 'Red dress classic', brand: 'Acme' },
-          { sku: 'A-3', title: 'Red leather boots', brand: 'Contoso' },
-          { sku: 'A-4', title: 'Redwood side table', brand: 'Northwind' },
-          { sku: 'A-5', title: 'Blue denim jacket', brand: 'Northwind' },
-          { sku: 'A-6', title: 'White dress shirt', brand: 'Acme' },
-          { sku: 'A-7', title: '50% wool_blend scarf', brand: 'Fjord' },
-          { sku: 'A-8', title: '红色连衣裙', brand: 'Fjord' },
-        ],
-      },
-      { key: admin },
-    );
-    expect(res.body.errors).toBeUndefined();
+    await seedProducts(srv, admin, [
+      { sku: 'A-1', title: 'Red summer dress', brand: 'Acme' },
+      { sku: 'A-2', title: 'Red dress classic', brand: 'Acme' },
+      { sku: 'A-3', title: 'Red leather boots', brand: 'Contoso' },
+      { sku: 'A-4', title: 'Redwood side table', brand: 'Northwind' },
+      { sku: 'A-5', title: 'Blue denim jacket', brand: 'Northwind' },
+      { sku: 'A-6', title: 'White dress shirt', brand: 'Acme' },
+      { sku: 'A-7', title: '50% wool_blend scarf', brand: 'Fjord' },
+      { sku: 'A-8', title: '红色连衣裙', brand: 'Fjord' },
+    ]);
   }, 300_000);
   afterAll(async () => {
     await srv?.close();

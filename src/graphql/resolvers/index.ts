@@ -12,6 +12,8 @@ import type { ProductFilter } from '../../catalog/filter.js';
 import { imageUrl as imageUrlOf } from '../../catalog/image-store-paths.js';
 import type { ProductInput, ProductPatch } from '../../catalog/validation.js';
 import { GlimpseError, badInput, notFound } from '../../errors.js';
+import DataLoader from 'dataloader';
+import type { Highlight } from '../../search/highlight.js';
 import type { SearchHit, SearchRequest, SearchResult } from '../../search/types.js';
 import { requireReader, requireRole } from '../auth.js';
 import type { RequestContext } from '../context.js';
@@ -32,10 +34,30 @@ interface SearchEdgeValue {
   matchedImageId: string | null;
   semanticRank: number | null;
   keywordRank: number | null;
+  /** SearchEdge.highlight: run (batched for the page) only when a query selects it */
+  highlight: () => Promise<Highlight | null> | null;
 }
 
-async function toSearchConnection(ctx: Ctx, result: SearchResult, searchId: string | null = null) {
-  const { loaders } = scopeOf(ctx);
+/**
+ * A search's connection. `highlightText`: the text whose matches SearchEdge.highlight marks (KEYWORD / HYBRID:
+ * the text that answered); null: highlight is null.
+ */
+async function toSearchConnection(
+  ctx: Ctx,
+  result: SearchResult,
+  searchId: string | null = null,
+  highlightText: string | null = null,
+) {
+  const { loaders, search } = scopeOf(ctx);
+  let batch: DataLoader<string, Highlight | null> | null = null;
+  const highlight = (productId: string) => () => {
+    if (!highlightText) return null;
+    batch ??= new DataLoader(async (ids: readonly string[]) => {
+      const found = await search.highlights(highlightText, ids);
+      return ids.map((id) => found.get(id) ?? null);
+    });
+    return batch.load(productId);
+  };
   // the search statement read the products with the hits: prime the loader, no second round trip
   loaders.primeProducts(result.hits.flatMap((h) => (h.product ? [h.product] : [])));
   const nodes = await Promise.all(result.hits.map((h) => loaders.product.load(h.productId)));
@@ -50,6 +72,7 @@ async function toSearchConnection(ctx: Ctx, result: SearchResult, searchId: stri
       matchedImageId: h.matchedImageId,
       semanticRank: h.semanticRank ?? null,
       keywordRank: h.keywordRank ?? null,
+      highlight: highlight(h.productId),
     });
   });
   return {
@@ -148,7 +171,8 @@ export const resolvers = {
         args.after == null
           ? services.analytics.recordSearch(searchEvent(req, result, performance.now() - started))
           : null;
-      return toSearchConnection(ctx, result, searchId);
+      const highlightText = req.mode !== 'SEMANTIC' ? (result.correctedQuery ?? req.text ?? null) : null;
+      return toSearchConnection(ctx, result, searchId, highlightText);
     },
 
     async suggest(_: unknown, args: { prefix: string; first?: number | null }, ctx: Ctx) {
@@ -238,6 +262,11 @@ export const resolvers = {
       return scopeOf(ctx).services.analytics.report(args);
     },
 
+    async synonyms(_: unknown, __: unknown, ctx: Ctx) {
+      requireRole(ctx, 'admin');
+      return scopeOf(ctx).search.synonyms.list();
+    },
+
     async job(_: unknown, args: { id: string }, ctx: Ctx) {
       requireRole(ctx, 'admin');
       const j = await scopeOf(ctx).catalog.job(parseId(args.id));
@@ -250,6 +279,16 @@ export const resolvers = {
       requireReader(ctx);
       scopeOf(ctx).services.analytics.recordClick(args);
       return true;
+    },
+
+    async setSynonyms(_: unknown, args: { id?: string | null; terms: string[] }, ctx: Ctx) {
+      requireRole(ctx, 'admin');
+      return scopeOf(ctx).search.synonyms.set(args.id ?? null, args.terms);
+    },
+
+    async deleteSynonyms(_: unknown, args: { id: string }, ctx: Ctx) {
+      requireRole(ctx, 'admin');
+      return scopeOf(ctx).search.synonyms.delete(args.id);
     },
 
     async createProduct(_: unknown, args: { input: ProductInput }, ctx: Ctx) {
