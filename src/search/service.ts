@@ -792,7 +792,8 @@ async function embedUpload(embedder: QueryEmbedder | null, image: Uint8Array): P
 function withRawVector(req: SearchRequest): SearchRequest {
   if (req == null || typeof req !== 'object' || req.vectorBase64 == null) return req;
   if (req.vector != null) throw badInput('give `vector` or `vectorBase64`, not both', { field: 'vectorBase64' });
-  if (typeof req.vectorBase64 !== 'string') throw badInput('`vectorBase64` must be a string', { field: 'vectorBase64' });
+  if (typeof req.vectorBase64 !== 'string')
+    throw badInput('`vectorBase64` must be a string', { field: 'vectorBase64' });
   try {
     return { ...req, vector: float32FromBase64(req.vectorBase64) };
   } catch (err) {
