@@ -13,7 +13,14 @@ const SLOW_MS = 1500;
 const $ = (sel) => document.querySelector(sel);
 
 const SEARCH_QUERY = `
-query DemoSearch($input: SearchInput!, $first: Int, $after: String, $orderBy: SearchOrder, $firstPage: Boolean!) {
+query DemoSearch(
+  $input: SearchInput!
+  $first: Int
+  $after: String
+  $orderBy: SearchOrder
+  $firstPage: Boolean!
+  $words: Boolean!
+) {
   search(input: $input, first: $first, after: $after, orderBy: $orderBy) {
     model
     textModel
@@ -36,6 +43,7 @@ query DemoSearch($input: SearchInput!, $first: Int, $after: String, $orderBy: Se
     edges {
       score
       matchedImage { id url position }
+      highlight @include(if: $words) { title description }
       node {
         id sku title brand category inStock
         price { amount currency }
@@ -214,6 +222,7 @@ async function runSearch({ append = false } = {}) {
       after: state.after,
       orderBy: state.sort,
       firstPage: !append,
+      words: state.mode !== 'SEMANTIC' && Boolean(state.text), // keyword matches are marked
     };
     const data = await graphql(SEARCH_QUERY, vars, { file: state.photo, signal: abort.signal });
     if (seq !== state.seq) return; // a newer search superseded this one

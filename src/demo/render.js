@@ -9,6 +9,27 @@ export function el(tag, { dataset, ...props } = {}, ...children) {
   return node;
 }
 
+const ENTITIES = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'" };
+
+/**
+ * A highlight (HTML-escaped text with matches in <mark>…</mark>, SearchEdge.highlight) as DOM nodes, built
+ * without innerHTML: the text is unescaped and each marked run becomes a <mark> element.
+ */
+export function markedText(html) {
+  const nodes = [];
+  let inMark = false;
+  for (const part of html.split(/(<mark>|<\/mark>)/)) {
+    if (part === '<mark>' || part === '</mark>') {
+      inMark = part === '<mark>';
+      continue;
+    }
+    if (!part) continue;
+    const text = part.replace(/&(?:amp|lt|gt|quot|#39);/g, (e) => ENTITIES[e]);
+    nodes.push(inMark ? el('mark', { textContent: text }) : document.createTextNode(text));
+  }
+  return nodes;
+}
+
 export function money(p) {
   if (!p) return '';
   try {
@@ -34,7 +55,14 @@ export function renderCard(edge, { href, onOpen, onSimilar }) {
       ? el('img', { className: 'main', src: shown.url, alt: p.title, loading: 'lazy', width: 300, height: 300 })
       : el('div', { className: 'main' }),
   );
-  const title = el('a', { className: 'title', href, textContent: p.title });
+  const title = el(
+    'a',
+    { className: 'title', href },
+    ...(edge.highlight ? markedText(edge.highlight.title) : [p.title]),
+  );
+  const snippet = edge.highlight?.description
+    ? el('span', { className: 'snippet' }, ...markedText(edge.highlight.description))
+    : null;
   picture.addEventListener('click', open);
   title.addEventListener('click', open);
   const more = el('button', { type: 'button', textContent: 'More like this', className: 'more-like-this' });
@@ -55,6 +83,7 @@ export function renderCard(edge, { href, onOpen, onSimilar }) {
       { className: 'body' },
       title,
       el('span', { className: 'meta', textContent: [p.brand, p.category].filter(Boolean).join(' · ') }),
+      snippet,
       el(
         'span',
         { className: 'price' },

@@ -380,6 +380,25 @@ describe('demo page in headless Chromium', () => {
     expect(param('q')).toEqual(['red dress']);
     expect(param('mode')).toEqual(['KEYWORD']);
     expect((await titles()).every((x) => /^Red .*dress$/.test(x))).toBe(true);
+    // the matched words are marked in the title (KEYWORD highlights), the title reads the same
+    const marks = await page.locator('#results .card .title').first().locator('mark').allTextContents();
+    expect(marks.map((m) => m.toLowerCase()).sort()).toEqual(['dress', 'red']);
+
+    // a title with markup in it is shown as text, marks and all
+    adminKey ??= await srv.createKey('admin');
+    const hostile = 'Zebra <img src=x onerror="alert(1)"> & "quoted" scarf';
+    await srv.gql(
+      'mutation($p: ProductInput!) { createProduct(input: $p) { id } }',
+      { p: { sku: 'demo-hostile-title', title: hostile, description: 'A <b>zebra</b> scarf & more.' } },
+      { key: adminKey },
+    );
+    await afterSearch(() => page.locator('#q').fill('zebra'));
+    await page.locator('#q').blur();
+    expect(await titles()).toEqual([hostile]);
+    expect(await page.locator('#results .card .title mark').allTextContents()).toEqual(['Zebra']);
+    expect(await page.locator('#results .card .snippet mark').allTextContents()).toEqual(['zebra']);
+    expect(await page.locator('#results .card .snippet').textContent()).toContain('scarf & more');
+    expect(await page.locator('#results .card img[src=x], #results .card b').count()).toBe(0);
 
     await page.locator('#modes input[value="KEYWORD"]').check();
     await settled();
