@@ -19,8 +19,11 @@ export const MAX_SUGGESTIONS = 20;
 export const DEFAULT_SUGGESTIONS = 8;
 /** titles read before ranking: a bound on the work a short, common prefix costs */
 export const TITLE_CANDIDATES = 1000;
-/** shortest text for which titles are looked up (trigrams need a few characters to be selective) */
-export const MIN_TITLE_PREFIX = 2;
+/**
+ * shortest text for which titles are looked up: pg_trgm's index serves ILIKE patterns of 3 characters and more;
+ * a shorter one would read the product table
+ */
+export const MIN_TITLE_PREFIX = 3;
 
 export interface Suggestion {
   text: string;
