@@ -7,12 +7,12 @@
  * the floor is measured: a fixed set of nonsense probe texts is embedded with the text model and searched like
  * any query; the floor is the best score any probe reached. A text-only SEMANTIC search whose best match is
  * no better than that has no results (the service answers `noResults`, with a keyword fallback when the text
- * matches words). The measurement is kept per (model, text model) for FLOOR_TTL_MS, as the catalog changes.
+ * matches words). The measurement is kept per (model, text model) and renewed in the background every
+ * FLOOR_TTL_MS, as the catalog changes.
  *
  * Only text queries are judged: the probes calibrate the text tower; image and "more like this" queries
  * compare image with image, a distribution the probes do not measure.
  */
-import { LRUCache } from 'lru-cache';
 
 /** GLIMPSE_SEMANTIC_FLOOR: `model` (the model's default), `auto` (measured), `off`, or a fixed score. */
 export type FloorSetting = 'model' | 'auto' | 'off' | number;
@@ -57,29 +57,46 @@ export function effectiveSetting(setting: FloorSetting, isTestModel: boolean | u
   return isTestModel === false ? 'auto' : 'off';
 }
 
-/** Measures and keeps floors; `measure` runs the probes (the service's search, one per probe text). */
+/**
+ * Measures and keeps floors; `bestScoreOf` runs a probe (the service's search). The first search of a key waits
+ * for the measurement; once it is older than the TTL the kept floor still answers while a new one is measured
+ * in the background (so no shopper waits for the probes again). One measurement at a time per key; a failed
+ * one is not kept (a kept floor stays until a measurement succeeds).
+ */
 export class RelevanceFloors {
-  private readonly floors = new LRUCache<string, Promise<MeasuredFloor | null>>({ max: 64, ttl: FLOOR_TTL_MS });
+  private readonly floors = new Map<string, { value: MeasuredFloor | null; at: number }>();
+  private readonly pending = new Map<string, Promise<MeasuredFloor | null>>();
 
-  /**
-   * The floor for a model and text model; null when the catalog has nothing to compare (no probe found a
-   * product). One measurement at a time per key; a failed one is not kept.
-   */
-  floor(key: string, bestScoreOf: (probe: string) => Promise<number | null>): Promise<MeasuredFloor | null> {
-    let pending = this.floors.get(key);
-    if (!pending) {
-      pending = measure(bestScoreOf);
-      this.floors.set(key, pending);
-      pending.catch(() => this.floors.delete(key));
+  constructor(
+    private readonly ttlMs = FLOOR_TTL_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The floor for a key (model and text model); null when the catalog has nothing to compare. */
+  async floor(key: string, bestScoreOf: (probe: string) => Promise<number | null>): Promise<MeasuredFloor | null> {
+    const kept = this.floors.get(key);
+    if (kept && this.now() - kept.at < this.ttlMs) return kept.value;
+    let running = this.pending.get(key);
+    if (!running) {
+      running = measure(bestScoreOf)
+        .then((value) => {
+          if (this.floors.size >= MAX_KEYS && !this.floors.has(key)) this.floors.clear();
+          this.floors.set(key, { value, at: this.now() });
+          return value;
+        })
+        .finally(() => this.pending.delete(key));
+      this.pending.set(key, running);
     }
-    return pending;
-  }
-
-  /** Forgets every measurement (the catalog changed a lot: a re-embed, an import). */
-  clear(): void {
-    this.floors.clear();
+    if (kept) {
+      running.catch(() => {}); // a failed refresh keeps the floor we have
+      return kept.value;
+    }
+    return running;
   }
 }
+
+/** keys kept at most (models × text models; more would mean a leak) */
+const MAX_KEYS = 64;
 
 async function measure(bestScoreOf: (probe: string) => Promise<number | null>): Promise<MeasuredFloor | null> {
   let floor: number | null = null;

@@ -1,7 +1,7 @@
 /**
  * The relevance floor's setting (GLIMPSE_SEMANTIC_FLOOR) and its measurement: `model` means `auto` for real
  * models and `off` for the generated test model; the floor is the best score any nonsense probe reaches, kept
- * per key, and a failed measurement is not kept.
+ * per key, refreshed behind a stale one, and a failed measurement is not kept.
  */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -22,6 +22,31 @@ describe('relevance floor', () => {
     expect(effectiveSetting('model', undefined)).toBe('off');
     expect(effectiveSetting('auto', true)).toBe('auto');
     expect(effectiveSetting(0.3, false)).toBe(0.3);
+  });
+
+  it('a stale floor answers at once while a new one is measured in the background', async () => {
+    let clock = 0;
+    const floors = new RelevanceFloors(1000, () => clock);
+    let level = 0.2;
+    let calls = 0;
+    const score = async () => {
+      calls++;
+      return level;
+    };
+    expect(await floors.floor('m', score)).toMatchObject({ floor: 0.2 });
+    level = 0.3;
+    clock = 999;
+    expect(await floors.floor('m', score)).toMatchObject({ floor: 0.2 });
+    expect(calls).toBe(PROBE_TEXTS.length);
+    clock = 1000;
+    // stale: the kept floor answers, the probes run again behind it
+    expect(await floors.floor('m', score)).toMatchObject({ floor: 0.2 });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await floors.floor('m', score)).toMatchObject({ floor: 0.3 });
+    expect(calls).toBe(2 * PROBE_TEXTS.length);
+    // a failed refresh keeps the floor
+    clock = 5000;
+    expect(await floors.floor('m', () => Promise.reject(new Error('db down')))).toMatchObject({ floor: 0.3 });
   });
 
   it('measures the best probe score once per key and forgets a failed measurement', async () => {
