@@ -1,12 +1,13 @@
 /**
  * `orderBy` and `boost` of search through the real API on PostgreSQL and PGlite, on every strategy (the HNSW
- * index for unfiltered vector searches, the exact scan for filtered ones, keyword): the relevant list is decided
+ * index for unfiltered vector searches, then IVFFlat, the exact scan for filtered ones, keyword): the relevant list is decided
  * first, then ordered by the key; paging with small pages gives exactly the list one large page gives (no
  * product repeated or skipped, ties on the key broken by id, products without a price last); the list is every
  * KEYWORD match and the top GLIMPSE_SEARCH_CANDIDATES (here 60) products by relevance for SEMANTIC / HYBRID;
  * boosts order by score + boosts; cursors of one ordering are refused by another.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rebuildIndex } from '../../src/catalog/store/vector-index.js';
 import { DB_KINDS } from '../helpers/db.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -231,6 +232,20 @@ describe.each(DB_KINDS)('search orderBy and boost on %s', (kind) => {
     for (let i = 1; i < keys.length; i++) expect(keys[i]!).toBeLessThanOrEqual(keys[i - 1]! + 1e-9);
     // rating ≥ 4 earns the whole weight: all of them before the rest for this text (every score < 1)
     expect(boosted.hits.slice(0, 5).every((h) => (h.node.attributes.rating ?? 0) >= 4)).toBe(true);
+  });
+
+  it('on an IVFFlat index too: the same fixed, sorted list page by page (it replaces the index: the tests after it are KEYWORD only)', async () => {
+    await rebuildIndex(srv.db.sql, { dimension: 768, type: 'ivfflat', maintenanceWorkMem: '64MB' });
+    for (const input of [{ text: 'red dress' }, { text: 'red dress', mode: 'HYBRID' }]) {
+      const vars = { input, orderBy: 'PRICE_DESC' };
+      expect((await page({ ...vars, first: 3 })).strategy).toContain('strategy;desc="ivfflat-iterative');
+      const whole = await pageThrough(vars, 100);
+      expect(whole.hits.length).toBeGreaterThan(10);
+      expect(whole.hits.length).toBeLessThanOrEqual(LIST);
+      expect(inOrder(whole.hits, cents, true)).toBe(true);
+      const paged = await pageThrough(vars, 7);
+      expect(paged.hits.map((h) => h.node.id)).toEqual(whole.hits.map((h) => h.node.id));
+    }
   });
 
   it('refuses a cursor of another ordering, and a boost beside another orderBy', async () => {
