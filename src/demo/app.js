@@ -136,12 +136,7 @@ const hasFilters = () => {
 /** A word the shopper can click to search for it instead. */
 function suggestion(text) {
   const b = el('button', { type: 'button', className: 'suggestion', textContent: text });
-  b.addEventListener('click', () => {
-    $('#q').value = text;
-    state.text = text;
-    navigate();
-    runSearch();
-  });
+  b.addEventListener('click', () => searchFor(text));
   return b;
 }
 
@@ -152,13 +147,7 @@ function fallbackOffer({ mode, text, totalCount }) {
     className: 'suggestion fallback',
     textContent: `Show the ${totalCount} product${totalCount === 1 ? '' : 's'} with the words “${text}”`,
   });
-  b.addEventListener('click', () => {
-    $('#q').value = text;
-    state.text = text;
-    setMode(mode);
-    navigate();
-    runSearch();
-  });
+  b.addEventListener('click', () => searchFor(text, mode));
   return b;
 }
 
@@ -359,6 +348,18 @@ function searchLike(p, picture) {
   window.scrollTo({ top: 0 });
 }
 
+/** Searches for `text` (in `mode`) as if the shopper had typed it: a suggestion, a correction, a fallback. */
+function searchFor(text, mode = state.mode) {
+  clearTimeout(debounce); // a half-typed query is not searched after this one
+  $('#q').value = text;
+  state.text = text;
+  state.similarTo = null;
+  setMode(mode);
+  navigate();
+  showQuery();
+  runSearch();
+}
+
 function setPhoto(file) {
   state.photo = file;
   state.similarTo = null;
@@ -419,14 +420,19 @@ $('#detail-close').addEventListener('click', () => closeDialog());
 
 // ---------------------------------------------------------------- history and controls
 
-/** Shows what the URL says (first load, Back and Forward). */
+/** The search box, mode and sort controls show the state. */
+function syncControls() {
+  $('#q').value = state.text;
+  setMode(state.mode);
+  $('#sort').value = state.sort;
+}
+
+/** Shows what the URL says (Back and Forward; the first load starts from it too). */
 function applyUrl() {
   const view = viewFromQuery(location.search);
   const searchChanged = !sameSearch(view, currentView()) || state.photo;
   Object.assign(state, view, { photo: null });
-  $('#q').value = state.text;
-  setMode(state.mode);
-  $('#sort').value = state.sort;
+  syncControls();
   if (searchChanged) {
     showQuery();
     runSearch();
@@ -439,15 +445,7 @@ window.addEventListener('popstate', applyUrl);
 let debounce;
 const suggestions = attachSuggestions($('#q'), $('#suggestions'), {
   load: async (prefix) => (await graphql(SUGGEST_QUERY, { prefix })).suggest,
-  onQuery: (text) => {
-    clearTimeout(debounce);
-    $('#q').value = text;
-    state.text = text;
-    state.similarTo = null;
-    navigate();
-    showQuery();
-    runSearch();
-  },
+  onQuery: (text) => searchFor(text),
   onProduct: (product) => {
     clearTimeout(debounce); // the half-typed text is not searched behind the product
     openDetail(product.sku);
@@ -525,9 +523,7 @@ window.addEventListener('drop', (e) => {
   if (file) setPhoto(file);
 });
 
-$('#q').value = state.text;
-setMode(state.mode);
-$('#sort').value = state.sort;
+syncControls();
 showQuery();
 runSearch();
 showDetail();
