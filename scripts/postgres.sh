@@ -51,7 +51,7 @@ SHAREDIR=$($PG_CONFIG --sharedir)
 PGVECTOR_FIXED=0.8.3
 # source suites tried for `apt-get source`: their indexes may list versions whose files are not downloadable here
 PGVECTOR_SRC_SUITES=${GLIMPSE_PG_PGVECTOR_SRC_SUITES:-trixie}
-installed_pgvector() { sed -n "s/^default_version = '\(.*\)'/\1/p" "$SHAREDIR/extension/vector.control" 2>/dev/null; }
+installed_pgvector() { sed -n "s/^default_version = '\(.*\)'/\1/p" "$SHAREDIR/extension/vector.control" 2>/dev/null || true; }
 binary_candidate() {
   apt-cache policy "postgresql-$PG_VERSION-pgvector" 2>/dev/null | awk '/Candidate:/ && $2 != "(none)" {print $2}'
 }
