@@ -1,8 +1,8 @@
 /**
  * The product filter, in one place for searches and catalog listings: its type (the GraphQL ProductFilter
  * input), its validation and normalisation (category path, currency, amounts, list sizes), and its SQL
- * conditions on `product p`. The search SQL (src/search/sql.ts) and the listing (./products.ts) both
- * import it; it imports neither.
+ * conditions on the product row or on its vector rows. The search SQL (src/search/sql.ts) and the listing
+ * (./products.ts) both import it; it imports neither.
  */
 import { Params } from '../db/sql.js';
 import { badInput } from '../errors.js';
@@ -126,53 +126,133 @@ function isoDate(d: Date | string): string {
 }
 
 /**
- * WHERE conditions on `product p` for a filter (AND-ed; empty list: no filter): the one definition of what
- * a ProductFilter means, used by searches and by catalog listings (`products`). Values are normalised by
- * normaliseFilter before they get here; here they only become parameters.
+ * Where a filter's columns are read. `product`: the product row `p`. `vector-row`: the product's vector rows
+ * `e`, which carry copies of its filter columns (kept equal by triggers, migration vector_row_filters) so a
+ * filtered vector search reads the filter and the distance from one table; attributes are not copied, and a
+ * filter on them still reads `p` (needsProductRow).
+ */
+export type FilterSource = 'product' | 'vector-row';
+
+const COLUMNS: Record<
+  FilterSource,
+  Record<'id' | 'category' | 'brand' | 'currency' | 'price' | 'inStock' | 'tags' | 'createdAt', string>
+> = {
+  product: {
+    id: 'p.id',
+    category: 'p.category',
+    brand: 'p.brand',
+    currency: 'p.currency',
+    price: 'p.price',
+    inStock: 'p.in_stock',
+    tags: 'p.tags',
+    createdAt: 'p.created_at',
+  },
+  'vector-row': {
+    id: 'e.product_id',
+    category: 'e.category',
+    brand: 'e.brand',
+    currency: 'e.currency',
+    price: 'e.price',
+    inStock: 'e.in_stock',
+    tags: 'e.tags',
+    createdAt: 'e.product_created_at',
+  },
+};
+
+/** Whether a filter reads a column that only the product row has (attributes). */
+export function needsProductRow(filter: ProductFilter | null | undefined): boolean {
+  return (filter?.attributes?.length ?? 0) > 0;
+}
+
+/**
+ * WHERE conditions for a filter (AND-ed; empty list: no filter): the one definition of what a ProductFilter
+ * means, used by searches and by catalog listings (`products`). Values are normalised by normaliseFilter
+ * before they get here; here they only become parameters.
  */
 export function filterConditions(
   filter: ProductFilter | null | undefined,
   params: Params,
   excludeProductId?: string | null,
+  source: FilterSource = 'product',
 ): string[] {
-  const c: string[] = [];
-  if (excludeProductId) c.push(`p.id <> ${params.add(excludeProductId, 'uuid')}`);
-  if (!filter) return c;
-  if (filter.category != null) {
-    if (filter.categoryExact) c.push(`p.category = ${params.add(filter.category)}`);
+  return filterConditionsOn(filter, params, excludeProductId)(source);
+}
+
+/**
+ * The conditions of a filter for either source, its parameters added once: a statement that reads the filter
+ * from the vector rows in one part and from the product rows in another shares the values.
+ */
+export function filterConditionsOn(
+  filter: ProductFilter | null | undefined,
+  params: Params,
+  excludeProductId?: string | null,
+): (source: FilterSource) => string[] {
+  type Col = (typeof COLUMNS)['product'];
+  const c: ((col: Col) => string)[] = [];
+  if (excludeProductId) {
+    const id = params.add(excludeProductId, 'uuid');
+    c.push((col) => `${col.id} <> ${id}`);
+  }
+  if (filter?.category != null) {
+    const cat = params.add(filter.category);
+    if (filter.categoryExact) c.push((col) => `${col.category} = ${cat}`);
     else {
-      const cat = params.add(filter.category);
-      c.push(`(p.category = ${cat} OR p.category LIKE ${params.add(escapeLike(filter.category) + '/%')})`);
+      const sub = params.add(escapeLike(filter.category) + '/%');
+      c.push((col) => `(${col.category} = ${cat} OR ${col.category} LIKE ${sub})`);
     }
   }
-  if (filter.brands != null) c.push(`p.brand = ANY(${params.add([...filter.brands], 'text[]')})`);
-  if (filter.price != null) {
-    c.push(`p.currency = ${params.add(filter.price.currency.toUpperCase(), 'bpchar')}`);
-    if (filter.price.min != null) c.push(`p.price >= ${params.add(String(filter.price.min), 'numeric')}`);
-    if (filter.price.max != null) c.push(`p.price <= ${params.add(String(filter.price.max), 'numeric')}`);
+  if (filter?.brands != null) {
+    const brands = params.add([...filter.brands], 'text[]');
+    c.push((col) => `${col.brand} = ANY(${brands})`);
   }
-  if (filter.inStock != null) c.push(`p.in_stock = ${params.add(filter.inStock, 'boolean')}`);
-  if (filter.tagsAny != null) c.push(`p.tags && ${params.add([...filter.tagsAny], 'text[]')}`);
-  if (filter.tagsAll != null) c.push(`p.tags @> ${params.add([...filter.tagsAll], 'text[]')}`);
-  for (const a of filter.attributes ?? []) {
+  if (filter?.price != null) {
+    const currency = params.add(filter.price.currency.toUpperCase(), 'bpchar');
+    c.push((col) => `${col.currency} = ${currency}`);
+    if (filter.price.min != null) {
+      const min = params.add(String(filter.price.min), 'numeric');
+      c.push((col) => `${col.price} >= ${min}`);
+    }
+    if (filter.price.max != null) {
+      const max = params.add(String(filter.price.max), 'numeric');
+      c.push((col) => `${col.price} <= ${max}`);
+    }
+  }
+  if (filter?.inStock != null) {
+    const inStock = params.add(filter.inStock, 'boolean');
+    c.push((col) => `${col.inStock} = ${inStock}`);
+  }
+  if (filter?.tagsAny != null) {
+    const tags = params.add([...filter.tagsAny], 'text[]');
+    c.push((col) => `${col.tags} && ${tags}`);
+  }
+  if (filter?.tagsAll != null) {
+    const tags = params.add([...filter.tagsAll], 'text[]');
+    c.push((col) => `${col.tags} @> ${tags}`);
+  }
+  for (const a of filter?.attributes ?? []) {
     // The attribute's text form equals the value (strings, numbers, booleans), or it is a list of strings
     // that contains it: jsonb `?` / `?|` match a string scalar equal to one of the values or an array
-    // holding one, e.g. {"size": ["S","M"]} matches equals "S".
+    // holding one, e.g. {"size": ["S","M"]} matches equals "S". Only the product row has attributes.
     const key = params.add(a.key);
     if (a.equals != null) {
       const v = params.add(a.equals, 'text');
-      c.push(`((p.attributes ->> ${key}) = ${v} OR (p.attributes -> ${key}) ? ${v})`);
+      c.push(() => `((p.attributes ->> ${key}) = ${v} OR (p.attributes -> ${key}) ? ${v})`);
     }
     if (a.in != null) {
       const vs = params.add([...a.in], 'text[]');
-      c.push(`((p.attributes ->> ${key}) = ANY(${vs}) OR (p.attributes -> ${key}) ?| ${vs})`);
+      c.push(() => `((p.attributes ->> ${key}) = ANY(${vs}) OR (p.attributes -> ${key}) ?| ${vs})`);
     }
-    if (a.equals == null && a.in == null) c.push(`p.attributes ? ${key}`);
+    if (a.equals == null && a.in == null) c.push(() => `p.attributes ? ${key}`);
   }
-  if (filter.createdAfter != null) c.push(`p.created_at >= ${params.add(isoDate(filter.createdAfter), 'timestamptz')}`);
-  if (filter.createdBefore != null)
-    c.push(`p.created_at < ${params.add(isoDate(filter.createdBefore), 'timestamptz')}`);
-  return c;
+  if (filter?.createdAfter != null) {
+    const after = params.add(isoDate(filter.createdAfter), 'timestamptz');
+    c.push((col) => `${col.createdAt} >= ${after}`);
+  }
+  if (filter?.createdBefore != null) {
+    const before = params.add(isoDate(filter.createdBefore), 'timestamptz');
+    c.push((col) => `${col.createdAt} < ${before}`);
+  }
+  return (source) => c.map((cond) => cond(COLUMNS[source]));
 }
 
 export function hasFilter(filter: ProductFilter | null | undefined, excludeProductId?: string | null): boolean {

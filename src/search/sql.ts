@@ -24,7 +24,7 @@
  */
 import { embeddingTable } from '../catalog/store/embeddings.js';
 import { PRODUCT_COLUMNS } from '../catalog/store/products.js';
-import { filterConditions, type ProductFilter } from '../catalog/filter.js';
+import { filterConditions, filterConditionsOn, needsProductRow, type ProductFilter } from '../catalog/filter.js';
 import { Params, type BuiltQuery } from '../db/sql.js';
 
 export type { BuiltQuery } from '../db/sql.js';
@@ -133,14 +133,13 @@ export function buildEstimate(opts: {
   const params = new Params();
   const table = embeddingTable(opts.dimension);
   const model = params.add(opts.modelId);
-  const conds = filterConditions(opts.filter, params, opts.excludeProductId);
+  const conds = filterConditions(opts.filter, params, opts.excludeProductId, 'vector-row');
   // total: the planner's row count of the table (free), to size hnsw.max_scan_tuples for the HNSW path
   const text = `SELECT count(*)::int AS n, (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = '${table}'::regclass) AS total
 FROM (
   SELECT 1
-  FROM product p
-  JOIN ${table} e ON e.product_id = p.id AND e.model_id = ${model}
-  WHERE true${and(conds)}
+  FROM ${table} e${productJoin(opts.filter)}
+  WHERE e.model_id = ${model}${and(conds)}
   LIMIT ${params.add(opts.limit, 'int')}
 ) s`;
   return { shape: 'estimate', settings: null, text, params: params.values };
@@ -299,8 +298,16 @@ function ivfflatSettings(scan: Extract<VectorScan, { strategy: 'ivfflat-iterativ
 }
 
 /**
+ * The join to `product` of a statement over vector rows `e` whose filter is read from them: only a filter on
+ * attributes (which the vector rows do not carry) needs it.
+ */
+function productJoin(filter: ProductFilter | null | undefined, indent = '\n  '): string {
+  return needsProductRow(filter) ? `${indent}JOIN product p ON p.id = e.product_id` : '';
+}
+
+/**
  * CTEs producing `best(product_id, image_id, distance)`: each candidate product once, with its best image
- * (exact distance). `q` is the query vector placeholder.
+ * (exact distance). `q` is the query vector placeholder; `conds` the filter read from the vector rows.
  */
 function semanticCtes(
   opts: BuildSearchInput,
@@ -317,8 +324,7 @@ function semanticCtes(
   -- exact: every filtered embedding is scored (no ORDER BY on the distance, so no vector index); the LIMIT
   -- is a guard when the filter's size was estimated (NULL: none): reaching it sends the search to the index
   SELECT e.product_id, e.image_id, (e.embedding <=> ${q}) AS distance
-  FROM ${table} e
-  JOIN product p ON p.id = e.product_id
+  FROM ${table} e${productJoin(opts.filter)}
   WHERE e.model_id = ${model}${and(conds)}
   LIMIT ${params.add(scan.guard, 'int8')}
 ),
@@ -333,8 +339,7 @@ best AS MATERIALIZED (
   return `ann AS MATERIALIZED (
   -- vector index scan (iterative, relaxed order: exact order restored below), filters applied during the scan
   SELECT e.product_id
-  FROM ${table} e
-  JOIN product p ON p.id = e.product_id
+  FROM ${table} e${productJoin(opts.filter)}
   WHERE e.model_id = ${model}${and(conds)}${afterDistance ? `\n    AND (e.embedding <=> ${q}) >= ${afterDistance}` : ''}
   ORDER BY e.embedding <=> ${q}
   LIMIT ${window}
@@ -547,7 +552,8 @@ export function buildSearch(opts: BuildSearchInput): BuiltQuery {
     throw new RangeError(`vector has ${opts.vector.length} dimensions, expected ${opts.dimension}`);
   const shape = `${strategyShape(scan.strategy)}${sortedSuffix(opts)}`;
   const q = params.add(vectorToSql(opts.vector), `halfvec(${opts.dimension})`);
-  const conds = filterConditions(opts.filter, params, opts.excludeProductId);
+  const filterOn = filterConditionsOn(opts.filter, params, opts.excludeProductId);
+  const vectorConds = filterOn('vector-row');
   const settings =
     scan.strategy === 'hnsw-iterative'
       ? hnswSettings(scan)
@@ -558,7 +564,7 @@ export function buildSearch(opts: BuildSearchInput): BuiltQuery {
   if (opts.mode === 'SEMANTIC') {
     const afterDistance =
       scan.strategy !== 'exact' && opts.after?.kind === 'distance' ? params.add(opts.after.value, 'float8') : null;
-    const text = `WITH ${semanticCtes(opts, scan, params, q, conds, afterDistance)},
+    const text = `WITH ${semanticCtes(opts, scan, params, q, vectorConds, afterDistance)},
 ranked AS (
   -- score = max(0, 1 - cosine distance) = max(0, cosine similarity)
   SELECT product_id, image_id, distance, greatest(0, 1 - distance) AS score
@@ -575,8 +581,8 @@ ${finalSelect(opts, params, 'pg.product_id, pg.image_id, pg.distance, pg.score',
   if (opts.rrfK == null || opts.fusionWindow == null) throw new RangeError('HYBRID search needs rrfK and fusionWindow');
   const k = params.add(opts.rrfK, 'float8');
   const fw = params.add(opts.fusionWindow, 'int');
-  const text = `WITH ${semanticCtes(opts, scan, params, q, conds, null)},
-${keywordCtes(opts, params, conds)},
+  const text = `WITH ${semanticCtes(opts, scan, params, q, vectorConds, null)},
+${keywordCtes(opts, params, filterOn('product'))},
 sem_ranked AS (
   SELECT product_id, image_id, distance, row_number() OVER (ORDER BY distance, product_id) AS r FROM best
 ),

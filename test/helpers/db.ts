@@ -85,3 +85,20 @@ export async function createTestDatabase(kind: TestDbKind = 'postgres', poolSize
 
 /** Both kinds, for the integration tests that must pass on the server and on PGlite alike. */
 export const DB_KINDS: TestDbKind[] = ['postgres', 'pglite'];
+
+/**
+ * Vector rows whose copied filter columns (migration vector_row_filters) differ from their product's, over
+ * every embedding table: 0 when the triggers kept them in sync.
+ */
+export async function vectorRowMismatches(sql: Database['sql']): Promise<number> {
+  let n = 0;
+  for (const table of ['embedding_512', 'embedding_768', 'embedding_1024']) {
+    const rows = await sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${table} e JOIN product p ON p.id = e.product_id
+       WHERE (e.category, e.brand, e.currency, e.price, e.in_stock, e.tags, e.product_created_at)
+         IS DISTINCT FROM (p.category, p.brand, p.currency, p.price, p.in_stock, p.tags, p.created_at)`,
+    );
+    n += Number(rows[0]!.n);
+  }
+  return n;
+}

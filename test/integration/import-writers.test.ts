@@ -12,7 +12,7 @@ import { Importer } from '../../src/catalog/import/importer.js';
 import { getJob } from '../../src/catalog/store/jobs.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { unitVector } from '../helpers/catalog-gen.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createTestDatabase, vectorRowMismatches, type TestDatabase } from '../helpers/db.js';
 import { fixturePath } from '../helpers/fixtures.js';
 
 const D = 512;
@@ -69,6 +69,8 @@ describe('several writers (postgres)', () => {
     const last = new Map<string, string>();
     for (let k = 0; k < RECORDS; k++) last.set(`s-${k % SKUS}`, `record ${k}`);
     expect(Object.fromEntries(titles.map((r) => [r.sku, r.title]))).toEqual(Object.fromEntries(last));
+    // four writers at once: every vector row still carries its product's filter columns
+    expect(await vectorRowMismatches(db.sql)).toBe(0);
 
     // every record's url image once per product; the shared photo once on each product that listed it
     const sharedRecords = Array.from({ length: RECORDS }, (_, k) => k).filter((k) => k % 3 === 0);

@@ -13,7 +13,7 @@ import { Importer, type ImportSummary, type RejectLine } from '../../src/catalog
 import { ModelRegistry } from '../../src/catalog/store/models.js';
 import { Embedder } from '../../src/embedding/embedder.js';
 import { generateCatalog } from '../helpers/catalog-gen.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createTestDatabase, vectorRowMismatches, type TestDatabase } from '../helpers/db.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 let tmp: string;
@@ -155,6 +155,8 @@ describe('import (JSONL)', () => {
         'SELECT count(*)::int AS n FROM (SELECT product_id, sha256 FROM product_image GROUP BY 1, 2 HAVING count(*) > 1) d',
       ),
     ).toBe(0);
+    // the vector rows carry their product's filter columns (migration vector_row_filters)
+    expect(await vectorRowMismatches(db.sql)).toBe(0);
   });
 
   it('checks precomputed embeddings for model and dimension', async () => {

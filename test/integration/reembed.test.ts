@@ -23,7 +23,7 @@ import { SearchService } from '../../src/search/service.js';
 import { generateCatalog } from '../helpers/catalog-gen.js';
 import { openDatabase } from '../../src/db/index.js';
 import { JobBusyError, jobLocked } from '../../src/catalog/store/job-lock.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createTestDatabase, vectorRowMismatches, type TestDatabase } from '../helpers/db.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 let tmp: string;
@@ -156,6 +156,8 @@ describe('reembed', () => {
       images - precomputed,
     );
     expect(await count(`SELECT count(*)::int AS n FROM embedding_768 WHERE model_id = 'test'`)).toBe(images);
+    // the new model's vector rows carry their product's filter columns too
+    expect(await vectorRowMismatches(db.sql)).toBe(0);
     const job = (await getJob(db.sql, summary.jobId))!;
     expect(job).toMatchObject({ state: 'succeeded', done: images, total: images, failed: precomputed });
     // both models answer searches from their own table

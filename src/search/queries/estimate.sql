@@ -24,21 +24,21 @@
 SELECT count(*)::int AS n, (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'embedding_768'::regclass) AS total
 FROM (
   SELECT 1
-  FROM product p
-  JOIN embedding_768 e ON e.product_id = p.id AND e.model_id = $1
-  WHERE true
-    AND p.id <> $2::uuid
-    AND (p.category = $3 OR p.category LIKE $4)
-    AND p.brand = ANY($5::text[])
-    AND p.currency = $6::bpchar
-    AND p.price >= $7::numeric
-    AND p.price <= $8::numeric
-    AND p.in_stock = $9::boolean
-    AND p.tags && $10::text[]
-    AND p.tags @> $11::text[]
+  FROM embedding_768 e
+  JOIN product p ON p.id = e.product_id
+  WHERE e.model_id = $1
+    AND e.product_id <> $2::uuid
+    AND (e.category = $3 OR e.category LIKE $4)
+    AND e.brand = ANY($5::text[])
+    AND e.currency = $6::bpchar
+    AND e.price >= $7::numeric
+    AND e.price <= $8::numeric
+    AND e.in_stock = $9::boolean
+    AND e.tags && $10::text[]
+    AND e.tags @> $11::text[]
     AND ((p.attributes ->> $12) = $13::text OR (p.attributes -> $12) ? $13::text)
     AND ((p.attributes ->> $14) = ANY($15::text[]) OR (p.attributes -> $14) ?| $15::text[])
-    AND p.created_at >= $16::timestamptz
-    AND p.created_at < $17::timestamptz
+    AND e.product_created_at >= $16::timestamptz
+    AND e.product_created_at < $17::timestamptz
   LIMIT $18::int
 ) s;
