@@ -88,7 +88,8 @@ const SHAPES: { description: string; build: () => BuiltQuery }[] = [
     build: () => buildSearch(common({ scan: IVFFLAT, after: { kind: 'distance', value: 0.71, productId: PRODUCT } })),
   },
   {
-    description: 'SEMANTIC, exact scan over the filtered rows (selective filter): cannot use the vector index.',
+    description:
+      'SEMANTIC, exact scan over the filtered rows (selective filter): cannot use the vector index. A compound filter (this one) is narrowed on the product rows; a one-condition filter is read from the vector rows, as in the index shapes.',
     build: () => buildSearch(common({ scan: EXACT, after: { kind: 'distance', value: 0.71, productId: PRODUCT } })),
   },
   {

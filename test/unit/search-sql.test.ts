@@ -155,6 +155,33 @@ describe('search SQL builder', () => {
     expect(q.text).toContain('(SELECT count(*)::int FROM scored) AS scanned_rows');
   });
 
+  it('reads the filter from the vector rows; joins product for attributes, and in an exact scan of a compound filter', () => {
+    const ann = (q: { text: string }) => q.text.slice(0, q.text.indexOf('best AS'));
+    const one = { tagsAll: ['s1'] };
+    const compound = { brands: ['Acme'], price: { min: null, max: '50', currency: 'USD' } };
+    for (const scan of [HNSW, EXACT]) {
+      const single = ann(buildSearch(base({ scan, filter: one })));
+      expect(single).toContain('e.tags @> $');
+      expect(single).not.toContain('JOIN product p');
+    }
+    const indexed = ann(buildSearch(base({ scan: HNSW, filter: compound })));
+    expect(indexed).toMatch(/e\.brand = ANY\(\$\d+::text\[\]\)[\s\S]*e\.price <= \$/);
+    expect(indexed).not.toContain('JOIN product p');
+    const exact = ann(buildSearch(base({ scan: EXACT, filter: compound })));
+    expect(exact).toContain('JOIN product p ON p.id = e.product_id');
+    expect(exact).toMatch(/p\.brand = ANY[\s\S]*p\.price <= \$/);
+    const attr = ann(
+      buildSearch(base({ scan: HNSW, filter: { tagsAll: ['x'], attributes: [{ key: 'color', equals: 'red' }] } })),
+    );
+    expect(attr).toContain('JOIN product p ON p.id = e.product_id');
+    expect(attr).toContain('e.tags @> $');
+    expect(attr).toContain('(p.attributes ->> $');
+    // the product's creation time is product_created_at on the vector rows (they have their own created_at)
+    expect(ann(buildSearch(base({ filter: { createdAfter: '2026-01-01T00:00:00Z' } })))).toContain(
+      'e.product_created_at >= $',
+    );
+  });
+
   it('chooses the table by dimension from a whitelist; checks the vector length', () => {
     expect(embeddingTable(512)).toBe('embedding_512');
     expect(() => embeddingTable(300)).toThrow(RangeError);

@@ -38,18 +38,18 @@ WITH scored AS MATERIALIZED (
   FROM embedding_768 e
   JOIN product p ON p.id = e.product_id
   WHERE e.model_id = $19
-    AND (e.category = $2 OR e.category LIKE $3)
-    AND e.brand = ANY($4::text[])
-    AND e.currency = $5::bpchar
-    AND e.price >= $6::numeric
-    AND e.price <= $7::numeric
-    AND e.in_stock = $8::boolean
-    AND e.tags && $9::text[]
-    AND e.tags @> $10::text[]
+    AND (p.category = $2 OR p.category LIKE $3)
+    AND p.brand = ANY($4::text[])
+    AND p.currency = $5::bpchar
+    AND p.price >= $6::numeric
+    AND p.price <= $7::numeric
+    AND p.in_stock = $8::boolean
+    AND p.tags && $9::text[]
+    AND p.tags @> $10::text[]
     AND ((p.attributes ->> $11) = $12::text OR (p.attributes -> $11) ? $12::text)
     AND ((p.attributes ->> $13) = ANY($14::text[]) OR (p.attributes -> $13) ?| $14::text[])
-    AND e.product_created_at >= $15::timestamptz
-    AND e.product_created_at < $16::timestamptz
+    AND p.created_at >= $15::timestamptz
+    AND p.created_at < $16::timestamptz
   LIMIT $20::int8
 ),
 best AS MATERIALIZED (

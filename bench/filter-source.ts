@@ -1,0 +1,104 @@
+/**
+ * Where a vector search reads its filter (`npm run bench:filter-source -- <database> [queries]`), on a database kept
+ * by `npm run bench:search -- --load-only --keep` (its tags s50…s0.01, brands, prices, categories): per filter, the
+ * service's statement (the filter read from the vector rows' copies, docs/search.md "Filter columns on the vector
+ * rows") against the same statement with the filter read from `product` through a join (the shape before they
+ * existed), on the same data, interleaved query by query so that a busy machine slows both alike. Statement only,
+ * its settings round trip included. JSON to stdout and bench/results/filter-source-<date>.json.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../src/config.js';
+import { openDatabase } from '../src/db/index.js';
+import { SearchService } from '../src/search/service.js';
+import { inlineSettings, type BuiltQuery } from '../src/search/sql.js';
+const dbName = process.argv[2];
+if (!dbName) throw new Error('usage: npm run bench:filter-source -- <kept bench database> [queries]');
+const Q = Number(process.argv[3] ?? 50);
+const url = new URL(process.env.DATABASE_URL!);
+url.pathname = '/' + dbName;
+const config = loadConfig({ ...process.env, DATABASE_URL: url.toString() } as NodeJS.ProcessEnv);
+const db = await openDatabase({
+  databaseUrl: url.toString(),
+  dataDir: '/nonexistent',
+  dbPoolSize: 2,
+  dbStatementTimeoutMs: 0,
+});
+const svc = new SearchService(db.sql, config, null);
+const vecs = (
+  await db.sql.query<{ v: string }>(`SELECT embedding::text AS v FROM embedding_768 ORDER BY image_id LIMIT ${Q}`)
+).map((r) => JSON.parse(r.v) as number[]);
+const filters: Record<string, unknown> = {
+  none: null,
+  '50%': { tagsAll: ['s50'] },
+  '10%': { tagsAll: ['s10'] },
+  '1%': { tagsAll: ['s1'] },
+  '0.1%': { tagsAll: ['s0.1'] },
+  '0.01%': { tagsAll: ['s0.01'] },
+  '5 brands + price ≤ 250': {
+    brands: ['brand0', 'brand1', 'brand2', 'brand3', 'brand4'],
+    price: { min: null, max: '250', currency: 'USD' },
+  },
+  'category c3/* + in stock + tag 50%': { category: 'c3', inStock: true, tagsAll: ['s50'] },
+};
+/** the statement with its vector-row filter conditions read from a joined product instead */
+function joined(q: BuiltQuery): BuiltQuery {
+  const text = q.text
+    .replace(
+      /FROM embedding_768 e\n(\s+)WHERE/g,
+      'FROM embedding_768 e\n$1JOIN product p ON p.id = e.product_id\n$1WHERE',
+    )
+    .replace(/\be\.(category|brand|currency|price|in_stock|tags)\b/g, 'p.$1')
+    .replace(/\be\.product_created_at\b/g, 'p.created_at');
+  return { ...q, text };
+}
+async function run(q: BuiltQuery): Promise<number> {
+  const t0 = performance.now();
+  if (!q.settings) await db.sql.query(q.text, q.params);
+  else await db.sql.transaction((tx) => tx.query(q.text, q.params), { begin: inlineSettings(q.settings) });
+  return performance.now() - t0;
+}
+const pct = (a: number[], p: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))]!;
+const out: Record<string, unknown>[] = [];
+for (const [name, filter] of Object.entries(filters)) {
+  const rowsTable: number[] = [];
+  const rowsJoin: number[] = [];
+  let strategy = '';
+  for (let i = 0; i < Q; i++) {
+    const { query, plan } = await svc.explain({ vector: vecs[i]!, filter: filter as never, first: 10 });
+    strategy = plan.strategy;
+    const j = joined(query);
+
+    if (i % 2) {
+      rowsTable.push(await run(query));
+      rowsJoin.push(await run(j));
+    } else {
+      rowsJoin.push(await run(j));
+      rowsTable.push(await run(query));
+    }
+  }
+  const r = (a: number[]) => ({ p50: +pct(a, 0.5).toFixed(2), p95: +pct(a, 0.95).toFixed(2) });
+  const row = {
+    filter: name,
+    strategy,
+    joinProduct: r(rowsJoin),
+    vectorRows: r(rowsTable),
+    ratioP50: +(pct(rowsJoin, 0.5) / pct(rowsTable, 0.5)).toFixed(2),
+  };
+  console.log(JSON.stringify(row));
+  out.push(row);
+}
+await db.close();
+const result = {
+  command: `npm run bench:filter-source -- ${process.argv.slice(2).join(' ')}`,
+  date: new Date().toISOString(),
+  load: os.loadavg(),
+  rows: out,
+};
+const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
+const file = path.join(dir, `filter-source-${result.date.slice(0, 10)}.json`);
+fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+console.error(`wrote ${path.relative(process.cwd(), file)}`);
