@@ -336,7 +336,7 @@ export const settings = {
     'GLIMPSE_SEARCH_CANDIDATES',
     int(10, 100_000),
     '500',
-    'Images taken from the vector index scan for HYBRID fusion, for a totalCount under a score cut, and for a SEMANTIC / HYBRID search with an orderBy or boost (the products of its relevant list, at most); SEMANTIC pages take at least (first+1)×4; see docs/search.md.',
+    'Images taken from the vector index scan for HYBRID fusion, for a totalCount under a score cut, and for a SEMANTIC / HYBRID search with an orderBy or boost (the products of its relevant list, at most); SEMANTIC pages take (first+1)×k, k = the catalog’s images per product rounded up, within 2–4; see docs/search.md.',
   ),
   semanticFloor: setting(
     'GLIMPSE_SEMANTIC_FLOOR',

@@ -98,15 +98,30 @@ export interface ScanOutcome {
   readonly cutReached: boolean;
 }
 
+/** the fewest images per requested hit the window takes, however few images the catalog's products have */
+export const MIN_IMAGES_PER_HIT = 2;
+
 /**
- * Images the index scan takes for a request: (first + 1) × 4, at least the candidate window where the window
- * itself is used (HYBRID fuses it; a total under a score cut counts it); exactly the candidate window for a
+ * Images the window takes per requested hit: the catalog's images per product (the table statistics) rounded up,
+ * within [MIN_IMAGES_PER_HIT, IMAGES_PER_HIT]; IMAGES_PER_HIT without statistics. A filtered index scan walks
+ * about window ÷ f tuples, so a catalog with 2–3 images per product walks a quarter less than with the 4×
+ * margin (docs/search.md, "A candidate window from the catalog"); a product with more images than that in the
+ * window leaves the page short and the window widens.
+ */
+export function imagesPerHit(index?: VectorIndexInfo): number {
+  if (!index || !hasStatistics(index)) return IMAGES_PER_HIT;
+  return Math.min(IMAGES_PER_HIT, Math.max(MIN_IMAGES_PER_HIT, Math.ceil(index.rows / index.productRows)));
+}
+
+/**
+ * Images the index scan takes for a request: (first + 1) × imagesPerHit, at least the candidate window where the
+ * window itself is used (HYBRID fuses it; a total under a score cut counts it); exactly the candidate window for a
  * re-ordered search, whose list is the same for every page and page size.
  */
-export function indexWindow(req: PlanRequest, config: PlannerConfig): number {
+export function indexWindow(req: PlanRequest, config: PlannerConfig, index?: VectorIndexInfo): number {
   // a re-ordered list must not depend on the page size either
   if (req.reordered) return config.searchCandidateWindow;
-  const pageWindow = (req.first + 1) * IMAGES_PER_HIT;
+  const pageWindow = (req.first + 1) * imagesPerHit(index);
   return req.mode === 'HYBRID' || req.countsWindow ? Math.max(pageWindow, config.searchCandidateWindow) : pageWindow;
 }
 
@@ -122,7 +137,7 @@ export function exactScanThreshold(req: PlanRequest, index: VectorIndexInfo, con
     setting === 'auto'
       ? Math.max(
           MIN_EXACT_SCAN_ROWS,
-          Math.round(Math.sqrt(indexWindow(req, config) * config.hnswTupleCost * index.rows)),
+          Math.round(Math.sqrt(indexWindow(req, config, index) * config.hnswTupleCost * index.rows)),
         )
       : setting;
   return threshold > 0 ? threshold : null;
@@ -209,7 +224,7 @@ function indexPlan(
   matchFraction: number,
   reasons: PlanReasons,
 ): VectorPlan {
-  const window = indexWindow(req, config);
+  const window = indexWindow(req, config, index);
   const base = { matchFraction, retries: 0, fallback: null, reasons };
   if (index.type === 'ivfflat') return freeze({ ...base, ...ivfflatScan(window, index, matchFraction, config) });
   // the iterative scan visits about window / matchFraction tuples to fill the window: allow twice that

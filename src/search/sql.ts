@@ -38,7 +38,10 @@ import { vectorToSql } from '../db/vector.js';
 import { isDescending, isReordered, keyAfter, keyOrderBy, orderKey, type ResultOrder } from './order.js';
 import type { FacetKind, SearchMode } from './types.js';
 
-/** HNSW window per requested hit: products have 1–4 images, so (first+1)×4 images hold ≥ first+1 products. */
+/**
+ * The most images per requested hit an index window takes ((first+1)×4 hold ≥ first+1 products of up to 4 images);
+ * the planner takes fewer for catalogs with fewer images per product (./planner.ts, imagesPerHit).
+ */
 export const IMAGES_PER_HIT = 4;
 /** pgvector's largest hnsw.ef_search. */
 export const MAX_EF_SEARCH = 1000;

@@ -170,12 +170,13 @@ describe.each(DB_KINDS)('search strategy on %s', (kind) => {
   });
 
   it('auto threshold: √(window × tuple cost × embeddings), never below the floor', async () => {
-    const rows = (
-      await db.sql.query<{ n: number }>(
-        `SELECT reltuples::float8 AS n FROM pg_class WHERE oid = 'embedding_768'::regclass`,
-      )
-    )[0]!.n;
+    const [{ rows, products }] = (await db.sql.query<{ rows: number; products: number }>(
+      `SELECT (SELECT reltuples::float8 FROM pg_class WHERE oid = 'embedding_768'::regclass) AS rows,
+              (SELECT reltuples::float8 FROM pg_class WHERE oid = 'product'::regclass) AS products`,
+    )) as [{ rows: number; products: number }];
     expect(rows).toBeGreaterThan(0);
+    // the window's images per hit: the catalog's images per product rounded up, within [2, 4]
+    const perHit = Math.min(4, Math.max(2, Math.ceil(rows / products)));
     const auto = (cost: number) =>
       new SearchService(db.sql, { ...base, exactScanThreshold: 'auto', hnswTupleCost: cost }, () => embedder);
     const small = await auto(20).search(req('half'));
@@ -183,7 +184,7 @@ describe.each(DB_KINDS)('search strategy on %s', (kind) => {
     expect(small.plan.strategy).toBe('exact'); // the whole table is below the floor
     const cost = 10_000;
     const big = await auto(cost).search(req('half', 10));
-    expect(big.plan.exactScanThreshold).toBe(Math.round(Math.sqrt((10 + 1) * 4 * cost * rows)));
+    expect(big.plan.exactScanThreshold).toBe(Math.round(Math.sqrt((10 + 1) * perHit * cost * rows)));
     // facets are a statement of their own (counted from the filter): they do not change the choice; HYBRID
     // fuses a wider window (GLIMPSE_SEARCH_CANDIDATES), and so does a total under a score cut
     const faceted = await auto(cost).search({ ...req('half', 10), facets: ['BRAND'] });

@@ -4,7 +4,9 @@ import {
   EXACT_GUARD_FACTOR,
   MAX_RETRIES,
   MIN_EXACT_SCAN_ROWS,
+  MIN_IMAGES_PER_HIT,
   exactScanThreshold,
+  imagesPerHit,
   firstPlan,
   indexWindow,
   nextPlan,
@@ -21,8 +23,9 @@ const config: PlannerConfig = {
   searchCandidateWindow: 500,
   ivfflatProbes: 10,
 };
-const hnsw: VectorIndexInfo = { type: 'hnsw', rows: 250_000, productRows: 100_000 };
-const ivfflat: VectorIndexInfo = { type: 'ivfflat', lists: 250, rows: 250_000, productRows: 100_000 };
+// 4 images per product: the window's full margin (imagesPerHit), (first + 1) × 4
+const hnsw: VectorIndexInfo = { type: 'hnsw', rows: 250_000, productRows: 62_500 };
+const ivfflat: VectorIndexInfo = { type: 'ivfflat', lists: 250, rows: 250_000, productRows: 62_500 };
 const semantic = (over: Partial<PlanRequest> = {}): PlanRequest => ({
   mode: 'SEMANTIC',
   first: 10,
@@ -59,6 +62,19 @@ describe('search planner: the first plan', () => {
     expect(Object.isFrozen(plan) && Object.isFrozen(plan.scan)).toBe(true);
   });
 
+  it("the window's images per hit follow the catalog's images per product, within [2, 4]", () => {
+    const catalog = (rows: number, productRows: number): VectorIndexInfo => ({ type: 'hnsw', rows, productRows });
+    expect(imagesPerHit(catalog(250_000, 100_000))).toBe(3); // 2.5 images per product
+    expect(imagesPerHit(catalog(100_000, 100_000))).toBe(MIN_IMAGES_PER_HIT); // one each: still a margin of 2
+    expect(imagesPerHit(catalog(1_000_000, 100_000))).toBe(4); // many: the full margin, widening does the rest
+    expect(imagesPerHit(catalog(0, 0))).toBe(4); // no statistics
+    expect(imagesPerHit()).toBe(4);
+    const plan = firstPlan(semantic({ filtered: false }), catalog(250_000, 100_000), config);
+    expect(plan.scan).toMatchObject({ strategy: 'hnsw-iterative', window: 33 });
+    // the exact-scan threshold is sized with the same window: √(33 × 6 × 250,000)
+    expect(exactScanThreshold(semantic(), catalog(250_000, 100_000), config)).toBe(7036);
+  });
+
   it('HYBRID and totals under a score cut take at least the candidate window; ef_search follows a large window', () => {
     expect(indexWindow(semantic({ mode: 'HYBRID' }), config)).toBe(500);
     expect(indexWindow(semantic({ countsWindow: true }), config)).toBe(500);
@@ -80,19 +96,19 @@ describe('search planner: the first plan', () => {
 
   it("with statistics: the planner's products × images per product decide; the exact scan gets a guard", () => {
     const threshold = 5000;
-    // 1,000 products × 2.5 images = 2,500 embeddings ≤ 5,000: exact, guarded at 2 × threshold
+    // 1,000 products × 4 images = 4,000 embeddings ≤ 5,000: exact, guarded at 2 × threshold
     const exact = firstPlan(semantic(), hnsw, config, threshold, { plannerProducts: 1000 });
     expect(exact.scan).toEqual({ strategy: 'exact', guard: EXACT_GUARD_FACTOR * threshold });
-    expect(exact.reasons).toEqual({ exactScanThreshold: threshold, plannerRows: 2500 });
-    // 10,000 products = 25,000 embeddings: the index, its scan budget sized for a 10% match
-    const index = firstPlan(semantic(), hnsw, config, threshold, { plannerProducts: 10_000 });
+    expect(exact.reasons).toEqual({ exactScanThreshold: threshold, plannerRows: 4000 });
+    // 6,250 products = 25,000 embeddings: the index, its scan budget sized for a 10% match
+    const index = firstPlan(semantic(), hnsw, config, threshold, { plannerProducts: 6_250 });
     expect(index.scan.strategy).toBe('hnsw-iterative');
     expect(index.matchFraction).toBeCloseTo(0.1);
     // 2 × 44 ÷ 0.1 = 880 tuples: the configured budget is larger and stays
     expect(index.scan).toMatchObject({ maxScanTuples: 20000 });
     // a 0.1% match needs more than the configured budget: 2 × window ÷ f
-    const rare = firstPlan(semantic(), { ...hnsw, rows: 10_000_000, productRows: 4_000_000 }, config, threshold, {
-      plannerProducts: 4_000,
+    const rare = firstPlan(semantic(), { ...hnsw, rows: 10_000_000, productRows: 2_500_000 }, config, threshold, {
+      plannerProducts: 2_500,
     });
     expect(rare.scan).toMatchObject({ strategy: 'hnsw-iterative', maxScanTuples: 88_000 });
   });
@@ -112,9 +128,9 @@ describe('search planner: the first plan', () => {
     // 1,000 rows per list: ⌈44 / 1000⌉ = 1 < the floor of 10; max_probes = max(20, ⌈88 / 1000⌉)
     expect(plan.scan).toEqual({ strategy: 'ivfflat-iterative', window: 44, probes: 10, maxProbes: 20 });
     expect(plan.lists).toBe(250);
-    const filtered = firstPlan(semantic(), ivfflat, config, 5000, { plannerProducts: 10_000 });
+    const filtered = firstPlan(semantic(), ivfflat, config, 5000, { plannerProducts: 6_250 });
     expect(filtered.scan).toMatchObject({ probes: 10, maxProbes: 20 });
-    const rare = firstPlan(semantic({ first: 99 }), ivfflat, config, 100, { plannerProducts: 1000 });
+    const rare = firstPlan(semantic({ first: 99 }), ivfflat, config, 100, { plannerProducts: 625 });
     // f = 1%: ⌈2 × 400 / (1000 × 0.01)⌉ = 80 lists
     expect(rare.scan).toMatchObject({ probes: 10, maxProbes: 80 });
   });
@@ -193,7 +209,7 @@ describe('search planner: the next plan', () => {
     const plan = firstPlan(req, ivfflat, config);
     const wider = nextPlan(plan, outcome(50, 400), req, ivfflat, config)!;
     expect(wider.scan).toEqual({ strategy: 'ivfflat-iterative', window: 1600, probes: 10, maxProbes: 20 });
-    const big = { ...ivfflat, rows: 25_000 }; // 100 rows per list
+    const big = { ...ivfflat, rows: 25_000, productRows: 6_250 }; // 100 rows per list
     const widerBig = nextPlan(firstPlan(req, big, config), outcome(50, 400), req, big, config)!;
     expect(widerBig.scan).toMatchObject({ window: 1600, probes: 16, maxProbes: 32 });
   });
