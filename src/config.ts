@@ -100,6 +100,18 @@ export const settings = {
     'Directory for embedded database, stored images and model cache.',
   ),
   dbPoolSize: setting('GLIMPSE_DB_POOL_SIZE', int(1, 500), '10', 'Connections in the PostgreSQL pool.'),
+  dbPoolMin: setting(
+    'GLIMPSE_DB_POOL_MIN',
+    z.union([z.literal('all'), int(0, 500)]),
+    'all',
+    'Connections of each PostgreSQL pool kept open however long they are idle (`all`: GLIMPSE_DB_POOL_SIZE; at most that). The server opens them at start and runs a warm-up search on each, so that searches do not land on a new backend (its first search is several times slower: docs/performance.md "Connection warmth").',
+  ),
+  dbIdleTimeoutMs: setting(
+    'GLIMPSE_DB_IDLE_TIMEOUT_MS',
+    int(0, 86_400_000),
+    '30000',
+    'A pooled connection beyond GLIMPSE_DB_POOL_MIN is closed after this long idle (0: never).',
+  ),
   dbStatementTimeoutMs: setting(
     'GLIMPSE_DB_STATEMENT_TIMEOUT_MS',
     int(0, 3_600_000),
@@ -440,11 +452,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       `GLIMPSE_IMAGE_STORE=${JSON.stringify(env.GLIMPSE_IMAGE_STORE)}: names another folder than GLIMPSE_IMAGE_DIR`,
     );
   else if (store?.dir) out.imageDir = store.dir;
+  const poolMin = out.dbPoolMin as Config['dbPoolMin'] | undefined;
+  if (typeof poolMin === 'number' && typeof out.dbPoolSize === 'number' && poolMin > out.dbPoolSize)
+    problems.push(
+      `GLIMPSE_DB_POOL_MIN=${JSON.stringify(env.GLIMPSE_DB_POOL_MIN)}: more than GLIMPSE_DB_POOL_SIZE (${out.dbPoolSize})`,
+    );
   if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   const config = { ...(out as Config), ...overrides };
   // an imageDir given in code (tests, the CLI) is the folder of the local storage too
   if (overrides.imageDir && !overrides.imageStore) config.imageStore = { kind: 'local', dir: undefined };
   return config;
+}
+
+/** The connections each PostgreSQL pool keeps open (GLIMPSE_DB_POOL_MIN resolved against the pool size). */
+export function poolMinOf(config: Pick<Config, 'dbPoolMin' | 'dbPoolSize'>): number {
+  return config.dbPoolMin === 'all' ? config.dbPoolSize : Math.min(config.dbPoolMin, config.dbPoolSize);
 }
 
 /** Defaults that depend on the machine or working directory, as the docs state them. */
