@@ -51,6 +51,12 @@ export const settings = {
     'info',
     'pino log level.',
   ),
+  logBuffer: setting(
+    'GLIMPSE_LOG_BUFFER',
+    bytes,
+    '4kb',
+    'Log lines (the access log included) are collected up to this size and written to stdout in one asynchronous write, within 1 s; an error line at once with the lines before it; what is left at exit and at shutdown. 0: each line written (asynchronously) as it is logged.',
+  ),
   shutdownTimeoutMs: setting(
     'GLIMPSE_SHUTDOWN_TIMEOUT_MS',
     int(0, 600_000),

@@ -16,7 +16,7 @@ import { ModelManager } from './embedding/model-manager.js';
 import type { ModelProvider } from './embedding/model-manager.js';
 import { resolvers } from './graphql/resolvers/index.js';
 import { createRequestScope } from './graphql/resolvers/scope.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, flushLogger, type Logger } from './logger.js';
 import { createServices } from './services.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -80,7 +80,7 @@ export function glimpseGraphQL(deps: {
 }
 
 export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<RunningServer> {
-  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const logger = overrides.logger ?? createLogger(config.logLevel, config.logBuffer);
   const ownDb = !overrides.db;
   const db =
     overrides.db ??
@@ -198,6 +198,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     { url: `${url}/graphql`, host: config.host, port },
     `Glimpse listening on http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : host}:${port}/graphql`,
   );
+  void flushLogger(logger); // the start-up lines now, not with the first buffer of access log lines
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -224,6 +225,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
         );
       if (ownDb) await db.close().catch((err: unknown) => logger.warn({ err }, 'closing the database failed'));
       logger.info('shutdown complete');
+      await flushLogger(logger);
     })());
 
   if (overrides.handleSignals) {
