@@ -110,7 +110,7 @@ export const settings = {
     'GLIMPSE_DB_POOL_MIN',
     z.union([z.literal('all'), int(0, 500)]),
     'all',
-    'Connections of each PostgreSQL pool kept open however long they are idle (`all`: GLIMPSE_DB_POOL_SIZE; at most that). The server opens them at start and runs a warm-up search on each, so that searches do not land on a new backend (its first search is several times slower: docs/performance.md "Connection warmth").',
+    'Connections of each PostgreSQL pool kept open however long they are idle (`all`: GLIMPSE_DB_POOL_SIZE; at most that). The server opens them at start and runs a warm-up search on each, so that searches do not land on a new backend (its first search is 2–2.5× slower: docs/performance.md "Connection warmth and the access log").',
   ),
   dbIdleTimeoutMs: setting(
     'GLIMPSE_DB_IDLE_TIMEOUT_MS',

@@ -50,8 +50,8 @@ export function createPool(opts: PostgresOptions): pg.Pool {
   const pool = new CodedPool({
     connectionString: opts.url,
     max: opts.poolSize,
-    // A new backend's first search is several times slower than its later ones (docs/performance.md
-    // "Connection warmth"): connections up to `min` stay open instead of closing after the idle timeout.
+    // A new backend's first search is 2–2.5× slower than its later ones (docs/performance.md "Connection warmth
+    // and the access log"): connections up to `min` stay open instead of closing after the idle timeout.
     min: Math.min(opts.poolMin ?? 0, opts.poolSize),
     application_name: opts.applicationName ?? 'glimpse',
     // Session defaults every statement of Glimpse relies on, sent with the connection's start-up instead of a
