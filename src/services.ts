@@ -152,12 +152,19 @@ export function createServices(deps: ServiceDeps): GlimpseServices {
     embedder,
     async warmUp() {
       let searches = 0;
+      let failed = 0;
+      let first: unknown;
       const connections = await deps.db.warmUp(
         async (sql) => {
           if (await warmUpSearch(sql, deps.config, queryEmbedder)) searches++;
         },
-        (err) => log?.warn({ err }, 'warming a database connection failed'),
+        (err) => {
+          failed++;
+          first ??= err;
+        },
       );
+      // one line, not one per connection of a database that is down
+      if (failed) log?.warn({ err: first, failed }, 'warming database connections failed');
       return { connections, searches };
     },
     close,

@@ -148,4 +148,33 @@ describe('warm connections', () => {
     await srv.close();
     await gone();
   });
+
+  it('a standby that is down does not hold the start: the primary is warmed, one warning for the standby', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) },
+    );
+    const config = loadConfig(
+      {
+        GLIMPSE_DATA_DIR: dataDir,
+        DATABASE_URL: scratch.url,
+        DATABASE_READ_URLS: 'postgresql://glimpse:glimpse@127.0.0.1:1/nothing',
+        GLIMPSE_DB_POOL_SIZE: '3',
+      },
+      { port: 0, host: '127.0.0.1', imageGcOnStart: false, rateLimitPerMinute: 0 },
+    );
+    const t0 = Date.now();
+    const srv = await startServer(config, { logger, models: NO_MODEL });
+    open.push(srv);
+    expect(Date.now() - t0).toBeLessThan(8_000);
+    // the product the test before seeded is what the primary's warm-up searches find
+    expect(lines.find((l) => l.msg === 'database connections warmed')).toMatchObject({ connections: 3, searches: 3 });
+    const warnings = lines.filter((l) => l.msg === 'warming database connections failed');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 40, failed: 3 });
+    expect(await backends()).toBe(3);
+    await srv.close();
+    await gone();
+  });
 });
