@@ -41,7 +41,7 @@ export interface Database {
   pools(timeoutMs?: number): Promise<PoolStatus[]>;
   /**
    * Opens each PostgreSQL pool's kept connections (`dbPoolMin`) now, side by side, and runs `warm` on each
-   * (a search: a new backend's first one is several times slower than its later ones); errors go to `onError`
+   * (a search: a new backend's first one is 2–2.5× slower than its later ones); errors go to `onError`
    * and never throw. Returns the connections opened and warmed (0 on PGlite or with `dbPoolMin` 0).
    */
   warmUp(warm: (sql: Sql) => Promise<unknown>, onError?: (err: unknown) => void): Promise<number>;

@@ -80,7 +80,7 @@ export function createPool(opts: PostgresOptions): pg.Pool {
  * Checks out `count` connections of `pool` at once (at most its size: the idle ones it holds and new ones
  * opened side by side) and runs `warm` on each before returning it to the pool idle. Returns how many it
  * warmed; a connection that cannot be opened, or whose warm-up fails, is not kept (the pool opens
- * connections on demand as before) and the error goes to `onError`.
+ * one on demand) and the error goes to `onError`.
  */
 export async function warmPool(
   pool: pg.Pool,

@@ -1,6 +1,6 @@
 /**
  * The warm-up search the server runs on each connection it keeps open (src/db `warmUp`, GLIMPSE_DB_POOL_MIN):
- * a new PostgreSQL backend's first search is several times slower than its later ones (catalog caches, the
+ * a new PostgreSQL backend's first search is 2–2.5× slower than its later ones (catalog caches, the
  * first touch of each shared buffer it reads; docs/performance.md "Connection warmth and the access log"), so
  * that cost is paid at start instead of by a storefront's request.
  */
