@@ -27,7 +27,7 @@ export interface BenchServer {
  * Starts bench/search-server.ts on `databaseUrl`. `queries`: the query vectors that text queries `q<n>` stand
  * for; `env`: extra settings (GLIMPSE_*, LOG_LEVEL); `nodeArgs`: e.g. --cpu-prof --cpu-prof-dir DIR; `stdout`:
  * 'pipe' reads the server's log from a pipe (as a container runtime does) and counts its bytes, 'ignore'
- * (default) sends it to /dev/null.
+ * (default) sends it to /dev/null; `root`: another checkout to run the server from (a before/after comparison).
  */
 export async function startBenchServer(opts: {
   databaseUrl: string;
@@ -35,12 +35,15 @@ export async function startBenchServer(opts: {
   env?: Record<string, string>;
   nodeArgs?: string[];
   stdout?: 'ignore' | 'pipe';
+  /** the checkout whose bench/search-server.ts (and src/) to run (default: this one) */
+  root?: string;
 }): Promise<BenchServer> {
+  const root = opts.root ?? ROOT;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-bench-http-'));
   const queriesFile = path.join(dir, 'queries.f32');
   fs.writeFileSync(queriesFile, Buffer.from(opts.queries.buffer, opts.queries.byteOffset, opts.queries.byteLength));
-  const child: ChildProcess = fork(path.join(ROOT, 'bench', 'search-server.ts'), [], {
-    cwd: ROOT,
+  const child: ChildProcess = fork(path.join(root, 'bench', 'search-server.ts'), [], {
+    cwd: root,
     execArgv: [...(opts.nodeArgs ?? []), '--import', 'tsx'],
     env: {
       ...process.env,

@@ -13,10 +13,13 @@
  *   on a storefront quiet for longer than the idle timeout; `warm` runs with the defaults (every connection
  *   kept, opened and warmed at start). One vector search to each in turn, `--gap-ms` apart.
  * - `logging`: the real server three times, stdout read from a pipe as a container runtime does:
- *   GLIMPSE_LOG_BUFFER=0 (a write per line), the default buffer, and LOG_LEVEL=warn (no access log at all: the
- *   floor). Rounds of `--requests` requests at `--clients` at a time to each server in turn, twice: a GraphQL
+ *   GLIMPSE_LOG_BUFFER=0 (the default: a write per line), GLIMPSE_LOG_BUFFER=4kb, and LOG_LEVEL=warn (no access
+ *   log at all: the floor). Rounds of `--requests` requests at `--clients` at a time to each server in turn, twice: a GraphQL
  *   request that reads nothing (`{ __typename }`: the HTTP, GraphQL and logging work alone) and a vector search;
  *   latency, throughput and the server process's CPU time per request (/proc).
+ *
+ *   `--baseline DIR` runs a fourth server from another checkout (e.g. `git archive <commit>` unpacked, with
+ *   node_modules and src/generated linked in) beside them: before and after in one run.
  *
  * JSON to --results-dir (default bench/results). The query vectors are vectors of the table (a repeatable
  * sample), so each search's nearest neighbour is itself; that changes nothing in what is timed.
@@ -49,6 +52,8 @@ const REQUESTS = Number(arg('requests', '400'));
 const CLIENTS = Number(arg('clients', '8'));
 const ROUNDS = Number(arg('rounds', '4'));
 const SECTIONS = new Set(arg('sections', 'backend,idle,logging').split(','));
+/** another checkout (its node_modules and src/generated in place) whose server the logging section runs too */
+const BASELINE = arg('baseline', '');
 const RESULTS_DIR = path.resolve(arg('results-dir', path.join('bench', 'results')));
 const D = 768;
 const MODEL = 'bench-768';
@@ -105,6 +110,7 @@ const result: Record<string, unknown> = {
   date: new Date().toISOString(),
   machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, load: os.loadavg().map(r2) },
   database: DATABASE,
+  ...(BASELINE ? { baseline: path.resolve(BASELINE) } : {}),
   vectors: (await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM embedding_768`))[0]!.n,
 };
 
@@ -146,7 +152,11 @@ await db.close();
 
 // ------------------------------------------------------------------ idle: a quiet storefront over HTTP
 const queries = new Float32Array(D); // the servers embed no text here
-async function servers(envs: Record<string, Record<string, string>>, stdout: 'ignore' | 'pipe') {
+async function servers(
+  envs: Record<string, Record<string, string>>,
+  stdout: 'ignore' | 'pipe',
+  roots: Record<string, string> = {},
+) {
   const out: Record<string, BenchServer> = {};
   for (const [name, env] of Object.entries(envs))
     out[name] = await startBenchServer({
@@ -154,6 +164,7 @@ async function servers(envs: Record<string, Record<string, string>>, stdout: 'ig
       queries,
       env: { GLIMPSE_DB_POOL_SIZE: '4', ...env },
       stdout,
+      ...(roots[name] ? { root: roots[name] } : {}),
     });
   return out;
 }
@@ -199,13 +210,16 @@ if (SECTIONS.has('idle')) {
 
 // ------------------------------------------------------------------ logging: the access log's cost per request
 if (SECTIONS.has('logging')) {
+  const baseline = BASELINE ? `baseline ${path.basename(path.resolve(BASELINE))} (its defaults, info)` : '';
   const srv = await servers(
     {
-      'buffer 0 (a write per line)': { LOG_LEVEL: 'info', GLIMPSE_LOG_BUFFER: '0' },
-      'buffer 4kb (default)': { LOG_LEVEL: 'info' },
+      ...(baseline ? { [baseline]: { LOG_LEVEL: 'info' } } : {}),
+      'buffer 0 (default: a write per line)': { LOG_LEVEL: 'info', GLIMPSE_LOG_BUFFER: '0' },
+      'buffer 4kb': { LOG_LEVEL: 'info', GLIMPSE_LOG_BUFFER: '4kb' },
       'no access log (warn)': { LOG_LEVEL: 'warn' },
     },
     'pipe',
+    baseline ? { [baseline]: path.resolve(BASELINE) } : {},
   );
   try {
     const names = Object.keys(srv);
