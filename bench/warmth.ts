@@ -14,12 +14,13 @@
  *   kept, opened and warmed at start). One vector search to each in turn, `--gap-ms` apart.
  * - `logging`: the real server three times, stdout read from a pipe as a container runtime does:
  *   GLIMPSE_LOG_BUFFER=0 (the default: a write per line), GLIMPSE_LOG_BUFFER=4kb, and LOG_LEVEL=warn (no access
- *   log at all: the floor). Rounds of `--requests` requests at `--clients` at a time to each server in turn, twice: a GraphQL
- *   request that reads nothing (`{ __typename }`: the HTTP, GraphQL and logging work alone) and a vector search;
- *   latency, throughput and the server process's CPU time per request (/proc).
+ *   log at all: the floor). Rounds of `--requests` requests at `--clients` at a time to each server in turn,
+ *   twice: a GraphQL request that reads nothing (`{ __typename }`: the HTTP, GraphQL and logging work alone) and
+ *   a vector search; latency, throughput and the server process's CPU time per request (/proc).
  *
- *   `--baseline DIR` runs a fourth server from another checkout (e.g. `git archive <commit>` unpacked, with
- *   node_modules and src/generated linked in) beside them: before and after in one run.
+ * `--baseline DIR` (sections `idle` and `logging`) runs one more server, with its own defaults, from another
+ * checkout (e.g. `git archive <commit>` unpacked, node_modules and src/generated linked in) beside the others:
+ * before and after in one run.
  *
  * JSON to --results-dir (default bench/results). The query vectors are vectors of the table (a repeatable
  * sample), so each search's nearest neighbour is itself; that changes nothing in what is timed.
@@ -174,8 +175,10 @@ if (SECTIONS.has('idle')) {
     {
       cold: { LOG_LEVEL: 'warn', GLIMPSE_DB_POOL_MIN: '0', GLIMPSE_DB_IDLE_TIMEOUT_MS: String(Math.round(GAP_MS / 2)) },
       warm: { LOG_LEVEL: 'warn' },
+      ...(BASELINE ? { baseline: { LOG_LEVEL: 'warn' } } : {}),
     },
     'ignore',
+    BASELINE ? { baseline: path.resolve(BASELINE) } : {},
   );
   try {
     const names = Object.keys(srv);
@@ -200,6 +203,14 @@ if (SECTIONS.has('idle')) {
         http: r2(pct(ms.cold!, 50) / pct(ms.warm!, 50)),
         db: r2(pct(dbMs.cold!, 50) / pct(dbMs.warm!, 50)),
       },
+      ...(BASELINE
+        ? {
+            ratioBaselineToWarmP50: {
+              http: r2(pct(ms.baseline!, 50) / pct(ms.warm!, 50)),
+              db: r2(pct(dbMs.baseline!, 50) / pct(dbMs.warm!, 50)),
+            },
+          }
+        : {}),
     };
     log('idle', rows);
     result.idle = rows;
