@@ -17,25 +17,33 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export interface BenchServer {
   url: string;
   pid: number;
+  /** bytes the server wrote to stdout so far (its log; 0 unless started with stdout: 'pipe') */
+  logBytes(): number;
   /** stops the server (clean exit: a --cpu-prof profile is written) */
   stop(): Promise<void>;
 }
 
 /**
  * Starts bench/search-server.ts on `databaseUrl`. `queries`: the query vectors that text queries `q<n>` stand
- * for; `env`: extra settings (GLIMPSE_*, LOG_LEVEL); `nodeArgs`: e.g. --cpu-prof --cpu-prof-dir DIR.
+ * for; `env`: extra settings (GLIMPSE_*, LOG_LEVEL); `nodeArgs`: e.g. --cpu-prof --cpu-prof-dir DIR; `stdout`:
+ * 'pipe' reads the server's log from a pipe (as a container runtime does) and counts its bytes, 'ignore'
+ * (default) sends it to /dev/null; `root`: another checkout to run the server from (a before/after comparison).
  */
 export async function startBenchServer(opts: {
   databaseUrl: string;
   queries: Float32Array;
   env?: Record<string, string>;
   nodeArgs?: string[];
+  stdout?: 'ignore' | 'pipe';
+  /** the checkout whose bench/search-server.ts (and src/) to run (default: this one) */
+  root?: string;
 }): Promise<BenchServer> {
+  const root = opts.root ?? ROOT;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-bench-http-'));
   const queriesFile = path.join(dir, 'queries.f32');
   fs.writeFileSync(queriesFile, Buffer.from(opts.queries.buffer, opts.queries.byteOffset, opts.queries.byteLength));
-  const child: ChildProcess = fork(path.join(ROOT, 'bench', 'search-server.ts'), [], {
-    cwd: ROOT,
+  const child: ChildProcess = fork(path.join(root, 'bench', 'search-server.ts'), [], {
+    cwd: root,
     execArgv: [...(opts.nodeArgs ?? []), '--import', 'tsx'],
     env: {
       ...process.env,
@@ -52,8 +60,10 @@ export async function startBenchServer(opts: {
       GLIMPSE_BENCH_QUERIES: queriesFile,
       ...opts.env,
     },
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    stdio: ['ignore', opts.stdout ?? 'ignore', 'pipe', 'ipc'],
   });
+  let logBytes = 0;
+  child.stdout?.on('data', (d: Buffer) => (logBytes += d.length));
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-10_000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -71,6 +81,7 @@ export async function startBenchServer(opts: {
   return {
     url,
     pid: child.pid!,
+    logBytes: () => logBytes,
     async stop() {
       child.send('stop');
       const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);

@@ -51,6 +51,12 @@ export const settings = {
     'info',
     'pino log level.',
   ),
+  logBuffer: setting(
+    'GLIMPSE_LOG_BUFFER',
+    bytes,
+    '0',
+    'Above 0 (e.g. 4kb): log lines (the access log included) are collected up to this size and written to stdout in one asynchronous write, within 1 s; an error line at once with the lines before it; what is left at exit and at shutdown — a process killed outright (SIGKILL, out of memory) loses what was collected. 0: each line is written (asynchronously) as it is logged. No gain measured at 1,100–1,400 requests/s (docs/performance.md "Connection warmth and the access log").',
+  ),
   shutdownTimeoutMs: setting(
     'GLIMPSE_SHUTDOWN_TIMEOUT_MS',
     int(0, 600_000),
@@ -100,6 +106,18 @@ export const settings = {
     'Directory for embedded database, stored images and model cache.',
   ),
   dbPoolSize: setting('GLIMPSE_DB_POOL_SIZE', int(1, 500), '10', 'Connections in the PostgreSQL pool.'),
+  dbPoolMin: setting(
+    'GLIMPSE_DB_POOL_MIN',
+    z.union([z.literal('all'), int(0, 500)]),
+    'all',
+    'Connections of each PostgreSQL pool kept open however long they are idle (`all`: GLIMPSE_DB_POOL_SIZE; at most that). The server opens them at start and runs a warm-up search on each, so that searches do not land on a new backend (its first search is 2–2.5× slower: docs/performance.md "Connection warmth and the access log").',
+  ),
+  dbIdleTimeoutMs: setting(
+    'GLIMPSE_DB_IDLE_TIMEOUT_MS',
+    int(0, 86_400_000),
+    '30000',
+    'A pooled connection beyond GLIMPSE_DB_POOL_MIN is closed after this long idle (0: never).',
+  ),
   dbStatementTimeoutMs: setting(
     'GLIMPSE_DB_STATEMENT_TIMEOUT_MS',
     int(0, 3_600_000),
@@ -440,11 +458,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       `GLIMPSE_IMAGE_STORE=${JSON.stringify(env.GLIMPSE_IMAGE_STORE)}: names another folder than GLIMPSE_IMAGE_DIR`,
     );
   else if (store?.dir) out.imageDir = store.dir;
+  const poolMin = out.dbPoolMin as Config['dbPoolMin'] | undefined;
+  if (typeof poolMin === 'number' && typeof out.dbPoolSize === 'number' && poolMin > out.dbPoolSize)
+    problems.push(
+      `GLIMPSE_DB_POOL_MIN=${JSON.stringify(env.GLIMPSE_DB_POOL_MIN)}: more than GLIMPSE_DB_POOL_SIZE (${out.dbPoolSize})`,
+    );
   if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   const config = { ...(out as Config), ...overrides };
   // an imageDir given in code (tests, the CLI) is the folder of the local storage too
   if (overrides.imageDir && !overrides.imageStore) config.imageStore = { kind: 'local', dir: undefined };
   return config;
+}
+
+/** The connections each PostgreSQL pool keeps open (GLIMPSE_DB_POOL_MIN resolved against the pool size). */
+export function poolMinOf(config: Pick<Config, 'dbPoolMin' | 'dbPoolSize'>): number {
+  return config.dbPoolMin === 'all' ? config.dbPoolSize : Math.min(config.dbPoolMin, config.dbPoolSize);
 }
 
 /** Defaults that depend on the machine or working directory, as the docs state them. */

@@ -9,17 +9,19 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createApp, type AppDeps } from './app.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, poolMinOf, type Config } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { pgvectorVersion, pgvectorWarning } from './db/pgvector-version.js';
 import { ModelManager } from './embedding/model-manager.js';
 import type { ModelProvider } from './embedding/model-manager.js';
 import { resolvers } from './graphql/resolvers/index.js';
 import { createRequestScope } from './graphql/resolvers/scope.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, flushLogger, type Logger } from './logger.js';
 import { createServices } from './services.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+/** longest the start waits for the kept database connections to be opened and warmed */
+const WARM_UP_WAIT_MS = 10_000;
 
 /** A model provider the server may start and close (ModelManager is one). */
 export type ServerModels = ModelProvider & { start?(): unknown; close?(): Promise<void> | void };
@@ -56,6 +58,8 @@ export interface RunningServer {
 /** Schema, resolvers and request scope for createApp, and how to stop the services' background work. */
 export type GraphQLModule = Pick<AppDeps, 'typeDefs' | 'resolvers' | 'createScope'> & {
   closeServices?: () => Promise<void>;
+  /** opens the database's kept connections (GLIMPSE_DB_POOL_MIN) and warms each with a search; how many */
+  warmUp?: () => Promise<{ connections: number; searches: number }>;
 };
 
 /** The API: schema.graphql, the resolvers, and the services built once (src/services.ts) behind each request. */
@@ -71,11 +75,12 @@ export function glimpseGraphQL(deps: {
     resolvers,
     createScope: () => ({ ...createRequestScope(services) }),
     closeServices: () => services.close(),
+    warmUp: () => services.warmUp(),
   };
 }
 
 export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<RunningServer> {
-  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const logger = overrides.logger ?? createLogger(config.logLevel, config.logBuffer);
   const ownDb = !overrides.db;
   const db =
     overrides.db ??
@@ -83,6 +88,8 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       dbPoolSize: config.dbPoolSize,
+      dbPoolMin: poolMinOf(config),
+      dbIdleTimeoutMs: config.dbIdleTimeoutMs,
       dbStatementTimeoutMs: config.dbStatementTimeoutMs,
       dbLockTimeoutMs: config.dbLockTimeoutMs,
       migrateOnStart: config.migrateOnStart,
@@ -127,9 +134,15 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
 
   let glimpse: Awaited<ReturnType<typeof createApp>>;
   let closeServices: (() => Promise<void>) | undefined;
+  let warmUp: GraphQLModule['warmUp'];
   try {
-    const { closeServices: stopServices, ...gql } = overrides.graphql ?? glimpseGraphQL({ config, db, models, logger });
+    const {
+      closeServices: stopServices,
+      warmUp: warm,
+      ...gql
+    } = overrides.graphql ?? glimpseGraphQL({ config, db, models, logger });
     closeServices = stopServices;
+    warmUp = warm;
     glimpse = await createApp({
       config,
       db,
@@ -142,6 +155,17 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     if (closeModels) await models.close?.();
     if (ownDb) await db.close().catch(() => {});
     throw err;
+  }
+
+  // the connections kept open are opened and warmed before the first request can need one; a database that
+  // is slow to answer does not hold the start longer than WARM_UP_WAIT_MS (the warm-up finishes in the background)
+  if (warmUp) {
+    const t0 = performance.now();
+    const warming = warmUp().then(
+      (warmed) => logger.info({ ...warmed, ms: Math.round(performance.now() - t0) }, 'database connections warmed'),
+      (err: unknown) => logger.warn({ err }, 'warming the database connections failed'),
+    );
+    await Promise.race([warming, new Promise((r) => setTimeout(r, WARM_UP_WAIT_MS).unref())]);
   }
 
   const httpServer = http.createServer(glimpse.app);
@@ -174,6 +198,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     { url: `${url}/graphql`, host: config.host, port },
     `Glimpse listening on http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : host}:${port}/graphql`,
   );
+  void flushLogger(logger); // the start-up lines now, not with the first buffer of access log lines
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -200,6 +225,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
         );
       if (ownDb) await db.close().catch((err: unknown) => logger.warn({ err }, 'closing the database failed'));
       logger.info('shutdown complete');
+      await flushLogger(logger);
     })());
 
   if (overrides.handleSignals) {

@@ -15,6 +15,7 @@ import type { ModelProvider } from './embedding/model-manager.js';
 import { GlimpseError } from './errors.js';
 import type { Logger } from './logger.js';
 import { SearchService } from './search/service.js';
+import { warmUpSearch } from './search/warm-up.js';
 import type { QueryEmbedder } from './search/types.js';
 
 /** A queued job as the API returns it (table `job`). */
@@ -56,6 +57,12 @@ export interface GlimpseServices {
   jobs?: JobRunner | undefined;
   /** the loaded embedder; throws MODEL_UNAVAILABLE while none is ready */
   embedder(): ImageEmbedder & QueryEmbedder;
+  /**
+   * Opens the database pools' kept connections (GLIMPSE_DB_POOL_MIN) and runs a warm-up search on each
+   * (src/search/warm-up.ts; none while the catalog has no vectors); returns how many of each. Failures are logged, never thrown: the pools open connections
+   * on demand.
+   */
+  warmUp(): Promise<{ connections: number; searches: number }>;
   /** stops background work (re-embed jobs) before the database closes */
   close(): Promise<void>;
 }
@@ -86,13 +93,14 @@ export function createServices(deps: ServiceDeps): GlimpseServices {
     ...(log ? { log } : {}),
     ...(deps.fetchOptions ? { fetchOptions: deps.fetchOptions } : {}),
   });
-  const search = new SearchService(deps.db.sql, deps.config, () => {
+  const queryEmbedder = () => {
     try {
       return embedder();
     } catch {
       return null;
     }
-  });
+  };
+  const search = new SearchService(deps.db.sql, deps.config, queryEmbedder);
   // files a crash left without a row (written, never committed) are removed once they are old enough
   if (deps.config.imageGcOnStart)
     void ImageStore.fromConfig(deps.config)
@@ -142,6 +150,23 @@ export function createServices(deps: ServiceDeps): GlimpseServices {
     analytics,
     jobs,
     embedder,
+    async warmUp() {
+      let searches = 0;
+      let failed = 0;
+      let first: unknown;
+      const connections = await deps.db.warmUp(
+        async (sql) => {
+          if (await warmUpSearch(sql, deps.config, queryEmbedder)) searches++;
+        },
+        (err) => {
+          failed++;
+          first ??= err;
+        },
+      );
+      // one line, not one per connection of a database that is down
+      if (failed) log?.warn({ err: first, failed }, 'warming database connections failed');
+      return { connections, searches };
+    },
     close,
   };
 }

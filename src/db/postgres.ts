@@ -14,6 +14,10 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 export interface PostgresOptions {
   url: string;
   poolSize: number;
+  /** connections kept open however long they are idle (default 0); pg-pool opens them on demand, warmPool at once */
+  poolMin?: number;
+  /** a connection beyond `poolMin` is closed after this long idle (default 30 s; 0: never) */
+  idleTimeoutMs?: number;
   statementTimeoutMs: number;
   /** lock_timeout (0: none): waits for a lock are bounded like statements, so requests cannot pile up behind one */
   lockTimeoutMs?: number;
@@ -46,6 +50,9 @@ export function createPool(opts: PostgresOptions): pg.Pool {
   const pool = new CodedPool({
     connectionString: opts.url,
     max: opts.poolSize,
+    // A new backend's first search is 2–2.5× slower than its later ones (docs/performance.md "Connection warmth
+    // and the access log"): connections up to `min` stay open instead of closing after the idle timeout.
+    min: Math.min(opts.poolMin ?? 0, opts.poolSize),
     application_name: opts.applicationName ?? 'glimpse',
     // Session defaults every statement of Glimpse relies on, sent with the connection's start-up instead of a
     // transaction of settings per search (docs/search.md): statements are short, so JIT compilation (100+ ms
@@ -54,7 +61,7 @@ export function createPool(opts: PostgresOptions): pg.Pool {
     options: '-c jit=off -c max_parallel_workers_per_gather=0',
     // fail fast when the database is down instead of queueing requests behind a dead server
     connectionTimeoutMillis: 5_000,
-    idleTimeoutMillis: 30_000,
+    idleTimeoutMillis: opts.idleTimeoutMs ?? 30_000,
     ...(opts.types ? { types: opts.types } : {}),
     ...(opts.statementTimeoutMs > 0 ? { statement_timeout: opts.statementTimeoutMs } : {}),
     ...(opts.lockTimeoutMs ? { lock_timeout: opts.lockTimeoutMs } : {}),
@@ -67,6 +74,49 @@ export function createPool(opts: PostgresOptions): pg.Pool {
   // reaches the caller through its next query (and the broken client is destroyed on release).
   pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
+}
+
+/**
+ * Checks out `count` connections of `pool` at once (at most its size: the idle ones it holds and new ones
+ * opened side by side) and runs `warm` on each before returning it to the pool idle. Returns how many it
+ * warmed; a connection that cannot be opened, or whose warm-up fails, is not kept (the pool opens
+ * one on demand) and the error goes to `onError`.
+ */
+export async function warmPool(
+  pool: pg.Pool,
+  count: number,
+  warm: (sql: Sql) => Promise<unknown>,
+  onError: (err: unknown) => void = () => {},
+): Promise<number> {
+  const wanted = Math.min(count, pool.options.max ?? count);
+  // all checked out at once: each is its own connection (a released one would be handed to the next); the ones
+  // already open (the migrations') among them
+  const clients = await Promise.all(
+    Array.from({ length: wanted }, () =>
+      pool.connect().catch((err: unknown) => {
+        onError(err);
+        return null;
+      }),
+    ),
+  );
+  let warmed = 0;
+  await Promise.all(
+    clients.map(async (client) => {
+      if (!client) return;
+      let broken: Error | undefined;
+      try {
+        await warm(wrap(client, pool, false));
+        await client.query('RESET ALL');
+        warmed++;
+      } catch (err) {
+        onError(err);
+        broken = err as Error; // a connection whose warm-up failed is not kept: the pool opens another on demand
+      } finally {
+        client.release(broken);
+      }
+    }),
+  );
+  return warmed;
 }
 
 type Queryable = pg.Pool | pg.PoolClient;
