@@ -7,6 +7,7 @@
 import { embeddingTable, isEmbeddingDimension } from '../catalog/store/embeddings.js';
 import type { Sql } from '../db/sql.js';
 import { SearchService } from './service.js';
+import { buildActiveModel } from './sql.js';
 import type { EmbedderProvider, SearchConfig } from './types.js';
 
 /**
@@ -15,9 +16,8 @@ import type { EmbedderProvider, SearchConfig } from './types.js';
  * searching when there is nothing to search (no active model, no vectors yet).
  */
 export async function warmUpSearch(sql: Sql, config: SearchConfig, embedder: EmbedderProvider): Promise<boolean> {
-  const [model] = await sql.query<{ id: string; dimension: number }>(
-    'SELECT id, dimension FROM embedding_model WHERE active LIMIT 1',
-  );
+  const active = buildActiveModel();
+  const [model] = await sql.query<{ id: string; dimension: number }>(active.text, active.params);
   if (!model || !isEmbeddingDimension(model.dimension)) return false;
   const [row] = await sql.query<{ product_id: string }>(
     `SELECT product_id FROM ${embeddingTable(model.dimension)} WHERE model_id = $1 LIMIT 1`,
