@@ -128,6 +128,10 @@ export interface BuildSearchInput {
 /** the join of a statement over vector rows `e` that reads part of its filter from their products */
 const PRODUCT_JOIN = '\n  JOIN product p ON p.id = e.product_id';
 
+/** the join a statement reading its filter from the vector rows needs: only for attributes, which they lack */
+const vectorRowJoin = (filter: ProductFilter | null | undefined): string =>
+  needsProductRow(filter) ? PRODUCT_JOIN : '';
+
 const and = (conds: string[], indent = '    '): string =>
   conds.length ? conds.map((x) => `\n${indent}AND ${x}`).join('') : '';
 
@@ -150,7 +154,7 @@ export function buildEstimate(opts: {
   const text = `SELECT count(*)::int AS n, (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = '${table}'::regclass) AS total
 FROM (
   SELECT 1
-  FROM ${table} e${needsProductRow(opts.filter) ? PRODUCT_JOIN : ''}
+  FROM ${table} e${vectorRowJoin(opts.filter)}
   WHERE e.model_id = ${model}${and(conds)}
   LIMIT ${params.add(opts.limit, 'int')}
 ) s`;
@@ -323,7 +327,7 @@ function filterSource(
 ): { conds: string[]; join: string } {
   const compound = filterConditions(filter, new Params()).length > 1;
   if (scan.strategy === 'exact' && compound) return { conds: filterOn('product'), join: PRODUCT_JOIN };
-  return { conds: filterOn('vector-row'), join: needsProductRow(filter) ? PRODUCT_JOIN : '' };
+  return { conds: filterOn('vector-row'), join: vectorRowJoin(filter) };
 }
 
 /**
