@@ -137,7 +137,7 @@ export function renderReport(result: Row): string {
       table(
         ['Filter', 'embeddings passing', 'forced', 'recall@10', 'p50 / p95 / p99 ms'],
         (result.strategiesForced as Row[]).map((r) => [
-          r.selectivity,
+          r.filter ?? r.selectivity, // results before 2026-12-02 name the tag selectivity only
           n(r.matchingEmbeddings),
           r.forced,
           r.recallAt10,

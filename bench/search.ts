@@ -889,30 +889,32 @@ async function loadOrReuse(db: Database, cat: Catalog, result: Record<string, un
 }
 
 async function forcedSection({ db, cat, truth, config }: Ctx): Promise<Record<string, unknown>[]> {
-  // ---- the two strategies forced, at the selectivities between which the cost rule switches: what the rule
-  // weighs (GLIMPSE_HNSW_TUPLE_COST is the ratio of an index-walked tuple to an exactly scored row)
+  // ---- the two strategies forced, at the selectivities between which the cost rule switches and at the compound
+  // filters (near the break-even): what the rule weighs (GLIMPSE_HNSW_TUPLE_COST is the ratio of an
+  // index-walked tuple to an exactly scored row)
   const forced: Record<string, unknown>[] = [];
-  for (const s of SELECTIVITIES.filter((x) => ['10%', '1%', '0.1%'].includes(x.name))) {
+  const compared = FILTERS.filter((f) => ['10%', '1%', '0.1%'].includes(f.name) || filterConditionCount(f) > 1);
+  for (const f of compared) {
+    const matchingEmbeddings = Array.from({ length: N }, (_, p) => p)
+      .filter((p) => f.matches(p, cat))
+      .reduce((sum, p) => sum + cat.firstImage[p + 1]! - cat.firstImage[p]!, 0);
     for (const [strategy, threshold] of [
       ['exact', 100_000_000],
       ['index', 0],
     ] as const) {
-      const f = new SearchService(db.sql, { ...config, exactScanThreshold: threshold }, null);
-      const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter: { tagsAll: [s.tag!] }, first: 10 });
-      const { ms, rec } = await timeQueries(f, req, truth.products[s.name]!);
-      const row = {
-        selectivity: s.name,
-        matchingEmbeddings: Math.round(cat.images * s.fraction),
-        forced: strategy,
-        recallAt10: r3(mean(rec)),
-        ...lat(ms),
-      };
+      const svc = new SearchService(db.sql, { ...config, exactScanThreshold: threshold }, null);
+      const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter: f.filter, first: 10 });
+      const { ms, rec } = await timeQueries(svc, req, truth.products[f.name]!);
+      const row = { filter: f.name, matchingEmbeddings, forced: strategy, recallAt10: r3(mean(rec)), ...lat(ms) };
       log(row);
       forced.push(row);
     }
   }
   return forced;
 }
+
+/** how many conditions a benchmark filter has (brands + price: 2; category + stock + tag: 3) */
+const filterConditionCount = (f: BenchFilter): number => Object.keys(f.filter ?? {}).length;
 
 async function efSweepSection({ db, cat, truth, config }: Ctx): Promise<Record<string, unknown>[]> {
   // ---- unfiltered service recall/latency against hnsw.ef_search (GLIMPSE_HNSW_EF_SEARCH)
