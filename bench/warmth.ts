@@ -12,9 +12,9 @@
  *   (GLIMPSE_DB_POOL_MIN=0) and closes idle ones after half of `--gap-ms`, so every request finds none open, as
  *   on a storefront quiet for longer than the idle timeout; `warm` runs with the defaults (every connection
  *   kept, opened and warmed at start). One vector search to each in turn, `--gap-ms` apart.
- * - `logging`: the real server three times, stdout read from a pipe as a container runtime does:
- *   GLIMPSE_LOG_BUFFER=0 (the default: a write per line), GLIMPSE_LOG_BUFFER=4kb, and LOG_LEVEL=warn (no access
- *   log at all: the floor). Rounds of `--requests` requests at `--clients` at a time to each server in turn,
+ * - `logging`: the real server twice, stdout read from a pipe as a container runtime does: LOG_LEVEL=info (the
+ *   default: an access log line per request, one write each) and LOG_LEVEL=warn (no access log at all: the
+ *   floor). Rounds of `--requests` requests at `--clients` at a time to each server in turn,
  *   twice: a GraphQL request that reads nothing (`{ __typename }`: the HTTP, GraphQL and logging work alone) and
  *   a vector search; latency, throughput and the server process's CPU time per request (/proc).
  *
@@ -225,8 +225,7 @@ if (SECTIONS.has('logging')) {
   const srv = await servers(
     {
       ...(baseline ? { [baseline]: { LOG_LEVEL: 'info' } } : {}),
-      'buffer 0 (default: a write per line)': { LOG_LEVEL: 'info', GLIMPSE_LOG_BUFFER: '0' },
-      'buffer 4kb': { LOG_LEVEL: 'info', GLIMPSE_LOG_BUFFER: '4kb' },
+      'access log (info, the default)': { LOG_LEVEL: 'info' },
       'no access log (warn)': { LOG_LEVEL: 'warn' },
     },
     'pipe',
@@ -292,7 +291,7 @@ if (SECTIONS.has('logging')) {
       for (const n of names) await block(n, Math.min(100, REQUESTS), false); // warm-up, untimed
       for (let r = 0; r < ROUNDS; r++)
         for (const n of r % 2 ? [...names].reverse() : names) await block(n, REQUESTS, true);
-      await sleep(1500); // buffered lines written (GLIMPSE_LOG_BUFFER: within 1 s)
+      await sleep(500); // the last lines written
       const sent = Math.min(100, REQUESTS) + ROUNDS * REQUESTS;
       const floor = pct(ms['no access log (warn)']!, 50);
       rows[kind] = Object.fromEntries(

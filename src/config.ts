@@ -51,12 +51,6 @@ export const settings = {
     'info',
     'pino log level.',
   ),
-  logBuffer: setting(
-    'GLIMPSE_LOG_BUFFER',
-    bytes,
-    '0',
-    'Above 0 (e.g. 4kb): log lines (the access log included) are collected up to this size and written to stdout in one asynchronous write, within 1 s; an error line at once with the lines before it; what is left at exit and at shutdown — a process killed outright (SIGKILL, out of memory) loses what was collected. 0: each line is written (asynchronously) as it is logged. No gain measured at 1,100–1,400 requests/s (docs/performance.md "Connection warmth and the access log").',
-  ),
   shutdownTimeoutMs: setting(
     'GLIMPSE_SHUTDOWN_TIMEOUT_MS',
     int(0, 600_000),

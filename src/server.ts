@@ -80,7 +80,7 @@ export function glimpseGraphQL(deps: {
 }
 
 export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<RunningServer> {
-  const logger = overrides.logger ?? createLogger(config.logLevel, config.logBuffer);
+  const logger = overrides.logger ?? createLogger(config.logLevel);
   const ownDb = !overrides.db;
   const db =
     overrides.db ??
@@ -198,7 +198,6 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     { url: `${url}/graphql`, host: config.host, port },
     `Glimpse listening on http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : host}:${port}/graphql`,
   );
-  void flushLogger(logger); // the start-up lines now, not with the first buffer of access log lines
 
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -1,6 +1,5 @@
 /**
- * GLIMPSE_DB_POOL_MIN and GLIMPSE_DB_IDLE_TIMEOUT_MS: parsed, checked against the pool size, resolved; and
- * GLIMPSE_LOG_BUFFER.
+ * GLIMPSE_DB_POOL_MIN and GLIMPSE_DB_IDLE_TIMEOUT_MS: parsed, checked against the pool size, resolved.
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, poolMinOf } from '../../src/config.js';
@@ -29,13 +28,5 @@ describe('pool settings', () => {
     expect(() => loadConfig({ GLIMPSE_DB_POOL_MIN: '-1' })).toThrow(ConfigError);
     expect(() => loadConfig({ GLIMPSE_DB_POOL_MIN: 'some' })).toThrow(/GLIMPSE_DB_POOL_MIN/);
     expect(() => loadConfig({ GLIMPSE_DB_IDLE_TIMEOUT_MS: 'soon' })).toThrow(/GLIMPSE_DB_IDLE_TIMEOUT_MS/);
-  });
-});
-
-describe('log buffer', () => {
-  it('writes each line as it is logged by default; takes a size', () => {
-    expect(loadConfig({}).logBuffer).toBe(0);
-    expect(loadConfig({ GLIMPSE_LOG_BUFFER: '4kb' }).logBuffer).toBe(4096);
-    expect(() => loadConfig({ GLIMPSE_LOG_BUFFER: 'lots' })).toThrow(/GLIMPSE_LOG_BUFFER/);
   });
 });
