@@ -8,8 +8,12 @@
  * first, so a product cannot forge one); here the whole string is HTML-escaped and only then are the sentinels
  * turned into <mark> and </mark>. The result is safe to put into HTML as it is.
  */
+import escapeHtml from 'escape-html';
+
 export const MARK_START = '\uE000';
 export const MARK_END = '\uE001';
+/** splits a headline into text and sentinels (the capture keeps each sentinel as its own part) */
+const SENTINELS = /([\uE000\uE001])/;
 
 export interface Highlight {
   /** the whole title, HTML-escaped, matches in <mark>…</mark> */
@@ -18,20 +22,18 @@ export interface Highlight {
   description: string | null;
 }
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-/** ts_headline output (sentinel-marked raw text) as escaped HTML with <mark> elements. */
+/** ts_headline output (sentinel-marked raw text) as escaped HTML (escape-html) with <mark> elements. */
 export function markup(headline: string): string {
   let open = false;
   let out = '';
-  for (const ch of headline) {
-    if (ch === MARK_START) {
+  for (const part of headline.split(SENTINELS)) {
+    if (part === MARK_START) {
       if (!open) out += '<mark>';
       open = true;
-    } else if (ch === MARK_END) {
+    } else if (part === MARK_END) {
       if (open) out += '</mark>';
       open = false;
-    } else out += ESCAPES[ch] ?? ch;
+    } else out += escapeHtml(part);
   }
   return open ? `${out}</mark>` : out;
 }
