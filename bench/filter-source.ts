@@ -68,8 +68,7 @@ function idArray(q: BuiltQuery): BuiltQuery | null {
 }
 async function run(q: BuiltQuery): Promise<number> {
   const t0 = performance.now();
-  if (!q.settings) await db.sql.query(q.text, q.params);
-  else await db.sql.transaction((tx) => tx.query(q.text, q.params), { begin: inlineSettings(q.settings) });
+  await db.sql.query(q.text, q.params, q.settings ? { settings: inlineSettings(q.settings) } : undefined);
   return performance.now() - t0;
 }
 const pct = (a: number[], p: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))]!;

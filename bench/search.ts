@@ -1142,14 +1142,9 @@ function equalRecall(service: Record<string, unknown>[], hnswlibRows: Record<str
   };
 }
 
-/** The search statement a search runs, alone: with its settings (if any) in one transaction. */
+/** The search statement a search runs, alone: after its settings (if any), as the service runs it. */
 async function runBuilt(db: Database, q: BuiltQuery): Promise<void> {
-  if (!q.settings) {
-    await db.sql.query(q.text, q.params);
-    return;
-  }
-  // as the service runs it: the settings in BEGIN's round trip
-  await db.sql.transaction((tx) => tx.query(q.text, q.params), { begin: inlineSettings(q.settings) });
+  await db.sql.query(q.text, q.params, q.settings ? { settings: inlineSettings(q.settings) } : undefined);
 }
 
 /**

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { PGlite, types, type Transaction } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { vector } from '@electric-sql/pglite-pgvector';
-import type { Sql, TransactionOptions } from './sql.js';
+import type { QueryOptions, Sql } from './sql.js';
 import { registerPGliteVectorTypes } from './vector.js';
 import { ConnectionLostError } from './unavailable.js';
 
@@ -30,16 +30,16 @@ export async function openPGlite(dataDir: string): Promise<PGlite> {
 function wrapTx(tx: Transaction): Sql {
   return {
     kind: 'pglite',
-    async query<T>(text: string, params?: readonly unknown[]) {
+    async query<T>(text: string, params?: readonly unknown[], opts?: QueryOptions) {
+      if (opts?.settings) await tx.exec(opts.settings); // inside this transaction already
       return (await tx.query<T>(text, params as unknown[] | undefined)).rows;
     },
     async exec(text: string) {
       await tx.exec(text);
     },
-    async transaction<T>(fn: (inner: Sql) => Promise<T>, opts?: TransactionOptions): Promise<T> {
+    async transaction<T>(fn: (inner: Sql) => Promise<T>): Promise<T> {
       const name = `sp_${Math.random().toString(36).slice(2, 10)}`;
       await tx.exec(`SAVEPOINT ${name}`);
-      if (opts?.begin) await tx.exec(opts.begin);
       try {
         const out = await fn(wrapTx(tx));
         await tx.exec(`RELEASE SAVEPOINT ${name}`);
@@ -62,17 +62,22 @@ export function pgliteSql(db: PGlite): Sql {
   };
   return {
     kind: 'pglite',
-    async query<T>(text: string, params?: readonly unknown[]) {
+    async query<T>(text: string, params?: readonly unknown[], opts?: QueryOptions) {
+      const settings = opts?.settings;
+      if (settings)
+        return db
+          .transaction(async (tx) => {
+            await tx.exec(settings);
+            return (await tx.query<T>(text, params as unknown[] | undefined)).rows;
+          })
+          .catch(closedIsUnavailable);
       return (await db.query<T>(text, params as unknown[] | undefined).catch(closedIsUnavailable)).rows;
     },
     async exec(text: string) {
       await db.exec(text).catch(closedIsUnavailable);
     },
-    transaction<T>(fn: (tx: Sql) => Promise<T>, opts?: TransactionOptions): Promise<T> {
-      return db.transaction(async (tx) => {
-        if (opts?.begin) await tx.exec(opts.begin);
-        return fn(wrapTx(tx));
-      });
+    transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+      return db.transaction((tx) => fn(wrapTx(tx)));
     },
     async session<T>(fn: (s: Sql) => Promise<T>): Promise<T> {
       // one backend: the session is the database itself

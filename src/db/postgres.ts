@@ -3,7 +3,8 @@
  * transactions and sessions on one pooled connection.
  */
 import pg from 'pg';
-import type { Sql, TransactionOptions } from './sql.js';
+import { prepareValue } from 'pg/lib/utils.js';
+import type { QueryOptions, Sql } from './sql.js';
 import type { VectorTypeParsers } from './vector.js';
 import { connectionErrorOf } from './unavailable.js';
 
@@ -121,24 +122,62 @@ export async function warmPool(
 
 type Queryable = pg.Pool | pg.PoolClient;
 
+/**
+ * `text` with its parameters written in as literals, each converted as node-postgres converts a bound one
+ * (prepareValue: arrays to array literals, dates with their offset) and quoted by escapeLiteral. For the simple
+ * query protocol, which takes no parameters but several statements in one message: a search's settings and its
+ * statement in one round trip instead of three (BEGIN with the settings, the statement, COMMIT). The statement's
+ * own casts (`$1::halfvec(768)`) type the literals as they typed the parameters.
+ */
+export function withLiterals(text: string, params: readonly unknown[]): string {
+  return text.replace(/\$(\d+)\b/g, (_, n: string) => {
+    const i = Number(n) - 1;
+    if (i >= params.length) throw new RangeError(`parameter $${n} is missing`);
+    const v = prepareValue(params[i]);
+    if (v === null) return 'NULL';
+    if (typeof v !== 'string') throw new TypeError(`parameter $${n}: binary values cannot be written as literals`);
+    return pg.escapeLiteral(v);
+  });
+}
+
+/**
+ * One statement after its settings. A multi-statement simple query is one implicit transaction: the settings
+ * (set_config(…, true)) end with it, and an error rolls all of it back and leaves the connection idle. Inside a
+ * transaction already, the settings are a statement of their own in it.
+ */
+async function queryAfterSettings(
+  client: Queryable,
+  inTx: boolean,
+  settings: string,
+  text: string,
+  params: readonly unknown[],
+): Promise<unknown[]> {
+  if (inTx) {
+    await client.query(settings);
+    return (await client.query(text, params as unknown[])).rows;
+  }
+  const results = (await client.query(`${settings};\n${withLiterals(text, params)}`)) as unknown as pg.QueryResult[];
+  return results[results.length - 1]!.rows;
+}
+
 /** `inTx`: `client` is a connection inside BEGIN (nested transactions become savepoints). */
 function wrap(client: Queryable, pool: pg.Pool, inTx = client !== pool): Sql {
   return {
     kind: 'postgres',
-    async query<T>(text: string, params?: readonly unknown[]) {
+    async query<T>(text: string, params?: readonly unknown[], opts?: QueryOptions) {
+      if (opts?.settings)
+        return (await queryAfterSettings(client, inTx, opts.settings, text, params ?? []).catch(coded)) as T[];
       const res = await client.query(text, params as unknown[] | undefined).catch(coded);
       return res.rows as T[];
     },
     async exec(text: string) {
       await client.query(text).catch(coded);
     },
-    async transaction<T>(fn: (tx: Sql) => Promise<T>, opts?: TransactionOptions): Promise<T> {
-      // the simple query protocol runs several statements in one round trip
-      const withBegin = (first: string) => (opts?.begin ? `${first}; ${opts.begin}` : first);
+    async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
       if (inTx) {
         // already inside a transaction: a savepoint keeps nested units atomic
         const name = `sp_${Math.random().toString(36).slice(2, 10)}`;
-        await client.query(withBegin(`SAVEPOINT ${name}`)).catch(coded);
+        await client.query(`SAVEPOINT ${name}`).catch(coded);
         try {
           const out = await fn(wrap(client, pool, true));
           await client.query(`RELEASE SAVEPOINT ${name}`);
@@ -152,7 +191,7 @@ function wrap(client: Queryable, pool: pg.Pool, inTx = client !== pool): Sql {
       const conn = client === pool ? await pool.connect() : (client as pg.PoolClient);
       let broken: Error | undefined;
       try {
-        await conn.query(withBegin('BEGIN')).catch(coded);
+        await conn.query('BEGIN').catch(coded);
         const out = await fn(wrap(conn, pool, true));
         await conn.query('COMMIT').catch(coded);
         return out;

@@ -67,9 +67,9 @@ export function routedSql(primary: Sql, replicas: ReplicaSet, standbySql: Readon
   }
   return {
     kind: primary.kind,
-    query: (text, params) => run((sql) => sql.query(text, params)),
+    query: (text, params, opts) => run((sql) => sql.query(text, params, opts)),
     exec: (text) => primary.exec(text), // migrations and DDL: always the primary
-    transaction: (fn, opts) => run((sql) => sql.transaction(fn, opts)),
+    transaction: (fn) => run((sql) => sql.transaction(fn)),
     session: (fn) => run((sql) => sql.session(fn)),
   };
 }

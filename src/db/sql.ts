@@ -5,23 +5,25 @@
  */
 export type DatabaseKind = 'postgres' | 'pglite';
 
-export interface TransactionOptions {
-  /** SQL without parameters run right after BEGIN, in the same round trip (e.g. `SET LOCAL …`) */
-  begin?: string;
+export interface QueryOptions {
+  /**
+   * Statements without parameters (a search's `set_config(…, true)` calls) run first, in one transaction with
+   * the statement, so they apply to it alone; on a PostgreSQL server in the same round trip (./postgres.ts).
+   */
+  settings?: string;
 }
 
 export interface Sql {
   readonly kind: DatabaseKind;
-  /** One parameterised statement ($1, $2, …). */
-  query<T = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /** One parameterised statement ($1, $2, …), with `settings` before it in its transaction. */
+  query<T = Record<string, unknown>>(text: string, params?: readonly unknown[], opts?: QueryOptions): Promise<T[]>;
   /** Several statements without parameters (migrations). */
   exec(text: string): Promise<void>;
   /**
    * Runs `fn` in one transaction on one connection: committed when it resolves, rolled back when it
-   * throws. `SET LOCAL` inside applies to this transaction only (used to tune pgvector per search).
-   * `begin`: statements without parameters sent in the same round trip as BEGIN (a search's settings).
+   * throws. `SET LOCAL` inside applies to this transaction only.
    */
-  transaction<T>(fn: (tx: Sql) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
   /**
    * Runs `fn` on one connection, outside a transaction (session `SET`s, then statements that cannot run in a
    * transaction block, e.g. CREATE INDEX CONCURRENTLY). Session settings are reset before the connection

@@ -11,7 +11,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
-import type { Sql, TransactionOptions } from '../db/sql.js';
+import type { QueryOptions, Sql } from '../db/sql.js';
 
 export class RequestTimings {
   /** performance.now() when the request arrived */
@@ -103,12 +103,12 @@ async function trackDb<T>(statements: number, fn: () => Promise<T>): Promise<T> 
 export function timedSql(sql: Sql): Sql {
   return {
     kind: sql.kind,
-    query<T>(text: string, params?: readonly unknown[]) {
-      return trackDb(1, () => sql.query<T>(text, params));
+    query<T>(text: string, params?: readonly unknown[], opts?: QueryOptions) {
+      return trackDb(1, () => sql.query<T>(text, params, opts));
     },
     exec: (text) => trackDb(1, () => sql.exec(text)),
-    transaction<T>(fn: (tx: Sql) => Promise<T>, opts?: TransactionOptions) {
-      return trackDb(2, () => sql.transaction((tx) => fn(timedSql(tx)), opts));
+    transaction<T>(fn: (tx: Sql) => Promise<T>) {
+      return trackDb(2, () => sql.transaction((tx) => fn(timedSql(tx))));
     },
     session<T>(fn: (s: Sql) => Promise<T>) {
       return sql.session((s) => fn(timedSql(s)));

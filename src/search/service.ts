@@ -379,10 +379,9 @@ export class SearchService {
     };
   }
 
-  /** One statement; with settings, in a transaction whose BEGIN carries them (3 round trips, not 4). */
+  /** One statement, after its settings when it has any (one round trip either way on PostgreSQL). */
   private async run(q: BuiltQuery): Promise<Row[]> {
-    if (!q.settings) return this.sql.query<Row>(q.text, q.params);
-    return this.sql.transaction((tx) => tx.query<Row>(q.text, q.params), { begin: inlineSettings(q.settings) });
+    return this.sql.query<Row>(q.text, q.params, q.settings ? { settings: inlineSettings(q.settings) } : undefined);
   }
 
   private result(
