@@ -12,26 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../src/config.js';
-import { openDatabase } from '../src/db/index.js';
-import { SearchService } from '../src/search/service.js';
 import { inlineSettings, type BuiltQuery } from '../src/search/sql.js';
-const dbName = process.argv[2];
-if (!dbName) throw new Error('usage: npm run bench:filter-source -- <kept bench database> [queries]');
+import { openKeptDatabase } from './kept-database.js';
 const Q = Number(process.argv[3] ?? 50);
-const url = new URL(process.env.DATABASE_URL!);
-url.pathname = '/' + dbName;
-const config = loadConfig({ ...process.env, DATABASE_URL: url.toString() } as NodeJS.ProcessEnv);
-const db = await openDatabase({
-  databaseUrl: url.toString(),
-  dataDir: '/nonexistent',
-  dbPoolSize: 2,
-  dbStatementTimeoutMs: 0,
-});
-const svc = new SearchService(db.sql, config, null);
-const vecs = (
-  await db.sql.query<{ v: string }>(`SELECT embedding::text AS v FROM embedding_768 ORDER BY image_id LIMIT ${Q}`)
-).map((r) => JSON.parse(r.v) as number[]);
+const {
+  db,
+  svc,
+  vectors: vecs,
+} = await openKeptDatabase(process.argv[2], 'npm run bench:filter-source -- <kept bench database> [queries]', Q, 2);
 const filters: Record<string, unknown> = {
   none: null,
   '50%': { tagsAll: ['s50'] },

@@ -13,33 +13,22 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { loadConfig } from '../src/config.js';
-import { openDatabase } from '../src/db/index.js';
-import { SearchService } from '../src/search/service.js';
 import { inlineSettings, type BuiltQuery } from '../src/search/sql.js';
+import { openKeptDatabase } from './kept-database.js';
 
-const dbName = process.argv[2];
-if (!dbName) throw new Error('usage: npm run bench:round-trips -- <kept bench database> [queries]');
 const Q = Number(process.argv[3] ?? 100);
-const url = new URL(process.env.DATABASE_URL!);
-url.pathname = '/' + dbName;
-const config = loadConfig({ ...process.env, DATABASE_URL: url.toString() } as NodeJS.ProcessEnv);
-const db = await openDatabase({
-  databaseUrl: url.toString(),
-  dataDir: '/nonexistent',
-  dbPoolSize: 1,
-  dbStatementTimeoutMs: 0,
-});
-const svc = new SearchService(db.sql, config, null);
+const {
+  db,
+  url,
+  svc,
+  vectors: vecs,
+} = await openKeptDatabase(process.argv[2], 'npm run bench:round-trips -- <kept bench database> [queries]', Q, 1);
 // the same session defaults as the service's pool (src/db/postgres.ts)
 const threeTrips = new pg.Client({
   connectionString: url.toString(),
   options: '-c jit=off -c max_parallel_workers_per_gather=0',
 });
 await threeTrips.connect();
-const vecs = (
-  await db.sql.query<{ v: string }>(`SELECT embedding::text AS v FROM embedding_768 ORDER BY image_id LIMIT ${Q}`)
-).map((r) => JSON.parse(r.v) as number[]);
 
 const filters: Record<string, unknown> = {
   none: null,
