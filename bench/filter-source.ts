@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { inlineSettings, type BuiltQuery } from '../src/search/sql.js';
+import type { BuiltQuery } from '../src/search/sql.js';
 import { openKeptDatabase } from './kept-database.js';
 const Q = Number(process.argv[3] ?? 50);
 const {
@@ -56,7 +56,7 @@ function idArray(q: BuiltQuery): BuiltQuery | null {
 }
 async function run(q: BuiltQuery): Promise<number> {
   const t0 = performance.now();
-  await db.sql.query(q.text, q.params, q.settings ? { settings: inlineSettings(q.settings) } : undefined);
+  await db.sql.query(q.text, q.params, { settings: q.settings });
   return performance.now() - t0;
 }
 const pct = (a: number[], p: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))]!;

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { inlineSettings, type BuiltQuery } from '../src/search/sql.js';
+import { withLiterals } from '../src/db/postgres.js';
+import type { BuiltQuery } from '../src/search/sql.js';
 import { openKeptDatabase } from './kept-database.js';
 
 const Q = Number(process.argv[3] ?? 100);
@@ -46,11 +47,12 @@ async function timed(run: () => Promise<unknown>): Promise<number> {
   await run();
   return performance.now() - t0;
 }
-const oneMessage = (settings: string, q: Pick<BuiltQuery, 'text' | 'params'>) =>
+type Settings = NonNullable<BuiltQuery['settings']>;
+const oneMessage = (settings: Settings, q: Pick<BuiltQuery, 'text' | 'params'>) =>
   timed(() => db.sql.query(q.text, q.params, { settings }));
-const threeRoundTrips = (settings: string, q: Pick<BuiltQuery, 'text' | 'params'>) =>
+const threeRoundTrips = (settings: Settings, q: Pick<BuiltQuery, 'text' | 'params'>) =>
   timed(async () => {
-    await threeTrips.query(`BEGIN; ${settings}`);
+    await threeTrips.query(`BEGIN; ${withLiterals(settings.text, settings.params)}`);
     await threeTrips.query(q.text, q.params as unknown[]);
     await threeTrips.query('COMMIT');
   });
@@ -65,7 +67,7 @@ for (const [name, filter] of Object.entries(filters)) {
     const { query, plan } = await svc.explain({ vector: vecs[i]!, filter: filter as never, first: 10 });
     if (!query.settings)
       throw new Error(`${name}: strategy ${plan.strategy} has no settings (an index path is needed)`);
-    const settings = inlineSettings(query.settings);
+    const settings = query.settings;
     const pairs: [number[], () => Promise<number>][] = [
       [search.one, () => oneMessage(settings, query)],
       [search.three, () => threeRoundTrips(settings, query)],

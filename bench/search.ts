@@ -35,7 +35,7 @@ import { Importer } from '../src/catalog/import/importer.js';
 import { rebuildIndex } from '../src/catalog/store/vector-index.js';
 import { renderReport } from './search-report.js';
 import { SearchService } from '../src/search/service.js';
-import { inlineSettings, type BuiltQuery } from '../src/search/sql.js';
+import type { BuiltQuery } from '../src/search/sql.js';
 import { createKey } from '../src/auth/api-keys.js';
 import { searchClient, startBenchServer } from './search-http.js';
 import type { FacetKind, ProductFilter, SearchConfig, SearchRequest, SearchResult } from '../src/search/types.js';
@@ -1144,7 +1144,7 @@ function equalRecall(service: Record<string, unknown>[], hnswlibRows: Record<str
 
 /** The search statement a search runs, alone: after its settings (if any), as the service runs it. */
 async function runBuilt(db: Database, q: BuiltQuery): Promise<void> {
-  await db.sql.query(q.text, q.params, q.settings ? { settings: inlineSettings(q.settings) } : undefined);
+  await db.sql.query(q.text, q.params, { settings: q.settings });
 }
 
 /**

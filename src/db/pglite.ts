@@ -31,7 +31,7 @@ function wrapTx(tx: Transaction): Sql {
   return {
     kind: 'pglite',
     async query<T>(text: string, params?: readonly unknown[], opts?: QueryOptions) {
-      if (opts?.settings) await tx.exec(opts.settings); // inside this transaction already
+      if (opts?.settings) await tx.query(opts.settings.text, opts.settings.params as unknown[]); // in this transaction
       return (await tx.query<T>(text, params as unknown[] | undefined)).rows;
     },
     async exec(text: string) {
@@ -67,7 +67,7 @@ export function pgliteSql(db: PGlite): Sql {
       if (settings)
         return db
           .transaction(async (tx) => {
-            await tx.exec(settings);
+            await tx.query(settings.text, settings.params as unknown[]);
             return (await tx.query<T>(text, params as unknown[] | undefined)).rows;
           })
           .catch(closedIsUnavailable);

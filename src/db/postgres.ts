@@ -148,15 +148,16 @@ export function withLiterals(text: string, params: readonly unknown[]): string {
 async function queryAfterSettings(
   client: Queryable,
   inTx: boolean,
-  settings: string,
+  settings: NonNullable<QueryOptions['settings']>,
   text: string,
   params: readonly unknown[],
 ): Promise<unknown[]> {
   if (inTx) {
-    await client.query(settings);
+    await client.query(settings.text, settings.params as unknown[]);
     return (await client.query(text, params as unknown[])).rows;
   }
-  const results = (await client.query(`${settings};\n${withLiterals(text, params)}`)) as unknown as pg.QueryResult[];
+  const message = `${withLiterals(settings.text, settings.params)};\n${withLiterals(text, params)}`;
+  const results = (await client.query(message)) as unknown as pg.QueryResult[];
   return results[results.length - 1]!.rows;
 }
 

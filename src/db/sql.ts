@@ -7,10 +7,11 @@ export type DatabaseKind = 'postgres' | 'pglite';
 
 export interface QueryOptions {
   /**
-   * Statements without parameters (a search's `set_config(…, true)` calls) run first, in one transaction with
-   * the statement, so they apply to it alone; on a PostgreSQL server in the same round trip (./postgres.ts).
+   * A statement run first, in one transaction with the statement, so that what it sets applies to that statement
+   * alone (a search's `set_config(…, true)` calls: BuiltQuery.settings); on a PostgreSQL server in the same round
+   * trip (./postgres.ts). null: none.
    */
-  settings?: string;
+  settings?: { text: string; params: readonly unknown[] } | null;
 }
 
 export interface Sql {

@@ -44,7 +44,6 @@ import {
   buildSearch,
   explainText,
   hasScoreCut,
-  inlineSettings,
   sortedSuffix,
   strategyShape,
   type BuildSearchInput,
@@ -368,9 +367,8 @@ export class SearchService {
       throw badInput('nothing to search: the product (image) has no vector of the model', { field: 'productId' });
     const plan = p.vector?.plan ?? null;
     const q = statementOf(p, plan);
-    const rows = await this.sql.transaction(async (tx) => {
-      if (q.settings) await tx.query(q.settings.text, q.settings.params);
-      return tx.query<{ 'QUERY PLAN': string }>(explainText(q, analyze), q.params);
+    const rows = await this.sql.query<{ 'QUERY PLAN': string }>(explainText(q, analyze), q.params, {
+      settings: q.settings,
     });
     return {
       plan: describePlan(p, plan, p.statements),
@@ -381,7 +379,7 @@ export class SearchService {
 
   /** One statement, after its settings when it has any (one round trip either way on PostgreSQL). */
   private async run(q: BuiltQuery): Promise<Row[]> {
-    return this.sql.query<Row>(q.text, q.params, q.settings ? { settings: inlineSettings(q.settings) } : undefined);
+    return this.sql.query<Row>(q.text, q.params, { settings: q.settings });
   }
 
   private result(

@@ -650,20 +650,6 @@ ${finalSelect(opts, params, 'pg.product_id, pg.score', 'm.score DESC, m.product_
   return { shape: `keyword${sortedSuffix(opts)}`, settings: null, text, params: params.values };
 }
 
-/**
- * A search's settings as SQL without parameters, to be sent in the same round trip as BEGIN (the simple query
- * protocol has no parameters): each `$n` becomes a quoted literal. The values are the builder's own (integers
- * it rounded and clamped, `relaxed_order`), and quoting doubles any `'` (standard_conforming_strings), so no
- * value can end the literal.
- */
-export function inlineSettings(settings: { text: string; params: readonly unknown[] }): string {
-  return settings.text.replace(/\$(\d+)\b/g, (_, n: string) => {
-    const v = settings.params[Number(n) - 1];
-    if (v === undefined) throw new RangeError(`settings parameter $${n} is missing`);
-    return `'${String(v).replace(/'/g, "''")}'`;
-  });
-}
-
 /** EXPLAIN of a built search (tests, benchmark): same settings, same parameters. */
 export function explainText(q: BuiltQuery, analyze = false): string {
   return `EXPLAIN (${analyze ? 'ANALYZE, ' : ''}COSTS OFF) ${q.text}`;

@@ -8,7 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withLiterals } from '../../src/db/postgres.js';
 import { createTestDatabase, DB_KINDS, type TestDatabase } from '../helpers/db.js';
 
-const EF = "SELECT set_config('hnsw.ef_search', '77', true), set_config('enable_seqscan', 'off', true)";
+const EF = {
+  text: "SELECT set_config('hnsw.ef_search', $1, true), set_config('enable_seqscan', $2, true)",
+  params: ['77', 'off'],
+};
 // missing_ok: hnsw.* exists only once pgvector's library is loaded into the backend (a rolled-back set_config
 // leaves no placeholder behind)
 const CURRENT = "SELECT current_setting('hnsw.ef_search', true) AS ef, current_setting('enable_seqscan') AS seq";

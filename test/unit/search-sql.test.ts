@@ -6,15 +6,10 @@ import { decodeCursor, encodeCursor } from '../../src/search/cursor.js';
 import { renderSearchQueries } from '../../src/search/dump.js';
 import { escapeLike, filterConditions, hasFilter, normaliseFilter } from '../../src/catalog/filter.js';
 import { embeddingTable } from '../../src/catalog/store/embeddings.js';
+import { withLiterals } from '../../src/db/postgres.js';
 import { Params } from '../../src/db/sql.js';
 import { combineVectors } from '../../src/search/service.js';
-import {
-  buildEstimate,
-  buildSearch,
-  inlineSettings,
-  type BuildSearchInput,
-  type VectorScan,
-} from '../../src/search/sql.js';
+import { buildEstimate, buildSearch, type BuildSearchInput, type VectorScan } from '../../src/search/sql.js';
 
 const QUERIES_DIR = fileURLToPath(new URL('../../src/search/queries', import.meta.url));
 
@@ -130,16 +125,16 @@ describe('search SQL builder', () => {
     expect(q.params).toContain(11); // first + 1
   });
 
-  it('settings inline as quoted literals in the round trip of BEGIN; a quote cannot end the literal', () => {
+  it("settings written in as quoted literals, in the statement's round trip; a quote cannot end the literal", () => {
     const q = buildSearch(base({ scan: { ...HNSW, efSearch: 100, window: 44 } }));
-    const sql = inlineSettings(q.settings!);
+    const sql = withLiterals(q.settings!.text, q.settings!.params);
     expect(sql).toContain("set_config('hnsw.ef_search', '100', true)");
     expect(sql).toContain("set_config('hnsw.iterative_scan', 'relaxed_order', true)");
     expect(sql).not.toMatch(/\$\d/);
-    expect(inlineSettings({ text: 'SELECT set_config($1, $2, true)', params: ['a', "x'; DROP TABLE t; --"] })).toBe(
+    expect(withLiterals('SELECT set_config($1, $2, true)', ['a', "x'; DROP TABLE t; --"])).toBe(
       "SELECT set_config('a', 'x''; DROP TABLE t; --', true)",
     );
-    expect(() => inlineSettings({ text: 'SELECT $2', params: ['a'] })).toThrow(RangeError);
+    expect(() => withLiterals('SELECT $2', ['a'])).toThrow(RangeError);
   });
 
   it('exact shape: cannot be served by the HNSW index; one statement, no settings transaction', () => {
