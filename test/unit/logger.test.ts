@@ -14,9 +14,7 @@ const LOGGER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glimpse-logger-'));
 
 interface Steps {
-  afterInfo: string;
   afterError: string;
-  afterInfo2: string;
   soonAfterInfo2: string;
   atExit: string;
 }
@@ -34,12 +32,10 @@ function run(): Steps {
      const steps: Record<string, string> = {};
      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
      log.info('one');
-     steps.afterInfo = fs.readFileSync(file, 'utf8');
      log.error('boom');
      await sleep(200);
      steps.afterError = fs.readFileSync(file, 'utf8');
      log.info('two');
-     steps.afterInfo2 = fs.readFileSync(file, 'utf8');
      await sleep(200);
      steps.soonAfterInfo2 = fs.readFileSync(file, 'utf8');
      process.stderr.write(JSON.stringify(steps));
