@@ -253,6 +253,35 @@ function cpuSecondsOf(pid: number): number | null {
   }
 }
 
+/**
+ * CPU seconds by PostgreSQL backend pid, for the backends connected to `database` on this machine (a backend's
+ * process title names its database: `postgres: 15/main: user database host(port) state`). Background processes
+ * (WAL writer, checkpointer, autovacuum) serve every database and are left out.
+ */
+function backendCpuSeconds(database: string): Map<number, number> {
+  const byPid = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let title: string[];
+    try {
+      title = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split(/[\0 ]+/);
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (title[0] !== 'postgres:' || !title.includes(database)) continue;
+    const cpu = cpuSecondsOf(Number(entry));
+    if (cpu !== null) byPid.set(Number(entry), cpu);
+  }
+  return byPid;
+}
+
+/** CPU a set of backends used between two readings (backends opened meanwhile count from zero). */
+function backendCpuUsed(start: Map<number, number>, end: Map<number, number>): number {
+  let used = 0;
+  for (const [pid, cpu] of end) used += cpu - (start.get(pid) ?? 0);
+  return used;
+}
+
 function metric(text: string, name: string): number | null {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text);
   return m ? Number(m[1]) : null;
@@ -282,6 +311,8 @@ function percentile(sorted: number[], p: number): number {
 /** What the clients need besides the servers: an admin key, products to read and write, query images. */
 interface LoadContext {
   adminKey: string;
+  /** the benchmark database's name: its PostgreSQL backends' CPU is measured */
+  database: string;
   productIds: string[];
   images: Buffer[];
 }
@@ -480,6 +511,8 @@ async function measure(servers: Server[], ctx: LoadContext): Promise<Record<stri
   }[] = [];
   let stop = false;
   const cpuAtStart = servers.map((srv) => cpuSecondsOf(srv.proc.pid!));
+  const backendsAtStart = backendCpuSeconds(ctx.database);
+  const clientsAtStart = process.cpuUsage();
   const loadAtStart = os.loadavg()[0]!;
   const runStart = performance.now();
   const end = Date.now() + SECONDS * 1000;
@@ -522,6 +555,8 @@ async function measure(servers: Server[], ctx: LoadContext): Promise<Record<stri
   );
   const elapsed = (performance.now() - runStart) / 1000;
   const cpuAtEnd = servers.map((srv) => cpuSecondsOf(srv.proc.pid!));
+  const backendsUsed = backendCpuUsed(backendsAtStart, backendCpuSeconds(ctx.database));
+  const clientsUsed = (({ user, system }) => (user + system) / 1e6)(process.cpuUsage(clientsAtStart));
   const loadAtEnd = os.loadavg()[0]!;
   stop = true;
   await sampler;
@@ -571,6 +606,16 @@ async function measure(servers: Server[], ctx: LoadContext): Promise<Record<stri
         note: 'user + system CPU of the API processes (all threads) during the measured run',
         seconds: used === null ? null : r1(used),
         msPerRequest: used === null || ok + errorTotal === 0 ? null : r1((used * 1000) / (ok + errorTotal)),
+      };
+    })(),
+    otherCpu: (() => {
+      const requests = ok + errorTotal;
+      const perRequest = (seconds: number) => (requests ? r1((seconds * 1000) / requests) : null);
+      return {
+        note: "where the rest of the cores went: the benchmark database's PostgreSQL backends and this process (the clients)",
+        postgresBackends: { seconds: r1(backendsUsed), msPerRequest: perRequest(backendsUsed) },
+        clients: { seconds: r1(clientsUsed), msPerRequest: perRequest(clientsUsed) },
+        coreSecondsAvailable: r1(elapsed * os.cpus().length),
       };
     })(),
     loadAverage: { start: r1(loadAtStart), end: r1(loadAtEnd) },
@@ -645,7 +690,7 @@ async function prepare(dbUrl: string, dataDir: string): Promise<{ ctx: LoadConte
     log(`making ${IMAGES} query images…`);
     const images = await makeImages(IMAGES);
     return {
-      ctx: { adminKey, productIds, images },
+      ctx: { adminKey, database: new URL(dbUrl).pathname.slice(1), productIds, images },
       setup: { migrateSeconds, fillSeconds: fill, modelId: MODEL_ID },
     };
   } finally {
@@ -785,7 +830,7 @@ function logTable(title: string, m: Record<string, unknown>): void {
   for (const [op, o] of Object.entries(ops))
     log(`| ${op} | ${o.ok} | ${o.errors} | ${o.perSecond} | ${o.p50ms} | ${o.p95ms} | ${o.p99ms} |`);
   log(
-    `throughput ${JSON.stringify(m.throughput)}; server CPU ${JSON.stringify(m.serverCpu)}; load average ${JSON.stringify(m.loadAverage)}; rss ${JSON.stringify(m.rss)}; event loop ${JSON.stringify(m.eventLoopDelay)}`,
+    `throughput ${JSON.stringify(m.throughput)}; server CPU ${JSON.stringify(m.serverCpu)}; other CPU ${JSON.stringify(m.otherCpu)}; load average ${JSON.stringify(m.loadAverage)}; rss ${JSON.stringify(m.rss)}; event loop ${JSON.stringify(m.eventLoopDelay)}`,
   );
 }
 
