@@ -244,9 +244,11 @@ function rssOf(pid: number): number | null {
  * CPU seconds a process has used (user + system, all its threads: /proc/<pid>/stat fields 14–15 in clock
  * ticks, 100 per second on Linux). Per request it is a steadier figure than latency on a shared machine.
  */
-function cpuSecondsOf(pid: number): number | null {
+function cpuSecondsOf(pid: number, thread?: 'main thread'): number | null {
   try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // a process's first thread has the process's id
+    const stat = thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`;
+    const fields = fs.readFileSync(stat, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return null;
@@ -511,6 +513,7 @@ async function measure(servers: Server[], ctx: LoadContext): Promise<Record<stri
   }[] = [];
   let stop = false;
   const cpuAtStart = servers.map((srv) => cpuSecondsOf(srv.proc.pid!));
+  const mainAtStart = servers.map((srv) => cpuSecondsOf(srv.proc.pid!, 'main thread'));
   const backendsAtStart = backendCpuSeconds(ctx.database);
   const clientsAtStart = process.cpuUsage();
   const loadAtStart = os.loadavg()[0]!;
@@ -555,6 +558,7 @@ async function measure(servers: Server[], ctx: LoadContext): Promise<Record<stri
   );
   const elapsed = (performance.now() - runStart) / 1000;
   const cpuAtEnd = servers.map((srv) => cpuSecondsOf(srv.proc.pid!));
+  const mainAtEnd = servers.map((srv) => cpuSecondsOf(srv.proc.pid!, 'main thread'));
   const backendsUsed = backendCpuUsed(backendsAtStart, backendCpuSeconds(ctx.database));
   const clientsUsed = (({ user, system }) => (user + system) / 1e6)(process.cpuUsage(clientsAtStart));
   const loadAtEnd = os.loadavg()[0]!;
@@ -598,14 +602,20 @@ async function measure(servers: Server[], ctx: LoadContext): Promise<Record<stri
     elapsedSeconds: r1(elapsed),
     throughput: { okPerSecond: r1(ok / elapsed), requests: ok + errorTotal, ok, errors: errorTotal },
     serverCpu: (() => {
-      const used = cpuAtEnd.reduce<number | null>(
-        (sum, end, i) => (sum === null || end === null || cpuAtStart[i] == null ? null : sum + end - cpuAtStart[i]!),
-        0,
-      );
+      const usedOf = (start: (number | null)[], end: (number | null)[]) =>
+        end.reduce<number | null>(
+          (sum, e, i) => (sum === null || e === null || start[i] == null ? null : sum + e - start[i]!),
+          0,
+        );
+      const perRequest = (used: number | null) =>
+        used === null || ok + errorTotal === 0 ? null : r1((used * 1000) / (ok + errorTotal));
+      const used = usedOf(cpuAtStart, cpuAtEnd);
+      const main = usedOf(mainAtStart, mainAtEnd);
       return {
-        note: 'user + system CPU of the API processes (all threads) during the measured run',
+        note: 'user + system CPU of the API processes during the measured run: all threads, and the main thread alone (the rest is embedding workers, libuv and V8 helpers)',
         seconds: used === null ? null : r1(used),
-        msPerRequest: used === null || ok + errorTotal === 0 ? null : r1((used * 1000) / (ok + errorTotal)),
+        msPerRequest: perRequest(used),
+        mainThreadMsPerRequest: perRequest(main),
       };
     })(),
     otherCpu: (() => {

@@ -122,6 +122,8 @@ export async function warmPool(
 
 type Queryable = pg.Pool | pg.PoolClient;
 
+const NEEDS_ESCAPING = /['\\]/;
+
 /**
  * `text` with its parameters written in as literals, each converted as node-postgres converts a bound one
  * (prepareValue: arrays to array literals, dates with their offset) and quoted by escapeLiteral. For the simple
@@ -136,7 +138,9 @@ export function withLiterals(text: string, params: readonly unknown[]): string {
     const v = prepareValue(params[i]);
     if (v === null) return 'NULL';
     if (typeof v !== 'string') throw new TypeError(`parameter $${n}: binary values cannot be written as literals`);
-    return pg.escapeLiteral(v);
+    // what escapeLiteral returns for a string without quotes or backslashes (a vector's text is thousands of
+    // characters, and escapeLiteral copies them one at a time)
+    return NEEDS_ESCAPING.test(v) ? pg.escapeLiteral(v) : `'${v}'`;
   });
 }
 

@@ -134,6 +134,7 @@ describe('search SQL builder', () => {
     expect(withLiterals('SELECT set_config($1, $2, true)', ['a', "x'; DROP TABLE t; --"])).toBe(
       "SELECT set_config('a', 'x''; DROP TABLE t; --', true)",
     );
+    expect(withLiterals('SELECT $1, $2', ['a\\b', '[0.5,-1]'])).toBe("SELECT  E'a\\\\b', '[0.5,-1]'");
     expect(() => withLiterals('SELECT $2', ['a'])).toThrow(RangeError);
   });
 
