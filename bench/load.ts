@@ -241,8 +241,8 @@ function rssOf(pid: number): number | null {
 }
 
 /**
- * CPU seconds a process has used (user + system, all its threads: /proc/<pid>/stat fields 14–15 in clock
- * ticks, 100 per second on Linux). Per request it is a steadier figure than latency on a shared machine.
+ * CPU seconds a process has used (user + system, all its threads, or its main thread alone: /proc/<pid>/stat
+ * or /proc/<pid>/task/<pid>/stat, fields 14–15 in clock ticks, 100 per second on Linux). Per request it is a steadier figure than latency on a shared machine.
  */
 function cpuSecondsOf(pid: number, thread?: 'main thread'): number | null {
   try {
@@ -597,6 +597,9 @@ async function measure(servers: Server[], ctx: LoadContext): Promise<Record<stri
     .map((x) => x.lagP99ms)
     .filter((x): x is number => x !== null)
     .sort((a, b) => a - b);
+  /** CPU milliseconds per request answered (ok or error) */
+  const perRequest = (seconds: number | null) =>
+    seconds === null || ok + errorTotal === 0 ? null : r1((seconds * 1000) / (ok + errorTotal));
   return {
     serverMetrics,
     elapsedSeconds: r1(elapsed),
@@ -607,8 +610,6 @@ async function measure(servers: Server[], ctx: LoadContext): Promise<Record<stri
           (sum, e, i) => (sum === null || e === null || start[i] == null ? null : sum + e - start[i]!),
           0,
         );
-      const perRequest = (used: number | null) =>
-        used === null || ok + errorTotal === 0 ? null : r1((used * 1000) / (ok + errorTotal));
       const used = usedOf(cpuAtStart, cpuAtEnd);
       const main = usedOf(mainAtStart, mainAtEnd);
       return {
@@ -618,16 +619,12 @@ async function measure(servers: Server[], ctx: LoadContext): Promise<Record<stri
         mainThreadMsPerRequest: perRequest(main),
       };
     })(),
-    otherCpu: (() => {
-      const requests = ok + errorTotal;
-      const perRequest = (seconds: number) => (requests ? r1((seconds * 1000) / requests) : null);
-      return {
-        note: "where the rest of the cores went: the benchmark database's PostgreSQL backends and this process (the clients)",
-        postgresBackends: { seconds: r1(backendsUsed), msPerRequest: perRequest(backendsUsed) },
-        clients: { seconds: r1(clientsUsed), msPerRequest: perRequest(clientsUsed) },
-        coreSecondsAvailable: r1(elapsed * os.cpus().length),
-      };
-    })(),
+    otherCpu: {
+      note: "where the rest of the cores went: the benchmark database's PostgreSQL backends and this process (the clients)",
+      postgresBackends: { seconds: r1(backendsUsed), msPerRequest: perRequest(backendsUsed) },
+      clients: { seconds: r1(clientsUsed), msPerRequest: perRequest(clientsUsed) },
+      coreSecondsAvailable: r1(elapsed * os.cpus().length),
+    },
     loadAverage: { start: r1(loadAtStart), end: r1(loadAtEnd) },
     operations: ops,
     errorsByCode: errors,
