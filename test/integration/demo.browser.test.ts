@@ -438,6 +438,8 @@ describe('demo page in headless Chromium', () => {
     await expect.poll(() => page.locator('#detail h2').textContent()).toBe(title);
     await page.keyboard.press('Escape');
     await expect.poll(() => page.locator('#detail').isVisible()).toBe(false);
+    // closing goes Back through history; the next test's page.goto would abort if it raced that traversal
+    await expect.poll(() => param('product')).toEqual([]);
   });
 
   it('answers nonsense with no results, not a page of random products', async () => {
