@@ -2,7 +2,8 @@
  * Opaque search cursors: base64url JSON of the keyset position after a hit — (distance, product id) for
  * SEMANTIC, (score, product id) for KEYWORD / HYBRID, (sort key, product id) for a re-ordered search
  * (./order.ts; the ordering's code travels along, so a cursor only continues the ordering that made it) — plus the best score of the whole search so that
- * `relativeCutoff` means the same on every page (and, where a later page cannot count it, page 1's total). float8 values survive the round trip exactly (JSON
+ * `relativeCutoff` means the same on every page (and, where a later page cannot count it, page 1's total), and the
+ * hit's rank, which sizes a later page's index walk (./planner.ts). float8 values survive the round trip exactly (JSON
  * numbers are IEEE doubles and Postgres prints float8 in shortest round-trip form).
  */
 import { badInput } from '../errors.js';
@@ -23,31 +24,42 @@ interface CursorJson {
   t?: number;
   /** whether `t` is exact */
   x?: boolean;
+  /** the hit's rank in the whole list (1 = the first hit of page 1): how deep a later page starts */
+  r?: number;
 }
 
 const MODE_CODE: Record<SearchMode, CursorJson['m']> = { SEMANTIC: 'S', KEYWORD: 'K', HYBRID: 'H' };
 const ORDER_CODES: readonly string[] = ['B', 'PA', 'PD', 'N'];
+/** a rank beyond any catalog: a forged one cannot blow up the planner's sizes */
+const MAX_RANK = 100_000_000;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What a cursor carries beside its keyset position. */
+export interface CursorContext {
+  bestScore: number | null;
+  total?: { count: number; exact: boolean } | null;
+  order?: OrderCode;
+  /** the hit's rank in the whole list, 1-based (the planner sizes a later page's index walk by it) */
+  rank?: number;
+}
 
 export interface DecodedCursor {
   key: CursorKey;
   bestScore: number | null;
   total?: { count: number; exact: boolean };
+  /** absent in cursors made before ranks travelled (they plan as page 1 did) */
+  rank?: number;
 }
 
-export function encodeCursor(
-  mode: SearchMode,
-  key: CursorKey,
-  bestScore: number | null,
-  total?: { count: number; exact: boolean } | null,
-  order: OrderCode = 'R',
-): string {
+export function encodeCursor(mode: SearchMode, key: CursorKey, context: CursorContext): string {
+  const { bestScore, total, order = 'R', rank } = context;
   const json: CursorJson = { v: 1, m: MODE_CODE[mode], k: key.value, id: key.productId, b: bestScore };
   if (order !== 'R') json.o = order;
   if (total) {
     json.t = total.count;
     json.x = total.exact;
   }
+  if (rank !== undefined) json.r = rank;
   return Buffer.from(JSON.stringify(json), 'utf8').toString('base64url');
 }
 
@@ -73,7 +85,8 @@ export function decodeCursor(cursor: string, mode: SearchMode, order: OrderCode 
     typeof c.id !== 'string' ||
     !UUID_RE.test(c.id) ||
     !(c.b === null || (typeof c.b === 'number' && Number.isFinite(c.b))) ||
-    !(c.t === undefined || (Number.isInteger(c.t) && c.t >= 0 && typeof c.x === 'boolean'))
+    !(c.t === undefined || (Number.isInteger(c.t) && c.t >= 0 && typeof c.x === 'boolean')) ||
+    !(c.r === undefined || (Number.isInteger(c.r) && c.r >= 1 && c.r <= MAX_RANK))
   )
     throw bad();
   const key: CursorKey =
@@ -84,6 +97,7 @@ export function decodeCursor(cursor: string, mode: SearchMode, order: OrderCode 
         : { kind: 'score', value: c.k!, productId: c.id };
   const out: DecodedCursor = { key, bestScore: c.b ?? null };
   if (c.t !== undefined) out.total = { count: c.t, exact: c.x! };
+  if (c.r !== undefined) out.rank = c.r;
   return out;
 }
 

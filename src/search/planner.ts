@@ -52,6 +52,8 @@ export interface PlanRequest {
    * never widened (that would change the list between pages)
    */
   readonly reordered?: boolean;
+  /** hits on the pages before this one (the cursor's rank; 0 on page 1) */
+  readonly depth?: number;
 }
 
 /**
@@ -98,6 +100,9 @@ export interface ScanOutcome {
   readonly cutReached: boolean;
 }
 
+/** a later page's walk is sized for at most this many hits before it (a deeper cursor plans as this deep) */
+export const MAX_PLANNED_DEPTH = 1000;
+
 /** the fewest images per requested hit the window takes, however few images the catalog's products have */
 export const MIN_IMAGES_PER_HIT = 2;
 
@@ -126,9 +131,20 @@ export function indexWindow(req: PlanRequest, config: PlannerConfig, index?: Vec
 }
 
 /**
+ * The images an index scan walks past for this page, filtered or not: its window, and on a later SEMANTIC page
+ * the earlier pages' images too — the scan keeps the distance order from the top and drops what lies before the
+ * cursor (`distance ≥ cursor`), so page 3 walks about three pages' worth (docs/search.md, "Later pages").
+ */
+export function walkedWindow(req: PlanRequest, config: PlannerConfig, index?: VectorIndexInfo): number {
+  const window = indexWindow(req, config, index);
+  if (req.mode !== 'SEMANTIC' || req.reordered || !req.depth) return window;
+  return window + Math.min(req.depth, MAX_PLANNED_DEPTH) * imagesPerHit(index);
+}
+
+/**
  * The exact-scan threshold in embeddings, or null when the exact path is out (no filter, or disabled with
- * 0). `auto`: √(window × c × T) over T embeddings, never below MIN_EXACT_SCAN_ROWS; with facets each exact
- * row costs FACETED_ROW_COST (docs/search.md, "a cost rule").
+ * 0). `auto`: √(walked window × c × T) over T embeddings, never below MIN_EXACT_SCAN_ROWS (docs/search.md,
+ * "a cost rule").
  */
 export function exactScanThreshold(req: PlanRequest, index: VectorIndexInfo, config: PlannerConfig): number | null {
   if (!req.filtered) return null;
@@ -137,7 +153,7 @@ export function exactScanThreshold(req: PlanRequest, index: VectorIndexInfo, con
     setting === 'auto'
       ? Math.max(
           MIN_EXACT_SCAN_ROWS,
-          Math.round(Math.sqrt(indexWindow(req, config, index) * config.hnswTupleCost * index.rows)),
+          Math.round(Math.sqrt(walkedWindow(req, config, index) * config.hnswTupleCost * index.rows)),
         )
       : setting;
   return threshold > 0 ? threshold : null;
@@ -226,11 +242,13 @@ function indexPlan(
 ): VectorPlan {
   const window = indexWindow(req, config, index);
   const base = { matchFraction, retries: 0, fallback: null, reasons };
-  if (index.type === 'ivfflat') return freeze({ ...base, ...ivfflatScan(window, index, matchFraction, config) });
-  // the iterative scan visits about window / matchFraction tuples to fill the window: allow twice that
+  const walked = walkedWindow(req, config, index);
+  if (index.type === 'ivfflat')
+    return freeze({ ...base, ...ivfflatScan(window, index, matchFraction, config, walked) });
+  // the iterative scan visits about walked window / matchFraction tuples to fill the window: allow twice that
   const maxScanTuples = Math.min(
     MAX_SCAN_TUPLES,
-    Math.max(config.hnswMaxScanTuples, Math.ceil((2 * window) / matchFraction)),
+    Math.max(config.hnswMaxScanTuples, Math.ceil((2 * walked) / matchFraction)),
   );
   return freeze({
     ...base,
@@ -265,21 +283,23 @@ function efSearch(window: number, config: PlannerConfig): number {
  * IVFFlat settings for a window (docs/search.md, "Choosing the index"): with r = rows per list,
  * probes = min(lists, max(GLIMPSE_IVFFLAT_PROBES, ⌈window / r⌉)) — enough lists to hold the window, like
  * ef_search ≥ window for HNSW — and the iterative scan may read up to
- * max_probes = min(lists, max(2 × probes, ⌈2 × window / (r × f)⌉)) lists, f being the (lower-bound) fraction of
- * embeddings that pass the filter: the filtered counterpart of hnsw.max_scan_tuples.
+ * max_probes = min(lists, max(2 × probes, ⌈2 × walked / (r × f)⌉)) lists, f being the (lower-bound) fraction of
+ * embeddings that pass the filter and `walked` the walked window (walkedWindow): the filtered counterpart of
+ * hnsw.max_scan_tuples.
  */
 function ivfflatScan(
   window: number,
   index: VectorIndexInfo,
   matchFraction: number,
   config: PlannerConfig,
+  walked = window,
 ): { scan: VectorScan; lists: number } {
   const lists = Math.max(1, Math.min(MAX_PROBES, index.lists ?? 1));
   const perList = index.rows > 0 ? index.rows / lists : null;
   const probes = Math.min(lists, Math.max(config.ivfflatProbes, perList ? Math.ceil(window / perList) : 0));
   const maxProbes = Math.min(
     lists,
-    Math.max(2 * probes, perList ? Math.ceil((2 * window) / (perList * matchFraction)) : lists),
+    Math.max(2 * probes, perList ? Math.ceil((2 * walked) / (perList * matchFraction)) : lists),
   );
   return { scan: { strategy: 'ivfflat-iterative', window, probes, maxProbes }, lists };
 }

@@ -402,9 +402,11 @@ export class SearchService {
       !reordered &&
       vectorPlan?.scan.strategy !== 'exact';
     const code = p.build.order ? orderCode(p.build.order) : 'R';
-    const total = this.totalOf(p, meta, windowTotal);
-    const carried = windowTotal ? total : null;
-    const hits: SearchHit[] = pageRows.map((r) => {
+    const total = this.totalOf(p, meta);
+    // page 1's window count goes on travelling when a later page reads the table another way
+    const carried = p.cursor?.total ?? (windowTotal ? total : null);
+    const rankBefore = p.cursor?.rank ?? 0;
+    const hits: SearchHit[] = pageRows.map((r, i) => {
       const key: CursorKey = reordered
         ? { kind: 'sort', value: r.sort_key == null ? null : Number(r.sort_key), productId: r.product_id! }
         : p.mode === 'SEMANTIC'
@@ -414,7 +416,7 @@ export class SearchService {
         productId: r.product_id!,
         score: clamp01(Number(r.score)),
         matchedImageId: r.image_id ?? null,
-        cursor: encodeCursor(p.mode, key, best, carried, code),
+        cursor: encodeCursor(p.mode, key, { bestScore: best, total: carried, order: code, rank: rankBefore + i + 1 }),
         product: productFromRow(r),
       };
       if (r.distance != null) hit.distance = Number(r.distance);
@@ -441,13 +443,9 @@ export class SearchService {
    * The search's total (docs/search.md "Totals"): this statement's count, page 1's from the cursor (the window
    * count of an index scan under a score cut), or null (then the facet statement counts it from the filter).
    */
-  private totalOf(
-    p: PreparedSearch,
-    meta: Row | undefined,
-    windowTotal: boolean,
-  ): { count: number; exact: boolean } | null {
+  private totalOf(p: PreparedSearch, meta: Row | undefined): { count: number; exact: boolean } | null {
     if (!p.build.total) return null;
-    if (windowTotal && p.cursor?.total) return p.cursor.total;
+    if (p.cursor?.total) return p.cursor.total;
     if (meta?.total_count == null) return null;
     return { count: Number(meta.total_count), exact: meta.total_exact !== false };
   }
@@ -516,6 +514,7 @@ export class SearchService {
       filtered: hasFilter(filter, excludeProductId),
       countsWindow: common.total && hasScoreCut(common),
       reordered: isReordered(order),
+      depth: cursor?.rank ?? 0,
     };
     // the index type decides the settings (hnsw.* or ivfflat.*); its row counts size the choice: catalog
     // lookups, cached ~60 s per table

@@ -191,5 +191,12 @@ describe.each(DB_KINDS)('search strategy on %s', (kind) => {
     expect(faceted.plan.exactScanThreshold).toBe(big.plan.exactScanThreshold);
     const counted = await auto(cost).search({ ...req('half', 10), total: true, minScore: 0.01 });
     expect(counted.plan.exactScanThreshold).toBe(Math.round(Math.sqrt(100 * cost * rows)));
+
+    // a later page walks the earlier ones again: its threshold is sized for (hits before + first + 1) images per
+    // hit, the hits before being the cursor's rank
+    const page2 = await auto(cost).search({ ...req('half', 10), after: big.pageInfo.endCursor });
+    const page3 = await auto(cost).search({ ...req('half', 10), after: page2.pageInfo.endCursor });
+    expect(page3.plan.exactScanThreshold).toBe(Math.round(Math.sqrt((20 + 10 + 1) * perHit * cost * rows)));
+    expect(new Set([big, page2, page3].flatMap(ids)).size).toBe(30);
   });
 });

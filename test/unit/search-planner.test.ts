@@ -5,11 +5,13 @@ import {
   MAX_RETRIES,
   MIN_EXACT_SCAN_ROWS,
   MIN_IMAGES_PER_HIT,
+  MAX_PLANNED_DEPTH,
   exactScanThreshold,
   imagesPerHit,
   firstPlan,
   indexWindow,
   nextPlan,
+  walkedWindow,
   type PlanRequest,
   type PlannerConfig,
   type VectorPlan,
@@ -111,6 +113,27 @@ describe('search planner: the first plan', () => {
       plannerProducts: 2_500,
     });
     expect(rare.scan).toMatchObject({ strategy: 'hnsw-iterative', maxScanTuples: 88_000 });
+  });
+
+  it('a later page walks the earlier pages again: the threshold and the scan budget grow with its depth', () => {
+    // page 3 of 10 (20 hits before it, 4 images each): the walk covers 44 + 80 = 124 images, the LIMIT stays 44
+    const page3 = semantic({ depth: 20 });
+    expect(walkedWindow(page3, config, hnsw)).toBe(124);
+    expect(exactScanThreshold(page3, hnsw, config)).toBe(Math.round(Math.sqrt(124 * 6 * 250_000)));
+    // 2,500 products = 10,000 embeddings: the index on page 1 (threshold 8,124), exact on page 3 (13,638)
+    const stats = { plannerProducts: 2_500 };
+    const onPage1 = firstPlan(semantic(), hnsw, config, exactScanThreshold(semantic(), hnsw, config)!, stats);
+    expect(onPage1.scan.strategy).toBe('hnsw-iterative');
+    expect(firstPlan(page3, hnsw, config, exactScanThreshold(page3, hnsw, config)!, stats).scan.strategy).toBe('exact');
+    // on the index, the scan budget covers the walk: 2 × 124 ÷ 0.001 tuples at a 0.1% match
+    const big = { ...hnsw, rows: 10_000_000, productRows: 2_500_000 };
+    const deep = firstPlan(page3, big, config, 5000, { plannerProducts: 2_500 });
+    expect(deep.scan).toMatchObject({ strategy: 'hnsw-iterative', window: 44, maxScanTuples: 248_000 });
+    // HYBRID fuses a fixed window and re-ordered searches read one from the top: depth changes neither
+    expect(walkedWindow(semantic({ mode: 'HYBRID', depth: 20 }), config, hnsw)).toBe(500);
+    expect(walkedWindow(semantic({ reordered: true, depth: 20 }), config, hnsw)).toBe(500);
+    // a forged deep cursor plans as MAX_PLANNED_DEPTH
+    expect(walkedWindow(semantic({ depth: 10_000_000 }), config, hnsw)).toBe(44 + MAX_PLANNED_DEPTH * 4);
   });
 
   it('without statistics: the bounded count decides, and an exact scan then needs no guard', () => {

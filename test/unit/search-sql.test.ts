@@ -244,10 +244,13 @@ describe('query vector', () => {
 describe('cursor', () => {
   it('round-trips doubles exactly and rejects foreign or malformed cursors', () => {
     const id = '00000000-0000-4000-8000-00000000000a';
-    const c = encodeCursor('SEMANTIC', { kind: 'distance', value: 0.1 + 0.2, productId: id }, 0.7000000000000001);
-    expect(decodeCursor(c, 'SEMANTIC')).toEqual({
-      key: { kind: 'distance', value: 0.1 + 0.2, productId: id },
-      bestScore: 0.7000000000000001,
+    const key = { kind: 'distance', value: 0.1 + 0.2, productId: id } as const;
+    const c = encodeCursor('SEMANTIC', key, { bestScore: 0.7000000000000001, rank: 20 });
+    expect(decodeCursor(c, 'SEMANTIC')).toEqual({ key, bestScore: 0.7000000000000001, rank: 20 });
+    // a cursor made before ranks travelled still decodes (its page plans as page 1 did)
+    expect(decodeCursor(encodeCursor('SEMANTIC', key, { bestScore: null }), 'SEMANTIC')).toEqual({
+      key,
+      bestScore: null,
     });
     const bad = (s: string, m: 'SEMANTIC' | 'KEYWORD' = 'SEMANTIC') =>
       expect(() => decodeCursor(s, m)).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT' }));
@@ -257,6 +260,8 @@ describe('cursor', () => {
     bad(Buffer.from('not json').toString('base64url'));
     bad(Buffer.from(JSON.stringify({ v: 1, m: 'S', k: 'x', id, b: null })).toString('base64url'));
     bad(Buffer.from(JSON.stringify({ v: 1, m: 'S', k: 1, id: "1' OR 1=1", b: null })).toString('base64url'));
+    for (const r of [0, -1, 1.5, '2', 1e9])
+      bad(Buffer.from(JSON.stringify({ v: 1, m: 'S', k: 1, id, b: null, r })).toString('base64url'));
   });
 });
 
