@@ -30,7 +30,7 @@ interface CursorJson {
 
 const MODE_CODE: Record<SearchMode, CursorJson['m']> = { SEMANTIC: 'S', KEYWORD: 'K', HYBRID: 'H' };
 const ORDER_CODES: readonly string[] = ['B', 'PA', 'PD', 'N'];
-/** a rank beyond any catalog: a forged one cannot blow up the planner's sizes */
+/** a rank beyond any catalog's list: a cursor carrying one was not made here */
 const MAX_RANK = 100_000_000;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

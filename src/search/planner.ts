@@ -136,9 +136,13 @@ export function indexWindow(req: PlanRequest, config: PlannerConfig, index?: Vec
  * cursor (`distance ≥ cursor`), so page 3 walks about three pages' worth (docs/search.md, "Later pages").
  */
 export function walkedWindow(req: PlanRequest, config: PlannerConfig, index?: VectorIndexInfo): number {
-  const window = indexWindow(req, config, index);
-  if (req.mode !== 'SEMANTIC' || req.reordered || !req.depth) return window;
-  return window + Math.min(req.depth, MAX_PLANNED_DEPTH) * imagesPerHit(index);
+  return indexWindow(req, config, index) + earlierPagesImages(req, index);
+}
+
+/** The images of the pages before this one that a later SEMANTIC page's index scan walks past again. */
+function earlierPagesImages(req: PlanRequest, index?: VectorIndexInfo): number {
+  if (req.mode !== 'SEMANTIC' || req.reordered || !req.depth) return 0;
+  return Math.min(req.depth, MAX_PLANNED_DEPTH) * imagesPerHit(index);
 }
 
 /**
@@ -207,7 +211,7 @@ export function nextPlan(
     if (!pageShort) return null;
     if (outcome.candidateRows! >= scan.window) {
       // window saturated: products with several images filled it; widen
-      return plan.retries < MAX_RETRIES ? widened(plan, index, config) : null;
+      return plan.retries < MAX_RETRIES ? widened(plan, req, index, config) : null;
     }
     // the scan ran dry (its tuple budget spent, or the filter matches fewer rows than estimated): the filter is
     // selective after all, and the exact scan is both right and cheap
@@ -262,14 +266,17 @@ function indexPlan(
   });
 }
 
-/** The same strategy with a WIDENING_FACTOR× window (ef_search or the IVFFlat probes follow it). */
-function widened(plan: VectorPlan, index: VectorIndexInfo, config: PlannerConfig): VectorPlan {
+/**
+ * The same strategy with a WIDENING_FACTOR× window (ef_search or the IVFFlat probes follow it; IVFFlat's max_probes
+ * still covers the earlier pages a later page walks past).
+ */
+function widened(plan: VectorPlan, req: PlanRequest, index: VectorIndexInfo, config: PlannerConfig): VectorPlan {
   const { scan } = plan;
   if (scan.strategy === 'exact') return plan;
   const window = scan.window * WIDENING_FACTOR;
   const next =
     scan.strategy === 'ivfflat-iterative'
-      ? ivfflatScan(window, index, plan.matchFraction, config)
+      ? ivfflatScan(window, index, plan.matchFraction, config, window + earlierPagesImages(req, index))
       : { scan: { ...scan, window, efSearch: efSearch(window, config) } };
   return freeze({ ...plan, ...next, retries: plan.retries + 1 });
 }
@@ -292,7 +299,7 @@ function ivfflatScan(
   index: VectorIndexInfo,
   matchFraction: number,
   config: PlannerConfig,
-  walked = window,
+  walked: number,
 ): { scan: VectorScan; lists: number } {
   const lists = Math.max(1, Math.min(MAX_PROBES, index.lists ?? 1));
   const perList = index.rows > 0 ? index.rows / lists : null;

@@ -235,5 +235,9 @@ describe('search planner: the next plan', () => {
     const big = { ...ivfflat, rows: 25_000, productRows: 6_250 }; // 100 rows per list
     const widerBig = nextPlan(firstPlan(req, big, config), outcome(50, 400), req, big, config)!;
     expect(widerBig.scan).toMatchObject({ window: 1600, probes: 16, maxProbes: 32 });
+    // a later page widened: max_probes still covers the 200 hits before it, ⌈2 × (1600 + 800) ÷ 100⌉ = 48 lists
+    const deep = semantic({ filtered: false, first: 99, depth: 200 });
+    const widerDeep = nextPlan(firstPlan(deep, big, config), outcome(50, 400), deep, big, config)!;
+    expect(widerDeep.scan).toMatchObject({ window: 1600, probes: 16, maxProbes: 48 });
   });
 });
