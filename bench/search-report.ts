@@ -135,13 +135,23 @@ export function renderReport(result: Row): string {
       'Both strategies forced (1 client):',
       '',
       table(
-        ['Filter', 'embeddings passing', 'forced', 'recall@10', 'p50 / p95 / p99 ms'],
+        [
+          'Filter',
+          'embeddings passing',
+          'forced',
+          'recall@10',
+          'p50 / p95 / p99 ms',
+          'recall pages 1–3',
+          'pages 2–3 p50 / p95 / p99 ms',
+        ],
         (result.strategiesForced as Row[]).map((r) => [
           r.filter ?? r.selectivity, // results before 2026-12-02 name the tag selectivity only
           n(r.matchingEmbeddings),
-          r.forced,
+          r.efSearch === undefined ? r.forced : `${String(r.forced)} (ef_search ${String(r.efSearch)})`,
           r.recallAt10,
           lat(r as unknown as Lat),
+          r.recallPages1to3 ?? '—', // earlier results have page 1 only
+          r.pages2to3 ? lat(r.pages2to3 as Lat) : '—',
         ]),
       ),
     );

@@ -891,26 +891,69 @@ async function loadOrReuse(db: Database, cat: Catalog, result: Record<string, un
 async function forcedSection({ db, cat, truth, config }: Ctx): Promise<Record<string, unknown>[]> {
   // ---- the two strategies forced, at the selectivities between which the cost rule switches and at the compound
   // filters (near the break-even): what the rule weighs (GLIMPSE_HNSW_TUPLE_COST is the ratio of an
-  // index-walked tuple to an exactly scored row)
+  // index-walked tuple to an exactly scored row). Pages 2…PAGES follow by cursor: a later page walks the
+  // earlier ones again on the index (docs/search.md, "Later pages"). `--forced-ef 200,400`: the index at each
+  // hnsw.ef_search floor (default: the configured one); `--forced-filters 1%,0.1%`: those filters only (by name).
   const forced: Record<string, unknown>[] = [];
-  const compared = FILTERS.filter((f) => ['10%', '1%', '0.1%'].includes(f.name) || filterConditionCount(f) > 1);
+  const only = arg('forced-filters', '').split(',').filter(Boolean);
+  const compared = FILTERS.filter((f) =>
+    only.length > 0 ? only.includes(f.name) : ['10%', '1%', '0.1%'].includes(f.name) || filterConditionCount(f) > 1,
+  );
+  const efs = arg('forced-ef', String(config.hnswEfSearch)).split(',').map(Number);
+  const variants = [
+    { forced: 'exact', config: { ...config, exactScanThreshold: 100_000_000 } },
+    ...efs.map((ef) => ({
+      forced: 'index',
+      efSearch: ef,
+      config: { ...config, exactScanThreshold: 0, hnswEfSearch: ef },
+    })),
+  ];
   for (const f of compared) {
     const matchingEmbeddings = Array.from({ length: N }, (_, p) => p)
       .filter((p) => f.matches(p, cat))
       .reduce((sum, p) => sum + cat.firstImage[p + 1]! - cat.firstImage[p]!, 0);
-    for (const [strategy, threshold] of [
-      ['exact', 100_000_000],
-      ['index', 0],
-    ] as const) {
-      const svc = new SearchService(db.sql, { ...config, exactScanThreshold: threshold }, null);
+    for (const { config: forcedConfig, ...label } of variants) {
+      const svc = new SearchService(db.sql, forcedConfig, null);
       const req = (q: number) => ({ vector: Array.from(qvec(cat, q)), filter: f.filter, first: 10 });
-      const { ms, rec } = await timeQueries(svc, req, truth.products[f.name]!);
-      const row = { filter: f.name, matchingEmbeddings, forced: strategy, recallAt10: r3(mean(rec)), ...lat(ms) };
+      const { ms, rec, results } = await timeQueries(svc, req, truth.products[f.name]!);
+      const later = await laterPages(svc, req, results, truth.pages[f.name]!);
+      const row = {
+        filter: f.name,
+        matchingEmbeddings,
+        ...label,
+        recallAt10: r3(mean(rec)),
+        ...lat(ms),
+        [`recallPages1to${PAGES}`]: r3(mean(later.recall)),
+        [`pages2to${PAGES}`]: lat(later.ms),
+      };
       log(row);
       forced.push(row);
     }
   }
   return forced;
+}
+
+/** Pages 2…PAGES after each query's first page (`results`), by cursor: their latencies and recall over pages 1…PAGES. */
+async function laterPages(
+  svc: SearchService,
+  req: (q: number) => SearchRequest,
+  results: SearchResult[],
+  want: number[][],
+): Promise<{ ms: number[]; recall: number[] }> {
+  const ms: number[] = [];
+  const recalls: number[] = [];
+  for (let q = 0; q < results.length; q++) {
+    const got = results[q]!.hits.map((h) => productIndex(h.productId));
+    let cursor = results[q]!.pageInfo.endCursor;
+    for (let k = 1; k < PAGES && cursor; k++) {
+      const { ms: t, value } = await timed(() => svc.search({ ...req(q), after: cursor }));
+      ms.push(t);
+      got.push(...value.hits.map((h) => productIndex(h.productId)));
+      cursor = value.pageInfo.hasNextPage ? value.pageInfo.endCursor : null;
+    }
+    recalls.push(recall(got, want[q]!));
+  }
+  return { ms, recall: recalls };
 }
 
 /** how many conditions a benchmark filter has (brands + price: 2; category + stock + tag: 3) */
