@@ -147,7 +147,12 @@ export function renderReport(result: Row): string {
         (result.strategiesForced as Row[]).map((r) => [
           r.filter ?? r.selectivity, // results before 2026-12-02 name the tag selectivity only
           n(r.matchingEmbeddings),
-          r.efSearch === undefined ? r.forced : `${String(r.forced)} (ef_search ${String(r.efSearch)})`,
+          [
+            r.efSearch === undefined ? r.forced : `${String(r.forced)} (ef_search ${String(r.efSearch)})`,
+            r.fallbacks ? `${String(r.fallbacks)} fell back` : '',
+          ]
+            .filter(Boolean)
+            .join(', '),
           r.recallAt10,
           lat(r as unknown as Lat),
           r.recallPages1to3 ?? '—', // earlier results have page 1 only

@@ -324,7 +324,7 @@ export const settings = {
     'GLIMPSE_HNSW_MAX_SCAN_TUPLES',
     int(1, 100_000_000),
     '20000',
-    'hnsw.max_scan_tuples: iterative scan budget under filters.',
+    'hnsw.max_scan_tuples floor: the iterative scan budget under filters, in visited index elements (raised per request for the filter and the page depth; the scan memory follows it: docs/search.md).',
   ),
   ivfflatProbes: setting(
     'GLIMPSE_IVFFLAT_PROBES',

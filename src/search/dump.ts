@@ -52,6 +52,7 @@ const HNSW: VectorScan = {
   window: 500,
   efSearch: 500,
   maxScanTuples: 20000,
+  scanMemory: 4_000_000,
   iterativeScan: 'relaxed_order',
 };
 const IVFFLAT: VectorScan = { strategy: 'ivfflat-iterative', window: 500, probes: 10, maxProbes: 40 };

@@ -34,6 +34,18 @@ export const MAX_RETRIES = 3;
 export const WIDENING_FACTOR = 4;
 /** ceiling of the per-request hnsw.max_scan_tuples raised for filtered searches */
 export const MAX_SCAN_TUPLES = 1_000_000;
+/**
+ * hnsw.max_scan_tuples counts the elements whose distance the scan computes (every unvisited neighbour of each
+ * element it expands), not the rows it returns: ≈ 4 per returned row, measured (docs/search.md, "The scan's
+ * budget and memory").
+ */
+export const VISITED_PER_ROW = 4;
+/**
+ * Bytes of scan memory per visited element (candidates kept for the iterative scan to resume from; measured
+ * ≈ 200 at 768 dimensions). Without room for them pgvector stops widening the walk at work_mem (4 MB ≈ 20,000
+ * elements by default) and returns what it holds, far from the nearest under a selective filter.
+ */
+export const SCAN_BYTES_PER_VISITED = 200;
 /** the `auto` exact-scan threshold never goes below this many rows (an exact scan of them takes ~1–5 ms) */
 export const MIN_EXACT_SCAN_ROWS = 2000;
 /** an exact scan chosen from statistics stops after this many × the threshold rows (then the index runs) */
@@ -119,14 +131,24 @@ export function imagesPerHit(index?: VectorIndexInfo): number {
 }
 
 /**
- * Images the index scan takes for a request: (first + 1) × imagesPerHit, at least the candidate window where the
- * window itself is used (HYBRID fuses it; a total under a score cut counts it); exactly the candidate window for a
- * re-ordered search, whose list is the same for every page and page size.
+ * A later filtered page's index scan takes this share of the earlier pages' images past the cursor on top of its
+ * page: under a filter the iterative scan returns its rows from many batches, nearly but not exactly in distance
+ * order, and the further down the list, the more of the next page's nearest come after the rows already taken
+ * (docs/search.md, "Later pages").
+ */
+export const LATER_PAGE_MARGIN = 0.5;
+
+/**
+ * Images the index scan takes for a request: (first + 1) × imagesPerHit (on a later filtered page, plus
+ * LATER_PAGE_MARGIN of the earlier pages' images), at least the candidate window where the window itself is used
+ * (HYBRID fuses it; a total under a score cut counts it); exactly the candidate window for a re-ordered search,
+ * whose list is the same for every page and page size.
  */
 export function indexWindow(req: PlanRequest, config: PlannerConfig, index?: VectorIndexInfo): number {
   // a re-ordered list must not depend on the page size either
   if (req.reordered) return config.searchCandidateWindow;
-  const pageWindow = (req.first + 1) * imagesPerHit(index);
+  const margin = req.filtered ? Math.ceil(LATER_PAGE_MARGIN * earlierPagesImages(req, index)) : 0;
+  const pageWindow = (req.first + 1) * imagesPerHit(index) + margin;
   return req.mode === 'HYBRID' || req.countsWindow ? Math.max(pageWindow, config.searchCandidateWindow) : pageWindow;
 }
 
@@ -249,10 +271,11 @@ function indexPlan(
   const walked = walkedWindow(req, config, index);
   if (index.type === 'ivfflat')
     return freeze({ ...base, ...ivfflatScan(window, index, matchFraction, config, walked) });
-  // the iterative scan visits about walked window / matchFraction tuples to fill the window: allow twice that
+  // the iterative scan returns about walked window / matchFraction rows to fill the window, visiting
+  // VISITED_PER_ROW elements for each: allow twice that, and the memory to hold them
   const maxScanTuples = Math.min(
     MAX_SCAN_TUPLES,
-    Math.max(config.hnswMaxScanTuples, Math.ceil((2 * walked) / matchFraction)),
+    Math.max(config.hnswMaxScanTuples, Math.ceil((2 * VISITED_PER_ROW * walked) / matchFraction)),
   );
   return freeze({
     ...base,
@@ -261,6 +284,7 @@ function indexPlan(
       window,
       efSearch: efSearch(window, config),
       maxScanTuples,
+      scanMemory: maxScanTuples * SCAN_BYTES_PER_VISITED,
       iterativeScan: 'relaxed_order',
     },
   });

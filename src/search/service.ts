@@ -713,6 +713,7 @@ function describePlan(
   } else {
     out.efSearch = scan.efSearch;
     out.maxScanTuples = scan.maxScanTuples;
+    out.scanMemory = scan.scanMemory;
   }
   return out;
 }

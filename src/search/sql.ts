@@ -76,6 +76,8 @@ export type VectorScan =
       window: number;
       efSearch: number;
       maxScanTuples: number;
+      /** bytes the iterative scan may hold (hnsw.scan_mem_multiplier × work_mem, within pgvector's 1–1000) */
+      scanMemory: number;
       iterativeScan: 'relaxed_order' | 'strict_order';
     }
   | {
@@ -284,6 +286,8 @@ function hnswSettings(scan: Extract<VectorScan, { strategy: 'hnsw-iterative' }>)
   const text = `SELECT set_config('hnsw.ef_search', ${params.add(String(within(scan.efSearch, 1, MAX_EF_SEARCH)))}, true),
   set_config('hnsw.iterative_scan', ${params.add(scan.iterativeScan)}, true),
   set_config('hnsw.max_scan_tuples', ${params.add(String(within(scan.maxScanTuples, 1, Number.MAX_SAFE_INTEGER)))}, true),
+  set_config('hnsw.scan_mem_multiplier',
+    greatest(1, least(1000, ceil(${params.add(scan.scanMemory)}::float8 / pg_size_bytes(current_setting('work_mem')))))::text, true),
   set_config('enable_seqscan', 'off', true),
   set_config('enable_sort', 'off', true),
   set_config('jit', 'off', true),

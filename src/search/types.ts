@@ -145,6 +145,8 @@ export interface SearchPlan {
   efSearch?: number;
   iterativeScan?: 'relaxed_order' | 'strict_order' | 'off';
   maxScanTuples?: number;
+  /** hnsw-iterative: bytes of scan memory allowed (hnsw.scan_mem_multiplier = ⌈this ÷ work_mem⌉) */
+  scanMemory?: number;
   /** ivfflat-iterative: the index's lists, ivfflat.probes and ivfflat.max_probes used */
   lists?: number;
   probes?: number;

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vectorToSql } from '../../src/db/vector.js';
 import { forgetIndexInfo } from '../../src/catalog/store/vector-index.js';
 import { MIN_EXACT_SCAN_ROWS, SearchService } from '../../src/search/service.js';
+import { LATER_PAGE_MARGIN, SCAN_BYTES_PER_VISITED } from '../../src/search/planner.js';
 import type { QueryEmbedder, SearchConfig, SearchRequest, SearchResult } from '../../src/search/types.js';
 import { createTestDatabase, DB_KINDS, type TestDatabase } from '../helpers/db.js';
 
@@ -169,6 +170,26 @@ describe.each(DB_KINDS)('search strategy on %s', (kind) => {
     expect(ids(n).sort()).toEqual([pid(10), pid(20), pid(30)].sort());
   });
 
+  it('an index scan gets the memory its budget needs: hnsw.scan_mem_multiplier = ⌈scanMemory ÷ work_mem⌉', async () => {
+    const svc = new SearchService(
+      db.sql,
+      { ...base, exactScanThreshold: 0, hnswMaxScanTuples: 500_000 },
+      () => embedder,
+    );
+    const ex = await svc.explain(req('half'));
+    expect(ex.plan.strategy).toBe('hnsw-iterative');
+    expect(ex.plan.scanMemory).toBe(500_000 * SCAN_BYTES_PER_VISITED);
+    // the same settings as the search, then what the scan would run under
+    const [applied] = await db.sql.query<{ multiplier: number; workMem: number }>(
+      `SELECT current_setting('hnsw.scan_mem_multiplier')::float8 AS multiplier,
+              pg_size_bytes(current_setting('work_mem'))::float8 AS "workMem"`,
+      [],
+      { settings: ex.query.settings },
+    );
+    expect(applied!.multiplier).toBe(Math.min(1000, Math.ceil(ex.plan.scanMemory! / applied!.workMem)));
+    expect(applied!.multiplier).toBeGreaterThan(1); // 100 MB is more than any default work_mem
+  });
+
   it('auto threshold: √(window × tuple cost × embeddings), never below the floor', async () => {
     const [{ rows, products }] = (await db.sql.query<{ rows: number; products: number }>(
       `SELECT (SELECT reltuples::float8 FROM pg_class WHERE oid = 'embedding_768'::regclass) AS rows,
@@ -193,10 +214,11 @@ describe.each(DB_KINDS)('search strategy on %s', (kind) => {
     expect(counted.plan.exactScanThreshold).toBe(Math.round(Math.sqrt(100 * cost * rows)));
 
     // a later page walks the earlier ones again: its threshold is sized for (hits before + first + 1) images per
-    // hit, the hits before being the cursor's rank
+    // hit, the hits before being the cursor's rank, and (filtered) the margin it takes past the cursor
     const page2 = await auto(cost).search({ ...req('half', 10), after: big.pageInfo.endCursor });
     const page3 = await auto(cost).search({ ...req('half', 10), after: page2.pageInfo.endCursor });
-    expect(page3.plan.exactScanThreshold).toBe(Math.round(Math.sqrt((20 + 10 + 1) * perHit * cost * rows)));
+    const walked = (20 + 10 + 1 + LATER_PAGE_MARGIN * 20) * perHit;
+    expect(page3.plan.exactScanThreshold).toBe(Math.round(Math.sqrt(walked * cost * rows)));
     expect(new Set([big, page2, page3].flatMap(ids)).size).toBe(30);
   });
 });

@@ -6,6 +6,10 @@ import {
   MIN_EXACT_SCAN_ROWS,
   MIN_IMAGES_PER_HIT,
   MAX_PLANNED_DEPTH,
+  LATER_PAGE_MARGIN,
+  MAX_SCAN_TUPLES,
+  SCAN_BYTES_PER_VISITED,
+  VISITED_PER_ROW,
   exactScanThreshold,
   imagesPerHit,
   firstPlan,
@@ -57,6 +61,7 @@ describe('search planner: the first plan', () => {
       window: 44,
       efSearch: 200,
       maxScanTuples: 20000,
+      scanMemory: 20000 * SCAN_BYTES_PER_VISITED,
       iterativeScan: 'relaxed_order',
     });
     expect(plan.reasons).toEqual({});
@@ -106,34 +111,53 @@ describe('search planner: the first plan', () => {
     const index = firstPlan(semantic(), hnsw, config, threshold, { plannerProducts: 6_250 });
     expect(index.scan.strategy).toBe('hnsw-iterative');
     expect(index.matchFraction).toBeCloseTo(0.1);
-    // 2 × 44 ÷ 0.1 = 880 tuples: the configured budget is larger and stays
-    expect(index.scan).toMatchObject({ maxScanTuples: 20000 });
-    // a 0.1% match needs more than the configured budget: 2 × window ÷ f
+    // 2 × 4 visited per row × 44 ÷ 0.1 = 3,520 elements: the configured budget is larger and stays, with the
+    // memory to hold it
+    expect(index.scan).toMatchObject({ maxScanTuples: 20000, scanMemory: 20000 * SCAN_BYTES_PER_VISITED });
+    // a 0.1% match needs more than the configured budget: 2 × VISITED_PER_ROW × window ÷ f
     const rare = firstPlan(semantic(), { ...hnsw, rows: 10_000_000, productRows: 2_500_000 }, config, threshold, {
       plannerProducts: 2_500,
     });
-    expect(rare.scan).toMatchObject({ strategy: 'hnsw-iterative', maxScanTuples: 88_000 });
+    expect(VISITED_PER_ROW).toBe(4);
+    expect(rare.scan).toMatchObject({
+      strategy: 'hnsw-iterative',
+      maxScanTuples: 352_000,
+      scanMemory: 352_000 * SCAN_BYTES_PER_VISITED,
+    });
   });
 
-  it('a later page walks the earlier pages again: the threshold and the scan budget grow with its depth', () => {
-    // page 3 of 10 (20 hits before it, 4 images each): the walk covers 44 + 80 = 124 images, the LIMIT stays 44
+  it('a later page walks the earlier pages again: the window, the threshold and the scan budget grow with its depth', () => {
+    // page 3 of 10 (20 hits before it, 4 images each), unfiltered: the walk covers 44 + 80 = 124 images, the LIMIT
+    // stays 44
+    const unfiltered3 = semantic({ depth: 20, filtered: false });
+    expect(indexWindow(unfiltered3, config, hnsw)).toBe(44);
+    expect(walkedWindow(unfiltered3, config, hnsw)).toBe(124);
+    // filtered: the LIMIT takes LATER_PAGE_MARGIN of the earlier pages' 80 images too (44 + 40), the walk 84 + 80
     const page3 = semantic({ depth: 20 });
-    expect(walkedWindow(page3, config, hnsw)).toBe(124);
-    expect(exactScanThreshold(page3, hnsw, config)).toBe(Math.round(Math.sqrt(124 * 6 * 250_000)));
-    // 2,500 products = 10,000 embeddings: the index on page 1 (threshold 8,124), exact on page 3 (13,638)
+    expect(LATER_PAGE_MARGIN).toBe(0.5);
+    expect(indexWindow(page3, config, hnsw)).toBe(84);
+    expect(walkedWindow(page3, config, hnsw)).toBe(164);
+    expect(exactScanThreshold(page3, hnsw, config)).toBe(Math.round(Math.sqrt(164 * 6 * 250_000)));
+    // 2,500 products = 10,000 embeddings: the index on page 1 (threshold 8,124), exact on page 3 (15,684)
     const stats = { plannerProducts: 2_500 };
     const onPage1 = firstPlan(semantic(), hnsw, config, exactScanThreshold(semantic(), hnsw, config)!, stats);
     expect(onPage1.scan.strategy).toBe('hnsw-iterative');
     expect(firstPlan(page3, hnsw, config, exactScanThreshold(page3, hnsw, config)!, stats).scan.strategy).toBe('exact');
-    // on the index, the scan budget covers the walk: 2 × 124 ÷ 0.001 tuples at a 0.1% match
+    // on the index, the scan budget covers the walk: 2 × 4 × 164 ÷ 0.01 elements at a 1% match
     const big = { ...hnsw, rows: 10_000_000, productRows: 2_500_000 };
-    const deep = firstPlan(page3, big, config, 5000, { plannerProducts: 2_500 });
-    expect(deep.scan).toMatchObject({ strategy: 'hnsw-iterative', window: 44, maxScanTuples: 248_000 });
+    const deep = firstPlan(page3, big, config, 5000, { plannerProducts: 25_000 });
+    expect(deep.scan).toMatchObject({ strategy: 'hnsw-iterative', window: 84, maxScanTuples: 131_200 });
+    // … up to MAX_SCAN_TUPLES (a 0.1% match would need 1,312,000)
+    const rare = firstPlan(page3, big, config, 5000, { plannerProducts: 2_500 });
+    expect(rare.scan).toMatchObject({
+      maxScanTuples: MAX_SCAN_TUPLES,
+      scanMemory: MAX_SCAN_TUPLES * SCAN_BYTES_PER_VISITED,
+    });
     // HYBRID fuses a fixed window and re-ordered searches read one from the top: depth changes neither
     expect(walkedWindow(semantic({ mode: 'HYBRID', depth: 20 }), config, hnsw)).toBe(500);
     expect(walkedWindow(semantic({ reordered: true, depth: 20 }), config, hnsw)).toBe(500);
     // a forged deep cursor plans as MAX_PLANNED_DEPTH
-    expect(walkedWindow(semantic({ depth: 10_000_000 }), config, hnsw)).toBe(44 + MAX_PLANNED_DEPTH * 4);
+    expect(walkedWindow(semantic({ depth: 10_000_000 }), config, hnsw)).toBe(44 + 1.5 * MAX_PLANNED_DEPTH * 4);
   });
 
   it('without statistics: the bounded count decides, and an exact scan then needs no guard', () => {

@@ -23,6 +23,7 @@ const HNSW: VectorScan = {
   window: 44,
   efSearch: 100,
   maxScanTuples: 20000,
+  scanMemory: 4_000_000,
   iterativeScan: 'relaxed_order',
 };
 const EXACT: VectorScan = { strategy: 'exact', guard: null };
@@ -121,7 +122,7 @@ describe('search SQL builder', () => {
     expect(q.text).toMatch(/ORDER BY e\.embedding <=> \$1::halfvec\(768\)\s+LIMIT/);
     expect(q.text).toContain('FROM embedding_768 e');
     expect(q.settings!.text).toContain("set_config('hnsw.iterative_scan'");
-    expect(q.settings!.params).toEqual(['100', 'relaxed_order', '20000']);
+    expect(q.settings!.params).toEqual(['100', 'relaxed_order', '20000', 4_000_000]);
     expect(q.params).toContain(11); // first + 1
   });
 

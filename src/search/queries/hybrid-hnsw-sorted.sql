@@ -5,11 +5,13 @@
 --   SELECT set_config('hnsw.ef_search', $1, true),
 --     set_config('hnsw.iterative_scan', $2, true),
 --     set_config('hnsw.max_scan_tuples', $3, true),
+--     set_config('hnsw.scan_mem_multiplier',
+--       greatest(1, least(1000, ceil($4::float8 / pg_size_bytes(current_setting('work_mem')))))::text, true),
 --     set_config('enable_seqscan', 'off', true),
 --     set_config('enable_sort', 'off', true),
 --     set_config('jit', 'off', true),
 --     set_config('max_parallel_workers_per_gather', '0', true)
---   params: $1="500", $2="relaxed_order", $3="20000"
+--   params: $1="500", $2="relaxed_order", $3="20000", $4=4000000
 --
 -- Parameters of this example:
 --   $1 = '[768 values]'
