@@ -340,9 +340,9 @@ export const settings = {
   ),
   hnswTupleCost: setting(
     'GLIMPSE_HNSW_TUPLE_COST',
-    num(0.1, 10_000),
-    '6',
-    'Cost of one tuple visited by the HNSW iterative scan, in exactly scored rows (the `auto` exact-scan rule; measured in docs/performance.md).',
+    z.union([z.literal('auto'), num(0.1, 10_000)]),
+    'auto',
+    'Cost of one row walked by the HNSW iterative scan, in exactly scored rows (the `auto` exact-scan rule). `auto`: 6 while the vector table and its index fit in shared_buffers, 12 once they do not (measured in docs/performance.md).',
   ),
   searchCandidateWindow: setting(
     'GLIMPSE_SEARCH_CANDIDATES',

@@ -85,6 +85,8 @@ export interface PlanReasons {
   readonly plannerRows?: number;
   /** embeddings counted up to the threshold + 1 */
   readonly estimatedRows?: number;
+  /** filtered searches: c of the cost rule (tupleCost) */
+  readonly tupleCost?: number;
 }
 
 export interface VectorPlan {
@@ -167,10 +169,26 @@ function earlierPagesImages(req: PlanRequest, index?: VectorIndexInfo): number {
   return Math.min(req.depth, MAX_PLANNED_DEPTH) * imagesPerHit(index);
 }
 
+/** the `auto` tuple cost while the vector table and its index fit in shared_buffers (measured 2–5 at 100K) */
+export const TUPLE_COST_IN_MEMORY = 6;
+/** … and once they outgrow it (measured 6–12 at 1M): a wrong index choice costs recall too, so the high end */
+export const TUPLE_COST_OUTGROWN = 12;
+
+/**
+ * c of the cost rule: GLIMPSE_HNSW_TUPLE_COST, or for `auto` TUPLE_COST_IN_MEMORY / TUPLE_COST_OUTGROWN by
+ * whether the table and its index fit in shared_buffers: a walk whose pages come from the OS cache costs two to
+ * three times as much per row, an exact scan about the same (docs/search.md, "a cost rule").
+ */
+export function tupleCost(index: VectorIndexInfo, config: PlannerConfig): number {
+  if (config.hnswTupleCost !== 'auto') return config.hnswTupleCost;
+  const outgrown = index.bytes != null && index.sharedBuffers != null && index.bytes > index.sharedBuffers;
+  return outgrown ? TUPLE_COST_OUTGROWN : TUPLE_COST_IN_MEMORY;
+}
+
 /**
  * The exact-scan threshold in embeddings, or null when the exact path is out (no filter, or disabled with
  * 0). `auto`: √(walked window × c × T) over T embeddings, never below MIN_EXACT_SCAN_ROWS (docs/search.md,
- * "a cost rule").
+ * "a cost rule"), c being tupleCost.
  */
 export function exactScanThreshold(req: PlanRequest, index: VectorIndexInfo, config: PlannerConfig): number | null {
   if (!req.filtered) return null;
@@ -179,7 +197,7 @@ export function exactScanThreshold(req: PlanRequest, index: VectorIndexInfo, con
     setting === 'auto'
       ? Math.max(
           MIN_EXACT_SCAN_ROWS,
-          Math.round(Math.sqrt(walkedWindow(req, config, index) * config.hnswTupleCost * index.rows)),
+          Math.round(Math.sqrt(walkedWindow(req, config, index) * tupleCost(index, config) * index.rows)),
         )
       : setting;
   return threshold > 0 ? threshold : null;
@@ -205,12 +223,12 @@ export function firstPlan(
   const total = index.rows;
   if (measure.plannerProducts != null && hasStatistics(index)) {
     const plannerRows = Math.round((measure.plannerProducts * total) / index.productRows);
-    const reasons = { exactScanThreshold: threshold, plannerRows };
+    const reasons = { exactScanThreshold: threshold, plannerRows, tupleCost: tupleCost(index, config) };
     if (plannerRows > threshold) return indexPlan(req, index, config, Math.min(1, plannerRows / total), reasons);
     return exactPlan(EXACT_GUARD_FACTOR * threshold, reasons);
   }
   const n = measure.counted ?? 0;
-  const reasons = { exactScanThreshold: threshold, estimatedRows: n };
+  const reasons = { exactScanThreshold: threshold, estimatedRows: n, tupleCost: tupleCost(index, config) };
   if (n <= threshold) return exactPlan(null, reasons);
   // n is a lower bound (the count stopped): the safe side for sizing the scan budget
   return indexPlan(req, index, config, total > 0 ? Math.min(1, n / Math.max(n, total)) : 1, reasons);

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vectorToSql } from '../../src/db/vector.js';
 import { forgetIndexInfo } from '../../src/catalog/store/vector-index.js';
 import { MIN_EXACT_SCAN_ROWS, SearchService } from '../../src/search/service.js';
-import { LATER_PAGE_MARGIN, SCAN_BYTES_PER_VISITED } from '../../src/search/planner.js';
+import { LATER_PAGE_MARGIN, SCAN_BYTES_PER_VISITED, TUPLE_COST_IN_MEMORY } from '../../src/search/planner.js';
+import { readIndexInfo } from '../../src/catalog/store/vector-index.js';
 import type { QueryEmbedder, SearchConfig, SearchRequest, SearchResult } from '../../src/search/types.js';
 import { createTestDatabase, DB_KINDS, type TestDatabase } from '../helpers/db.js';
 
@@ -168,6 +169,15 @@ describe.each(DB_KINDS)('search strategy on %s', (kind) => {
     expect(n.plan.strategy).toBe('hnsw-iterative');
     expect(n.plan.fallback).toBeUndefined();
     expect(ids(n).sort()).toEqual([pid(10), pid(20), pid(30)].sort());
+  });
+
+  it('auto tuple cost: the table and index sizes against shared_buffers, read with the index information', async () => {
+    const info = await readIndexInfo(db.sql, D);
+    expect(info.bytes).toBeGreaterThan(0);
+    expect(info.sharedBuffers).toBeGreaterThan(info.bytes!); // the test catalog fits
+    const auto = { ...base, exactScanThreshold: 'auto' as const, hnswTupleCost: 'auto' as const };
+    const r = await new SearchService(db.sql, auto, () => embedder).search(req('half'));
+    expect(r.plan.tupleCost).toBe(TUPLE_COST_IN_MEMORY);
   });
 
   it('an index scan gets the memory its budget needs: hnsw.scan_mem_multiplier = ⌈scanMemory ÷ work_mem⌉', async () => {

@@ -7,6 +7,8 @@ import {
   MIN_IMAGES_PER_HIT,
   MAX_PLANNED_DEPTH,
   LATER_PAGE_MARGIN,
+  TUPLE_COST_IN_MEMORY,
+  TUPLE_COST_OUTGROWN,
   MAX_SCAN_TUPLES,
   SCAN_BYTES_PER_VISITED,
   VISITED_PER_ROW,
@@ -15,6 +17,7 @@ import {
   firstPlan,
   indexWindow,
   nextPlan,
+  tupleCost,
   walkedWindow,
   type PlanRequest,
   type PlannerConfig,
@@ -82,6 +85,21 @@ describe('search planner: the first plan', () => {
     expect(exactScanThreshold(semantic(), catalog(250_000, 100_000), config)).toBe(7036);
   });
 
+  it('auto tuple cost: 6 while the table and its index fit in shared_buffers, 12 once they outgrow it', () => {
+    const auto = { ...config, hnswTupleCost: 'auto' as const };
+    const gb = 2 ** 30;
+    const fits = { ...hnsw, bytes: 1 * gb, sharedBuffers: 6 * gb };
+    const outgrown = { ...hnsw, bytes: 9.8 * gb, sharedBuffers: 6 * gb };
+    expect(tupleCost(fits, auto)).toBe(TUPLE_COST_IN_MEMORY);
+    expect(tupleCost(outgrown, auto)).toBe(TUPLE_COST_OUTGROWN);
+    expect(tupleCost(hnsw, auto)).toBe(TUPLE_COST_IN_MEMORY); // sizes unknown
+    expect(tupleCost(outgrown, { ...config, hnswTupleCost: 3 })).toBe(3); // a number is taken as it is
+    expect(exactScanThreshold(semantic(), outgrown, auto)).toBe(Math.round(Math.sqrt(44 * 12 * 250_000)));
+    // the plan says which it used
+    const plan = firstPlan(semantic(), outgrown, auto, 1000, { plannerProducts: 100 });
+    expect(plan.reasons.tupleCost).toBe(12);
+  });
+
   it('HYBRID and totals under a score cut take at least the candidate window; ef_search follows a large window', () => {
     expect(indexWindow(semantic({ mode: 'HYBRID' }), config)).toBe(500);
     expect(indexWindow(semantic({ countsWindow: true }), config)).toBe(500);
@@ -106,7 +124,7 @@ describe('search planner: the first plan', () => {
     // 1,000 products × 4 images = 4,000 embeddings ≤ 5,000: exact, guarded at 2 × threshold
     const exact = firstPlan(semantic(), hnsw, config, threshold, { plannerProducts: 1000 });
     expect(exact.scan).toEqual({ strategy: 'exact', guard: EXACT_GUARD_FACTOR * threshold });
-    expect(exact.reasons).toEqual({ exactScanThreshold: threshold, plannerRows: 4000 });
+    expect(exact.reasons).toEqual({ exactScanThreshold: threshold, plannerRows: 4000, tupleCost: 6 });
     // 6,250 products = 25,000 embeddings: the index, its scan budget sized for a 10% match
     const index = firstPlan(semantic(), hnsw, config, threshold, { plannerProducts: 6_250 });
     expect(index.scan.strategy).toBe('hnsw-iterative');
@@ -164,7 +182,7 @@ describe('search planner: the first plan', () => {
     const none: VectorIndexInfo = { type: 'hnsw', rows: 0, productRows: 0 };
     const exact = firstPlan(semantic(), none, config, 20, { counted: 12 });
     expect(exact.scan).toEqual({ strategy: 'exact', guard: null });
-    expect(exact.reasons).toEqual({ exactScanThreshold: 20, estimatedRows: 12 });
+    expect(exact.reasons).toEqual({ exactScanThreshold: 20, estimatedRows: 12, tupleCost: 6 });
     const index = firstPlan(semantic(), none, config, 20, { counted: 21 });
     expect(index.scan.strategy).toBe('hnsw-iterative');
     expect(index.matchFraction).toBe(1);

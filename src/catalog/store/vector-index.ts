@@ -58,11 +58,16 @@ export interface VectorIndexInfo {
   rows: number;
   /** the planner's row count of `product` (0 when never analysed): images per product = rows ÷ productRows */
   productRows: number;
+  /** bytes of the vector table (heap and TOAST) and of its vector index */
+  bytes?: number;
+  /** the server's shared_buffers in bytes: whether the table and index fit sets the `auto` tuple cost */
+  sharedBuffers?: number;
 }
 
 /**
- * Index type and options, and the planner's row counts of the table and of `product`: catalog reads only, one
- * row always (type and options null when there is no index under the standard name).
+ * Index type and options, the planner's row counts of the table and of `product`, the table's and index's size
+ * and shared_buffers: catalog reads and file sizes only, one row always (type and options null when there is no
+ * index under the standard name).
  */
 export function buildIndexInfo(dimension: number): BuiltQuery {
   const table = embeddingTable(dimension);
@@ -71,7 +76,9 @@ export function buildIndexInfo(dimension: number): BuiltQuery {
     settings: null,
     text: `SELECT am.amname AS type, array_to_json(c.reloptions) AS options,
   (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = '${table}'::regclass) AS rows,
-  (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'product'::regclass) AS product_rows
+  (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'product'::regclass) AS product_rows,
+  (pg_table_size('${table}'::regclass) + coalesce(pg_relation_size(i.oid), 0))::float8 AS bytes,
+  pg_size_bytes(current_setting('shared_buffers'))::float8 AS shared_buffers
 FROM (SELECT to_regclass($1) AS oid) i
 LEFT JOIN pg_class c ON c.oid = i.oid
 LEFT JOIN pg_am am ON am.oid = c.relam`,
@@ -87,14 +94,21 @@ export async function readIndexInfo(sql: Sql, dimension: number): Promise<Vector
       options: string[] | null;
       rows: number | null;
       product_rows: number | null;
+      bytes: number | null;
+      shared_buffers: number | null;
     }>(q.text, q.params)
   )[0];
   // without an index under the standard name the tables' row counts still size the search
-  const rows = Number(row?.rows ?? 0);
-  const productRows = Number(row?.product_rows ?? 0);
+  const sizes = {
+    rows: Number(row?.rows ?? 0),
+    productRows: Number(row?.product_rows ?? 0),
+    ...(row?.bytes != null && row.shared_buffers != null
+      ? { bytes: Number(row.bytes), sharedBuffers: Number(row.shared_buffers) }
+      : {}),
+  };
   if (row?.type === 'ivfflat')
-    return { type: 'ivfflat', lists: parseReloptions(row.options).lists ?? IVFFLAT_DEFAULT_LISTS, rows, productRows };
-  return { type: row?.type === 'hnsw' ? 'hnsw' : null, rows, productRows };
+    return { type: 'ivfflat', lists: parseReloptions(row.options).lists ?? IVFFLAT_DEFAULT_LISTS, ...sizes };
+  return { type: row?.type === 'hnsw' ? 'hnsw' : null, ...sizes };
 }
 
 /** per database handle (the server builds a SearchService per request), per dimension */

@@ -6,7 +6,9 @@
 
 SELECT am.amname AS type, array_to_json(c.reloptions) AS options,
   (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'embedding_768'::regclass) AS rows,
-  (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'product'::regclass) AS product_rows
+  (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'product'::regclass) AS product_rows,
+  (pg_table_size('embedding_768'::regclass) + coalesce(pg_relation_size(i.oid), 0))::float8 AS bytes,
+  pg_size_bytes(current_setting('shared_buffers'))::float8 AS shared_buffers
 FROM (SELECT to_regclass($1) AS oid) i
 LEFT JOIN pg_class c ON c.oid = i.oid
 LEFT JOIN pg_am am ON am.oid = c.relam;
