@@ -85,7 +85,7 @@ export interface PlanReasons {
   readonly plannerRows?: number;
   /** embeddings counted up to the threshold + 1 */
   readonly estimatedRows?: number;
-  /** filtered searches: c of the cost rule (tupleCost) */
+  /** filtered searches under the `auto` threshold: c of the cost rule (tupleCost) */
   readonly tupleCost?: number;
 }
 
@@ -223,15 +223,21 @@ export function firstPlan(
   const total = index.rows;
   if (measure.plannerProducts != null && hasStatistics(index)) {
     const plannerRows = Math.round((measure.plannerProducts * total) / index.productRows);
-    const reasons = { exactScanThreshold: threshold, plannerRows, tupleCost: tupleCost(index, config) };
+    const reasons = { ...ruleReasons(threshold, index, config), plannerRows };
     if (plannerRows > threshold) return indexPlan(req, index, config, Math.min(1, plannerRows / total), reasons);
     return exactPlan(EXACT_GUARD_FACTOR * threshold, reasons);
   }
   const n = measure.counted ?? 0;
-  const reasons = { exactScanThreshold: threshold, estimatedRows: n, tupleCost: tupleCost(index, config) };
+  const reasons = { ...ruleReasons(threshold, index, config), estimatedRows: n };
   if (n <= threshold) return exactPlan(null, reasons);
   // n is a lower bound (the count stopped): the safe side for sizing the scan budget
   return indexPlan(req, index, config, total > 0 ? Math.min(1, n / Math.max(n, total)) : 1, reasons);
+}
+
+/** What a plan reports of the choice: the threshold, and the tuple cost when the cost rule (`auto`) set it. */
+function ruleReasons(threshold: number, index: VectorIndexInfo, config: PlannerConfig): PlanReasons {
+  if (config.exactScanThreshold !== 'auto') return { exactScanThreshold: threshold };
+  return { exactScanThreshold: threshold, tupleCost: tupleCost(index, config) };
 }
 
 /** The plan to run after `plan` returned `outcome`, or null when its result stands. */

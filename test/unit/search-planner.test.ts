@@ -98,6 +98,11 @@ describe('search planner: the first plan', () => {
     // the plan says which it used
     const plan = firstPlan(semantic(), outgrown, auto, 1000, { plannerProducts: 100 });
     expect(plan.reasons.tupleCost).toBe(12);
+    // … and only when the rule set the threshold
+    const fixed = firstPlan(semantic(), outgrown, { ...auto, exactScanThreshold: 1000 }, 1000, {
+      plannerProducts: 100,
+    });
+    expect(fixed.reasons).toEqual({ exactScanThreshold: 1000, plannerRows: 400 });
   });
 
   it('HYBRID and totals under a score cut take at least the candidate window; ef_search follows a large window', () => {
