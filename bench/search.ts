@@ -946,17 +946,38 @@ async function laterPages(
   const ms: number[] = [];
   const recalls: number[] = [];
   for (let q = 0; q < results.length; q++) {
-    const got = results[q]!.hits.map((h) => productIndex(h.productId));
-    let cursor = results[q]!.pageInfo.endCursor;
-    for (let k = 1; k < PAGES && cursor; k++) {
-      const { ms: t, value } = await timed(() => svc.search({ ...req(q), after: cursor }));
-      ms.push(t);
-      got.push(...value.hits.map((h) => productIndex(h.productId)));
-      cursor = value.pageInfo.hasNextPage ? value.pageInfo.endCursor : null;
-    }
-    recalls.push(recall(got, want[q]!));
+    const first = results[q]!;
+    const pages = await followPages(
+      first.hits.map((h) => productIndex(h.productId)),
+      first.pageInfo.endCursor,
+      async (after) => {
+        const { ms: t, value } = await timed(() => svc.search({ ...req(q), after }));
+        const ids = value.hits.map((h) => productIndex(h.productId));
+        return { ms: t, ids, cursor: value.pageInfo.hasNextPage ? value.pageInfo.endCursor : null };
+      },
+    );
+    ms.push(...pages.ms);
+    recalls.push(recall(pages.ids, want[q]!));
   }
   return { ms, recall: recalls };
+}
+
+/** Pages 2…PAGES after a first page (its product indexes and end cursor), by cursor: each one's latency, every id. */
+async function followPages(
+  firstIds: number[],
+  firstCursor: string | null,
+  next: (cursor: string) => Promise<{ ms: number; ids: number[]; cursor: string | null }>,
+): Promise<{ ms: number[]; ids: number[] }> {
+  const ms: number[] = [];
+  const ids = [...firstIds];
+  let cursor = firstCursor;
+  for (let k = 1; k < PAGES && cursor; k++) {
+    const page = await next(cursor);
+    ms.push(page.ms);
+    ids.push(...page.ids);
+    cursor = page.cursor;
+  }
+  return { ms, ids };
 }
 
 /** how many conditions a benchmark filter has (brands + price: 2; category + stock + tag: 3) */
@@ -1243,15 +1264,14 @@ async function httpSection(ctx: Ctx, databaseUrl: string): Promise<Record<string
         serverDb.push(page.server.db);
         serverTotal.push(page.server.total);
         strategies.set(page.server.strategy, (strategies.get(page.server.strategy) ?? 0) + 1);
-        const got = page.skus.map(skuIndex);
-        rec10.push(recall(got, truth.products[f.name]![q]!));
-        let cursor = page.endCursor;
-        for (let k = 1; k < PAGES && cursor; k++) {
-          const next = await client.search(vectorInput(f, q), 10, cursor);
-          laterMs.push(next.ms);
-          got.push(...next.skus.map(skuIndex));
-          cursor = next.hasNextPage ? next.endCursor : null;
-        }
+        const firstIds = page.skus.map(skuIndex);
+        rec10.push(recall(firstIds, truth.products[f.name]![q]!));
+        const later = await followPages(firstIds, page.endCursor, async (after) => {
+          const next = await client.search(vectorInput(f, q), 10, after);
+          return { ms: next.ms, ids: next.skus.map(skuIndex), cursor: next.hasNextPage ? next.endCursor : null };
+        });
+        laterMs.push(...later.ms);
+        const got = later.ids;
         const want = truth.pages[f.name]![q]!;
         if (got.length >= Math.min(want.length, PAGES * 10) && new Set(got).size === got.length) fullPages++;
         recPages.push(recall(got, want));

@@ -155,7 +155,7 @@ export interface SearchPlan {
   exactScanThreshold?: number;
   /** embeddings passing the filter by the planner's statistics (filtered searches, when the table is analysed) */
   plannerRows?: number;
-  /** filtered searches: the cost rule's tuple cost (GLIMPSE_HNSW_TUPLE_COST, or what `auto` chose) */
+  /** filtered searches under the `auto` threshold: the cost rule's tuple cost (the setting, or what `auto` chose) */
   tupleCost?: number;
   /** embeddings matching the filters, counted up to the threshold + 1 (when the planner's estimate was near it) */
   estimatedRows?: number;
@@ -248,7 +248,7 @@ export interface SearchConfig {
   hnswMaxScanTuples: number;
   /** embeddings up to which a filtered search scans exactly; 'auto': the cost rule (docs/search.md); 0: never */
   exactScanThreshold: number | 'auto';
-  /** cost of one tuple visited by the HNSW iterative scan, in exact-scan rows (the `auto` rule's c) */
+  /** cost of one row walked by the HNSW iterative scan, in exact-scan rows (the `auto` rule's c); 'auto': by memory fit */
   hnswTupleCost: number | 'auto';
   rrfK: number;
   textSearchConfig: string;
